@@ -1,0 +1,180 @@
+#include "node/loop/event_loop.h"
+
+#include <grpcpp/server_builder.h>
+
+#include "absl/synchronization/notification.h"
+#include "node/base/log.h"
+
+namespace fanout {
+namespace {
+thread_local EventLoop* current_loop = nullptr;
+
+// Ready functions run per turn before the queue is polled again, so posted
+// work cannot starve RPC completions.
+constexpr size_t kMaxReadyPerTurn = 1024;
+}  // namespace
+
+// The alarm tag that wakes a loop blocked in Next() when work is posted.
+class EventLoop::Wakeup final : public Completion {
+ public:
+  explicit Wakeup(EventLoop* loop) : loop_(loop) {}
+  void OnComplete(bool) override {
+    absl::MutexLock lock(&loop_->mu_);
+    loop_->wakeup_armed_ = false;
+  }
+
+ private:
+  EventLoop* loop_;
+};
+
+EventLoop::EventLoop(int index, std::unique_ptr<grpc::CompletionQueue> cq,
+                     grpc::ServerCompletionQueue* server_cq)
+    : index_(index),
+      cq_(std::move(cq)),
+      server_cq_(server_cq),
+      wakeup_(std::make_unique<Wakeup>(this)) {}
+
+EventLoop::~EventLoop() {
+  if (thread_.joinable()) Stop(absl::Now() + absl::Seconds(1));
+}
+
+EventLoop* EventLoop::Current() { return current_loop; }
+
+bool EventLoop::Post(absl::AnyInvocable<void()> fn) {
+  absl::MutexLock lock(&mu_);
+  if (stopped_) return false;
+  posted_.push_back(std::move(fn));
+  // Our own thread drains posted_ before it blocks again; others must wake it.
+  if (!wakeup_armed_ && current_loop != this) {
+    wakeup_armed_ = true;
+    wakeup_alarm_.Set(cq_.get(), gpr_time_0(GPR_CLOCK_MONOTONIC), wakeup_.get());
+  }
+  return true;
+}
+
+void EventLoop::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void EventLoop::Run() {
+  current_loop = this;
+  for (;;) {
+    RunReady();
+    bool more;
+    {
+      absl::MutexLock lock(&mu_);
+      more = !posted_.empty();
+    }
+    void* tag = nullptr;
+    bool ok = false;
+    auto status = cq_->AsyncNext(&tag, &ok,
+                                 more ? gpr_time_0(GPR_CLOCK_MONOTONIC)
+                                      : gpr_inf_future(GPR_CLOCK_MONOTONIC));
+    if (status == grpc::CompletionQueue::SHUTDOWN) break;
+    if (status == grpc::CompletionQueue::GOT_EVENT) static_cast<Completion*>(tag)->OnComplete(ok);
+  }
+  current_loop = nullptr;
+}
+
+void EventLoop::RunReady() {
+  size_t ran = 0;
+  while (ran < kMaxReadyPerTurn) {
+    running_.clear();
+    {
+      absl::MutexLock lock(&mu_);
+      if (posted_.empty()) return;
+      running_.swap(posted_);
+    }
+    for (auto& fn : running_) fn();
+    ran += running_.size();
+  }
+}
+
+void EventLoop::TaskStarted() {
+  absl::MutexLock lock(&mu_);
+  ++live_tasks_;
+}
+
+void EventLoop::TaskFinished() {
+  absl::MutexLock lock(&mu_);
+  --live_tasks_;
+}
+
+void EventLoop::ReportFailure(std::string_view what, const absl::Status& status) {
+  failures_.fetch_add(1, std::memory_order_relaxed);
+  FANOUT_LOG(ERROR) << "loop " << index_ << ": " << what << " failed: " << status;
+}
+
+void EventLoop::Stop(absl::Time deadline) {
+  BeginStop();
+  AwaitIdle(deadline);
+  FinishStop();
+}
+
+void EventLoop::BeginStop() {
+  Post([this] { root_.Cancel(absl::CancelledError("event loop stopping")); });
+}
+
+void EventLoop::AwaitIdle(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopped_ || (live_tasks_ == 0 && posted_.empty());
+  };
+  if (!mu_.AwaitWithDeadline(absl::Condition(&idle), deadline)) {
+    FANOUT_LOG(WARNING) << "loop " << index_ << ": " << live_tasks_
+                        << " task(s) still running at the stop deadline";
+  }
+}
+
+void EventLoop::FinishStop() {
+  if (!thread_.joinable()) return;
+  // From here on nothing may start an operation on the queue.
+  absl::Notification draining;
+  if (Post([this, &draining] {
+        draining_ = true;
+        draining.Notify();
+      })) {
+    draining.WaitForNotification();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    stopped_ = true;
+  }
+  cq_->Shutdown();
+  thread_.join();
+  // Posted work that never ran holds nothing the queue still needs.
+  absl::MutexLock lock(&mu_);
+  posted_.clear();
+}
+
+LoopGroup::LoopGroup(Options options, grpc::ServerBuilder* builder) {
+  int n = options.num_loops > 0 ? options.num_loops
+                                : std::max(1u, std::thread::hardware_concurrency());
+  for (int i = 0; i < n; ++i) {
+    if (builder != nullptr) {
+      std::unique_ptr<grpc::ServerCompletionQueue> cq = builder->AddCompletionQueue();
+      grpc::ServerCompletionQueue* raw = cq.get();
+      loops_.push_back(std::make_unique<EventLoop>(i, std::move(cq), raw));
+    } else {
+      loops_.push_back(
+          std::make_unique<EventLoop>(i, std::make_unique<grpc::CompletionQueue>(), nullptr));
+    }
+  }
+  for (auto& loop : loops_) loop->Start();
+}
+
+LoopGroup::~LoopGroup() { Stop(absl::Now() + absl::Seconds(1)); }
+
+EventLoop& LoopGroup::Next() {
+  return *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+}
+
+void LoopGroup::Stop(absl::Time deadline) {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& loop : loops_) loop->BeginStop();
+  for (auto& loop : loops_) loop->AwaitIdle(deadline);
+  for (auto& loop : loops_) loop->FinishStop();
+}
+
+}  // namespace fanout
