@@ -224,9 +224,11 @@ TEST_F(CombinatorsTest, TaskGroupWaitsForAllChildren) {
 TEST_F(CombinatorsTest, TaskGroupFailureCancelsSiblings) {
   absl::Status sibling;
   auto run = [&]() -> Task<absl::Status> {
+    auto forever = [&]() -> Task<absl::Status> { co_return (co_await Forever(&sibling)).status(); };
+    auto fail = []() -> Task<absl::Status> { co_return absl::DataLossError("bad disk"); };
     TaskGroup group(co_await CurrentContext());
-    group.Spawn([&]() -> Task<absl::Status> { co_return (co_await Forever(&sibling)).status(); }());
-    group.Spawn([]() -> Task<absl::Status> { co_return absl::DataLossError("bad disk"); }());
+    group.Spawn(forever());
+    group.Spawn(fail());
     co_return co_await group.Wait();
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kDataLoss));

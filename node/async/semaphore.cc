@@ -1,0 +1,101 @@
+#include "node/async/semaphore.h"
+
+#include "absl/strings/str_cat.h"
+#include "node/async/with_deadline.h"
+
+namespace fanout {
+
+// Awaits a permit handed over by Release(), in FIFO order.
+class Semaphore::Waiter : public internal::CancellableWait {
+ public:
+  explicit Waiter(Semaphore* s) : CancellableWait(&s->mu_, &s->waiters_), semaphore_(s) {}
+
+  bool await_ready() noexcept { return false; }
+  template <internal::TaskPromise P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    const TaskContext& context = h.promise().context;
+    {
+      absl::MutexLock lock(mu_);
+      if (semaphore_->waiters_.empty() && semaphore_->available_ > 0) {
+        --semaphore_->available_;
+        return false;
+      }
+      if (semaphore_->waiters_.size() >= semaphore_->options_.max_waiters) {
+        node_.status = absl::ResourceExhaustedError(
+            absl::StrCat("semaphore wait queue is full (", semaphore_->options_.max_waiters,
+                         " waiters)"));
+        return false;
+      }
+      if (!Suspend(context, h)) return false;
+    }
+    WatchCancellation(context);
+    return true;
+  }
+  absl::StatusOr<Permit> await_resume() {
+    StopWatching();
+    if (!node_.status.ok()) return node_.status;
+    return Permit(semaphore_);
+  }
+
+ private:
+  Semaphore* semaphore_;
+};
+
+Semaphore::Semaphore(Options options) : options_(options), available_(options.permits) {}
+
+Semaphore::Permit& Semaphore::Permit::operator=(Permit&& other) noexcept {
+  if (this != &other) {
+    Release();
+    semaphore_ = std::exchange(other.semaphore_, nullptr);
+  }
+  return *this;
+}
+
+void Semaphore::Permit::Release() {
+  if (semaphore_ != nullptr) std::exchange(semaphore_, nullptr)->Release();
+}
+
+std::optional<Semaphore::Permit> Semaphore::TryAcquire() {
+  absl::MutexLock lock(&mu_);
+  if (!waiters_.empty() || available_ == 0) return std::nullopt;
+  --available_;
+  return Permit(this);
+}
+
+Task<absl::StatusOr<Semaphore::Permit>> Semaphore::Acquire(absl::Duration timeout) {
+  if (timeout == absl::InfiniteDuration()) co_return co_await Waiter(this);
+  auto wait = [](Semaphore* s) -> Task<absl::StatusOr<Permit>> { co_return co_await Waiter(s); };
+  absl::Time deadline = absl::Now() + timeout;
+  absl::StatusOr<Permit> permit = co_await WithDeadline(wait(this), deadline);
+  if (permit.status().code() == absl::StatusCode::kDeadlineExceeded &&
+      (co_await CurrentContext()).token.deadline() > deadline) {
+    // Our own timeout, not the caller's deadline: no permit in time.
+    co_return absl::ResourceExhaustedError(
+        absl::StrCat("no permit within ", absl::FormatDuration(timeout), " (", options_.permits,
+                     " in use)"));
+  }
+  co_return permit;
+}
+
+void Semaphore::Release() {
+  internal::WaitNode* next;
+  {
+    absl::MutexLock lock(&mu_);
+    next = waiters_.PopFront();
+    // The permit passes straight to the first waiter: nobody can barge in.
+    if (next == nullptr) ++available_;
+  }
+  if (next != nullptr) next->Wake();
+}
+
+int64_t Semaphore::available() const {
+  absl::MutexLock lock(&mu_);
+  return available_;
+}
+
+int64_t Semaphore::waiters() const {
+  absl::MutexLock lock(&mu_);
+  return waiters_.size();
+}
+
+}  // namespace fanout

@@ -1,0 +1,74 @@
+// Semaphore: asyncio.Semaphore with a bounded, FIFO, deadline-aware wait.
+// The gateway's per-backend bulkhead.
+//
+//   Semaphore limit({.permits = 64, .max_waiters = 128});
+//   FANOUT_CO_ASSIGN_OR_RETURN(Semaphore::Permit permit,
+//                              co_await limit.Acquire(absl::Milliseconds(50)));
+//   ... at most 64 of these run at once; the permit is released on scope exit ...
+//
+// Acquire fails with RESOURCE_EXHAUSTED when the wait queue is full or no
+// permit came within the timeout, and with the task's cancellation reason
+// (CANCELLED, DEADLINE_EXCEEDED) when it is cancelled while waiting. Waiters
+// are served first come, first served: a newcomer never overtakes them.
+//
+// Thread-safe: shared by all loops; a waiter resumes on its own loop.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+
+#include "absl/synchronization/mutex.h"
+#include "node/async/wait_list.h"
+
+namespace fanout {
+
+class Semaphore {
+ public:
+  struct Options {
+    int64_t permits = 1;
+    // Waiters beyond this are refused at once.
+    int64_t max_waiters = std::numeric_limits<int64_t>::max();
+  };
+
+  // Holds one permit; releases it when destroyed. Movable.
+  class Permit {
+   public:
+    Permit() = default;
+    Permit(Permit&& other) noexcept : semaphore_(std::exchange(other.semaphore_, nullptr)) {}
+    Permit& operator=(Permit&& other) noexcept;
+    ~Permit() { Release(); }
+    void Release();
+    bool held() const { return semaphore_ != nullptr; }
+
+   private:
+    friend class Semaphore;
+    explicit Permit(Semaphore* s) : semaphore_(s) {}
+    Semaphore* semaphore_ = nullptr;
+  };
+
+  explicit Semaphore(Options options);
+  Semaphore(const Semaphore&) = delete;
+  Semaphore& operator=(const Semaphore&) = delete;
+
+  // A permit now, if one is free and nobody is queued.
+  std::optional<Permit> TryAcquire();
+  // Waits at most `timeout` (and never past the task's deadline).
+  Task<absl::StatusOr<Permit>> Acquire(absl::Duration timeout = absl::InfiniteDuration());
+
+  int64_t capacity() const { return options_.permits; }
+  int64_t available() const;
+  int64_t in_use() const { return capacity() - available(); }
+  int64_t waiters() const;
+
+ private:
+  class Waiter;
+  void Release();
+
+  const Options options_;
+  mutable absl::Mutex mu_;
+  int64_t available_ ABSL_GUARDED_BY(mu_);
+  internal::WaitList waiters_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace fanout
