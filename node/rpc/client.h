@@ -1,0 +1,179 @@
+// Awaitable gRPC client calls.
+//
+//   lab::v1::EchoRequest request;
+//   absl::StatusOr<lab::v1::EchoResponse> reply =
+//       co_await CallUnary(stub.get(), &lab::v1::Lab::Stub::PrepareAsyncEcho, request);
+//
+//   ServerStreamCall<lab::v1::EchoResponse> stream(stub.get(), &Lab::Stub::PrepareAsyncStream, req);
+//   while (true) {
+//     FANOUT_CO_ASSIGN_OR_RETURN(auto message, co_await stream.Read());
+//     if (!message) break;  // ended OK
+//   }
+//
+// Every call runs on the current task's loop and carries its context: the
+// gRPC deadline is the earlier of CallOptions::deadline and the task's
+// deadline (so a backend sees the budget that remains), and cancelling the
+// task cancels the call (ClientContext::TryCancel). A call cut short by the
+// task's cancellation returns the cancellation reason.
+//
+// A channel (and its stub) is thread-safe and shared by all loops.
+// Loop-affine: the calls themselves.
+#pragma once
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/support/async_stream.h>
+#include <grpcpp/support/async_unary_call.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "node/async/task.h"
+#include "node/rpc/cq_op.h"
+#include "node/rpc/status.h"
+
+namespace fanout {
+
+struct CallOptions {
+  absl::Time deadline = absl::InfiniteFuture();
+  std::vector<std::pair<std::string, std::string>> metadata;
+  bool wait_for_ready = false;
+};
+
+namespace internal {
+
+// Fills `context` from the options and the task's deadline.
+void PrepareClientContext(const CallOptions& options, const TaskContext& task,
+                          grpc::ClientContext* context);
+// The status a finished call reports, preferring the task's cancellation
+// reason when the call was cancelled because of it.
+absl::Status CallStatus(const grpc::Status& status, const TaskContext& task);
+
+template <typename Response, typename Prepare>
+Task<absl::StatusOr<Response>> RunUnary(Prepare prepare, CallOptions options) {
+  TaskContext task = co_await CurrentContext();
+  if (task.token.cancelled()) co_return task.token.reason();
+  if (!task.loop->accepting_operations()) co_return absl::UnavailableError("event loop is stopping");
+  grpc::ClientContext context;
+  PrepareClientContext(options, task, &context);
+  auto reader = prepare(&context, task.loop->cq());
+  reader->StartCall();
+  Response response;
+  grpc::Status status;
+  CancellationCallback on_cancel(task.token, [&](const absl::Status&) { context.TryCancel(); });
+  bool ok = co_await CqOp([&](EventLoop*, void* tag) { reader->Finish(&response, &status, tag); });
+  if (!ok) co_return absl::InternalError("unary call did not finish");
+  if (!status.ok()) co_return CallStatus(status, task);
+  co_return response;
+}
+
+}  // namespace internal
+
+// A unary call through a generated stub's PrepareAsync<Method>.
+template <typename Stub, typename Request, typename Response>
+Task<absl::StatusOr<Response>> CallUnary(
+    Stub* stub,
+    std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> (Stub::*prepare)(
+        grpc::ClientContext*, const Request&, grpc::CompletionQueue*),
+    const Request& request, CallOptions options = {}) {
+  return internal::RunUnary<Response>(
+      [stub, prepare, &request](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
+        return (stub->*prepare)(context, request, cq);
+      },
+      std::move(options));
+}
+
+// A unary call by method path ("/pkg.Service/Method") with serialized bytes:
+// the proxy path.
+Task<absl::StatusOr<grpc::ByteBuffer>> CallGenericUnary(grpc::GenericStub* stub, std::string method,
+                                                       grpc::ByteBuffer request,
+                                                       CallOptions options = {});
+
+// A server-streaming call read as an async sequence. Read to the end (nullopt)
+// or an error, or Cancel(); destroying it earlier cancels the call.
+template <typename Response>
+class ServerStreamCall {
+ public:
+  template <typename Stub, typename Request>
+  ServerStreamCall(Stub* stub,
+                   std::unique_ptr<grpc::ClientAsyncReader<Response>> (Stub::*prepare)(
+                       grpc::ClientContext*, const Request&, grpc::CompletionQueue*),
+                   const Request& request, CallOptions options = {})
+      : options_(std::move(options)) {
+    start_ = [stub, prepare, request](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
+      return (stub->*prepare)(c, request, cq);
+    };
+  }
+  ~ServerStreamCall() {
+    if (reader_ && !finished_) context_.TryCancel();
+  }
+
+  // The next message; nullopt when the stream ended OK.
+  Task<absl::StatusOr<std::optional<Response>>> Read() {
+    if (finished_) {
+      if (!final_status_.ok()) co_return final_status_;
+      co_return std::optional<Response>(std::nullopt);
+    }
+    if (!reader_) {
+      absl::Status started = co_await Start();
+      if (!started.ok()) co_return started;
+    }
+    Response message;
+    bool ok = co_await internal::CqOp([&](EventLoop*, void* tag) { reader_->Read(&message, tag); });
+    if (ok) co_return std::optional<Response>(std::move(message));
+    co_await Finish();
+    if (!final_status_.ok()) co_return final_status_;
+    co_return std::optional<Response>(std::nullopt);
+  }
+
+  // Cancels the call and waits until gRPC has released it.
+  Task<absl::Status> Cancel() {
+    if (!reader_ || finished_) co_return final_status_;
+    context_.TryCancel();
+    co_await Finish();
+    co_return final_status_;
+  }
+
+ private:
+  // Starting needs the loop's queue, known only inside a task.
+  Task<absl::Status> Start() {
+    task_ = co_await CurrentContext();
+    if (task_.token.cancelled()) co_return task_.token.reason();
+    if (!task_.loop->accepting_operations()) {
+      co_return absl::UnavailableError("event loop is stopping");
+    }
+    internal::PrepareClientContext(options_, task_, &context_);
+    reader_ = start_(&context_, task_.loop->cq());
+    on_cancel_.emplace(task_.token, [this](const absl::Status&) { context_.TryCancel(); });
+    bool started =
+        co_await internal::CqOp([&](EventLoop*, void* tag) { reader_->StartCall(tag); });
+    if (started) co_return absl::OkStatus();
+    co_await Finish();
+    co_return final_status_;
+  }
+
+  Task<void> Finish() {
+    grpc::Status status;
+    co_await internal::CqOp([&](EventLoop*, void* tag) { reader_->Finish(&status, tag); });
+    finished_ = true;
+    on_cancel_.reset();
+    final_status_ = internal::CallStatus(status, task_);
+  }
+
+  CallOptions options_;
+  std::function<std::unique_ptr<grpc::ClientAsyncReader<Response>>(grpc::ClientContext*,
+                                                                   grpc::CompletionQueue*)>
+      start_;
+  grpc::ClientContext context_;
+  TaskContext task_;
+  std::unique_ptr<grpc::ClientAsyncReader<Response>> reader_;
+  std::optional<CancellationCallback> on_cancel_;
+  bool finished_ = false;
+  absl::Status final_status_;
+};
+
+}  // namespace fanout

@@ -1,0 +1,63 @@
+#include "node/rpc/server.h"
+
+#include <grpcpp/security/server_credentials.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "node/base/log.h"
+
+namespace fanout {
+
+Server::Server(Options options) : options_(std::move(options)) {
+  builder_.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  builder_.SetMaxSendMessageSize(options_.max_message_bytes);
+}
+
+Server::~Server() { Shutdown(absl::ZeroDuration()); }
+
+absl::Status Server::Start() {
+  if (options_.listen_addresses.empty()) {
+    return absl::InvalidArgumentError("server: listen_addresses is empty");
+  }
+  ports_.assign(options_.listen_addresses.size(), 0);
+  for (size_t i = 0; i < options_.listen_addresses.size(); ++i) {
+    builder_.AddListeningPort(options_.listen_addresses[i], grpc::InsecureServerCredentials(),
+                              &ports_[i]);
+  }
+  loops_ = std::make_unique<LoopGroup>(LoopGroup::Options{.num_loops = options_.num_loops},
+                                       &builder_);
+  server_ = builder_.BuildAndStart();
+  if (server_ == nullptr) {
+    loops_->Stop(absl::Now() + absl::Seconds(1));
+    return absl::UnavailableError(
+        absl::StrCat("server: could not start listening on ",
+                     absl::StrJoin(options_.listen_addresses, ", ")));
+  }
+  for (size_t i = 0; i < ports_.size(); ++i) {
+    if (ports_[i] == 0) {
+      Shutdown(absl::ZeroDuration());
+      return absl::UnavailableError(
+          absl::StrCat("server: could not bind ", options_.listen_addresses[i]));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Server::ServeGeneric(grpc::AsyncGenericService* service, GenericHandler handler) {
+  auto shared = std::make_shared<GenericHandler>(std::move(handler));
+  for (int i = 0; i < loops_->size(); ++i) {
+    EventLoop& loop = loops_->At(i);
+    Spawn(loop, internal::AcceptGeneric(&loop, service, shared), "generic acceptor");
+  }
+}
+
+void Server::Shutdown(absl::Duration grace) {
+  if (shut_down_ || loops_ == nullptr) return;
+  shut_down_ = true;
+  // From a non-loop thread: the loops keep polling while gRPC drains calls.
+  if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  loops_->Stop(absl::Now() + absl::Seconds(5));
+  if (server_) server_->Wait();
+}
+
+}  // namespace fanout

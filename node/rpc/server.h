@@ -1,0 +1,106 @@
+// Server: a gRPC server whose calls are coroutines on the node's loops.
+//
+//   Server server({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 2});
+//   lab::v1::Lab::AsyncService lab;
+//   server.RegisterService(&lab);
+//   FANOUT_RETURN_IF_ERROR(server.Start());
+//   server.ServeUnary(&lab, &lab::v1::Lab::AsyncService::RequestEcho,
+//       [](grpc::ServerContext& ctx, const EchoRequest& req) -> Task<absl::StatusOr<EchoResponse>> {
+//         ...co_await backend calls; they inherit this call's deadline and cancellation...
+//       });
+//   ...
+//   server.Shutdown(absl::Seconds(5));
+//
+// Each loop accepts calls on its own queue, and a call is handled on the loop
+// it arrived on. The handler's task carries the call's deadline, and is
+// cancelled when the client cancels or the deadline passes, so everything it
+// awaits (backend calls included) is cancelled with it.
+//
+// Thread-safe: Start/Serve*/Shutdown from one controlling thread (not a loop).
+#pragma once
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/server_context.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "node/async/spawn.h"
+#include "node/loop/event_loop.h"
+#include "node/rpc/server_call.h"
+
+namespace fanout {
+
+class Server {
+ public:
+  struct Options {
+    std::vector<std::string> listen_addresses = {"127.0.0.1:0"};
+    int num_loops = 0;  // 0: one per core.
+    int max_message_bytes = 4 << 20;
+  };
+
+  explicit Server(Options options);
+  ~Server();  // Shuts down with no grace if Shutdown() was not called.
+
+  // Before Start().
+  void RegisterService(grpc::Service* service) { builder_.RegisterService(service); }
+  void RegisterGenericService(grpc::AsyncGenericService* service) {
+    builder_.RegisterAsyncGenericService(service);
+  }
+  grpc::ServerBuilder& builder() { return builder_; }
+
+  // Binds and starts the loops. INVALID_ARGUMENT / UNAVAILABLE naming the
+  // address that could not be bound.
+  absl::Status Start();
+  // After Start(): the port bound for listen_addresses[i] (resolves port 0).
+  int port(size_t i = 0) const { return ports_[i]; }
+  LoopGroup& loops() { return *loops_; }
+  grpc::Server* grpc_server() { return server_.get(); }
+
+  // After Start(). `request` is the generated AsyncService::Request<Method>.
+  template <typename Method, typename Handler,
+            typename Traits = internal::MethodTraits<Method>>
+  void ServeUnary(typename Traits::Service* service, Method request, Handler handler) {
+    using Request = typename Traits::Request;
+    using Response = typename Traits::Response;
+    auto shared = std::make_shared<UnaryHandler<Request, Response>>(std::move(handler));
+    for (int i = 0; i < loops_->size(); ++i) {
+      EventLoop& loop = loops_->At(i);
+      Spawn(loop, internal::AcceptUnary(&loop, service, request, shared), "unary acceptor");
+    }
+  }
+
+  template <typename Method, typename Handler,
+            typename Traits = internal::MethodTraits<Method>>
+  void ServeServerStream(typename Traits::Service* service, Method request, Handler handler) {
+    using Request = typename Traits::Request;
+    using Response = typename Traits::Response;
+    auto shared = std::make_shared<StreamHandler<Request, Response>>(std::move(handler));
+    for (int i = 0; i < loops_->size(); ++i) {
+      EventLoop& loop = loops_->At(i);
+      Spawn(loop, internal::AcceptServerStream(&loop, service, request, shared),
+            "stream acceptor");
+    }
+  }
+
+  // Every method no registered service has: the proxy path.
+  void ServeGeneric(grpc::AsyncGenericService* service, GenericHandler handler);
+
+  // Stops accepting, lets calls in flight finish until `grace` has passed,
+  // cancels the rest, then stops the loops. Idempotent.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  Options options_;
+  grpc::ServerBuilder builder_;
+  std::vector<int> ports_;
+  std::unique_ptr<LoopGroup> loops_;
+  std::unique_ptr<grpc::Server> server_;
+  bool shut_down_ = false;
+};
+
+}  // namespace fanout

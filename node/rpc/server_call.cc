@@ -1,0 +1,73 @@
+#include "node/rpc/server_call.h"
+
+#include <chrono>
+
+#include "absl/time/clock.h"
+
+namespace fanout {
+namespace internal {
+
+absl::Time ServerDeadline(const grpc::ServerContext& context) {
+  absl::Time deadline = absl::FromChrono(context.deadline());
+  // gRPC reports "no deadline" as a far-future time point.
+  if (deadline - absl::Now() > absl::Hours(24 * 365)) return absl::InfiniteFuture();
+  return deadline;
+}
+
+Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
+                                 std::function<Task<absl::Status>()> body) {
+  TaskContext task = co_await CurrentContext();
+  CancellationSource source(task.token, ServerDeadline(context));
+  auto cancel_if_gone = [&] {
+    if (!context.IsCancelled()) return;
+    source.Cancel(absl::Now() >= source.deadline()
+                      ? absl::DeadlineExceededError("the call's deadline passed")
+                      : absl::CancelledError("the client cancelled the call"));
+  };
+  if (done.arrived()) cancel_if_gone();
+  done.set_on_arrival(cancel_if_gone);
+  // Server shutdown past its grace period cancels the call through gRPC too.
+  absl::Status status = co_await body().WithContext({task.loop, source.token()});
+  co_await done;
+  done.set_on_arrival(nullptr);
+  co_return status;
+}
+
+Task<absl::Status> AcceptGeneric(EventLoop* loop, grpc::AsyncGenericService* service,
+                                 std::shared_ptr<GenericHandler> handler) {
+  for (;;) {
+    auto call = std::make_unique<GenericCall>();
+    call->context().AsyncNotifyWhenDone(static_cast<Completion*>(&call->done()));
+    bool ok = co_await CqOp([&](EventLoop* l, void* tag) {
+      service->RequestCall(&call->context(), &call->stream(), l->cq(), l->server_cq(), tag);
+    });
+    if (!ok) co_return absl::OkStatus();
+    auto serve = [](std::unique_ptr<GenericCall> call,
+                    std::shared_ptr<GenericHandler> handler) -> Task<absl::Status> {
+      co_return co_await RunServerCall(call->context(), call->done(), [&]() -> Task<absl::Status> {
+        absl::Status status = co_await (*handler)(*call);
+        co_await CqOp(
+            [&](EventLoop*, void* tag) { call->stream().Finish(ToGrpcStatus(status), tag); });
+        co_return absl::OkStatus();
+      });
+    };
+    Spawn(*loop, serve(std::move(call), handler), "generic call");
+  }
+}
+
+}  // namespace internal
+
+Task<std::optional<grpc::ByteBuffer>> GenericCall::Read() {
+  grpc::ByteBuffer message;
+  bool ok = co_await internal::CqOp([&](EventLoop*, void* tag) { stream_.Read(&message, tag); });
+  if (!ok) co_return std::nullopt;
+  co_return message;
+}
+
+Task<absl::Status> GenericCall::Write(const grpc::ByteBuffer& message) {
+  bool ok = co_await internal::CqOp([&](EventLoop*, void* tag) { stream_.Write(message, tag); });
+  if (!ok) co_return absl::CancelledError("stream closed by the client");
+  co_return absl::OkStatus();
+}
+
+}  // namespace fanout

@@ -1,0 +1,185 @@
+// Coroutine server calls: the per-call machinery behind Server::Serve*.
+//
+// A handler receives the call's ServerContext and request and returns the
+// response (unary) or the final status after writing messages (streaming):
+//
+//   Task<absl::StatusOr<EchoResponse>> Echo(grpc::ServerContext&, const EchoRequest&);
+//   Task<absl::Status> Watch(grpc::ServerContext&, const WatchRequest&,
+//                            ServerStreamWriter<Event>& out);   // co_await out.Write(e)
+//
+// Loop-affine: each call lives on the loop it arrived on.
+#pragma once
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/async_stream.h>
+#include <grpcpp/support/async_unary_call.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "node/async/spawn.h"
+#include "node/rpc/cq_op.h"
+#include "node/rpc/status.h"
+
+namespace fanout {
+
+template <typename Service, typename Request, typename Response>
+using UnaryRequestFn = void (Service::*)(grpc::ServerContext*, Request*,
+                                         grpc::ServerAsyncResponseWriter<Response>*,
+                                         grpc::CompletionQueue*, grpc::ServerCompletionQueue*,
+                                         void*);
+template <typename Service, typename Request, typename Response>
+using StreamRequestFn = void (Service::*)(grpc::ServerContext*, Request*,
+                                          grpc::ServerAsyncWriter<Response>*,
+                                          grpc::CompletionQueue*, grpc::ServerCompletionQueue*,
+                                          void*);
+
+namespace internal {
+// Request and response types of a generated AsyncService::Request<Method>
+// (declared on a base class of the service).
+template <typename Method>
+struct MethodTraits;
+template <typename S, typename Req, typename Resp>
+struct MethodTraits<void (S::*)(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
+                                grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*)> {
+  using Service = S;
+  using Request = Req;
+  using Response = Resp;
+};
+template <typename S, typename Req, typename Resp>
+struct MethodTraits<void (S::*)(grpc::ServerContext*, Req*, grpc::ServerAsyncWriter<Resp>*,
+                                grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*)> {
+  using Service = S;
+  using Request = Req;
+  using Response = Resp;
+};
+}  // namespace internal
+
+template <typename Request, typename Response>
+using UnaryHandler =
+    std::function<Task<absl::StatusOr<Response>>(grpc::ServerContext&, const Request&)>;
+
+template <typename Response>
+class ServerStreamWriter {
+ public:
+  explicit ServerStreamWriter(grpc::ServerAsyncWriter<Response>* writer) : writer_(writer) {}
+  // OK once the message is handed to gRPC; CANCELLED if the call is gone.
+  Task<absl::Status> Write(const Response& message) {
+    bool ok = co_await internal::CqOp([&](EventLoop*, void* tag) { writer_->Write(message, tag); });
+    if (!ok) co_return absl::CancelledError("stream closed by the client");
+    co_return absl::OkStatus();
+  }
+
+ private:
+  grpc::ServerAsyncWriter<Response>* writer_;
+};
+
+template <typename Request, typename Response>
+using StreamHandler = std::function<Task<absl::Status>(grpc::ServerContext&, const Request&,
+                                                       ServerStreamWriter<Response>&)>;
+
+// A call of any method, as bytes: the proxy path. The handler reads the
+// request stream, writes responses and returns the final status.
+class GenericCall {
+ public:
+  GenericCall() : stream_(&context_) {}
+  grpc::GenericServerContext& context() { return context_; }
+  const std::string& method() const { return context_.method(); }
+  // The next request message; nullopt when the client has finished sending.
+  Task<std::optional<grpc::ByteBuffer>> Read();
+  // OK once handed to gRPC; CANCELLED if the call is gone.
+  Task<absl::Status> Write(const grpc::ByteBuffer& message);
+
+  // For the acceptor.
+  grpc::GenericServerAsyncReaderWriter& stream() { return stream_; }
+  internal::Signal& done() { return done_; }
+
+ private:
+  grpc::GenericServerContext context_;
+  grpc::GenericServerAsyncReaderWriter stream_;
+  internal::Signal done_;
+};
+
+using GenericHandler = std::function<Task<absl::Status>(GenericCall&)>;
+
+namespace internal {
+
+absl::Time ServerDeadline(const grpc::ServerContext& context);
+
+// Runs `body` under a cancellation source that the call's done-notification
+// cancels (client cancelled, deadline passed), then waits for that
+// notification so the call state outlives every gRPC reference to it.
+Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
+                                 std::function<Task<absl::Status>()> body);
+
+template <typename Service, typename Request, typename Response>
+Task<absl::Status> AcceptUnary(EventLoop* loop, Service* service,
+                               UnaryRequestFn<Service, Request, Response> request,
+                               std::shared_ptr<UnaryHandler<Request, Response>> handler) {
+  struct Call {
+    grpc::ServerContext context;
+    Request request;
+    grpc::ServerAsyncResponseWriter<Response> writer{&context};
+    Signal done;
+  };
+  for (;;) {
+    auto call = std::make_unique<Call>();
+    call->context.AsyncNotifyWhenDone(static_cast<Completion*>(&call->done));
+    bool ok = co_await CqOp([&](EventLoop* l, void* tag) {
+      (service->*request)(&call->context, &call->request, &call->writer, l->cq(), l->server_cq(),
+                          tag);
+    });
+    if (!ok) co_return absl::OkStatus();  // The server is shutting down.
+    auto serve = [](std::unique_ptr<Call> call,
+                    std::shared_ptr<UnaryHandler<Request, Response>> handler) -> Task<absl::Status> {
+      co_return co_await RunServerCall(call->context, call->done, [&]() -> Task<absl::Status> {
+        absl::StatusOr<Response> response = co_await (*handler)(call->context, call->request);
+        co_await CqOp([&](EventLoop*, void* tag) {
+          if (response.ok()) call->writer.Finish(*response, grpc::Status::OK, tag);
+          else call->writer.FinishWithError(ToGrpcStatus(response.status()), tag);
+        });
+        co_return absl::OkStatus();
+      });
+    };
+    Spawn(*loop, serve(std::move(call), handler), "unary call");
+  }
+}
+
+template <typename Service, typename Request, typename Response>
+Task<absl::Status> AcceptServerStream(EventLoop* loop, Service* service,
+                                      StreamRequestFn<Service, Request, Response> request,
+                                      std::shared_ptr<StreamHandler<Request, Response>> handler) {
+  struct Call {
+    grpc::ServerContext context;
+    Request request;
+    grpc::ServerAsyncWriter<Response> writer{&context};
+    Signal done;
+  };
+  for (;;) {
+    auto call = std::make_unique<Call>();
+    call->context.AsyncNotifyWhenDone(static_cast<Completion*>(&call->done));
+    bool ok = co_await CqOp([&](EventLoop* l, void* tag) {
+      (service->*request)(&call->context, &call->request, &call->writer, l->cq(), l->server_cq(),
+                          tag);
+    });
+    if (!ok) co_return absl::OkStatus();
+    auto serve = [](std::unique_ptr<Call> call,
+                    std::shared_ptr<StreamHandler<Request, Response>> handler) -> Task<absl::Status> {
+      co_return co_await RunServerCall(call->context, call->done, [&]() -> Task<absl::Status> {
+        ServerStreamWriter<Response> out(&call->writer);
+        absl::Status status = co_await (*handler)(call->context, call->request, out);
+        co_await CqOp([&](EventLoop*, void* tag) { call->writer.Finish(ToGrpcStatus(status), tag); });
+        co_return absl::OkStatus();
+      });
+    };
+    Spawn(*loop, serve(std::move(call), handler), "stream call");
+  }
+}
+
+Task<absl::Status> AcceptGeneric(EventLoop* loop, grpc::AsyncGenericService* service,
+                                 std::shared_ptr<GenericHandler> handler);
+
+}  // namespace internal
+}  // namespace fanout
