@@ -1,0 +1,240 @@
+// The RPC glue against a real gRPC server on 127.0.0.1:0 with several loops.
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "fanout/lab/v1/lab.grpc.pb.h"
+#include "node/async/gather.h"
+#include "node/async/with_deadline.h"
+#include "node/base/status_macros.h"
+#include "node/rpc/client.h"
+#include "node/rpc/server.h"
+#include "services/lab/lab_service.h"
+#include "tests/support/status_matchers.h"
+
+namespace fanout {
+namespace {
+
+using lab::v1::EchoRequest;
+using lab::v1::EchoResponse;
+using lab::v1::Lab;
+using ::fanout::testing::IsOk;
+using ::fanout::testing::IsOkAndHolds;
+using ::fanout::testing::StatusIs;
+
+EchoRequest Req(std::string message, int64_t delay_ms = 0) {
+  EchoRequest r;
+  r.set_message(std::move(message));
+  r.set_delay_ms(delay_ms);
+  return r;
+}
+
+class RpcTest : public ::testing::Test {
+ protected:
+  RpcTest() : server_({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 3}), lab_({.name = "lab"}) {
+    lab_.Register(server_);
+    EXPECT_THAT(server_.Start(), IsOk());
+    lab_.Serve(server_);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_.port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = Lab::NewStub(channel_);
+  }
+  ~RpcTest() override { server_.Shutdown(absl::Seconds(1)); }
+
+  template <typename T>
+  T Run(Task<T> task) {
+    return BlockOn(server_.loops().At(0), std::move(task));
+  }
+  Task<absl::StatusOr<EchoResponse>> Echo(EchoRequest request, CallOptions options = {}) {
+    co_return co_await CallUnary(stub_.get(), &Lab::Stub::PrepareAsyncEcho, request, options);
+  }
+  // Polls until `pred` holds (the server side finishes asynchronously).
+  template <typename Pred>
+  bool Eventually(Pred pred) {
+    for (int i = 0; i < 500 && !pred(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return pred();
+  }
+
+  Server server_;
+  lab::LabService lab_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<Lab::Stub> stub_;
+};
+
+TEST_F(RpcTest, UnaryCallRoundTrips) {
+  auto reply = Run(Echo(Req("hi")));
+  ASSERT_THAT(reply, IsOk());
+  EXPECT_EQ(reply->message(), "hi");
+  EXPECT_EQ(reply->served_by(), "lab");
+}
+
+TEST_F(RpcTest, HandlerErrorsReachTheClientWithTheirCode) {
+  EchoRequest r = Req("x");
+  r.set_error_code(static_cast<int>(absl::StatusCode::kNotFound));
+  r.set_error_message("no such thing");
+  EXPECT_THAT(Run(Echo(r)), StatusIs(absl::StatusCode::kNotFound, "no such thing"));
+  r.set_error_code(99);
+  EXPECT_THAT(Run(Echo(r)), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("error_code")));
+}
+
+TEST_F(RpcTest, FanOutOfOneHundredCalls) {
+  auto run = [&]() -> Task<absl::StatusOr<int>> {
+    std::vector<Task<absl::StatusOr<EchoResponse>>> calls;
+    for (int i = 0; i < 100; ++i) calls.push_back(Echo(Req(absl::StrCat(i), 50)));
+    FANOUT_CO_ASSIGN_OR_RETURN(auto replies, co_await Gather(std::move(calls)));
+    for (int i = 0; i < 100; ++i) {
+      if (replies[i].message() != absl::StrCat(i)) co_return absl::InternalError("mismatch");
+    }
+    co_return static_cast<int>(replies.size());
+  };
+  EXPECT_THAT(Run(run()), IsOkAndHolds(100));
+}
+
+TEST_F(RpcTest, TaskDeadlineTravelsAsTheCallDeadline) {
+  auto run = [&]() -> Task<absl::StatusOr<EchoResponse>> {
+    co_return co_await WithTimeout(Echo(Req("d")), absl::Seconds(5));
+  };
+  auto reply = Run(run());
+  ASSERT_THAT(reply, IsOk());
+  EXPECT_GT(reply->deadline_remaining_ms(), 3000);
+  EXPECT_LE(reply->deadline_remaining_ms(), 5000);
+  // Without one, the server sees none.
+  EXPECT_EQ(Run(Echo(Req("none")))->deadline_remaining_ms(), -1);
+}
+
+TEST_F(RpcTest, DeadlineExpiresAndTheServerStops) {
+  auto run = [&]() -> Task<absl::StatusOr<EchoResponse>> {
+    co_return co_await WithTimeout(Echo(Req("slow", 10000)), absl::Milliseconds(100));
+  };
+  EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() == 1; }));
+}
+
+TEST_F(RpcTest, CallOptionDeadlineAlsoApplies) {
+  CallOptions options{.deadline = absl::Now() + absl::Milliseconds(100)};
+  EXPECT_THAT(Run(Echo(Req("slow", 10000), options)), StatusIs(absl::StatusCode::kDeadlineExceeded));
+}
+
+TEST_F(RpcTest, ClientCancellationReachesTheServer) {
+  auto run = [&]() -> Task<absl::Status> {
+    auto fail_soon = []() -> Task<absl::StatusOr<EchoResponse>> {
+      co_await Sleep(absl::Milliseconds(100));
+      co_return absl::AbortedError("sibling failed");
+    };
+    // The failing sibling cancels the in-flight call (Gather's first error).
+    auto result = co_await Gather(Echo(Req("slow", 10000)), fail_soon());
+    co_return result.status();
+  };
+  EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kAborted));
+  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() == 1; }));
+}
+
+TEST_F(RpcTest, ServerStreamingReadsEveryMessage) {
+  auto run = [&]() -> Task<absl::StatusOr<std::vector<int>>> {
+    lab::v1::StreamRequest r;
+    r.set_count(5);
+    r.set_interval_ms(1);
+    ServerStreamCall<EchoResponse> stream(stub_.get(), &Lab::Stub::PrepareAsyncStream, r);
+    std::vector<int> indexes;
+    for (;;) {
+      FANOUT_CO_ASSIGN_OR_RETURN(auto message, co_await stream.Read());
+      if (!message) break;
+      indexes.push_back(message->index());
+    }
+    co_return indexes;
+  };
+  EXPECT_THAT(Run(run()), IsOkAndHolds(::testing::ElementsAre(0, 1, 2, 3, 4)));
+}
+
+TEST_F(RpcTest, ServerStreamingErrorAndCancel) {
+  auto run = [&]() -> Task<absl::Status> {
+    lab::v1::StreamRequest bad;
+    bad.set_count(-1);
+    ServerStreamCall<EchoResponse> failing(stub_.get(), &Lab::Stub::PrepareAsyncStream, bad);
+    absl::Status first = (co_await failing.Read()).status();
+    if (!absl::IsInvalidArgument(first)) co_return absl::InternalError(first.ToString());
+    lab::v1::StreamRequest slow;
+    slow.set_count(1000);
+    slow.set_interval_ms(1000);
+    ServerStreamCall<EchoResponse> stream(stub_.get(), &Lab::Stub::PrepareAsyncStream, slow);
+    FANOUT_CO_RETURN_IF_ERROR((co_await stream.Read()).status());
+    co_return co_await stream.Cancel();
+  };
+  EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() == 1; }));
+}
+
+TEST_F(RpcTest, GenericUnaryCallCarriesBytes) {
+  grpc::GenericStub generic(channel_);
+  auto run = [&]() -> Task<absl::StatusOr<std::string>> {
+    std::string bytes;
+    Req("raw").SerializeToString(&bytes);
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer request(&slice, 1);
+    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer reply,
+                               co_await CallGenericUnary(&generic, "/fanout.lab.v1.Lab/Echo", request));
+    std::vector<grpc::Slice> slices;
+    if (!reply.Dump(&slices).ok()) co_return absl::InternalError("dump");
+    std::string out;
+    for (auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    EchoResponse parsed;
+    if (!parsed.ParseFromString(out)) co_return absl::InternalError("parse");
+    co_return parsed.message();
+  };
+  EXPECT_THAT(Run(run()), IsOkAndHolds("raw"));
+  auto unknown = [&]() -> Task<absl::Status> {
+    grpc::ByteBuffer empty;
+    co_return (co_await CallGenericUnary(&generic, "/no.Such/Method", empty)).status();
+  };
+  EXPECT_THAT(Run(unknown()), StatusIs(absl::StatusCode::kUnimplemented));
+}
+
+TEST_F(RpcTest, GenericServerProxiesToABackend) {
+  // A second node serves every method generically and forwards it here.
+  Server proxy({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 2});
+  grpc::AsyncGenericService generic_service;
+  proxy.RegisterGenericService(&generic_service);
+  ASSERT_THAT(proxy.Start(), IsOk());
+  grpc::GenericStub backend(channel_);
+  proxy.ServeGeneric(&generic_service, [&](GenericCall& call) -> Task<absl::Status> {
+    std::optional<grpc::ByteBuffer> request = co_await call.Read();
+    if (!request) co_return absl::InvalidArgumentError("no request message");
+    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer reply,
+                               co_await CallGenericUnary(&backend, call.method(), *request));
+    co_return co_await call.Write(reply);
+  });
+  auto stub = Lab::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", proxy.port()),
+                                               grpc::InsecureChannelCredentials()));
+  auto run = [&]() -> Task<absl::StatusOr<EchoResponse>> {
+    co_return co_await CallUnary(stub.get(), &Lab::Stub::PrepareAsyncEcho, Req("via proxy"));
+  };
+  auto reply = Run(run());
+  ASSERT_THAT(reply, IsOk());
+  EXPECT_EQ(reply->message(), "via proxy");
+  proxy.Shutdown(absl::Seconds(1));
+}
+
+TEST_F(RpcTest, ShutdownWithCallsInFlightFinishesThemOrCancels) {
+  // Calls still running at shutdown: short ones finish within the grace
+  // period, long ones are cancelled; nothing hangs, nothing leaks.
+  auto client_loops = std::make_unique<LoopGroup>(LoopGroup::Options{.num_loops = 1});
+  std::atomic<int> finished{0}, failed{0};
+  auto call = [&](int64_t delay) -> Task<absl::Status> {
+    absl::StatusOr<EchoResponse> r = co_await Echo(Req("inflight", delay));
+    (r.ok() ? finished : failed).fetch_add(1);
+    co_return absl::OkStatus();
+  };
+  for (int i = 0; i < 10; ++i) Spawn(client_loops->At(0), call(i % 2 == 0 ? 50 : 60000));
+  ASSERT_TRUE(Eventually([&] { return lab_.calls() == 10; }));
+  server_.Shutdown(absl::Milliseconds(500));
+  ASSERT_TRUE(Eventually([&] { return finished + failed == 10; }));
+  EXPECT_EQ(finished.load(), 5);
+  EXPECT_EQ(failed.load(), 5);
+  client_loops->Stop(absl::Now() + absl::Seconds(2));
+}
+
+}  // namespace
+}  // namespace fanout
