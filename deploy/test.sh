@@ -24,7 +24,7 @@ if [ "${1:-}" != "--quick" ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-  run_suite build-asan 'unit|integration' -DCMAKE_BUILD_TYPE=Debug -DFANOUT_SANITIZE=address,undefined
+  run_suite build-asan 'unit|integration' -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFANOUT_SANITIZE=address,undefined
   run_suite build-tsan 'unit|integration' -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFANOUT_SANITIZE=thread
 fi
 echo "all tests passed" >&2

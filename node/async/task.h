@@ -15,6 +15,10 @@
 //     ...
 //   }
 //
+// GCC turns symmetric transfer into a tail call only when optimizing: build
+// with -O1 or more (every fanout build type but Debug does), or long chains
+// of synchronously completing awaits grow the stack.
+//
 // Loop-affine: a task runs on the loop it was spawned on.
 #pragma once
 

@@ -1,0 +1,190 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "node/async/every.h"
+#include "node/async/gather.h"
+#include "node/async/retry.h"
+#include "node/async/with_deadline.h"
+#include "node/base/clock.h"
+#include "tests/support/loop_fixture.h"
+#include "tests/support/status_matchers.h"
+
+namespace fanout {
+namespace {
+
+using ::fanout::testing::IsOkAndHolds;
+using ::fanout::testing::StatusIs;
+using ::testing::ElementsAre;
+
+class RetryTest : public testing::LoopTest {
+ protected:
+  // Sleeping advances the manual clock and records the wait: no real time.
+  RetryOptions ManualOptions() {
+    RetryOptions options;
+    options.clock = &clock_;
+    options.sleep = [this](absl::Duration d) -> Task<absl::Status> {
+      waits_.push_back(d);
+      clock_.Advance(d);
+      co_return absl::OkStatus();
+    };
+    return options;
+  }
+  // Fails with `code` `failures` times, then answers 7.
+  auto Flaky(int failures, absl::StatusCode code = absl::StatusCode::kUnavailable) {
+    return [this, failures, code]() -> Task<absl::StatusOr<int>> {
+      ++attempts_;
+      if (attempts_ <= failures) co_return absl::Status(code, "flaky");
+      co_return 7;
+    };
+  }
+
+  ManualClock clock_;
+  std::vector<absl::Duration> waits_;
+  int attempts_ = 0;
+};
+
+TEST_F(RetryTest, BacksOffExponentiallyWithoutJitter) {
+  RetryPolicy policy{.max_attempts = 5, .initial_backoff = absl::Milliseconds(10),
+                     .max_backoff = absl::Milliseconds(30), .multiplier = 2, .jitter = 0};
+  EXPECT_THAT(Run(Retry(policy, Flaky(4), ManualOptions())), IsOkAndHolds(7));
+  EXPECT_EQ(attempts_, 5);
+  // 10, 20, then capped at 30.
+  EXPECT_THAT(waits_, ElementsAre(absl::Milliseconds(10), absl::Milliseconds(20),
+                                  absl::Milliseconds(30), absl::Milliseconds(30)));
+}
+
+TEST_F(RetryTest, JitterStaysWithinItsBand) {
+  RetryPolicy policy{.initial_backoff = absl::Milliseconds(100), .jitter = 0.2};
+  absl::BitGen gen;
+  for (int i = 0; i < 1000; ++i) {
+    absl::Duration d = policy.Backoff(1, gen);
+    EXPECT_GE(d, absl::Milliseconds(80));
+    EXPECT_LE(d, absl::Milliseconds(120));
+  }
+}
+
+TEST_F(RetryTest, GivesUpAfterMaxAttempts) {
+  RetryPolicy policy{.max_attempts = 3, .jitter = 0};
+  EXPECT_THAT(Run(Retry(policy, Flaky(10), ManualOptions())),
+              StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(attempts_, 3);
+}
+
+TEST_F(RetryTest, DoesNotRetryOtherCodes) {
+  RetryPolicy policy{.max_attempts = 3};
+  EXPECT_THAT(Run(Retry(policy, Flaky(1, absl::StatusCode::kInvalidArgument), ManualOptions())),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(attempts_, 1);
+}
+
+TEST_F(RetryTest, NeverSleepsPastTheDeadline) {
+  // The manual clock starts far in the future of the real one, so place the
+  // task's deadline relative to it: 25 ms leaves room for one 20 ms wait only.
+  RetryPolicy policy{.max_attempts = 10, .initial_backoff = absl::Milliseconds(20),
+                     .multiplier = 1, .jitter = 0};
+  auto run = [&]() -> Task<absl::StatusOr<int>> {
+    CancellationSource source((co_await CurrentContext()).token, clock_.Now() + absl::Milliseconds(25));
+    TaskContext context = co_await CurrentContext();
+    context.token = source.token();
+    co_return co_await Retry(policy, Flaky(10), ManualOptions()).WithContext(context);
+  };
+  EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(waits_, ElementsAre(absl::Milliseconds(20)));
+  EXPECT_EQ(attempts_, 2);
+}
+
+TEST_F(RetryTest, BudgetStopsRetriesDuringAnOutage) {
+  RetryBudget budget({.max_tokens = 4, .token_ratio = 0.5});
+  RetryPolicy policy{.max_attempts = 10, .jitter = 0};
+  RetryOptions options = ManualOptions();
+  options.budget = &budget;
+  // Every attempt fails: 4 tokens, 3 after one failure (retry allowed: > 2),
+  // 2 after the second (not above half): no third attempt.
+  EXPECT_THAT(Run(Retry(policy, Flaky(100), options)), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(attempts_, 2);
+  EXPECT_FALSE(budget.AllowRetry());
+  // Successes refill it.
+  for (int i = 0; i < 4; ++i) budget.OnSuccess();
+  EXPECT_TRUE(budget.AllowRetry());
+}
+
+TEST_F(RetryTest, PolicyValidationNamesTheField) {
+  EXPECT_THAT(RetryPolicy{.max_attempts = 0}.Validate(), ::testing::HasSubstr("max_attempts"));
+  EXPECT_THAT(RetryPolicy{.jitter = 2}.Validate(), ::testing::HasSubstr("jitter"));
+  EXPECT_EQ(RetryPolicy{}.Validate(), "");
+}
+
+class EveryTest : public testing::LoopTest {};
+
+TEST_F(EveryTest, RunsRoundsUntilCancelled) {
+  int rounds = 0;
+  auto run = [&]() -> Task<absl::Status> {
+    auto periodic = Every(absl::Milliseconds(1), [&]() -> Task<absl::Status> {
+      ++rounds;
+      if (rounds == 2) co_return absl::InternalError("one bad round is logged, not fatal");
+      co_return absl::OkStatus();
+    });
+    auto until = [&]() -> Task<absl::Status> {
+      while (rounds < 5) {
+        absl::Status s = co_await Sleep(absl::Milliseconds(1));
+        if (!s.ok()) co_return s;
+      }
+      co_return absl::CancelledError("enough");
+    };
+    // The failing sibling cancels the periodic task, which ends quietly.
+    std::vector<Task<absl::Status>> tasks;
+    tasks.push_back(std::move(periodic));
+    tasks.push_back(until());
+    co_return co_await Gather(std::move(tasks));
+  };
+  EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kCancelled, "enough"));
+  EXPECT_GE(rounds, 5);
+}
+
+class EventLoopTest : public testing::LoopTest {};
+
+TEST_F(EventLoopTest, PostRunsOnTheTargetLoopInOrder) {
+  std::vector<int> seen;
+  absl::Notification done;
+  for (int i = 0; i < 100; ++i) {
+    loop(1).Post([&, i] {
+      if (EventLoop::Current() == &loop(1)) seen.push_back(i);
+      if (i == 99) done.Notify();
+    });
+  }
+  done.WaitForNotification();
+  ASSERT_EQ(seen.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(seen[i], i);
+}
+
+TEST_F(EventLoopTest, SpawnedFailuresAreReported) {
+  auto fail = []() -> Task<absl::Status> { co_return absl::InternalError("lost?"); };
+  int64_t before = loop(1).failures();
+  Spawn(loop(1), fail(), "failing task");
+  // BlockOn after it on the same loop: the spawned task has finished by then.
+  auto noop = []() -> Task<absl::Status> { co_return absl::OkStatus(); };
+  ASSERT_TRUE(BlockOn(loop(1), noop()).ok());
+  EXPECT_EQ(loop(1).failures(), before + 1);
+}
+
+TEST(EventLoopStopTest, StopCancelsRunningTasksAndPostFailsAfter) {
+  LoopGroup loops({.num_loops = 1});
+  absl::Status ended;
+  absl::Notification finished;
+  auto forever = [&]() -> Task<absl::Status> {
+    ended = co_await Sleep(absl::Hours(1));
+    finished.Notify();
+    co_return absl::OkStatus();
+  };
+  Spawn(loops.At(0), forever());
+  loops.Stop(absl::Now() + absl::Seconds(5));
+  EXPECT_TRUE(finished.HasBeenNotified());
+  EXPECT_THAT(ended, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_FALSE(loops.At(0).Post([] {}));
+}
+
+}  // namespace
+}  // namespace fanout
