@@ -17,12 +17,5 @@ TEST(StatusConversionTest, AllSeventeenCodesRoundTrip) {
   }
 }
 
-TEST(StatusConversionTest, OutOfRangeWireCodeBecomesUnknown) {
-  grpc::Status odd(static_cast<grpc::StatusCode>(42), "from a strange peer");
-  absl::Status s = ToAbslStatus(odd);
-  EXPECT_EQ(s.code(), absl::StatusCode::kUnknown);
-  EXPECT_EQ(s.message(), "from a strange peer");
-}
-
 }  // namespace
 }  // namespace fanout
