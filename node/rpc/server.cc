@@ -45,10 +45,7 @@ absl::Status Server::Start() {
 
 void Server::ServeGeneric(grpc::AsyncGenericService* service, GenericHandler handler) {
   auto shared = std::make_shared<GenericHandler>(std::move(handler));
-  for (int i = 0; i < loops_->size(); ++i) {
-    EventLoop& loop = loops_->At(i);
-    Spawn(loop, internal::AcceptGeneric(&loop, service, shared), "generic acceptor");
-  }
+  SpawnAcceptors([&](EventLoop* loop) { return internal::AcceptGeneric(loop, service, shared); });
 }
 
 void Server::Shutdown(absl::Duration grace) {

@@ -68,10 +68,10 @@ class Server {
     using Request = typename Traits::Request;
     using Response = typename Traits::Response;
     auto shared = std::make_shared<UnaryHandler<Request, Response>>(std::move(handler));
-    for (int i = 0; i < loops_->size(); ++i) {
-      EventLoop& loop = loops_->At(i);
-      Spawn(loop, internal::AcceptUnary(&loop, service, request, shared), "unary acceptor");
-    }
+    SpawnAcceptors([&](EventLoop* loop) {
+      return internal::AcceptUnary<typename Traits::Service, Request, Response>(loop, service,
+                                                                               request, shared);
+    });
   }
 
   template <typename Method, typename Handler,
@@ -80,11 +80,10 @@ class Server {
     using Request = typename Traits::Request;
     using Response = typename Traits::Response;
     auto shared = std::make_shared<StreamHandler<Request, Response>>(std::move(handler));
-    for (int i = 0; i < loops_->size(); ++i) {
-      EventLoop& loop = loops_->At(i);
-      Spawn(loop, internal::AcceptServerStream(&loop, service, request, shared),
-            "stream acceptor");
-    }
+    SpawnAcceptors([&](EventLoop* loop) {
+      return internal::AcceptServerStream<typename Traits::Service, Request, Response>(
+          loop, service, request, shared);
+    });
   }
 
   // Every method no registered service has: the proxy path.
@@ -95,6 +94,12 @@ class Server {
   void Shutdown(absl::Duration grace);
 
  private:
+  // One acceptor per loop: each loop takes calls from its own queue.
+  template <typename MakeAcceptor>
+  void SpawnAcceptors(MakeAcceptor make) {
+    for (int i = 0; i < loops_->size(); ++i) Spawn(loops_->At(i), make(&loops_->At(i)), "acceptor");
+  }
+
   Options options_;
   grpc::ServerBuilder builder_;
   std::vector<int> ports_;

@@ -33,26 +33,26 @@ Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
   co_return status;
 }
 
+namespace {
+Task<absl::Status> ServeGenericCall(std::unique_ptr<GenericCall> call,
+                                    std::shared_ptr<GenericHandler> handler) {
+  co_return co_await RunServerCall(call->context(), call->done(), [&]() -> Task<absl::Status> {
+    absl::Status status = co_await (*handler)(*call);
+    co_await CqOp([&](EventLoop*, void* tag) { call->stream().Finish(ToGrpcStatus(status), tag); });
+    co_return absl::OkStatus();
+  });
+}
+}  // namespace
+
 Task<absl::Status> AcceptGeneric(EventLoop* loop, grpc::AsyncGenericService* service,
                                  std::shared_ptr<GenericHandler> handler) {
-  for (;;) {
-    auto call = std::make_unique<GenericCall>();
-    call->context().AsyncNotifyWhenDone(static_cast<Completion*>(&call->done()));
-    bool ok = co_await CqOp([&](EventLoop* l, void* tag) {
-      service->RequestCall(&call->context(), &call->stream(), l->cq(), l->server_cq(), tag);
-    });
-    if (!ok) co_return absl::OkStatus();
-    auto serve = [](std::unique_ptr<GenericCall> call,
-                    std::shared_ptr<GenericHandler> handler) -> Task<absl::Status> {
-      co_return co_await RunServerCall(call->context(), call->done(), [&]() -> Task<absl::Status> {
-        absl::Status status = co_await (*handler)(*call);
-        co_await CqOp(
-            [&](EventLoop*, void* tag) { call->stream().Finish(ToGrpcStatus(status), tag); });
-        co_return absl::OkStatus();
-      });
-    };
-    Spawn(*loop, serve(std::move(call), handler), "generic call");
-  }
+  auto request = [service](GenericCall& call, EventLoop* l, void* tag) {
+    call.context().AsyncNotifyWhenDone(static_cast<Completion*>(&call.done()));
+    service->RequestCall(&call.context(), &call.stream(), l->cq(), l->server_cq(), tag);
+  };
+  return AcceptLoop<GenericCall>(loop, request, [handler](std::unique_ptr<GenericCall> c) {
+    return ServeGenericCall(std::move(c), handler);
+  });
 }
 
 }  // namespace internal

@@ -114,68 +114,87 @@ absl::Time ServerDeadline(const grpc::ServerContext& context);
 Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
                                  std::function<Task<absl::Status>()> body);
 
-template <typename Service, typename Request, typename Response>
-Task<absl::Status> AcceptUnary(EventLoop* loop, Service* service,
-                               UnaryRequestFn<Service, Request, Response> request,
-                               std::shared_ptr<UnaryHandler<Request, Response>> handler) {
-  struct Call {
-    grpc::ServerContext context;
-    Request request;
-    grpc::ServerAsyncResponseWriter<Response> writer{&context};
-    Signal done;
-  };
+// Accepts calls on `loop` one after another until the server shuts down:
+// `request(call, loop, tag)` asks gRPC for the next call into a fresh `Call`
+// (after registering its done-notification); each accepted call is served
+// by `serve(call)` in a task of its own, so calls run concurrently.
+template <typename Call, typename RequestFn, typename ServeFn>
+Task<absl::Status> AcceptLoop(EventLoop* loop, RequestFn request, ServeFn serve) {
   for (;;) {
     auto call = std::make_unique<Call>();
-    call->context.AsyncNotifyWhenDone(static_cast<Completion*>(&call->done));
-    bool ok = co_await CqOp([&](EventLoop* l, void* tag) {
-      (service->*request)(&call->context, &call->request, &call->writer, l->cq(), l->server_cq(),
-                          tag);
-    });
+    bool ok = co_await CqOp([&](EventLoop* l, void* tag) { request(*call, l, tag); });
     if (!ok) co_return absl::OkStatus();  // The server is shutting down.
-    auto serve = [](std::unique_ptr<Call> call,
-                    std::shared_ptr<UnaryHandler<Request, Response>> handler) -> Task<absl::Status> {
-      co_return co_await RunServerCall(call->context, call->done, [&]() -> Task<absl::Status> {
-        absl::StatusOr<Response> response = co_await (*handler)(call->context, call->request);
-        co_await CqOp([&](EventLoop*, void* tag) {
-          if (response.ok()) call->writer.Finish(*response, grpc::Status::OK, tag);
-          else call->writer.FinishWithError(ToGrpcStatus(response.status()), tag);
-        });
-        co_return absl::OkStatus();
-      });
-    };
-    Spawn(*loop, serve(std::move(call), handler), "unary call");
+    Spawn(*loop, serve(std::move(call)), "server call");
   }
+}
+
+// The state of one typed call: context, request, responder, done-signal.
+template <typename Request, typename Responder>
+struct TypedCall {
+  grpc::ServerContext context;
+  Request request;
+  Responder responder{&context};
+  Signal done;
+};
+
+template <typename Service, typename Request, typename Responder>
+auto RequestTyped(Service* service,
+                  void (Service::*method)(grpc::ServerContext*, Request*, Responder*,
+                                          grpc::CompletionQueue*, grpc::ServerCompletionQueue*,
+                                          void*)) {
+  return [service, method](TypedCall<Request, Responder>& call, EventLoop* loop, void* tag) {
+    call.context.AsyncNotifyWhenDone(static_cast<Completion*>(&call.done));
+    (service->*method)(&call.context, &call.request, &call.responder, loop->cq(),
+                       loop->server_cq(), tag);
+  };
+}
+
+// One call's coroutine owns the call state and the handler: it may outlive
+// the acceptor (calls still finishing while the server shuts down).
+template <typename Request, typename Response>
+Task<absl::Status> ServeUnaryCall(
+    std::unique_ptr<TypedCall<Request, grpc::ServerAsyncResponseWriter<Response>>> call,
+    std::shared_ptr<UnaryHandler<Request, Response>> handler) {
+  co_return co_await RunServerCall(call->context, call->done, [&]() -> Task<absl::Status> {
+    absl::StatusOr<Response> response = co_await (*handler)(call->context, call->request);
+    co_await CqOp([&](EventLoop*, void* tag) {
+      if (response.ok()) call->responder.Finish(*response, grpc::Status::OK, tag);
+      else call->responder.FinishWithError(ToGrpcStatus(response.status()), tag);
+    });
+    co_return absl::OkStatus();
+  });
+}
+
+template <typename Request, typename Response>
+Task<absl::Status> ServeStreamCall(
+    std::unique_ptr<TypedCall<Request, grpc::ServerAsyncWriter<Response>>> call,
+    std::shared_ptr<StreamHandler<Request, Response>> handler) {
+  co_return co_await RunServerCall(call->context, call->done, [&]() -> Task<absl::Status> {
+    ServerStreamWriter<Response> out(&call->responder);
+    absl::Status status = co_await (*handler)(call->context, call->request, out);
+    co_await CqOp([&](EventLoop*, void* tag) { call->responder.Finish(ToGrpcStatus(status), tag); });
+    co_return absl::OkStatus();
+  });
+}
+
+template <typename Service, typename Request, typename Response>
+Task<absl::Status> AcceptUnary(EventLoop* loop, Service* service,
+                               UnaryRequestFn<Service, Request, Response> method,
+                               std::shared_ptr<UnaryHandler<Request, Response>> handler) {
+  using Call = TypedCall<Request, grpc::ServerAsyncResponseWriter<Response>>;
+  return AcceptLoop<Call>(loop, RequestTyped(service, method), [handler](std::unique_ptr<Call> c) {
+    return ServeUnaryCall(std::move(c), handler);
+  });
 }
 
 template <typename Service, typename Request, typename Response>
 Task<absl::Status> AcceptServerStream(EventLoop* loop, Service* service,
-                                      StreamRequestFn<Service, Request, Response> request,
+                                      StreamRequestFn<Service, Request, Response> method,
                                       std::shared_ptr<StreamHandler<Request, Response>> handler) {
-  struct Call {
-    grpc::ServerContext context;
-    Request request;
-    grpc::ServerAsyncWriter<Response> writer{&context};
-    Signal done;
-  };
-  for (;;) {
-    auto call = std::make_unique<Call>();
-    call->context.AsyncNotifyWhenDone(static_cast<Completion*>(&call->done));
-    bool ok = co_await CqOp([&](EventLoop* l, void* tag) {
-      (service->*request)(&call->context, &call->request, &call->writer, l->cq(), l->server_cq(),
-                          tag);
-    });
-    if (!ok) co_return absl::OkStatus();
-    auto serve = [](std::unique_ptr<Call> call,
-                    std::shared_ptr<StreamHandler<Request, Response>> handler) -> Task<absl::Status> {
-      co_return co_await RunServerCall(call->context, call->done, [&]() -> Task<absl::Status> {
-        ServerStreamWriter<Response> out(&call->writer);
-        absl::Status status = co_await (*handler)(call->context, call->request, out);
-        co_await CqOp([&](EventLoop*, void* tag) { call->writer.Finish(ToGrpcStatus(status), tag); });
-        co_return absl::OkStatus();
-      });
-    };
-    Spawn(*loop, serve(std::move(call), handler), "stream call");
-  }
+  using Call = TypedCall<Request, grpc::ServerAsyncWriter<Response>>;
+  return AcceptLoop<Call>(loop, RequestTyped(service, method), [handler](std::unique_ptr<Call> c) {
+    return ServeStreamCall(std::move(c), handler);
+  });
 }
 
 Task<absl::Status> AcceptGeneric(EventLoop* loop, grpc::AsyncGenericService* service,
