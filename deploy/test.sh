@@ -23,7 +23,7 @@ run_suite build 'unit|integration|e2e|lint' -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if [ "${1:-}" != "--quick" ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
   run_suite build-asan 'unit|integration' -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFANOUT_SANITIZE=address,undefined
   run_suite build-tsan 'unit|integration' -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFANOUT_SANITIZE=thread
 fi

@@ -21,7 +21,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "node/base/sync.h"
 #include "node/async/wait_list.h"
 
 namespace fanout {
@@ -36,7 +36,7 @@ class Channel {
   absl::Status TrySend(T value) {
     internal::WaitNode* woken = nullptr;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (closed_) return ClosedError();
       if (buffer_.size() >= capacity_) {
         return absl::ResourceExhaustedError(absl::StrCat("channel is full (capacity ", capacity_, ")"));
@@ -51,7 +51,7 @@ class Channel {
     internal::WaitNode* woken = nullptr;
     std::optional<T> value;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (buffer_.empty()) return std::nullopt;
       value.emplace(std::move(buffer_.front()));
       buffer_.pop_front();
@@ -71,7 +71,7 @@ class Channel {
   void Close() {
     internal::WaitList receivers, senders;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (closed_) return;
       closed_ = true;
       // Receivers wait only when the buffer is empty: none will get a value.
@@ -89,12 +89,12 @@ class Channel {
   }
 
   size_t size() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return buffer_.size();
   }
   size_t capacity() const { return capacity_; }
   bool closed() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return closed_;
   }
 
@@ -110,7 +110,7 @@ class Channel {
       const TaskContext& context = h.promise().context;
       internal::WaitNode* woken = nullptr;
       {
-        absl::MutexLock lock(mu_);
+        MutexLock lock(mu_);
         if (channel_->closed_) {
           node_.status = ClosedError();
           return false;
@@ -152,7 +152,7 @@ class Channel {
       internal::WaitNode* woken = nullptr;
       bool suspended = false;
       {
-        absl::MutexLock lock(mu_);
+        MutexLock lock(mu_);
         if (!channel_->buffer_.empty()) {
           TakeLocked();
           woken = channel_->AdmitSender();
@@ -215,7 +215,7 @@ class Channel {
   }
 
   const size_t capacity_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::deque<T> buffer_ ABSL_GUARDED_BY(mu_);
   internal::WaitList receivers_ ABSL_GUARDED_BY(mu_);
   internal::WaitList senders_ ABSL_GUARDED_BY(mu_);

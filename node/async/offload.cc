@@ -10,7 +10,7 @@ OffloadPool::OffloadPool(Options options) : options_(options) {
 
 OffloadPool::~OffloadPool() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
   cv_.SignalAll();
@@ -18,7 +18,7 @@ OffloadPool::~OffloadPool() {
 }
 
 size_t OffloadPool::queue_depth() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return queue_.size();
 }
 
@@ -28,7 +28,7 @@ void OffloadPool::Work() {
   for (;;) {
     internal::WaitNode* node;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       while (queue_.empty() && !stopping_) cv_.Wait(&mu_);
       node = queue_.PopFront();
       if (node == nullptr) return;  // Stopping and drained.

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
+#include "node/base/sync.h"
 #include "node/async/wait_list.h"
 
 namespace fanout {
@@ -56,7 +56,7 @@ class OffloadPool {
   void Work();
 
   const Options options_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   internal::WaitList queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
@@ -78,7 +78,7 @@ class OffloadPool {
     bool await_suspend(std::coroutine_handle<P> h) {
       const TaskContext& context = h.promise().context;
       {
-        absl::MutexLock lock(mu_);
+        MutexLock lock(mu_);
         if (pool_->stopping_) {
           node_.status = absl::UnavailableError("offload pool is stopping");
           return false;
@@ -108,7 +108,7 @@ class OffloadPool {
 
  private:
   void Notify();
-  absl::CondVar cv_;
+  CondVar cv_;
 };
 
 // co_await Offload(pool, fn): runs `fn` on `pool`, resumes on the caller's loop.

@@ -16,7 +16,7 @@
 #include <optional>
 #include <utility>
 
-#include "absl/synchronization/mutex.h"
+#include "node/base/sync.h"
 #include "node/async/wait_list.h"
 
 namespace fanout {
@@ -28,14 +28,14 @@ namespace internal {
 
 template <StatusLike T>
 struct PromiseState {
-  absl::Mutex mu;
+  Mutex mu;
   std::optional<T> value ABSL_GUARDED_BY(mu);
   internal::WaitList waiters ABSL_GUARDED_BY(mu);
 
   void Resolve(T v) {
     internal::WaitNode* n;
     {
-      absl::MutexLock lock(&mu);
+      MutexLock lock(&mu);
       value.emplace(std::move(v));
       n = waiters.PopFront();
     }
@@ -91,7 +91,7 @@ class Future {
     bool await_suspend(std::coroutine_handle<P> h) {
       const TaskContext& context = h.promise().context;
       {
-        absl::MutexLock lock(mu_);
+        MutexLock lock(mu_);
         if (state_->value.has_value() || !Suspend(context, h)) return false;
       }
       WatchCancellation(context);
@@ -99,7 +99,7 @@ class Future {
     }
     T await_resume() {
       StopWatching();
-      absl::MutexLock lock(mu_);
+      MutexLock lock(mu_);
       if (state_->value.has_value()) return std::move(*state_->value);
       return node_.status;
     }

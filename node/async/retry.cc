@@ -34,17 +34,17 @@ std::string RetryPolicy::Validate() const {
 }
 
 void RetryBudget::OnSuccess() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   tokens_ = std::min(options_.max_tokens, tokens_ + options_.token_ratio);
 }
 
 void RetryBudget::OnFailure() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   tokens_ = std::max(0.0, tokens_ - 1.0);
 }
 
 bool RetryBudget::AllowRetry() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return tokens_ > options_.max_tokens / 2;
 }
 

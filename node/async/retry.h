@@ -18,7 +18,7 @@
 
 #include "absl/random/bit_gen_ref.h"
 #include "absl/random/random.h"
-#include "absl/synchronization/mutex.h"
+#include "node/base/sync.h"
 #include "node/async/task.h"
 #include "node/base/clock.h"
 #include "node/loop/timer.h"
@@ -56,7 +56,7 @@ class RetryBudget {
 
  private:
   const Options options_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   double tokens_ ABSL_GUARDED_BY(mu_);
 };
 

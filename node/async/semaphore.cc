@@ -15,7 +15,7 @@ class Semaphore::Waiter : public internal::CancellableWait {
   bool await_suspend(std::coroutine_handle<P> h) {
     const TaskContext& context = h.promise().context;
     {
-      absl::MutexLock lock(mu_);
+      MutexLock lock(mu_);
       if (semaphore_->waiters_.empty() && semaphore_->available_ > 0) {
         --semaphore_->available_;
         return false;
@@ -56,7 +56,7 @@ void Semaphore::Permit::Release() {
 }
 
 std::optional<Semaphore::Permit> Semaphore::TryAcquire() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (!waiters_.empty() || available_ == 0) return std::nullopt;
   --available_;
   return Permit(this);
@@ -80,7 +80,7 @@ Task<absl::StatusOr<Semaphore::Permit>> Semaphore::Acquire(absl::Duration timeou
 void Semaphore::Release() {
   internal::WaitNode* next;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     next = waiters_.PopFront();
     // The permit passes straight to the first waiter: nobody can barge in.
     if (next == nullptr) ++available_;
@@ -89,12 +89,12 @@ void Semaphore::Release() {
 }
 
 int64_t Semaphore::available() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return available_;
 }
 
 int64_t Semaphore::waiters() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return waiters_.size();
 }
 

@@ -18,7 +18,7 @@
 #include <limits>
 #include <optional>
 
-#include "absl/synchronization/mutex.h"
+#include "node/base/sync.h"
 #include "node/async/wait_list.h"
 
 namespace fanout {
@@ -66,7 +66,7 @@ class Semaphore {
   void Release();
 
   const Options options_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   int64_t available_ ABSL_GUARDED_BY(mu_);
   internal::WaitList waiters_ ABSL_GUARDED_BY(mu_);
 };

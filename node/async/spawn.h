@@ -19,7 +19,7 @@
 #include <string>
 #include <utility>
 
-#include "absl/synchronization/notification.h"
+#include "node/base/sync.h"
 #include "node/async/task.h"
 #include "node/loop/event_loop.h"
 
@@ -58,7 +58,7 @@ void Spawn(EventLoop& loop, Task<T> task, std::string name = "task") {
 template <typename T>
 T BlockOn(EventLoop& loop, Task<T> task) {
   assert(!loop.InLoopThread());
-  absl::Notification done;
+  Notification done;
   std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> result;
   bool posted = loop.Post([&]() mutable {
     loop.TaskStarted();

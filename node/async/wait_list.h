@@ -13,7 +13,7 @@
 #include <optional>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "node/base/sync.h"
 #include "node/async/task.h"
 #include "node/loop/event_loop.h"
 
@@ -76,7 +76,7 @@ class WaitList {
 // result after resumption from `node_.status` and their own fields.
 class CancellableWait {
  protected:
-  CancellableWait(absl::Mutex* mu, WaitList* list) : mu_(mu), list_(list) {}
+  CancellableWait(Mutex* mu, WaitList* list) : mu_(mu), list_(list) {}
 
   // Returns false if the task must not suspend (already cancelled).
   bool Suspend(const TaskContext& context, std::coroutine_handle<> h)
@@ -95,7 +95,7 @@ class CancellableWait {
   void WatchCancellation(const TaskContext& context) {
     on_cancel_.emplace(context.token, [this](const absl::Status& reason) {
       {
-        absl::MutexLock lock(mu_);
+        MutexLock lock(mu_);
         if (!node_.linked) return;  // Already woken; the resume is on its way.
         list_->Remove(&node_);
         node_.status = reason;
@@ -106,7 +106,7 @@ class CancellableWait {
 
   void StopWatching() { on_cancel_.reset(); }
 
-  absl::Mutex* mu_;
+  Mutex* mu_;
   WaitList* list_;
   WaitNode node_;
   std::optional<CancellationCallback> on_cancel_;

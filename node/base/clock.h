@@ -6,7 +6,7 @@
 //   clock.Advance(absl::Seconds(1));
 #pragma once
 
-#include "absl/synchronization/mutex.h"
+#include "node/base/sync.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -29,16 +29,16 @@ class ManualClock final : public Clock {
       : now_(start) {}
 
   absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return now_;
   }
   void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     now_ += d;
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::Time now_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -2,7 +2,7 @@
 
 #include <grpcpp/server_builder.h>
 
-#include "absl/synchronization/notification.h"
+#include "node/base/sync.h"
 #include "node/base/log.h"
 
 namespace fanout {
@@ -19,7 +19,7 @@ class EventLoop::Wakeup final : public Completion {
  public:
   explicit Wakeup(EventLoop* loop) : loop_(loop) {}
   void OnComplete(bool) override {
-    absl::MutexLock lock(&loop_->mu_);
+    MutexLock lock(&loop_->mu_);
     loop_->wakeup_armed_ = false;
   }
 
@@ -41,7 +41,7 @@ EventLoop::~EventLoop() {
 EventLoop* EventLoop::Current() { return current_loop; }
 
 bool EventLoop::Post(absl::AnyInvocable<void()> fn) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (stopped_) return false;
   posted_.push_back(std::move(fn));
   // Our own thread drains posted_ before it blocks again; others must wake it.
@@ -62,7 +62,7 @@ void EventLoop::Run() {
     RunReady();
     bool more;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       more = !posted_.empty();
     }
     void* tag = nullptr;
@@ -81,9 +81,10 @@ void EventLoop::RunReady() {
   while (ran < kMaxReadyPerTurn) {
     running_.clear();
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (posted_.empty()) return;
       running_.swap(posted_);
+      idle_.SignalAll();  // Stop() waits for the queue to empty.
     }
     for (auto& fn : running_) fn();
     ran += running_.size();
@@ -91,13 +92,13 @@ void EventLoop::RunReady() {
 }
 
 void EventLoop::TaskStarted() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ++live_tasks_;
 }
 
 void EventLoop::TaskFinished() {
-  absl::MutexLock lock(&mu_);
-  --live_tasks_;
+  MutexLock lock(&mu_);
+  if (--live_tasks_ == 0) idle_.SignalAll();
 }
 
 void EventLoop::ReportFailure(std::string_view what, const absl::Status& status) {
@@ -116,20 +117,20 @@ void EventLoop::BeginStop() {
 }
 
 void EventLoop::AwaitIdle(absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopped_ || (live_tasks_ == 0 && posted_.empty());
-  };
-  if (!mu_.AwaitWithDeadline(absl::Condition(&idle), deadline)) {
-    FANOUT_LOG(WARNING) << "loop " << index_ << ": " << live_tasks_
-                        << " task(s) still running at the stop deadline";
+  MutexLock lock(&mu_);
+  while (!stopped_ && (live_tasks_ > 0 || !posted_.empty())) {
+    if (!idle_.WaitWithDeadline(&mu_, deadline)) {
+      FANOUT_LOG(WARNING) << "loop " << index_ << ": " << live_tasks_
+                          << " task(s) still running at the stop deadline";
+      return;
+    }
   }
 }
 
 void EventLoop::FinishStop() {
   if (!thread_.joinable()) return;
   // From here on nothing may start an operation on the queue.
-  absl::Notification draining;
+  Notification draining;
   if (Post([this, &draining] {
         draining_ = true;
         draining.Notify();
@@ -137,13 +138,13 @@ void EventLoop::FinishStop() {
     draining.WaitForNotification();
   }
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopped_ = true;
   }
   cq_->Shutdown();
   thread_.join();
   // Posted work that never ran holds nothing the queue still needs.
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   posted_.clear();
 }
 

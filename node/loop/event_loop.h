@@ -22,7 +22,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "node/base/sync.h"
 #include "absl/time/time.h"
 #include "node/async/cancellation.h"
 
@@ -105,11 +105,12 @@ class EventLoop {
   bool draining_ = false;
   std::atomic<int64_t> failures_{0};
 
-  absl::Mutex mu_;
+  Mutex mu_;
   std::vector<absl::AnyInvocable<void()>> posted_ ABSL_GUARDED_BY(mu_);
   bool wakeup_armed_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   int64_t live_tasks_ ABSL_GUARDED_BY(mu_) = 0;
+  CondVar idle_;  // Signalled when tasks or posted work may have run out.
   std::unique_ptr<Wakeup> wakeup_;
   grpc::Alarm wakeup_alarm_;
   std::vector<absl::AnyInvocable<void()>> running_;  // Loop-affine scratch.

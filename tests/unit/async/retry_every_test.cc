@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "absl/synchronization/notification.h"
+#include "node/base/sync.h"
 #include "node/async/every.h"
 #include "node/async/gather.h"
 #include "node/async/retry.h"
@@ -148,7 +148,7 @@ class EventLoopTest : public testing::LoopTest {};
 
 TEST_F(EventLoopTest, PostRunsOnTheTargetLoopInOrder) {
   std::vector<int> seen;
-  absl::Notification done;
+  Notification done;
   for (int i = 0; i < 100; ++i) {
     loop(1).Post([&, i] {
       if (EventLoop::Current() == &loop(1)) seen.push_back(i);
@@ -173,7 +173,7 @@ TEST_F(EventLoopTest, SpawnedFailuresAreReported) {
 TEST(EventLoopStopTest, StopCancelsRunningTasksAndPostFailsAfter) {
   LoopGroup loops({.num_loops = 1});
   absl::Status ended;
-  absl::Notification finished;
+  Notification finished;
   auto forever = [&]() -> Task<absl::Status> {
     ended = co_await Sleep(absl::Hours(1));
     finished.Notify();

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
+#include "node/base/sync.h"
 #include "node/async/channel.h"
 #include "node/async/gather.h"
 #include "node/async/offload.h"
@@ -268,7 +268,7 @@ TEST_F(SyncTest, OffloadRunsOffTheLoopAndResumesOnIt) {
 
 TEST_F(SyncTest, OffloadQueueIsBounded) {
   OffloadPool pool({.threads = 1, .queue_capacity = 1});
-  absl::Notification release;
+  Notification release;
   std::atomic<bool> started{false};
   auto blocker = [&]() -> Task<absl::Status> {
     co_return co_await Offload(pool, [&] {
@@ -303,7 +303,7 @@ TEST_F(SyncTest, OffloadQueueIsBounded) {
 
 TEST_F(SyncTest, OffloadCancelledWhileQueuedNeverRuns) {
   OffloadPool pool({.threads = 1});
-  absl::Notification release;
+  Notification release;
   std::atomic<bool> ran{false};
   auto run = [&]() -> Task<absl::Status> {
     auto blocker = [&]() -> Task<absl::Status> {
