@@ -2,8 +2,11 @@
 
 #include <grpcpp/server_builder.h>
 
-#include "node/base/sync.h"
+#include <mutex>
+
+#include "absl/synchronization/mutex.h"
 #include "node/base/log.h"
+#include "node/base/sync.h"
 
 namespace fanout {
 namespace {
@@ -149,6 +152,11 @@ void EventLoop::FinishStop() {
 }
 
 LoopGroup::LoopGroup(Options options, grpc::ServerBuilder* builder) {
+  // Debian's Abseil checks every absl::Mutex (gRPC's own) for lock-order
+  // cycles, at a few percent of CPU per call. fanout's locks are its own
+  // (node/base/sync.h) and gRPC's are not ours to check.
+  static std::once_flag once;
+  std::call_once(once, [] { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); });
   int n = options.num_loops > 0 ? options.num_loops
                                 : std::max(1u, std::thread::hardware_concurrency());
   for (int i = 0; i < n; ++i) {

@@ -79,9 +79,11 @@ Task<absl::StatusOr<Response>> CallUnary(
     Stub* stub,
     std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> (Stub::*prepare)(
         grpc::ClientContext*, const Request&, grpc::CompletionQueue*),
-    const Request& request, CallOptions options = {}) {
+    Request request, CallOptions options = {}) {
+  // The task is lazy: it owns its request, so a temporary can be passed.
   return internal::RunUnary<Response>(
-      [stub, prepare, &request](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
+      [stub, prepare, request = std::move(request)](grpc::ClientContext* context,
+                                                    grpc::CompletionQueue* cq) {
         return (stub->*prepare)(context, request, cq);
       },
       std::move(options));
