@@ -217,6 +217,44 @@ TEST_F(RpcTest, GenericServerProxiesToABackend) {
   proxy.Shutdown(absl::Seconds(1));
 }
 
+TEST_F(RpcTest, ServerHandlerFansOutOneHundredCalls) {
+  // A front node whose handler fans out 100 backend calls per request and
+  // joins them; its deadline and cancellation flow into all 100.
+  Server front({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 2});
+  grpc::AsyncGenericService generic_service;
+  front.RegisterGenericService(&generic_service);
+  ASSERT_THAT(front.Start(), IsOk());
+  front.ServeGeneric(&generic_service, [&](GenericCall& call) -> Task<absl::Status> {
+    if (!co_await call.Read()) co_return absl::InvalidArgumentError("no request message");
+    std::vector<Task<absl::StatusOr<EchoResponse>>> calls;
+    for (int i = 0; i < 100; ++i) calls.push_back(Echo(Req(absl::StrCat(i), 20)));
+    FANOUT_CO_ASSIGN_OR_RETURN(auto replies, co_await Gather(std::move(calls)));
+    EchoResponse joined;
+    for (const auto& reply : replies) joined.set_index(joined.index() + std::stoi(reply.message()));
+    std::string bytes = joined.SerializeAsString();
+    grpc::Slice slice(bytes);
+    co_return co_await call.Write(grpc::ByteBuffer(&slice, 1));
+  });
+  grpc::GenericStub stub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", front.port()),
+                                             grpc::InsecureChannelCredentials()));
+  auto run = [&]() -> Task<absl::StatusOr<int>> {
+    grpc::Slice request_bytes(Req("go").SerializeAsString());
+    FANOUT_CO_ASSIGN_OR_RETURN(
+        grpc::ByteBuffer reply,
+        co_await CallGenericUnary(&stub, "/front.Any/FanOut", grpc::ByteBuffer(&request_bytes, 1)));
+    std::vector<grpc::Slice> slices;
+    if (!reply.Dump(&slices).ok()) co_return absl::InternalError("dump");
+    std::string out;
+    for (auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    EchoResponse parsed;
+    if (!parsed.ParseFromString(out)) co_return absl::InternalError("parse");
+    co_return parsed.index();
+  };
+  EXPECT_THAT(Run(run()), IsOkAndHolds(4950));  // 0 + 1 + ... + 99
+  EXPECT_EQ(lab_.calls(), 100);
+  front.Shutdown(absl::Seconds(1));
+}
+
 TEST_F(RpcTest, ShutdownWithCallsInFlightFinishesThemOrCancels) {
   // Calls still running at shutdown: short ones finish within the grace
   // period, long ones are cancelled; nothing hangs, nothing leaks.
