@@ -37,6 +37,11 @@ class LogLine {
   std::ostringstream stream_;
 };
 
+// Turns `LogLine << ...` into void for the conditional in FANOUT_LOG.
+struct LogVoidify {
+  void operator&(LogLine&) {}
+};
+
 }  // namespace fanout
 
 #define FANOUT_LOG_LEVEL_DEBUG ::fanout::LogLevel::kDebug
@@ -44,7 +49,10 @@ class LogLine {
 #define FANOUT_LOG_LEVEL_WARNING ::fanout::LogLevel::kWarning
 #define FANOUT_LOG_LEVEL_ERROR ::fanout::LogLevel::kError
 
-#define FANOUT_LOG(severity)                                          \
-  if (FANOUT_LOG_LEVEL_##severity < ::fanout::GetLogLevel()) {        \
-  } else                                                              \
-    ::fanout::LogLine(FANOUT_LOG_LEVEL_##severity, __FILE__, __LINE__)
+// A statement-safe expression: `if (x) FANOUT_LOG(INFO) << ...; else ...` parses
+// as written, and arguments are not evaluated below the level.
+#define FANOUT_LOG(severity)                                              \
+  !(FANOUT_LOG_LEVEL_##severity >= ::fanout::GetLogLevel())               \
+      ? (void)0                                                           \
+      : ::fanout::LogVoidify() &                                          \
+            ::fanout::LogLine(FANOUT_LOG_LEVEL_##severity, __FILE__, __LINE__)
