@@ -11,6 +11,10 @@ namespace fanout {
 Server::Server(Options options) : options_(std::move(options)) {
   builder_.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder_.SetMaxSendMessageSize(options_.max_message_bytes);
+  // The loops exist from the start, so services can be built on them (actors,
+  // clients) before the server listens.
+  loops_ = std::make_unique<LoopGroup>(LoopGroup::Options{.num_loops = options_.num_loops},
+                                       &builder_);
 }
 
 Server::~Server() { Shutdown(absl::ZeroDuration()); }
@@ -24,11 +28,9 @@ absl::Status Server::Start() {
     builder_.AddListeningPort(options_.listen_addresses[i], grpc::InsecureServerCredentials(),
                               &ports_[i]);
   }
-  loops_ = std::make_unique<LoopGroup>(LoopGroup::Options{.num_loops = options_.num_loops},
-                                       &builder_);
   server_ = builder_.BuildAndStart();
   if (server_ == nullptr) {
-    loops_->Stop(absl::Now() + absl::Seconds(1));
+    Shutdown(absl::ZeroDuration());
     return absl::UnavailableError(
         absl::StrCat("server: could not start listening on ",
                      absl::StrJoin(options_.listen_addresses, ", ")));
@@ -49,7 +51,7 @@ void Server::ServeGeneric(grpc::AsyncGenericService* service, GenericHandler han
 }
 
 void Server::Shutdown(absl::Duration grace) {
-  if (shut_down_ || loops_ == nullptr) return;
+  if (shut_down_) return;
   shut_down_ = true;
   // From a non-loop thread: the loops keep polling while gRPC drains calls.
   if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));

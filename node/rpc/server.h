@@ -53,11 +53,12 @@ class Server {
   }
   grpc::ServerBuilder& builder() { return builder_; }
 
-  // Binds and starts the loops. INVALID_ARGUMENT / UNAVAILABLE naming the
-  // address that could not be bound.
+  // Binds and starts serving. UNAVAILABLE naming the address that could not
+  // be bound.
   absl::Status Start();
   // After Start(): the port bound for listen_addresses[i] (resolves port 0).
   int port(size_t i = 0) const { return ports_[i]; }
+  // Running from construction: build services on them before Start().
   LoopGroup& loops() { return *loops_; }
   grpc::Server* grpc_server() { return server_.get(); }
 
