@@ -33,7 +33,9 @@ void OffloadPool::Work() {
       node = queue_.PopFront();
       if (node == nullptr) return;  // Stopping and drained.
     }
+    running_.fetch_add(1, std::memory_order_relaxed);
     static_cast<Job*>(node->owner)->run();
+    running_.fetch_sub(1, std::memory_order_relaxed);
     node->Wake();  // The awaiter (and node) may be gone right after this.
   }
 }

@@ -12,6 +12,7 @@
 // `fn` must return absl::Status or absl::StatusOr<T>. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <optional>
 #include <thread>
@@ -36,6 +37,8 @@ class OffloadPool {
   OffloadPool& operator=(const OffloadPool&) = delete;
 
   size_t queue_depth() const;
+  // Jobs executing right now.
+  int running() const { return running_.load(std::memory_order_relaxed); }
   int threads() const { return static_cast<int>(threads_.size()); }
 
   template <typename Fn>
@@ -59,6 +62,7 @@ class OffloadPool {
   mutable Mutex mu_;
   internal::WaitList queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<int> running_{0};
   std::vector<std::thread> threads_;
 
  public:
