@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds, and runs a fanout node with
-# every role it has so far (the lab backend and the fan-out demo), printing
-# where to call it and a sample curl. Ctrl-C stops it cleanly.
+# The main job: installs what is missing, builds, and runs fanoutd with every
+# role in one process on the embedded defaults (SQLite under ./fanout-data),
+# printing where to call it and a sample curl. Ctrl-C drains and stops it.
+# Arguments go to fanoutd (e.g. --config FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build --target fanout_demo
-exec build/services/demo/fanout_demo "$@"
+cmake --build build --target fanoutd
+exec build/services/fanoutd/fanoutd "$@"

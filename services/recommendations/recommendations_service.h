@@ -29,6 +29,10 @@ class RecommendationsService {
   RecommendationsService(orders::v1::Orders::Stub* orders, OffloadPool* pool,
                          Options options);
 
+  // For a node that learns the orders address only once it listens: set
+  // before Serve().
+  void set_orders(orders::v1::Orders::Stub* orders) { orders_ = orders; }
+
   void Register(Server& server) { server.RegisterService(&service_); }
   void Serve(Server& server);
 

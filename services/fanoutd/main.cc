@@ -1,0 +1,120 @@
+// fanoutd: one fanout node, running the roles its config asks for.
+//
+//   fanoutd                              every role, embedded defaults
+//   fanoutd --config node.yaml           roles, addresses, backends from a file
+//   fanoutd --check-config node.yaml     validate and exit (non-zero with the reason)
+//   fanoutd --print-default-config       the defaults, loadable by --config
+//
+// SIGTERM/SIGINT: readiness goes NOT_SERVING, the node stops accepting,
+// in-flight calls get shutdown.grace_ms to finish, the rest are cancelled,
+// exit 0. A second signal exits at once (status 1).
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "node/base/log.h"
+#include "services/fanoutd/node.h"
+
+namespace fanout::fanoutd {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: fanoutd [--config FILE] | --check-config FILE | --print-default-config\n";
+
+void PrintHowToCall(const Node& node) {
+  int port = node.grpc_port();
+  std::printf(
+      "\nfanout node \"%s\" is serving on 127.0.0.1:%d:\n", node.config().node_name().c_str(), port);
+  for (const auto& service : node.services()) std::printf("  %s\n", service.c_str());
+  std::printf(
+      "Try it (gRPC over HTTP/2 with curl; the body is a framed protobuf):\n"
+      "  printf '\\x00\\x00\\x00\\x00\\x16\\x0a\\x03Ada\\x12\\x0fada@example.com' | curl -s "
+      "--http2-prior-knowledge -H 'content-type: application/grpc' -H 'te: trailers' "
+      "--data-binary @- http://127.0.0.1:%d/fanout.users.v1.Users/CreateUser | od -c\n"
+      "Press Ctrl-C to stop.\n",
+      port);
+  std::fflush(stdout);
+}
+
+int Serve(const std::string& config_path) {
+  absl::StatusOr<NodeConfig> config = LoadNodeConfig(config_path);
+  if (!config.ok()) {
+    FANOUT_LOG(ERROR) << "bad config: " << config.status().message();
+    return 2;
+  }
+  LogLevel level = LogLevel::kInfo;
+  switch (config->log().level()) {
+    case config::v1::Log::DEBUG: level = LogLevel::kDebug; break;
+    case config::v1::Log::WARNING: level = LogLevel::kWarning; break;
+    case config::v1::Log::ERROR: level = LogLevel::kError; break;
+    default: break;
+  }
+  SetLogLevel(level);
+  FANOUT_LOG(INFO) << "config: " << (config_path.empty() ? "embedded defaults" : config_path);
+
+  // Signals reach this thread only, through sigtimedwait below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  Node node(*config);
+  if (absl::Status started = node.Start(); !started.ok()) {
+    FANOUT_LOG(ERROR) << "cannot start: " << started;
+    return 1;
+  }
+  PrintHowToCall(node);
+
+  std::atomic<bool> drained{false};
+  std::thread drainer;
+  for (;;) {
+    timespec tick{0, 100 * 1000 * 1000};
+    int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (drained.load()) break;
+    if (sig <= 0) continue;
+    if (drainer.joinable()) {
+      FANOUT_LOG(WARNING) << "second signal " << sig << ": exiting at once";
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
+    FANOUT_LOG(INFO) << "signal " << sig << ": draining (send again to exit at once)";
+    drainer = std::thread([&] {
+      node.Drain();
+      drained.store(true);
+    });
+  }
+  drainer.join();
+  return 0;
+}
+
+}  // namespace
+}  // namespace fanout::fanoutd
+
+int main(int argc, char** argv) {
+  using namespace fanout::fanoutd;
+  std::string flag = argc > 1 ? argv[1] : "";
+  if (argc == 1) return Serve("");
+  if (flag == "--print-default-config" && argc == 2) {
+    std::printf("%s", NodeConfigToText(DefaultNodeConfig()).c_str());
+    return 0;
+  }
+  if ((flag == "--config" || flag == "--check-config") && argc == 3) {
+    if (flag == "--config") return Serve(argv[2]);
+    absl::StatusOr<NodeConfig> config = LoadNodeConfig(argv[2]);
+    if (!config.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
+      return 2;
+    }
+    std::printf("%s: ok\n", argv[2]);
+    return 0;
+  }
+  std::fputs(kUsage, stderr);
+  return 2;
+}

@@ -1,0 +1,140 @@
+#include "services/fanoutd/node.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "node/base/log.h"
+#include "node/base/status_macros.h"
+
+namespace fanout::fanoutd {
+namespace {
+
+// A local role is called through the node's own port.
+std::string LoopbackTarget(const std::string& address, int port) {
+  if (absl::StartsWith(address, "unix:")) return address;
+  return absl::StrCat("127.0.0.1:", port);
+}
+
+}  // namespace
+
+Node::Node(NodeConfig config) : config_(std::move(config)) {
+  grpc::EnableDefaultHealthCheckService(true);
+  server_ = std::make_unique<Server>(Server::Options{
+      .listen_addresses = {config_.grpc_address()}, .num_loops = config_.loops()});
+  pool_ = std::make_unique<OffloadPool>(OffloadPool::Options{
+      .threads = config_.offload().threads() > 0 ? config_.offload().threads() : 2,
+      .queue_capacity = config_.offload().queue_capacity() > 0
+                            ? static_cast<size_t>(config_.offload().queue_capacity())
+                            : 1024});
+  // Reflection is a synchronous service: keep its thread pool small.
+  server_->builder().SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
+  server_->builder().SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 1);
+}
+
+Node::~Node() { Drain(); }
+
+absl::Status Node::OpenStores() {
+  const auto& roles = config_.roles();
+  if (!roles.users() && !roles.orders()) return absl::OkStatus();
+  std::error_code error;
+  std::filesystem::create_directories(config_.data_dir(), error);
+  if (error) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data_dir \"", config_.data_dir(), "\": ", error.message()));
+  }
+  if (roles.users()) {
+    FANOUT_ASSIGN_OR_RETURN(users_store_,
+                            users::UsersStore::Open(config_.data_dir() + "/users.db"));
+  }
+  if (roles.orders()) {
+    FANOUT_ASSIGN_OR_RETURN(orders_store_,
+                            orders::OrdersStore::Open(config_.data_dir() + "/orders.db"));
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::Channel> Node::BackendChannel(const std::string& name) {
+  std::string target;
+  std::string lb = "round_robin";
+  if (auto it = config_.backends().find(name); it != config_.backends().end()) {
+    target = it->second.target();
+    if (!it->second.load_balancing().empty()) lb = it->second.load_balancing();
+  } else {
+    target = LoopbackTarget(config_.grpc_address(), server_->port());
+  }
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(
+      absl::StrCat(R"({"loadBalancingConfig": [{")", lb, R"(": {}}]})"));
+  FANOUT_LOG(INFO) << "backend " << name << " -> " << target << " (" << lb << ")";
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+absl::Status Node::Start() {
+  FANOUT_RETURN_IF_ERROR(OpenStores());
+  const auto& roles = config_.roles();
+  if (roles.lab()) {
+    lab_ = std::make_unique<lab::LabService>(lab::LabService::Options{.name = config_.node_name()});
+    lab_->Register(*server_);
+    services_.push_back("fanout.lab.v1.Lab");
+  }
+  if (roles.users()) {
+    users_ = std::make_unique<users::UsersService>(users_store_.get(), pool_.get());
+    users_->Register(*server_);
+    services_.push_back("fanout.users.v1.Users");
+  }
+  if (roles.orders()) {
+    orders_ = std::make_unique<orders::OrdersService>(orders_store_.get(), pool_.get(),
+                                                      server_->loops(),
+                                                      orders::OrdersService::Options{});
+    orders_->Register(*server_);
+    services_.push_back("fanout.orders.v1.Orders");
+  }
+  if (roles.recommendations()) {
+    // The stub is bound once the port is known (see below); register now.
+    recommendations_ = std::make_unique<recommendations::RecommendationsService>(
+        nullptr, pool_.get(), recommendations::RecommendationsService::Options{});
+    recommendations_->Register(*server_);
+    services_.push_back("fanout.recommendations.v1.Recommendations");
+  }
+  FANOUT_RETURN_IF_ERROR(server_->Start());
+  SetServing(false);
+  if (recommendations_) {
+    orders_stub_ = orders::v1::Orders::NewStub(BackendChannel("orders"));
+    recommendations_->set_orders(orders_stub_.get());
+  }
+  if (lab_) lab_->Serve(*server_);
+  if (users_) users_->Serve(*server_);
+  if (orders_) orders_->Serve(*server_);
+  if (recommendations_) recommendations_->Serve(*server_);
+  SetServing(true);
+  for (const auto& service : services_) {
+    FANOUT_LOG(INFO) << "serving " << service << " on " << config_.grpc_address() << " (port "
+                     << server_->port() << ")";
+  }
+  return absl::OkStatus();
+}
+
+void Node::SetServing(bool serving) {
+  grpc::HealthCheckServiceInterface* health = server_->grpc_server()
+                                                  ? server_->grpc_server()->GetHealthCheckService()
+                                                  : nullptr;
+  if (health == nullptr) return;
+  health->SetServingStatus("", serving);
+  for (const auto& service : services_) health->SetServingStatus(service, serving);
+}
+
+void Node::Drain() {
+  if (!server_) return;
+  SetServing(false);
+  absl::Duration grace = absl::Milliseconds(config_.shutdown().grace_ms());
+  FANOUT_LOG(INFO) << "draining: in-flight calls have " << grace << " to finish";
+  server_->Shutdown(grace);
+  FANOUT_LOG(INFO) << "stopped";
+  server_.reset();
+}
+
+}  // namespace fanout::fanoutd

@@ -1,0 +1,145 @@
+#include "services/fanoutd/node_config.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <unistd.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "node/base/status_macros.h"
+#include "node/config/yaml_proto.h"
+
+namespace fanout::fanoutd {
+namespace {
+
+absl::Status Bad(const std::string& key, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat(key, ": ", why));
+}
+
+absl::Status ValidateAddress(const std::string& key, const std::string& address) {
+  if (absl::StartsWith(address, "unix:")) return absl::OkStatus();
+  size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return Bad(key, absl::StrCat("expected host:port (port 0..65535) or unix:path, got \"",
+                                 address, "\""));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+NodeConfig DefaultNodeConfig() {
+  NodeConfig c;
+  c.set_node_name("fanout");
+  c.set_grpc_address("127.0.0.1:50051");
+  c.set_data_dir("fanout-data");
+  c.mutable_roles()->set_users(true);
+  c.mutable_roles()->set_orders(true);
+  c.mutable_roles()->set_recommendations(true);
+  c.mutable_roles()->set_lab(true);
+  c.mutable_shutdown()->set_grace_ms(5000);
+  c.mutable_log()->set_level(config::v1::Log::INFO);
+  c.mutable_offload()->set_threads(2);
+  c.mutable_offload()->set_queue_capacity(1024);
+  return c;
+}
+
+absl::Status ApplyEnvironment(NodeConfig* config, char** environ) {
+  for (char** env = environ; env != nullptr && *env != nullptr; ++env) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(*env, absl::MaxSplits('=', 1));
+    const auto& [key, value] = kv;
+    if (!absl::StartsWith(key, "FANOUT_")) continue;
+    if (key == "FANOUT_GRPC_ADDRESS") config->set_grpc_address(value);
+    else if (key == "FANOUT_ADMIN_ADDRESS") config->set_admin_address(value);
+    else if (key == "FANOUT_DATA_DIR") config->set_data_dir(value);
+    else if (key == "FANOUT_NODE_NAME") config->set_node_name(value);
+    else if (absl::StartsWith(key, "FANOUT_BACKEND_") && absl::EndsWith(key, "_TARGET")) {
+      std::string name = absl::AsciiStrToLower(
+          key.substr(sizeof("FANOUT_BACKEND_") - 1,
+                     key.size() - (sizeof("FANOUT_BACKEND_") - 1) - (sizeof("_TARGET") - 1)));
+      if (name.empty()) return Bad(key, "names no backend");
+      (*config->mutable_backends())[name].set_target(value);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateNodeConfig(const NodeConfig& c) {
+  FANOUT_RETURN_IF_ERROR(ValidateAddress("grpc_address", c.grpc_address()));
+  if (!c.admin_address().empty()) {
+    FANOUT_RETURN_IF_ERROR(ValidateAddress("admin_address", c.admin_address()));
+  }
+  if (c.loops() < 0 || c.loops() > 256) {
+    return Bad("loops", absl::StrCat("must be in [0, 256] (0: one per core), got ", c.loops()));
+  }
+  const auto& r = c.roles();
+  if (!r.users() && !r.orders() && !r.recommendations() && !r.lab() && !r.gateway()) {
+    return Bad("roles", "no role is enabled: set at least one of users, orders, "
+                        "recommendations, lab, gateway");
+  }
+  if (r.gateway()) {
+    return Bad("roles.gateway", "the gateway role is not available in this build yet");
+  }
+  if ((r.users() || r.orders()) && c.data_dir().empty()) {
+    return Bad("data_dir", "must be set when users or orders run here (they store data)");
+  }
+  for (const auto& [name, backend] : c.backends()) {
+    std::string key = absl::StrCat("backends.", name);
+    if (backend.target().empty()) return Bad(key + ".target", "must not be empty");
+    if (backend.timeout_ms() < 0) {
+      return Bad(key + ".timeout_ms", absl::StrCat("must be >= 0, got ", backend.timeout_ms()));
+    }
+    const std::string& lb = backend.load_balancing();
+    if (!lb.empty() && lb != "round_robin" && lb != "pick_first") {
+      return Bad(key + ".load_balancing",
+                 absl::StrCat("must be round_robin or pick_first, got \"", lb, "\""));
+    }
+  }
+  if (r.recommendations() && !r.orders() && !c.backends().contains("orders")) {
+    return Bad("backends.orders", "recommendations needs the orders backend: run the orders "
+                                  "role here or set backends.orders.target");
+  }
+  if (c.shutdown().grace_ms() < 0) {
+    return Bad("shutdown.grace_ms", absl::StrCat("must be >= 0, got ", c.shutdown().grace_ms()));
+  }
+  if (c.offload().threads() < 0 || c.offload().threads() > 64) {
+    return Bad("offload.threads", absl::StrCat("must be in [0, 64], got ", c.offload().threads()));
+  }
+  if (c.offload().queue_capacity() < 0) {
+    return Bad("offload.queue_capacity",
+               absl::StrCat("must be >= 0, got ", c.offload().queue_capacity()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
+  NodeConfig config = DefaultNodeConfig();
+  if (!path.empty()) {
+    // The file replaces the default roles rather than adding to them.
+    config.clear_roles();
+    FANOUT_RETURN_IF_ERROR(YamlFileToMessage(path, &config));
+  }
+  FANOUT_RETURN_IF_ERROR(ApplyEnvironment(&config, ::environ));
+  absl::Status valid = ValidateNodeConfig(config);
+  if (!valid.ok() && !path.empty()) {
+    return absl::Status(valid.code(), absl::StrCat(path, ": ", valid.message()));
+  }
+  FANOUT_RETURN_IF_ERROR(valid);
+  return config;
+}
+
+std::string NodeConfigToText(const NodeConfig& config) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string text;
+  (void)google::protobuf::util::MessageToJsonString(config, &text, options);
+  return text;
+}
+
+}  // namespace fanout::fanoutd

@@ -1,0 +1,36 @@
+// fanoutd's configuration: the embedded defaults, a YAML file, environment
+// overrides (what Kubernetes sets), and validation whose errors name the
+// key and the value.
+//
+//   FANOUT_ASSIGN_OR_RETURN(NodeConfig config, LoadNodeConfig(path));   // "" → defaults
+//
+// Environment (each optional):
+//   FANOUT_GRPC_ADDRESS, FANOUT_ADMIN_ADDRESS, FANOUT_DATA_DIR, FANOUT_NODE_NAME,
+//   FANOUT_BACKEND_<NAME>_TARGET   e.g. FANOUT_BACKEND_ORDERS_TARGET=dns:///orders:50051
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "fanout/config/v1/node_config.pb.h"
+
+namespace fanout::fanoutd {
+
+using config::v1::NodeConfig;
+
+// Every role in one process, SQLite under ./fanout-data.
+NodeConfig DefaultNodeConfig();
+
+// Defaults, then the file (if `path` is not empty), then the environment,
+// then validation. INVALID_ARGUMENT / NOT_FOUND naming file, key and value.
+absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path);
+
+// Applies FANOUT_* variables from `getenv`.
+absl::Status ApplyEnvironment(NodeConfig* config, char** environ);
+
+absl::Status ValidateNodeConfig(const NodeConfig& config);
+
+// The config as YAML-compatible JSON (JSON is YAML), loadable by --config.
+std::string NodeConfigToText(const NodeConfig& config);
+
+}  // namespace fanout::fanoutd

@@ -1,0 +1,215 @@
+// fanoutd as users run it: a real binary, real config files, free ports.
+#include <grpcpp/create_channel.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "fanout/lab/v1/lab.grpc.pb.h"
+#include "fanout/orders/v1/orders.grpc.pb.h"
+#include "fanout/recommendations/v1/recommendations.grpc.pb.h"
+#include "fanout/users/v1/users.grpc.pb.h"
+#include "node/async/gather.h"
+#include "node/async/spawn.h"
+#include "node/rpc/client.h"
+#include "tests/support/status_matchers.h"
+
+namespace fanout {
+namespace {
+
+using ::fanout::testing::IsOk;
+using ::testing::HasSubstr;
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Runs a command, returns exit status and stderr+stdout.
+std::pair<int, std::string> RunCommand(const std::string& command) {
+  std::string output;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  std::array<char, 4096> buffer;
+  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
+  int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+class FanoutdTest : public ::testing::Test {
+ protected:
+  FanoutdTest() {
+    dir_ = std::filesystem::temp_directory_path() / absl::StrCat("fanoutd-e2e-", ::getpid());
+    std::filesystem::create_directories(dir_);
+  }
+  ~FanoutdTest() override {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::filesystem::remove_all(dir_);
+  }
+  std::string WriteConfig(const std::string& name, const std::string& yaml) {
+    std::string path = (dir_ / name).string();
+    std::ofstream(path) << yaml;
+    return path;
+  }
+  void Launch(const std::string& config) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::string log = (dir_ / "fanoutd.log").string();
+      FILE* out = std::freopen(log.c_str(), "w", stderr);
+      (void)out;
+      ::execl(FANOUTD_PATH, FANOUTD_PATH, "--config", config.c_str(), nullptr);
+      ::_exit(127);
+    }
+  }
+  int Wait() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  // Polls grpc.health.v1 through a raw channel until SERVING.
+  bool WaitServing(const std::shared_ptr<grpc::Channel>& channel) {
+    auto lab = lab::v1::Lab::NewStub(channel);
+    for (int i = 0; i < 200; ++i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+      lab::v1::EchoRequest r;
+      lab::v1::EchoResponse resp;
+      if (lab->Echo(&ctx, r, &resp).ok()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  std::filesystem::path dir_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(FanoutdTest, ServesEveryRoleAndDrainsOnSigterm) {
+  int port = FreePort();
+  std::string config = WriteConfig("node.yaml", absl::StrCat(R"(
+node_name: e2e
+grpc_address: 127.0.0.1:)", port, R"(
+data_dir: )", (dir_ / "data").string(), R"(
+roles: {users: true, orders: true, recommendations: true, lab: true}
+shutdown: {grace_ms: 3000}
+)"));
+  Launch(config);
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(WaitServing(channel));
+
+  // Each service answers through the binary.
+  auto users = users::v1::Users::NewStub(channel);
+  auto orders = orders::v1::Orders::NewStub(channel);
+  auto recs = recommendations::v1::Recommendations::NewStub(channel);
+  {
+    grpc::ClientContext ctx;
+    users::v1::CreateUserRequest r;
+    r.set_name("Eve");
+    r.set_email("eve@example.com");
+    users::v1::User u;
+    ASSERT_TRUE(users->CreateUser(&ctx, r, &u).ok());
+    EXPECT_GT(u.id(), 0);
+  }
+  {
+    grpc::ClientContext ctx;
+    orders::v1::CreateOrderRequest r;
+    r.set_user_id(1);
+    r.set_item("item-1");
+    r.set_quantity(2);
+    orders::v1::Order o;
+    ASSERT_TRUE(orders->CreateOrder(&ctx, r, &o).ok());
+    EXPECT_EQ(o.sequence(), 1);
+  }
+  {
+    grpc::ClientContext ctx;
+    recommendations::v1::RecommendRequest r;
+    r.set_user_id(1);
+    recommendations::v1::RecommendResponse resp;
+    ASSERT_TRUE(recs->Recommend(&ctx, r, &resp).ok());
+    EXPECT_EQ(resp.orders_considered(), 1);  // through orders, over gRPC
+  }
+
+  // A burst of slow calls, then SIGTERM while they are in flight: every
+  // call the node accepted is answered, and it exits 0.
+  LoopGroup loops({.num_loops = 1});
+  auto lab = lab::v1::Lab::NewStub(channel);
+  auto burst = [&]() -> Task<std::vector<absl::StatusOr<lab::v1::EchoResponse>>> {
+    std::vector<Task<absl::StatusOr<lab::v1::EchoResponse>>> calls;
+    for (int i = 0; i < 50; ++i) {
+      lab::v1::EchoRequest r;
+      r.set_message(absl::StrCat(i));
+      r.set_delay_ms(500);
+      calls.push_back(CallUnary(lab.get(), &lab::v1::Lab::Stub::PrepareAsyncEcho, r));
+    }
+    co_return co_await GatherSettled(std::move(calls));
+  };
+  std::thread terminator([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ::kill(pid_, SIGTERM);
+  });
+  auto results = BlockOn(loops.At(0), burst());
+  terminator.join();
+  for (const auto& r : results) EXPECT_THAT(r, IsOk());
+  EXPECT_EQ(Wait(), 0);
+  loops.Stop(absl::Now() + absl::Seconds(2));
+}
+
+TEST_F(FanoutdTest, BadConfigsAreRefusedWithTheirReason) {
+  struct Case {
+    std::string yaml, expected;
+  };
+  std::vector<Case> cases = {
+      {"loops: many\n", "loops: expected a 32-bit integer, got \"many\""},
+      {"roles: {users: true}\ncolour: blue\n", "unknown key \"colour\""},
+      {"grpc_address: nowhere\nroles: {lab: true}\n", "grpc_address: expected host:port"},
+      {"roles: {}\n", "roles: no role is enabled"},
+      {"roles: {recommendations: true}\n", "backends.orders"},
+      {"roles: {lab: true}\nbackends: {users: {target: x, load_balancing: random}}\n",
+       "backends.users.load_balancing"},
+      {"roles: {lab: true\n", "YAML syntax error at line"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    std::string path = WriteConfig(absl::StrCat("bad", i, ".yaml"), cases[i].yaml);
+    auto [code, output] = RunCommand(absl::StrCat(FANOUTD_PATH, " --check-config ", path));
+    EXPECT_EQ(code, 2) << cases[i].yaml;
+    EXPECT_THAT(output, HasSubstr(cases[i].expected)) << cases[i].yaml;
+    EXPECT_THAT(output, HasSubstr(path));
+  }
+  auto [code, output] = RunCommand(absl::StrCat(FANOUTD_PATH, " --check-config /no/such.yaml"));
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(output, HasSubstr("/no/such.yaml"));
+}
+
+TEST_F(FanoutdTest, DefaultConfigRoundTripsAndEnvironmentOverrides) {
+  auto [code, text] = RunCommand(absl::StrCat(FANOUTD_PATH, " --print-default-config"));
+  ASSERT_EQ(code, 0);
+  std::string path = WriteConfig("default.yaml", text);
+  auto [check, output] = RunCommand(absl::StrCat(FANOUTD_PATH, " --check-config ", path));
+  EXPECT_EQ(check, 0) << output;
+  // An environment variable overrides the file (what Kubernetes sets).
+  auto [bad, why] = RunCommand(
+      absl::StrCat("FANOUT_GRPC_ADDRESS=oops ", FANOUTD_PATH, " --check-config ", path));
+  EXPECT_EQ(bad, 2);
+  EXPECT_THAT(why, HasSubstr("grpc_address: expected host:port"));
+}
+
+}  // namespace
+}  // namespace fanout
