@@ -99,7 +99,9 @@ TEST_F(RecommendationsTest, ScoresTheCatalogueAgainstTheUsersOrders) {
   ASSERT_EQ(response->items_size(), 10);
   for (int i = 0; i < response->items_size(); ++i) {
     EXPECT_NE(response->items(i).item(), "item-3");  // already ordered
-    if (i > 0) EXPECT_LE(response->items(i).score(), response->items(i - 1).score());
+    if (i > 0) {
+      EXPECT_LE(response->items(i).score(), response->items(i - 1).score());
+    }
   }
   // A user with no orders still gets an answer (a cold start).
   auto cold = Run(Recommend(10));
