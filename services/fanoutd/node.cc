@@ -73,7 +73,23 @@ std::shared_ptr<grpc::Channel> Node::BackendChannel(const std::string& name) {
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
+absl::Status Node::StartAdmin() {
+  if (config_.admin_address().empty()) return absl::OkStatus();
+  admin_ = std::make_unique<AdminServer>(AdminServer::Options{.address = config_.admin_address()});
+  admin_->Handle("/healthz", [] { return HttpReply{200, "ok\n"}; });
+  admin_->Handle("/readyz", [this] {
+    return ready_.load() ? HttpReply{200, "ready\n"} : HttpReply{503, "not ready\n"};
+  });
+  std::string effective = RedactedConfigText(config_);
+  admin_->Handle("/config", [effective] { return HttpReply{200, effective, "application/json"}; });
+  FANOUT_RETURN_IF_ERROR(admin_->Start());
+  FANOUT_LOG(INFO) << "admin HTTP on " << config_.admin_address() << " (port " << admin_->port()
+                   << "): /healthz /readyz /config";
+  return absl::OkStatus();
+}
+
 absl::Status Node::Start() {
+  FANOUT_RETURN_IF_ERROR(StartAdmin());
   FANOUT_RETURN_IF_ERROR(OpenStores());
   const auto& roles = config_.roles();
   if (roles.lab()) {
@@ -122,6 +138,7 @@ void Node::SetServing(bool serving) {
   grpc::HealthCheckServiceInterface* health = server_->grpc_server()
                                                   ? server_->grpc_server()->GetHealthCheckService()
                                                   : nullptr;
+  ready_.store(serving);
   if (health == nullptr) return;
   health->SetServingStatus("", serving);
   for (const auto& service : services_) health->SetServingStatus(service, serving);
@@ -133,6 +150,7 @@ void Node::Drain() {
   absl::Duration grace = absl::Milliseconds(config_.shutdown().grace_ms());
   FANOUT_LOG(INFO) << "draining: in-flight calls have " << grace << " to finish";
   server_->Shutdown(grace);
+  if (admin_) admin_->Stop();
   FANOUT_LOG(INFO) << "stopped";
   server_.reset();
 }

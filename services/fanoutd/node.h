@@ -14,12 +14,14 @@
 // Thread-safe: Start and Drain from the controlling thread.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "fanout/orders/v1/orders.grpc.pb.h"
 #include "node/async/offload.h"
+#include "node/http/admin_server.h"
 #include "node/rpc/server.h"
 #include "services/fanoutd/node_config.h"
 #include "services/lab/lab_service.h"
@@ -39,6 +41,8 @@ class Node {
   void Drain();
 
   int grpc_port() const { return server_->port(); }
+  // 0 when the admin port is off.
+  int admin_port() const { return admin_ ? admin_->port() : 0; }
   const NodeConfig& config() const { return config_; }
   // Fully qualified names of the services this node serves.
   const std::vector<std::string>& services() const { return services_; }
@@ -47,8 +51,11 @@ class Node {
   absl::Status OpenStores();
   std::shared_ptr<grpc::Channel> BackendChannel(const std::string& name);
   void SetServing(bool serving);
+  absl::Status StartAdmin();
 
   NodeConfig config_;
+  std::atomic<bool> ready_{false};
+  std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<OffloadPool> pool_;
   std::vector<std::string> services_;

@@ -142,4 +142,18 @@ std::string NodeConfigToText(const NodeConfig& config) {
   return text;
 }
 
+std::string RedactedConfigText(const NodeConfig& config) {
+  NodeConfig redacted = config;
+  for (auto& [name, backend] : *redacted.mutable_backends()) {
+    // scheme://user:password@host → scheme://<redacted>@host
+    const std::string& target = backend.target();
+    size_t at = target.find('@');
+    if (at == std::string::npos) continue;
+    size_t start = target.find("://");
+    start = start == std::string::npos ? 0 : start + 3;
+    if (start < at) backend.set_target(target.substr(0, start) + "<redacted>" + target.substr(at));
+  }
+  return NodeConfigToText(redacted);
+}
+
 }  // namespace fanout::fanoutd

@@ -33,4 +33,8 @@ absl::Status ValidateNodeConfig(const NodeConfig& config);
 // The config as YAML-compatible JSON (JSON is YAML), loadable by --config.
 std::string NodeConfigToText(const NodeConfig& config);
 
+// The same, with credentials in backend targets ("user:secret@host") and
+// values of keys that look secret replaced by "<redacted>": for /config.
+std::string RedactedConfigText(const NodeConfig& config);
+
 }  // namespace fanout::fanoutd

@@ -1,0 +1,58 @@
+// AdminServer: the node's small HTTP/1.1 side door for operators and
+// Kubernetes probes: /healthz, /readyz, /config (and /metrics later).
+//
+//   AdminServer admin({.address = "0.0.0.0:9090"});
+//   admin.Handle("/readyz", [&] { return ready ? HttpReply{200, "ready\n"}
+//                                              : HttpReply{503, "draining\n"}; });
+//   FANOUT_RETURN_IF_ERROR(admin.Start());
+//   ... admin.Stop();
+//
+// One thread (its own Asio loop), keep-alive, bounded requests: headers up
+// to 8 KiB, bodies up to 64 KiB, 10 s to send a request. Only GET and HEAD;
+// anything else is 405 with Allow, an unknown path 404, each with a JSON
+// error body naming what was wrong. Handlers run on the admin thread and
+// must be quick and thread-safe.
+//
+// Thread-safe: Handle before Start; Start/Stop from one controlling thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+
+namespace fanout {
+
+struct HttpReply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "text/plain; charset=utf-8";
+};
+
+class AdminServer {
+ public:
+  struct Options {
+    std::string address = "127.0.0.1:0";
+  };
+  explicit AdminServer(Options options);
+  ~AdminServer();
+
+  void Handle(std::string path, std::function<HttpReply()> handler);
+  // Binds and starts the thread. INVALID_ARGUMENT / UNAVAILABLE naming the address.
+  absl::Status Start();
+  int port() const { return port_; }
+  void Stop();
+
+ private:
+  struct Impl;
+  Options options_;
+  std::map<std::string, std::function<HttpReply()>> handlers_;
+  std::unique_ptr<Impl> impl_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace fanout
