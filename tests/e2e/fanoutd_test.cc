@@ -104,8 +104,10 @@ class FanoutdTest : public ::testing::Test {
 
 TEST_F(FanoutdTest, ServesEveryRoleAndDrainsOnSigterm) {
   int port = FreePort();
+  int admin = FreePort();
   std::string config = WriteConfig("node.yaml", absl::StrCat(R"(
 node_name: e2e
+admin_address: 127.0.0.1:)", admin, R"(
 grpc_address: 127.0.0.1:)", port, R"(
 data_dir: )", (dir_ / "data").string(), R"(
 roles: {users: true, orders: true, recommendations: true, lab: true}
@@ -114,6 +116,13 @@ shutdown: {grace_ms: 3000}
   Launch(config);
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   ASSERT_TRUE(WaitServing(channel));
+
+  // The admin port: probes, the effective config, clear errors.
+  std::string admin_url = absl::StrCat("http://127.0.0.1:", admin);
+  EXPECT_EQ(RunCommand("curl -s " + admin_url + "/readyz").second, "ready\n");
+  EXPECT_EQ(RunCommand("curl -s " + admin_url + "/healthz").second, "ok\n");
+  EXPECT_THAT(RunCommand("curl -s " + admin_url + "/config").second, HasSubstr("\"node_name\": \"e2e\""));
+  EXPECT_THAT(RunCommand("curl -s -i " + admin_url + "/nope").second, HasSubstr("404"));
 
   // Each service answers through the binary.
   auto users = users::v1::Users::NewStub(channel);
