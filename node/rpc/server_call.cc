@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/time/clock.h"
+#include "node/base/log.h"
 
 namespace fanout {
 namespace internal {
@@ -19,7 +20,9 @@ Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
   TaskContext task = co_await CurrentContext();
   CancellationSource source(task.token, ServerDeadline(context));
   auto cancel_if_gone = [&] {
-    if (!context.IsCancelled()) return;
+    bool cancelled = context.IsCancelled();
+    FANOUT_LOG(DEBUG) << "server call done-notification: cancelled=" << cancelled;
+    if (!cancelled) return;
     source.Cancel(absl::Now() >= source.deadline()
                       ? absl::DeadlineExceededError("the call's deadline passed")
                       : absl::CancelledError("the client cancelled the call"));

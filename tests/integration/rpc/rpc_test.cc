@@ -107,9 +107,11 @@ TEST_F(RpcTest, TaskDeadlineTravelsAsTheCallDeadline) {
 
 TEST_F(RpcTest, DeadlineExpiresAndTheServerStops) {
   auto run = [&]() -> Task<absl::StatusOr<EchoResponse>> {
-    co_return co_await WithTimeout(Echo(Req("slow", 10000)), absl::Milliseconds(100));
+    // Long enough for the call to reach the server even under sanitizers.
+    co_return co_await WithTimeout(Echo(Req("slow", 10000)), absl::Seconds(1));
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_EQ(lab_.calls(), 1);
   EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() == 1; }));
 }
 
@@ -120,8 +122,9 @@ TEST_F(RpcTest, CallOptionDeadlineAlsoApplies) {
 
 TEST_F(RpcTest, ClientCancellationReachesTheServer) {
   auto run = [&]() -> Task<absl::Status> {
-    auto fail_soon = []() -> Task<absl::StatusOr<EchoResponse>> {
-      co_await Sleep(absl::Milliseconds(100));
+    // Fails once the server holds the call, so the cancel has somewhere to go.
+    auto fail_soon = [&]() -> Task<absl::StatusOr<EchoResponse>> {
+      while (lab_.calls() == 0) co_await Sleep(absl::Milliseconds(1));
       co_return absl::AbortedError("sibling failed");
     };
     // The failing sibling cancels the in-flight call (Gather's first error).
