@@ -10,6 +10,7 @@
 #include "node/async/gather.h"
 #include "node/async/with_deadline.h"
 #include "node/base/status_macros.h"
+#include "node/rpc/byte_buffer.h"
 #include "node/rpc/client.h"
 #include "node/rpc/server.h"
 #include "services/lab/lab_service.h"
@@ -173,18 +174,11 @@ TEST_F(RpcTest, ServerStreamingErrorAndCancel) {
 TEST_F(RpcTest, GenericUnaryCallCarriesBytes) {
   grpc::GenericStub generic(channel_);
   auto run = [&]() -> Task<absl::StatusOr<std::string>> {
-    std::string bytes;
-    Req("raw").SerializeToString(&bytes);
-    grpc::Slice slice(bytes);
-    grpc::ByteBuffer request(&slice, 1);
+    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer request, ToByteBuffer(Req("raw")));
     FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer reply,
                                co_await CallGenericUnary(&generic, "/fanout.lab.v1.Lab/Echo", request));
-    std::vector<grpc::Slice> slices;
-    if (!reply.Dump(&slices).ok()) co_return absl::InternalError("dump");
-    std::string out;
-    for (auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
     EchoResponse parsed;
-    if (!parsed.ParseFromString(out)) co_return absl::InternalError("parse");
+    FANOUT_CO_RETURN_IF_ERROR(FromByteBuffer(reply, &parsed));
     co_return parsed.message();
   };
   EXPECT_THAT(Run(run()), IsOkAndHolds("raw"));
@@ -234,23 +228,17 @@ TEST_F(RpcTest, ServerHandlerFansOutOneHundredCalls) {
     FANOUT_CO_ASSIGN_OR_RETURN(auto replies, co_await Gather(std::move(calls)));
     EchoResponse joined;
     for (const auto& reply : replies) joined.set_index(joined.index() + std::stoi(reply.message()));
-    std::string bytes = joined.SerializeAsString();
-    grpc::Slice slice(bytes);
-    co_return co_await call.Write(grpc::ByteBuffer(&slice, 1));
+    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer bytes, ToByteBuffer(joined));
+    co_return co_await call.Write(bytes);
   });
   grpc::GenericStub stub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", front.port()),
                                              grpc::InsecureChannelCredentials()));
   auto run = [&]() -> Task<absl::StatusOr<int>> {
-    grpc::Slice request_bytes(Req("go").SerializeAsString());
-    FANOUT_CO_ASSIGN_OR_RETURN(
-        grpc::ByteBuffer reply,
-        co_await CallGenericUnary(&stub, "/front.Any/FanOut", grpc::ByteBuffer(&request_bytes, 1)));
-    std::vector<grpc::Slice> slices;
-    if (!reply.Dump(&slices).ok()) co_return absl::InternalError("dump");
-    std::string out;
-    for (auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer request, ToByteBuffer(Req("go")));
+    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer reply,
+                               co_await CallGenericUnary(&stub, "/front.Any/FanOut", request));
     EchoResponse parsed;
-    if (!parsed.ParseFromString(out)) co_return absl::InternalError("parse");
+    FANOUT_CO_RETURN_IF_ERROR(FromByteBuffer(reply, &parsed));
     co_return parsed.index();
   };
   EXPECT_THAT(Run(run()), IsOkAndHolds(4950));  // 0 + 1 + ... + 99
