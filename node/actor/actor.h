@@ -1,51 +1,68 @@
 // Actors: state owned by one coroutine on one loop, reached only by messages.
 //
 //   class Counter : public Actor<Add, int64_t> {
+//    public:
 //     Task<absl::StatusOr<int64_t>> Handle(Add add) override {
-//       total_ += add.n;           // no lock: one message at a time
+//       total_ += add.n;  // No lock: one message at a time, always on this loop.
 //       co_return total_;
 //     }
+//
+//    private:
 //     int64_t total_ = 0;
 //   };
+//
 //   ActorRef<Add, int64_t> counter = SpawnActor<Add, int64_t>(
 //       loops.At(0), [] { return std::make_unique<Counter>(); }, {.name = "counter"});
-//   counter.Tell(Add{1});                                         // fire and forget
-//   absl::StatusOr<int64_t> total = co_await counter.Ask(Add{2}, absl::Milliseconds(100));
+//   FANOUT_RETURN_IF_ERROR(counter.Tell(Add{1}));  // fire and forget
+//   Add add{2};  // Named: GCC 12 destroys an aggregate temporary inside co_await twice.
+//   FANOUT_CO_RETURN_IF_ERROR(co_await counter.Send(add));  // waits for room
+//   absl::StatusOr<int64_t> total = co_await counter.Ask(add, absl::Milliseconds(100));
 //
-// The mailbox is bounded: Tell refuses with RESOURCE_EXHAUSTED when it is
-// full, Send suspends until there is room (backpressure), Ask refuses at
-// once and then waits for the reply at most its timeout (and never past the
-// asker's deadline). The handler runs one message at a time, even across its
-// own co_awaits.
+// The mailbox is bounded. When it is full, Tell and Ask refuse at once with
+// RESOURCE_EXHAUSTED and Send suspends until there is room (backpressure).
+// Ask then waits for the reply at most its timeout, and never past the
+// asker's own deadline: DEADLINE_EXCEEDED (the message is still handled,
+// only the answer is dropped). An actor must not Ask itself: it would wait
+// for its own turn.
+//
+// One message at a time: the handler runs on the actor's loop, and the next
+// message is not taken before the previous handler's Task has completed,
+// even across its co_awaits.
 //
 // Supervision. A handler's result is the reply. Codes INTERNAL, UNKNOWN and
 // DATA_LOSS mean the actor itself is broken (its state can no longer be
-// trusted); every other code is an ordinary answer. A broken actor is
-// reported (logged, counted, `on_failure`) and its policy decides: kResume
-// keeps the instance, kRestart builds a fresh one from the factory (the
-// mailbox is kept), kStop closes the mailbox. More than `max_restarts` within
-// `restart_window` stops it. A stopped actor answers UNAVAILABLE.
+// trusted); every other code (NOT_FOUND, INVALID_ARGUMENT, ...) is an
+// ordinary answer. A failure is logged, counted and reported to the
+// `supervisor`, and the policy applies before the asker gets the failure:
+// kResume keeps the instance, kRestart builds a fresh one from the factory
+// (the mailbox and its messages are kept), kStop stops the actor. More than
+// `max_restarts` restarts within `restart_window` stop it too.
 //
-// Thread-safe: ActorRef (any loop may Tell/Send/Ask). Owning actor only: the
-// actor's own state.
+// Lifetime. The actor ends when its mailbox is closed (Stop(), kStop) and
+// drained, or when its loop stops. A stopped actor answers UNAVAILABLE:
+// Tell, Send and Ask, and askers whose messages were still queued.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
-#include "absl/strings/str_cat.h"
 #include "node/async/channel.h"
 #include "node/async/promise.h"
 #include "node/async/spawn.h"
 #include "node/async/with_deadline.h"
+#include "node/base/clock.h"
 #include "node/base/log.h"
 
 namespace fanout {
 
+// Owning actor only: Handle runs on the actor's loop, one call at a time,
+// so the subclass's state needs no lock.
 template <typename Msg, typename Reply>
 class Actor {
  public:
@@ -54,21 +71,30 @@ class Actor {
 };
 
 // INTERNAL, UNKNOWN, DATA_LOSS: the actor is broken, not just the request.
-inline bool IsActorFailure(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kInternal || s.code() == absl::StatusCode::kUnknown ||
-         s.code() == absl::StatusCode::kDataLoss;
-}
+bool IsActorFailure(const absl::Status& status);
 
 enum class RestartPolicy { kResume, kRestart, kStop };
+std::string_view RestartPolicyName(RestartPolicy policy);
+
+// What a supervisor hears: which actor failed, how, and what was done
+// (kStop also when a kRestart actor ran out of restarts).
+struct ActorFailure {
+  std::string_view actor;  // Valid during the call.
+  absl::Status status;
+  RestartPolicy action;
+};
+// Called on the actor's loop, after the log line and before the asker of
+// the failing message gets its answer.
+using Supervisor = std::function<void(const ActorFailure&)>;
 
 struct ActorOptions {
-  std::string name = "actor";
+  std::string name = "actor";  // In logs and in error messages.
   size_t mailbox_capacity = 256;
   RestartPolicy policy = RestartPolicy::kRestart;
-  int max_restarts = 3;
+  int max_restarts = 3;  // Within restart_window; one more stops the actor.
   absl::Duration restart_window = absl::Seconds(10);
-  // Called on the actor's loop for every failure, before the policy applies.
-  std::function<void(const std::string& actor, const absl::Status& failure)> on_failure;
+  Supervisor supervisor;          // Optional.
+  Clock* clock = &Clock::Real();  // For the restart window.
 };
 
 namespace internal {
@@ -76,89 +102,129 @@ namespace internal {
 template <typename Msg, typename Reply>
 struct Envelope {
   Msg message;
-  std::optional<Promise<absl::StatusOr<Reply>>> reply;
+  std::optional<Promise<absl::StatusOr<Reply>>> reply;  // Set for Ask.
 };
 
-// Shared by every ActorRef and the actor's run task.
+// The restart policy and failure reporting of one actor. Owning actor only.
+class Supervision {
+ public:
+  explicit Supervision(const ActorOptions* options) : options_(options) {}
+  // Logs and reports `failure`; returns what to do about it.
+  RestartPolicy OnFailure(const absl::Status& failure);
+
+ private:
+  bool TakeRestart();  // False when the window's restarts are used up.
+  const ActorOptions* options_;
+  std::deque<absl::Time> recent_restarts_;
+};
+
+// The errors an actor's callers see.
+absl::Status ActorRefusal(const ActorOptions& options, const absl::Status& mailbox_error);
+absl::Status ActorStoppedError(const ActorOptions& options);
+absl::Status NoTimeToAskError(const ActorOptions& options);
+// The factory gave no actor: a bug in the caller; the actor stops.
+absl::Status NoInstanceError(const ActorOptions& options);
+
+// Shared by every ActorRef and the actor's run task. Thread-safe, except
+// for what Run owns.
 template <typename Msg, typename Reply>
 class ActorCell {
  public:
   using Factory = std::function<std::unique_ptr<Actor<Msg, Reply>>()>;
+  using Mailbox = Channel<Envelope<Msg, Reply>>;
+
   ActorCell(EventLoop& loop, Factory factory, ActorOptions options)
-      : loop_(loop), factory_(std::move(factory)), options_(std::move(options)),
-        mailbox_(options_.mailbox_capacity) {}
+      : loop_(loop),
+        factory_(std::move(factory)),
+        options_(std::move(options)),
+        mailbox_(options_.mailbox_capacity),
+        supervision_(&options_) {}
 
-  // Maps the mailbox's refusals to what an actor's caller should see.
-  absl::Status MailboxError(const absl::Status& s) const {
-    if (absl::IsResourceExhausted(s)) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "actor ", options_.name, ": mailbox full (", options_.mailbox_capacity, " messages)"));
+  // Finishes the actor when the run task's frame goes away, also when the
+  // task never ran (its loop had stopped): askers then get UNAVAILABLE.
+  class RunGuard {
+   public:
+    explicit RunGuard(std::shared_ptr<ActorCell> cell) : cell_(std::move(cell)) {}
+    RunGuard(RunGuard&&) noexcept = default;  // Leaves the source empty.
+    ~RunGuard() {
+      if (cell_) cell_->Finish();
     }
-    return absl::UnavailableError(absl::StrCat("actor ", options_.name, " is stopped"));
-  }
+    ActorCell& cell() { return *cell_; }
 
-  static Task<absl::Status> Run(std::shared_ptr<ActorCell> cell) {
-    std::unique_ptr<Actor<Msg, Reply>> actor = cell->factory_();
-    for (;;) {
-      absl::StatusOr<Envelope<Msg, Reply>> envelope = co_await cell->mailbox_.Receive();
+   private:
+    std::shared_ptr<ActorCell> cell_;
+  };
+
+  // The actor's life on its loop: one message at a time, until the mailbox
+  // is closed and drained or the loop stops.
+  static Task<absl::Status> Run(RunGuard guard) {
+    ActorCell& cell = guard.cell();
+    const TaskContext context = co_await CurrentContext();
+    std::unique_ptr<Actor<Msg, Reply>> actor = cell.factory_();
+    if (actor == nullptr) {
+      cell.Finish();
+      co_return internal::NoInstanceError(cell.options_);
+    }
+    while (actor != nullptr && !context.token.cancelled()) {
+      absl::StatusOr<Envelope<Msg, Reply>> envelope = co_await cell.mailbox_.Receive();
       if (!envelope.ok()) break;  // Closed and drained, or the loop is stopping.
       absl::StatusOr<Reply> result = co_await actor->Handle(std::move(envelope->message));
-      absl::Status status = result.status();
-      if (envelope->reply) envelope->reply->Set(std::move(result));
-      if (!IsActorFailure(status)) continue;
-      RestartPolicy decision = cell->OnFailure(status);
-      if (decision == RestartPolicy::kStop) break;
-      if (decision == RestartPolicy::kRestart) {
-        actor = cell->factory_();
-        cell->restarts_.fetch_add(1, std::memory_order_relaxed);
+      // The policy applies before the asker hears of the failure, so what
+      // it does next already meets a fresh instance or a stopped actor.
+      if (IsActorFailure(result.status()) && !cell.Supervise(result.status(), actor)) {
+        actor.reset();
+        cell.Finish();
       }
+      if (envelope->reply) envelope->reply->Set(std::move(result));
     }
-    cell->stopped_.store(true);
-    cell->mailbox_.Close();
-    // Messages left behind: their askers get UNAVAILABLE (broken promise).
-    while (cell->mailbox_.TryReceive()) {
-    }
+    cell.Finish();
     co_return absl::OkStatus();
+  }
+
+  // Closes the mailbox and answers what is still queued with UNAVAILABLE.
+  // Idempotent.
+  void Finish() {
+    stopped_.store(true);
+    mailbox_.Close();
+    while (std::optional<Envelope<Msg, Reply>> left = mailbox_.TryReceive()) {
+      if (left->reply) left->reply->Set(ActorStoppedError(options_));
+    }
   }
 
   EventLoop& loop() { return loop_; }
   const ActorOptions& options() const { return options_; }
-  Channel<Envelope<Msg, Reply>>& mailbox() { return mailbox_; }
+  Mailbox& mailbox() { return mailbox_; }
   bool stopped() const { return stopped_.load(); }
   int64_t restarts() const { return restarts_.load(std::memory_order_relaxed); }
   int64_t failures() const { return failures_.load(std::memory_order_relaxed); }
 
  private:
-  RestartPolicy OnFailure(const absl::Status& failure) {
+  // Applies the policy to a failure; false when the actor must stop.
+  bool Supervise(const absl::Status& failure, std::unique_ptr<Actor<Msg, Reply>>& actor) {
     failures_.fetch_add(1, std::memory_order_relaxed);
-    FANOUT_LOG(WARNING) << "actor " << options_.name << " failed: " << failure;
-    if (options_.on_failure) options_.on_failure(options_.name, failure);
-    if (options_.policy != RestartPolicy::kRestart) return options_.policy;
-    absl::Time now = absl::Now();
-    while (!recent_restarts_.empty() && now - recent_restarts_.front() > options_.restart_window) {
-      recent_restarts_.pop_front();
-    }
-    if (static_cast<int>(recent_restarts_.size()) >= options_.max_restarts) {
-      FANOUT_LOG(ERROR) << "actor " << options_.name << ": more than " << options_.max_restarts
-                        << " restarts within " << options_.restart_window << "; stopping";
-      return RestartPolicy::kStop;
-    }
-    recent_restarts_.push_back(now);
-    return RestartPolicy::kRestart;
+    RestartPolicy action = supervision_.OnFailure(failure);
+    if (action != RestartPolicy::kRestart) return action == RestartPolicy::kResume;
+    actor.reset();  // The broken instance lets go of what it holds first.
+    actor = factory_();
+    restarts_.fetch_add(1, std::memory_order_relaxed);
+    if (actor == nullptr) FANOUT_LOG(ERROR) << NoInstanceError(options_);
+    return actor != nullptr;
   }
 
   EventLoop& loop_;
-  Factory factory_;
+  const Factory factory_;
   const ActorOptions options_;
-  Channel<Envelope<Msg, Reply>> mailbox_;
+  Mailbox mailbox_;
+  Supervision supervision_;  // Owning actor only.
   std::atomic<bool> stopped_{false};
   std::atomic<int64_t> restarts_{0};
   std::atomic<int64_t> failures_{0};
-  std::deque<absl::Time> recent_restarts_;  // Owning actor only.
 };
 
 }  // namespace internal
 
+// A handle to an actor: cheap to copy. Thread-safe: any thread may Tell,
+// any loop may Send and Ask. A default-constructed one is !valid().
 template <typename Msg, typename Reply>
 class ActorRef {
  public:
@@ -166,22 +232,27 @@ class ActorRef {
   explicit ActorRef(std::shared_ptr<internal::ActorCell<Msg, Reply>> cell)
       : cell_(std::move(cell)) {}
 
-  // Enqueues without waiting: RESOURCE_EXHAUSTED when full, UNAVAILABLE when stopped.
+  // Enqueues without waiting: RESOURCE_EXHAUSTED when full, UNAVAILABLE
+  // when stopped.
   absl::Status Tell(Msg message) const {
     absl::Status s = cell_->mailbox().TrySend({std::move(message), std::nullopt});
-    return s.ok() ? s : cell_->MailboxError(s);
+    return s.ok() ? s : internal::ActorRefusal(cell_->options(), s);
   }
 
-  // Enqueues, waiting while the mailbox is full.
+  // Enqueues, suspending while the mailbox is full. UNAVAILABLE when
+  // stopped, the task's cancellation reason when it gives up waiting.
   Task<absl::Status> Send(Msg message) const { return SendTo(cell_, std::move(message)); }
 
-  // The handler's reply, waiting at most `timeout` for it.
+  // The handler's reply. Refuses at once when the mailbox is full; waits at
+  // most `timeout`, and never past the asking task's deadline.
   Task<absl::StatusOr<Reply>> Ask(Msg message, absl::Duration timeout) const {
     return AskOf(cell_, std::move(message), timeout);
   }
 
   // Closes the mailbox: what is queued is still handled, then the actor ends.
   void Stop() const { cell_->mailbox().Close(); }
+
+  bool valid() const { return cell_ != nullptr; }
   bool stopped() const { return cell_->stopped() || cell_->mailbox().closed(); }
   EventLoop& loop() const { return cell_->loop(); }
   const std::string& name() const { return cell_->options().name; }
@@ -191,34 +262,46 @@ class ActorRef {
 
  private:
   using Cell = internal::ActorCell<Msg, Reply>;
+
   // Coroutines own copies of what they use: the ActorRef they were called
   // on may be gone before they run.
   static Task<absl::Status> SendTo(std::shared_ptr<Cell> cell, Msg message) {
-    absl::Status s = co_await cell->mailbox().Send({std::move(message), std::nullopt});
-    co_return s.ok() || !absl::IsFailedPrecondition(s) ? s : cell->MailboxError(s);
+    // Named, not a braced temporary inside the co_await: GCC 12 destroys
+    // such a temporary twice (a double free of whatever Msg owns).
+    internal::Envelope<Msg, Reply> envelope{std::move(message), std::nullopt};
+    absl::Status s = co_await cell->mailbox().Send(std::move(envelope));
+    // FAILED_PRECONDITION is the closed mailbox; cancellation passes through.
+    co_return absl::IsFailedPrecondition(s) ? internal::ActorRefusal(cell->options(), s) : s;
   }
   static Task<absl::StatusOr<Reply>> AskOf(std::shared_ptr<Cell> cell, Msg message,
                                            absl::Duration timeout) {
+    // The asker's own deadline is enforced here too: it may come with no
+    // timer behind it (a server call's deadline, a bare CancellationSource).
+    const TaskContext context = co_await CurrentContext();
+    const absl::Time deadline = std::min(absl::Now() + timeout, context.token.deadline());
+    if (context.token.cancelled()) co_return context.token.reason();
+    if (deadline <= absl::Now()) co_return internal::NoTimeToAskError(cell->options());
     auto [promise, future] = MakePromise<absl::StatusOr<Reply>>();
     absl::Status sent = cell->mailbox().TrySend({std::move(message), std::move(promise)});
-    if (!sent.ok()) co_return cell->MailboxError(sent);
-    co_return co_await WithTimeout(Await(std::move(future)), timeout);
+    if (!sent.ok()) co_return internal::ActorRefusal(cell->options(), sent);
+    co_return co_await WithDeadline(AwaitReply(std::move(future)), deadline);
   }
-  static Task<absl::StatusOr<Reply>> Await(Future<absl::StatusOr<Reply>> future) {
+  static Task<absl::StatusOr<Reply>> AwaitReply(Future<absl::StatusOr<Reply>> future) {
     co_return co_await future.Get();
   }
 
   std::shared_ptr<Cell> cell_;
 };
 
-// Starts an actor on `loop`. Thread-safe.
+// Starts an actor on `loop`, built by `factory` (again on each restart).
+// Thread-safe.
 template <typename Msg, typename Reply>
 ActorRef<Msg, Reply> SpawnActor(EventLoop& loop,
                                 std::function<std::unique_ptr<Actor<Msg, Reply>>()> factory,
-                                ActorOptions options) {
-  auto cell = std::make_shared<internal::ActorCell<Msg, Reply>>(loop, std::move(factory),
-                                                                std::move(options));
-  Spawn(loop, internal::ActorCell<Msg, Reply>::Run(cell), "actor " + cell->options().name);
+                                ActorOptions options = {}) {
+  using Cell = internal::ActorCell<Msg, Reply>;
+  auto cell = std::make_shared<Cell>(loop, std::move(factory), std::move(options));
+  Spawn(loop, Cell::Run(typename Cell::RunGuard(cell)), "actor " + cell->options().name);
   return ActorRef<Msg, Reply>(std::move(cell));
 }
 

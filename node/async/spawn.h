@@ -21,6 +21,7 @@
 
 #include "node/base/sync.h"
 #include "node/async/task.h"
+#include "node/base/log.h"
 #include "node/loop/event_loop.h"
 
 namespace fanout {
@@ -40,9 +41,11 @@ DetachedTask RunRoot(EventLoop* loop, Task<T> task, OnDone on_done) {
 
 }  // namespace internal
 
+// Returns false when the loop has stopped: the task is dropped (and logged).
 template <typename T>
-void Spawn(EventLoop& loop, Task<T> task, std::string name = "task") {
-  loop.Post([&loop, task = std::move(task), name = std::move(name)]() mutable {
+bool Spawn(EventLoop& loop, Task<T> task, std::string name = "task") {
+  std::string what = name;
+  bool posted = loop.Post([&loop, task = std::move(task), name = std::move(name)]() mutable {
     loop.TaskStarted();
     if constexpr (std::is_void_v<T>) {
       internal::RunRoot(&loop, std::move(task), [] {});
@@ -53,6 +56,8 @@ void Spawn(EventLoop& loop, Task<T> task, std::string name = "task") {
       });
     }
   });
+  if (!posted) FANOUT_LOG(WARNING) << what << ": not started, its loop has stopped";
+  return posted;
 }
 
 template <typename T>

@@ -146,9 +146,17 @@ void EventLoop::FinishStop() {
   }
   cq_->Shutdown();
   thread_.join();
-  // Posted work that never ran holds nothing the queue still needs.
-  MutexLock lock(&mu_);
-  posted_.clear();
+  // Posted work that never ran holds nothing the queue still needs. Destroy
+  // it outside the lock: a destructor may try to Post (and be refused).
+  std::vector<absl::AnyInvocable<void()>> dropped;
+  {
+    MutexLock lock(&mu_);
+    dropped.swap(posted_);
+  }
+  if (!dropped.empty()) {
+    FANOUT_LOG(WARNING) << "loop " << index_ << ": " << dropped.size()
+                        << " posted function(s) dropped at stop";
+  }
 }
 
 LoopGroup::LoopGroup(Options options, grpc::ServerBuilder* builder) {
