@@ -76,9 +76,16 @@ struct AdminServer::Impl {
       co_await http::async_read(stream, buffer, parser,
                                 asio::redirect_error(asio::use_awaitable, read_error));
       if (read_error) {
-        int status = read_error == http::error::header_limit ? 431
-                     : read_error == http::error::body_limit ? 413
-                                                             : 0;
+        // A peer that closed or went quiet gets nothing; one that sent
+        // something unparsable or too big is told why.
+        bool gone = read_error == http::error::end_of_stream ||
+                    read_error == beast::error::timeout ||
+                    read_error == asio::error::connection_reset ||
+                    read_error == asio::error::operation_aborted;
+        int status = gone ? 0
+                     : read_error == http::error::header_limit ? 431
+                     : read_error == http::error::body_limit   ? 413
+                                                               : 400;
         if (status != 0) {
           http::response<http::string_body> response{static_cast<http::status>(status), 11};
           response.set(http::field::content_type, "application/json");

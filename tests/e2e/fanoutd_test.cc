@@ -123,6 +123,9 @@ shutdown: {grace_ms: 3000}
   EXPECT_EQ(RunCommand("curl -s " + admin_url + "/healthz").second, "ok\n");
   EXPECT_THAT(RunCommand("curl -s " + admin_url + "/config").second, HasSubstr("\"node_name\": \"e2e\""));
   EXPECT_THAT(RunCommand("curl -s -i " + admin_url + "/nope").second, HasSubstr("404"));
+  EXPECT_THAT(RunCommand("printf 'NONSENSE\\r\\n\\r\\n' | curl -s -i --max-time 2 telnet://127.0.0.1:" +
+                         std::to_string(admin)).second,
+              HasSubstr("400"));
 
   // Each service answers through the binary.
   auto users = users::v1::Users::NewStub(channel);
@@ -170,13 +173,20 @@ shutdown: {grace_ms: 3000}
     }
     co_return co_await GatherSettled(std::move(calls));
   };
+  // While the calls drain, readiness is already off.
+  bool saw_not_ready = false;
   std::thread terminator([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 100 && !saw_not_ready; ++i) {
+      saw_not_ready = RunCommand("curl -s -m 1 " + admin_url + "/readyz").second == "not ready\n";
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   });
   auto results = BlockOn(loops.At(0), burst());
   terminator.join();
   for (const auto& r : results) EXPECT_THAT(r, IsOk());
+  EXPECT_TRUE(saw_not_ready);
   EXPECT_EQ(Wait(), 0);
   loops.Stop(absl::Now() + absl::Seconds(2));
 }
