@@ -47,7 +47,8 @@ Task<Result> Drive(const Call& call, int concurrency, absl::Duration length) {
       absl::Time t0 = absl::Now();
       absl::Status s = co_await call(next++);
       latencies.push_back(absl::Now() - t0);
-      if (!s.ok() && ++errors == 1) std::fprintf(stderr, "  first error: %s\n", s.ToString().c_str());
+      if (!s.ok() && ++errors == 1)
+        std::fprintf(stderr, "  first error: %s\n", s.ToString().c_str());
     }
     co_return absl::OkStatus();
   };
@@ -102,13 +103,18 @@ int Main(int argc, char** argv) {
       users::v1::CreateUserRequest u;
       u.set_name(absl::StrCat("user", i));
       u.set_email(absl::StrCat("user", i, "@example.com"));
-      FANOUT_CO_RETURN_IF_ERROR((co_await CallUnary(users.get(), &users::v1::Users::Stub::PrepareAsyncCreateUser, u)).status());
+      FANOUT_CO_RETURN_IF_ERROR(
+          (co_await CallUnary(users.get(), &users::v1::Users::Stub::PrepareAsyncCreateUser, u))
+              .status());
       for (int k = 0; k < 3; ++k) {
         orders::v1::CreateOrderRequest o;
         o.set_user_id(i);
         o.set_item(absl::StrCat("item-", i * 7 + k));
         o.set_quantity(1);
-        FANOUT_CO_RETURN_IF_ERROR((co_await CallUnary(orders.get(), &orders::v1::Orders::Stub::PrepareAsyncCreateOrder, o)).status());
+        FANOUT_CO_RETURN_IF_ERROR(
+            (co_await CallUnary(orders.get(), &orders::v1::Orders::Stub::PrepareAsyncCreateOrder,
+                                o))
+                .status());
       }
     }
     co_return absl::OkStatus();
@@ -119,38 +125,57 @@ int Main(int argc, char** argv) {
   }
 
   std::vector<std::pair<std::string, Call>> methods = {
-      {"lab.Echo", [&](int64_t) -> Task<absl::Status> {
+      {"lab.Echo",
+       [&](int64_t) -> Task<absl::Status> {
          lab::v1::EchoRequest r;
          r.set_message("hi");
-         co_return (co_await CallUnary(lab.get(), &lab::v1::Lab::Stub::PrepareAsyncEcho, r)).status();
+         co_return (co_await CallUnary(lab.get(), &lab::v1::Lab::Stub::PrepareAsyncEcho, r))
+             .status();
        }},
-      {"users.GetUser", [&](int64_t i) -> Task<absl::Status> {
+      {"users.GetUser",
+       [&](int64_t i) -> Task<absl::Status> {
          users::v1::GetUserRequest r;
          r.set_id(i % 100 + 1);
-         co_return (co_await CallUnary(users.get(), &users::v1::Users::Stub::PrepareAsyncGetUser, r)).status();
+         co_return (
+             co_await CallUnary(users.get(), &users::v1::Users::Stub::PrepareAsyncGetUser, r))
+             .status();
        }},
-      {"users.CreateUser", [&](int64_t i) -> Task<absl::Status> {
+      {"users.CreateUser",
+       [&](int64_t i) -> Task<absl::Status> {
          users::v1::CreateUserRequest r;
          r.set_name("load");
-         r.set_email(absl::StrCat("load-", ::getpid(), "-", i, "-", absl::ToUnixNanos(absl::Now()), "@example.com"));
-         co_return (co_await CallUnary(users.get(), &users::v1::Users::Stub::PrepareAsyncCreateUser, r)).status();
+         r.set_email(absl::StrCat("load-", ::getpid(), "-", i, "-", absl::ToUnixNanos(absl::Now()),
+                                  "@example.com"));
+         co_return (
+             co_await CallUnary(users.get(), &users::v1::Users::Stub::PrepareAsyncCreateUser, r))
+             .status();
        }},
-      {"orders.CreateOrder", [&](int64_t i) -> Task<absl::Status> {
+      {"orders.CreateOrder",
+       [&](int64_t i) -> Task<absl::Status> {
          orders::v1::CreateOrderRequest r;
          r.set_user_id(i % 100 + 1);
          r.set_item("item-1");
          r.set_quantity(1);
-         co_return (co_await CallUnary(orders.get(), &orders::v1::Orders::Stub::PrepareAsyncCreateOrder, r)).status();
+         co_return (co_await CallUnary(orders.get(),
+                                       &orders::v1::Orders::Stub::PrepareAsyncCreateOrder, r))
+             .status();
        }},
-      {"orders.ListOrders", [&](int64_t i) -> Task<absl::Status> {
+      {"orders.ListOrders",
+       [&](int64_t i) -> Task<absl::Status> {
          orders::v1::ListOrdersRequest r;
          r.set_user_id(i % 100 + 1);
-         co_return (co_await CallUnary(orders.get(), &orders::v1::Orders::Stub::PrepareAsyncListOrders, r)).status();
+         co_return (
+             co_await CallUnary(orders.get(), &orders::v1::Orders::Stub::PrepareAsyncListOrders, r))
+             .status();
        }},
-      {"recommendations.Recommend", [&](int64_t i) -> Task<absl::Status> {
+      {"recommendations.Recommend",
+       [&](int64_t i) -> Task<absl::Status> {
          recommendations::v1::RecommendRequest r;
          r.set_user_id(i % 100 + 1);
-         co_return (co_await CallUnary(recs.get(), &recommendations::v1::Recommendations::Stub::PrepareAsyncRecommend, r)).status();
+         co_return (
+             co_await CallUnary(
+                 recs.get(), &recommendations::v1::Recommendations::Stub::PrepareAsyncRecommend, r))
+             .status();
        }},
   };
   std::printf("%-28s %6s %10s %10s %10s %7s\n", "method", "conc", "QPS", "p50", "p99", "errors");

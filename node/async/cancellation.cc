@@ -22,8 +22,8 @@ CancellationSource::CancellationSource(CancellationToken parent, absl::Time dead
     reason_ = parent.reason();
     return;
   }
-  parent_link_ = new CancellationCallback(
-      parent, [this](const absl::Status& reason) { Cancel(reason); });
+  parent_link_ =
+      new CancellationCallback(parent, [this](const absl::Status& reason) { Cancel(reason); });
 }
 
 CancellationSource::~CancellationSource() {
@@ -55,16 +55,22 @@ void CancellationSource::Link(CancellationCallback* cb) {
   cb->source_ = this;
   cb->prev_ = tail_;
   cb->next_ = nullptr;
-  if (tail_ != nullptr) tail_->next_ = cb;
-  else head_ = cb;
+  if (tail_ != nullptr)
+    tail_->next_ = cb;
+  else
+    head_ = cb;
   tail_ = cb;
 }
 
 void CancellationSource::Unlink(CancellationCallback* cb) {
-  if (cb->prev_ != nullptr) cb->prev_->next_ = cb->next_;
-  else head_ = cb->next_;
-  if (cb->next_ != nullptr) cb->next_->prev_ = cb->prev_;
-  else tail_ = cb->prev_;
+  if (cb->prev_ != nullptr)
+    cb->prev_->next_ = cb->next_;
+  else
+    head_ = cb->next_;
+  if (cb->next_ != nullptr)
+    cb->next_->prev_ = cb->prev_;
+  else
+    tail_ = cb->prev_;
   cb->source_ = nullptr;
   cb->prev_ = cb->next_ = nullptr;
 }

@@ -21,8 +21,8 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "node/base/sync.h"
 #include "node/async/wait_list.h"
+#include "node/base/sync.h"
 
 namespace fanout {
 
@@ -39,7 +39,8 @@ class Channel {
       MutexLock lock(&mu_);
       if (closed_) return ClosedError();
       if (buffer_.size() >= capacity_) {
-        return absl::ResourceExhaustedError(absl::StrCat("channel is full (capacity ", capacity_, ")"));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("channel is full (capacity ", capacity_, ")"));
       }
       woken = DeliverLocked(std::move(value));
     }
@@ -142,7 +143,8 @@ class Channel {
 
   class ReceiveAwaiter : public internal::CancellableWait {
    public:
-    explicit ReceiveAwaiter(Channel* ch) : CancellableWait(&ch->mu_, &ch->receivers_), channel_(ch) {
+    explicit ReceiveAwaiter(Channel* ch)
+        : CancellableWait(&ch->mu_, &ch->receivers_), channel_(ch) {
       node_.owner = this;
     }
     bool await_ready() noexcept { return false; }

@@ -57,11 +57,12 @@ Task<std::tuple<T...>> GatherSettled(Task<T>... tasks) {
   auto scope = std::make_shared<internal::ChildScope>(co_await CurrentContext());
   std::tuple<std::optional<T>...> slots;
   [&]<size_t... I>(std::index_sequence<I...>) {
-    (internal::ChildScope::Start(scope, std::move(tasks), [slot = &std::get<I>(slots)](auto r) {
-       slot->emplace(std::move(r));
-     }),
+    (internal::ChildScope::Start(
+         scope, std::move(tasks),
+         [slot = &std::get<I>(slots)](auto r) { slot->emplace(std::move(r)); }),
      ...);
-  }(std::index_sequence_for<T...>{});
+  }
+  (std::index_sequence_for<T...>{});
   co_await scope->Join();
   co_return std::apply([](auto&... slot) { return std::tuple<T...>(std::move(*slot)...); }, slots);
 }
@@ -132,7 +133,8 @@ Task<absl::StatusOr<std::tuple<T...>>> Gather(Task<absl::StatusOr<T>>... tasks) 
                                    if (r.ok()) slot->emplace(*std::move(r));
                                  }),
      ...);
-  }(std::index_sequence_for<T...>{});
+  }
+  (std::index_sequence_for<T...>{});
   co_await scope->Join();
   if (!first.error().ok()) co_return first.error();
   co_return std::apply([](auto&... slot) { return std::tuple<T...>(std::move(*slot)...); }, slots);

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
-#include "node/base/sync.h"
 #include "node/async/wait_list.h"
+#include "node/base/sync.h"
 
 namespace fanout {
 

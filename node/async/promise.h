@@ -16,8 +16,8 @@
 #include <optional>
 #include <utility>
 
-#include "node/base/sync.h"
 #include "node/async/wait_list.h"
+#include "node/base/sync.h"
 
 namespace fanout {
 
@@ -76,7 +76,6 @@ class Promise {
   }
   std::shared_ptr<State> state_;
 };
-
 
 template <StatusLike T>
 class Future {

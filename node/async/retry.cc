@@ -22,7 +22,8 @@ absl::Duration RetryPolicy::Backoff(int attempt, absl::BitGenRef random) const {
 std::string RetryPolicy::Validate() const {
   if (max_attempts < 1) return absl::StrCat("max_attempts must be >= 1, got ", max_attempts);
   if (initial_backoff < absl::ZeroDuration()) {
-    return absl::StrCat("initial_backoff must be >= 0, got ", absl::FormatDuration(initial_backoff));
+    return absl::StrCat("initial_backoff must be >= 0, got ",
+                        absl::FormatDuration(initial_backoff));
   }
   if (max_backoff < initial_backoff) {
     return absl::StrCat("max_backoff must be >= initial_backoff, got ",

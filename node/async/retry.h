@@ -18,9 +18,9 @@
 
 #include "absl/random/bit_gen_ref.h"
 #include "absl/random/random.h"
-#include "node/base/sync.h"
 #include "node/async/task.h"
 #include "node/base/clock.h"
+#include "node/base/sync.h"
 #include "node/loop/timer.h"
 
 namespace fanout {
@@ -84,8 +84,10 @@ Task<Result> Retry(RetryPolicy policy, Fn attempt, RetryOptions options = {}) {
     Result result = co_await attempt();
     absl::Status status = internal::StatusOf(result);
     if (options.budget) {
-      if (status.ok()) options.budget->OnSuccess();
-      else options.budget->OnFailure();
+      if (status.ok())
+        options.budget->OnSuccess();
+      else
+        options.budget->OnFailure();
     }
     if (status.ok() || n >= policy.max_attempts || !policy.IsRetryable(status.code())) {
       co_return result;

@@ -21,9 +21,8 @@ class Semaphore::Waiter : public internal::CancellableWait {
         return false;
       }
       if (semaphore_->waiters_.size() >= semaphore_->options_.max_waiters) {
-        node_.status = absl::ResourceExhaustedError(
-            absl::StrCat("semaphore wait queue is full (", semaphore_->options_.max_waiters,
-                         " waiters)"));
+        node_.status = absl::ResourceExhaustedError(absl::StrCat(
+            "semaphore wait queue is full (", semaphore_->options_.max_waiters, " waiters)"));
         return false;
       }
       if (!Suspend(context, h)) return false;
@@ -70,9 +69,8 @@ Task<absl::StatusOr<Semaphore::Permit>> Semaphore::Acquire(absl::Duration timeou
   if (permit.status().code() == absl::StatusCode::kDeadlineExceeded &&
       (co_await CurrentContext()).token.deadline() > deadline) {
     // Our own timeout, not the caller's deadline: no permit in time.
-    co_return absl::ResourceExhaustedError(
-        absl::StrCat("no permit within ", absl::FormatDuration(timeout), " (", options_.permits,
-                     " in use)"));
+    co_return absl::ResourceExhaustedError(absl::StrCat(
+        "no permit within ", absl::FormatDuration(timeout), " (", options_.permits, " in use)"));
   }
   co_return permit;
 }

@@ -18,8 +18,8 @@
 #include <limits>
 #include <optional>
 
-#include "node/base/sync.h"
 #include "node/async/wait_list.h"
+#include "node/base/sync.h"
 
 namespace fanout {
 

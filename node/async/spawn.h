@@ -19,9 +19,9 @@
 #include <string>
 #include <utility>
 
-#include "node/base/sync.h"
 #include "node/async/task.h"
 #include "node/base/log.h"
+#include "node/base/sync.h"
 #include "node/loop/event_loop.h"
 
 namespace fanout {

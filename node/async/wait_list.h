@@ -13,8 +13,8 @@
 #include <optional>
 
 #include "absl/status/status.h"
-#include "node/base/sync.h"
 #include "node/async/task.h"
+#include "node/base/sync.h"
 #include "node/loop/event_loop.h"
 
 namespace fanout::internal {
@@ -43,8 +43,10 @@ class WaitList {
   void PushBack(WaitNode* n) {
     n->prev = tail_;
     n->next = nullptr;
-    if (tail_) tail_->next = n;
-    else head_ = n;
+    if (tail_)
+      tail_->next = n;
+    else
+      head_ = n;
     tail_ = n;
     n->linked = true;
     ++size_;
@@ -55,10 +57,14 @@ class WaitList {
     return n;
   }
   void Remove(WaitNode* n) {
-    if (n->prev) n->prev->next = n->next;
-    else head_ = n->next;
-    if (n->next) n->next->prev = n->prev;
-    else tail_ = n->prev;
+    if (n->prev)
+      n->prev->next = n->next;
+    else
+      head_ = n->next;
+    if (n->next)
+      n->next->prev = n->prev;
+    else
+      tail_ = n->prev;
     n->prev = n->next = nullptr;
     n->linked = false;
     --size_;

@@ -12,7 +12,6 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-
 #include "node/async/child_scope.h"
 #include "node/loop/timer.h"
 
@@ -30,7 +29,9 @@ Task<T> WithDeadline(Task<T> task, absl::Time deadline) {
     result.emplace(std::move(r));
     scope->Cancel(absl::CancelledError("finished before the deadline"));
   });
-  auto sleeper = [](absl::Time until) -> Task<absl::Status> { co_return co_await SleepUntil(until); };
+  auto sleeper = [](absl::Time until) -> Task<absl::Status> {
+    co_return co_await SleepUntil(until);
+  };
   internal::ChildScope::Start(scope, sleeper(deadline), [&](absl::Status slept) {
     if (!slept.ok() || result.has_value()) return;
     expired = true;

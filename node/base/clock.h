@@ -6,9 +6,9 @@
 //   clock.Advance(absl::Seconds(1));
 #pragma once
 
-#include "node/base/sync.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "node/base/sync.h"
 
 namespace fanout {
 

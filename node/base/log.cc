@@ -27,10 +27,14 @@ std::atomic<LogLevel>& Level() {
 
 const char* LevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "DEBUG";
-    case LogLevel::kInfo: return "INFO";
-    case LogLevel::kWarning: return "WARN";
-    case LogLevel::kError: return "ERROR";
+    case LogLevel::kDebug:
+      return "DEBUG";
+    case LogLevel::kInfo:
+      return "INFO";
+    case LogLevel::kWarning:
+      return "WARN";
+    case LogLevel::kError:
+      return "ERROR";
   }
   return "?";
 }
@@ -42,11 +46,16 @@ LogLevel GetLogLevel() { return Level().load(std::memory_order_relaxed); }
 
 bool ParseLogLevel(std::string_view text, LogLevel* level) {
   std::string lower = absl::AsciiStrToLower(std::string(text));
-  if (lower == "debug") *level = LogLevel::kDebug;
-  else if (lower == "info") *level = LogLevel::kInfo;
-  else if (lower == "warning" || lower == "warn") *level = LogLevel::kWarning;
-  else if (lower == "error") *level = LogLevel::kError;
-  else return false;
+  if (lower == "debug")
+    *level = LogLevel::kDebug;
+  else if (lower == "info")
+    *level = LogLevel::kInfo;
+  else if (lower == "warning" || lower == "warn")
+    *level = LogLevel::kWarning;
+  else if (lower == "error")
+    *level = LogLevel::kError;
+  else
+    return false;
   return true;
 }
 

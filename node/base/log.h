@@ -51,8 +51,8 @@ struct LogVoidify {
 
 // A statement-safe expression: `if (x) FANOUT_LOG(INFO) << ...; else ...` parses
 // as written, and arguments are not evaluated below the level.
-#define FANOUT_LOG(severity)                                              \
-  !(FANOUT_LOG_LEVEL_##severity >= ::fanout::GetLogLevel())               \
-      ? (void)0                                                           \
-      : ::fanout::LogVoidify() &                                          \
+#define FANOUT_LOG(severity)                                \
+  !(FANOUT_LOG_LEVEL_##severity >= ::fanout::GetLogLevel()) \
+      ? (void)0                                             \
+      : ::fanout::LogVoidify() &                            \
             ::fanout::LogLine(FANOUT_LOG_LEVEL_##severity, __FILE__, __LINE__)

@@ -28,25 +28,25 @@ const absl::Status& AsStatus(const absl::StatusOr<T>& s) {
 #define FANOUT_CONCAT_INNER_(a, b) a##b
 #define FANOUT_CONCAT_(a, b) FANOUT_CONCAT_INNER_(a, b)
 
-#define FANOUT_RETURN_IF_ERROR(expr)                                        \
-  do {                                                                      \
-    auto fanout_status_ = ::fanout::internal::AsStatus((expr));             \
-    if (!fanout_status_.ok()) return fanout_status_;                        \
+#define FANOUT_RETURN_IF_ERROR(expr)                            \
+  do {                                                          \
+    auto fanout_status_ = ::fanout::internal::AsStatus((expr)); \
+    if (!fanout_status_.ok()) return fanout_status_;            \
   } while (0)
 
 #define FANOUT_ASSIGN_OR_RETURN(lhs, expr) \
-  FANOUT_ASSIGN_OR_RETURN_IMPL_(FANOUT_CONCAT_(fanout_statusor_, __LINE__), lhs, expr, return)
+  FANOUT_ASSIGN_OR_RETURN_IMPL_(FANOUT_CONCAT_(fanout_statusor_, __LINE__), lhs, expr, return )
 
-#define FANOUT_CO_RETURN_IF_ERROR(expr)                                     \
-  do {                                                                      \
-    auto fanout_status_ = ::fanout::internal::AsStatus((expr));             \
-    if (!fanout_status_.ok()) co_return fanout_status_;                     \
+#define FANOUT_CO_RETURN_IF_ERROR(expr)                         \
+  do {                                                          \
+    auto fanout_status_ = ::fanout::internal::AsStatus((expr)); \
+    if (!fanout_status_.ok()) co_return fanout_status_;         \
   } while (0)
 
 #define FANOUT_CO_ASSIGN_OR_RETURN(lhs, expr) \
-  FANOUT_ASSIGN_OR_RETURN_IMPL_(FANOUT_CONCAT_(fanout_statusor_, __LINE__), lhs, expr, co_return)
+  FANOUT_ASSIGN_OR_RETURN_IMPL_(FANOUT_CONCAT_(fanout_statusor_, __LINE__), lhs, expr, co_return )
 
 #define FANOUT_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr, ret) \
-  auto tmp = (expr);                                        \
-  if (!tmp.ok()) ret std::move(tmp).status();               \
+  auto tmp = (expr);                                       \
+  if (!tmp.ok()) ret std::move(tmp).status();              \
   lhs = std::move(tmp).value()

@@ -55,8 +55,8 @@ class CondVar {
   // False when `deadline` passed first.
   bool WaitWithDeadline(Mutex* mu, absl::Time deadline) {
     std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
-    bool signalled = cv_.wait_until(lock, absl::ToChronoTime(deadline)) ==
-                     std::cv_status::no_timeout;
+    bool signalled =
+        cv_.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::no_timeout;
     lock.release();
     return signalled;
   }

@@ -1,9 +1,9 @@
 #include "node/config/yaml_proto.h"
 
 #include <cerrno>
-#include <cstring>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -26,11 +26,12 @@ std::string Join(const std::string& path, const std::string& key) {
 }
 
 absl::Status Wrong(const std::string& path, std::string_view expected, const YAML::Node& node) {
-  std::string got = node.IsScalar() ? absl::StrCat("\"", node.Scalar(), "\"")
+  std::string got = node.IsScalar()     ? absl::StrCat("\"", node.Scalar(), "\"")
                     : node.IsSequence() ? "a list"
                     : node.IsMap()      ? "a mapping"
                                         : "nothing";
-  return absl::InvalidArgumentError(absl::StrCat(path, ": expected ", std::string(expected), ", got ", got));
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ": expected ", std::string(expected), ", got ", got));
 }
 
 absl::Status SetMessage(const YAML::Node& node, const std::string& path, Message* message);
@@ -150,9 +151,9 @@ absl::Status SetMessage(const YAML::Node& node, const std::string& path, Message
     if (f == nullptr) {
       std::vector<std::string> known;
       for (int i = 0; i < d->field_count(); ++i) known.push_back(d->field(i)->name());
-      return absl::InvalidArgumentError(absl::StrCat(path.empty() ? "(top level)" : path,
-                                                     ": unknown key \"", key, "\" (known: ",
-                                                     absl::StrJoin(known, ", "), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path.empty() ? "(top level)" : path, ": unknown key \"", key,
+                       "\" (known: ", absl::StrJoin(known, ", "), ")"));
     }
     if (item.second.IsNull()) continue;  // "key:" with no value keeps the default.
     absl::Status s = SetField(item.second, Join(path, key), f, message);
@@ -172,9 +173,9 @@ absl::Status YamlTextToMessage(std::string_view text, std::string_view source, M
   try {
     node = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(std::string(source), ": YAML syntax error at line ",
-                                                   e.mark.line + 1, ", column ", e.mark.column + 1,
-                                                   ": ", e.msg));
+    return absl::InvalidArgumentError(absl::StrCat(std::string(source),
+                                                   ": YAML syntax error at line ", e.mark.line + 1,
+                                                   ", column ", e.mark.column + 1, ": ", e.msg));
   }
   absl::Status status = YamlToMessage(node, message);
   if (status.ok()) return status;

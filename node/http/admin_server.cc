@@ -1,11 +1,10 @@
 // Boost 1.74's Asio needs <utility> before it under g++ 12 (std::exchange).
-#include <utility>
-
 #include "node/http/admin_server.h"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -48,8 +47,9 @@ struct AdminServer::Impl {
     if (it == handlers->end()) {
       reply = {404, JsonError(404, absl::StrCat("no such path: ", path)), "application/json"};
     } else if (request.method() != http::verb::get && request.method() != http::verb::head) {
-      reply = {405, JsonError(405, absl::StrCat(std::string(request.method_string()),
-                                                " is not allowed on ", path, "; use GET")),
+      reply = {405,
+               JsonError(405, absl::StrCat(std::string(request.method_string()),
+                                           " is not allowed on ", path, "; use GET")),
                "application/json"};
       response.set(http::field::allow, "GET, HEAD");
     } else {
@@ -82,7 +82,7 @@ struct AdminServer::Impl {
                     read_error == beast::error::timeout ||
                     read_error == asio::error::connection_reset ||
                     read_error == asio::error::operation_aborted;
-        int status = gone ? 0
+        int status = gone                                      ? 0
                      : read_error == http::error::header_limit ? 431
                      : read_error == http::error::body_limit   ? 413
                                                                : 400;

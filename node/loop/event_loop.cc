@@ -70,9 +70,8 @@ void EventLoop::Run() {
     }
     void* tag = nullptr;
     bool ok = false;
-    auto status = cq_->AsyncNext(&tag, &ok,
-                                 more ? gpr_time_0(GPR_CLOCK_MONOTONIC)
-                                      : gpr_inf_future(GPR_CLOCK_MONOTONIC));
+    auto status = cq_->AsyncNext(
+        &tag, &ok, more ? gpr_time_0(GPR_CLOCK_MONOTONIC) : gpr_inf_future(GPR_CLOCK_MONOTONIC));
     if (status == grpc::CompletionQueue::SHUTDOWN) break;
     if (status == grpc::CompletionQueue::GOT_EVENT) static_cast<Completion*>(tag)->OnComplete(ok);
   }
@@ -165,8 +164,8 @@ LoopGroup::LoopGroup(Options options, grpc::ServerBuilder* builder) {
   // (node/base/sync.h) and gRPC's are not ours to check.
   static std::once_flag once;
   std::call_once(once, [] { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); });
-  int n = options.num_loops > 0 ? options.num_loops
-                                : std::max(1u, std::thread::hardware_concurrency());
+  int n =
+      options.num_loops > 0 ? options.num_loops : std::max(1u, std::thread::hardware_concurrency());
   for (int i = 0; i < n; ++i) {
     if (builder != nullptr) {
       std::unique_ptr<grpc::ServerCompletionQueue> cq = builder->AddCompletionQueue();

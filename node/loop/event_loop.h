@@ -22,9 +22,9 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "node/base/sync.h"
 #include "absl/time/time.h"
 #include "node/async/cancellation.h"
+#include "node/base/sync.h"
 
 namespace grpc {
 class ServerBuilder;

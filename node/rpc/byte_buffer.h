@@ -19,15 +19,18 @@ namespace fanout {
 inline absl::StatusOr<grpc::ByteBuffer> ToByteBuffer(const google::protobuf::Message& message) {
   grpc::ByteBuffer buffer;
   bool own = false;
-  grpc::Status s = grpc::SerializationTraits<google::protobuf::Message>::Serialize(message, &buffer, &own);
+  grpc::Status s =
+      grpc::SerializationTraits<google::protobuf::Message>::Serialize(message, &buffer, &own);
   if (!s.ok()) return absl::InternalError("cannot serialize " + message.GetTypeName());
   return buffer;
 }
 
 // INVALID_ARGUMENT naming the type when the bytes are not one.
-inline absl::Status FromByteBuffer(const grpc::ByteBuffer& buffer, google::protobuf::Message* message) {
+inline absl::Status FromByteBuffer(const grpc::ByteBuffer& buffer,
+                                   google::protobuf::Message* message) {
   grpc::ByteBuffer copy(buffer);  // Deserialize consumes its buffer.
-  grpc::Status s = grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&copy, message);
+  grpc::Status s =
+      grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&copy, message);
   if (!s.ok()) {
     return absl::InvalidArgumentError("bytes do not parse as " + message->GetTypeName());
   }

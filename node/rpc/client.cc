@@ -27,8 +27,8 @@ absl::Status CallStatus(const grpc::Status& status, const TaskContext& task) {
 namespace fanout {
 
 Task<absl::StatusOr<grpc::ByteBuffer>> CallGenericUnary(grpc::GenericStub* stub, std::string method,
-                                                       grpc::ByteBuffer request,
-                                                       CallOptions options) {
+                                                        grpc::ByteBuffer request,
+                                                        CallOptions options) {
   co_return co_await internal::RunUnary<grpc::ByteBuffer>(
       [&](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
         return stub->PrepareUnaryCall(context, method, request, cq);

@@ -4,8 +4,8 @@
 //   absl::StatusOr<lab::v1::EchoResponse> reply =
 //       co_await CallUnary(stub.get(), &lab::v1::Lab::Stub::PrepareAsyncEcho, request);
 //
-//   ServerStreamCall<lab::v1::EchoResponse> stream(stub.get(), &Lab::Stub::PrepareAsyncStream, req);
-//   while (true) {
+//   ServerStreamCall<lab::v1::EchoResponse> stream(stub.get(), &Lab::Stub::PrepareAsyncStream,
+//   req); while (true) {
 //     FANOUT_CO_ASSIGN_OR_RETURN(auto message, co_await stream.Read());
 //     if (!message) break;  // ended OK
 //   }
@@ -57,7 +57,8 @@ template <typename Response, typename Prepare>
 Task<absl::StatusOr<Response>> RunUnary(Prepare prepare, CallOptions options) {
   TaskContext task = co_await CurrentContext();
   if (task.token.cancelled()) co_return task.token.reason();
-  if (!task.loop->accepting_operations()) co_return absl::UnavailableError("event loop is stopping");
+  if (!task.loop->accepting_operations())
+    co_return absl::UnavailableError("event loop is stopping");
   grpc::ClientContext context;
   PrepareClientContext(options, task, &context);
   auto reader = prepare(&context, task.loop->cq());
@@ -92,8 +93,8 @@ Task<absl::StatusOr<Response>> CallUnary(
 // A unary call by method path ("/pkg.Service/Method") with serialized bytes:
 // the proxy path.
 Task<absl::StatusOr<grpc::ByteBuffer>> CallGenericUnary(grpc::GenericStub* stub, std::string method,
-                                                       grpc::ByteBuffer request,
-                                                       CallOptions options = {});
+                                                        grpc::ByteBuffer request,
+                                                        CallOptions options = {});
 
 // A server-streaming call read as an async sequence. Read to the end (nullopt)
 // or an error, or Cancel(); destroying it earlier cancels the call.
@@ -151,8 +152,7 @@ class ServerStreamCall {
     internal::PrepareClientContext(options_, task_, &context_);
     reader_ = start_(&context_, task_.loop->cq());
     on_cancel_.emplace(task_.token, [this](const absl::Status&) { context_.TryCancel(); });
-    bool started =
-        co_await internal::CqOp([&](EventLoop*, void* tag) { reader_->StartCall(tag); });
+    bool started = co_await internal::CqOp([&](EventLoop*, void* tag) { reader_->StartCall(tag); });
     if (started) co_return absl::OkStatus();
     co_await Finish();
     co_return final_status_;

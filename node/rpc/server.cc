@@ -13,8 +13,8 @@ Server::Server(Options options) : options_(std::move(options)) {
   builder_.SetMaxSendMessageSize(options_.max_message_bytes);
   // The loops exist from the start, so services can be built on them (actors,
   // clients) before the server listens.
-  loops_ = std::make_unique<LoopGroup>(LoopGroup::Options{.num_loops = options_.num_loops},
-                                       &builder_);
+  loops_ =
+      std::make_unique<LoopGroup>(LoopGroup::Options{.num_loops = options_.num_loops}, &builder_);
 }
 
 Server::~Server() { Shutdown(absl::ZeroDuration()); }
@@ -31,9 +31,8 @@ absl::Status Server::Start() {
   server_ = builder_.BuildAndStart();
   if (server_ == nullptr) {
     Shutdown(absl::ZeroDuration());
-    return absl::UnavailableError(
-        absl::StrCat("server: could not start listening on ",
-                     absl::StrJoin(options_.listen_addresses, ", ")));
+    return absl::UnavailableError(absl::StrCat("server: could not start listening on ",
+                                               absl::StrJoin(options_.listen_addresses, ", ")));
   }
   for (size_t i = 0; i < ports_.size(); ++i) {
     if (ports_[i] == 0) {

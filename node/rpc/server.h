@@ -5,7 +5,8 @@
 //   server.RegisterService(&lab);
 //   FANOUT_RETURN_IF_ERROR(server.Start());
 //   server.ServeUnary(&lab, &lab::v1::Lab::AsyncService::RequestEcho,
-//       [](grpc::ServerContext& ctx, const EchoRequest& req) -> Task<absl::StatusOr<EchoResponse>> {
+//       [](grpc::ServerContext& ctx, const EchoRequest& req) -> Task<absl::StatusOr<EchoResponse>>
+//       {
 //         ...co_await backend calls; they inherit this call's deadline and cancellation...
 //       });
 //   ...
@@ -63,20 +64,18 @@ class Server {
   grpc::Server* grpc_server() { return server_.get(); }
 
   // After Start(). `request` is the generated AsyncService::Request<Method>.
-  template <typename Method, typename Handler,
-            typename Traits = internal::MethodTraits<Method>>
+  template <typename Method, typename Handler, typename Traits = internal::MethodTraits<Method>>
   void ServeUnary(typename Traits::Service* service, Method request, Handler handler) {
     using Request = typename Traits::Request;
     using Response = typename Traits::Response;
     auto shared = std::make_shared<UnaryHandler<Request, Response>>(std::move(handler));
     SpawnAcceptors([&](EventLoop* loop) {
       return internal::AcceptUnary<typename Traits::Service, Request, Response>(loop, service,
-                                                                               request, shared);
+                                                                                request, shared);
     });
   }
 
-  template <typename Method, typename Handler,
-            typename Traits = internal::MethodTraits<Method>>
+  template <typename Method, typename Handler, typename Traits = internal::MethodTraits<Method>>
   void ServeServerStream(typename Traits::Service* service, Method request, Handler handler) {
     using Request = typename Traits::Request;
     using Response = typename Traits::Response;

@@ -138,14 +138,13 @@ struct TypedCall {
 };
 
 template <typename Service, typename Request, typename Responder>
-auto RequestTyped(Service* service,
-                  void (Service::*method)(grpc::ServerContext*, Request*, Responder*,
-                                          grpc::CompletionQueue*, grpc::ServerCompletionQueue*,
-                                          void*)) {
+auto RequestTyped(Service* service, void (Service::*method)(grpc::ServerContext*, Request*,
+                                                            Responder*, grpc::CompletionQueue*,
+                                                            grpc::ServerCompletionQueue*, void*)) {
   return [service, method](TypedCall<Request, Responder>& call, EventLoop* loop, void* tag) {
     call.context.AsyncNotifyWhenDone(static_cast<Completion*>(&call.done));
-    (service->*method)(&call.context, &call.request, &call.responder, loop->cq(),
-                       loop->server_cq(), tag);
+    (service->*method)(&call.context, &call.request, &call.responder, loop->cq(), loop->server_cq(),
+                       tag);
   };
 }
 
@@ -158,8 +157,10 @@ Task<absl::Status> ServeUnaryCall(
   co_return co_await RunServerCall(call->context, call->done, [&]() -> Task<absl::Status> {
     absl::StatusOr<Response> response = co_await (*handler)(call->context, call->request);
     co_await CqOp([&](EventLoop*, void* tag) {
-      if (response.ok()) call->responder.Finish(*response, grpc::Status::OK, tag);
-      else call->responder.FinishWithError(ToGrpcStatus(response.status()), tag);
+      if (response.ok())
+        call->responder.Finish(*response, grpc::Status::OK, tag);
+      else
+        call->responder.FinishWithError(ToGrpcStatus(response.status()), tag);
     });
     co_return absl::OkStatus();
   });
@@ -172,7 +173,8 @@ Task<absl::Status> ServeStreamCall(
   co_return co_await RunServerCall(call->context, call->done, [&]() -> Task<absl::Status> {
     ServerStreamWriter<Response> out(&call->responder);
     absl::Status status = co_await (*handler)(call->context, call->request, out);
-    co_await CqOp([&](EventLoop*, void* tag) { call->responder.Finish(ToGrpcStatus(status), tag); });
+    co_await CqOp(
+        [&](EventLoop*, void* tag) { call->responder.Finish(ToGrpcStatus(status), tag); });
     co_return absl::OkStatus();
   });
 }

@@ -37,9 +37,9 @@ Task<absl::StatusOr<EchoResponse>> SlowEcho(Lab::Stub* stub, std::string message
 // Three slow backend calls, concurrently and then one after another.
 Task<absl::Status> ShowFanOut(Lab::Stub* stub) {
   absl::Time start = absl::Now();
-  FANOUT_CO_ASSIGN_OR_RETURN(
-      auto parts, co_await Gather(SlowEcho(stub, "users"), SlowEcho(stub, "orders"),
-                                  SlowEcho(stub, "recommendations")));
+  FANOUT_CO_ASSIGN_OR_RETURN(auto parts,
+                             co_await Gather(SlowEcho(stub, "users"), SlowEcho(stub, "orders"),
+                                             SlowEcho(stub, "recommendations")));
   absl::Duration together = absl::Now() - start;
   start = absl::Now();
   for (const char* part : {"users", "orders", "recommendations"}) {
@@ -59,9 +59,9 @@ Task<absl::Status> ShowFanOut(Lab::Stub* stub) {
 
 int Main(int argc, char** argv) {
   bool once = argc > 1 && std::strcmp(argv[1], "--once") == 0;
-  std::string address = "127.0.0.1:" + std::string(std::getenv("FANOUT_DEMO_PORT")
-                                                       ? std::getenv("FANOUT_DEMO_PORT")
-                                                       : "50051");
+  std::string address =
+      "127.0.0.1:" +
+      std::string(std::getenv("FANOUT_DEMO_PORT") ? std::getenv("FANOUT_DEMO_PORT") : "50051");
   // Signals go to this thread only, through sigwait below.
   sigset_t signals;
   sigemptyset(&signals);

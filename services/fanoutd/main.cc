@@ -28,8 +28,8 @@ constexpr char kUsage[] =
 
 void PrintHowToCall(const Node& node) {
   int port = node.grpc_port();
-  std::printf(
-      "\nfanout node \"%s\" is serving on 127.0.0.1:%d:\n", node.config().node_name().c_str(), port);
+  std::printf("\nfanout node \"%s\" is serving on 127.0.0.1:%d:\n",
+              node.config().node_name().c_str(), port);
   for (const auto& service : node.services()) std::printf("  %s\n", service.c_str());
   std::printf(
       "Try it (gRPC over HTTP/2 with curl; the body is a framed protobuf):\n"
@@ -49,10 +49,17 @@ int Serve(const std::string& config_path) {
   }
   LogLevel level = LogLevel::kInfo;
   switch (config->log().level()) {
-    case config::v1::Log::DEBUG: level = LogLevel::kDebug; break;
-    case config::v1::Log::WARNING: level = LogLevel::kWarning; break;
-    case config::v1::Log::ERROR: level = LogLevel::kError; break;
-    default: break;
+    case config::v1::Log::DEBUG:
+      level = LogLevel::kDebug;
+      break;
+    case config::v1::Log::WARNING:
+      level = LogLevel::kWarning;
+      break;
+    case config::v1::Log::ERROR:
+      level = LogLevel::kError;
+      break;
+    default:
+      break;
   }
   SetLogLevel(level);
   FANOUT_LOG(INFO) << "config: " << (config_path.empty() ? "embedded defaults" : config_path);

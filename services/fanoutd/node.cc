@@ -23,8 +23,8 @@ std::string LoopbackTarget(const std::string& address, int port) {
 
 Node::Node(NodeConfig config) : config_(std::move(config)) {
   grpc::EnableDefaultHealthCheckService(true);
-  server_ = std::make_unique<Server>(Server::Options{
-      .listen_addresses = {config_.grpc_address()}, .num_loops = config_.loops()});
+  server_ = std::make_unique<Server>(
+      Server::Options{.listen_addresses = {config_.grpc_address()}, .num_loops = config_.loops()});
   pool_ = std::make_unique<OffloadPool>(OffloadPool::Options{
       .threads = config_.offload().threads() > 0 ? config_.offload().threads() : 2,
       .queue_capacity = config_.offload().queue_capacity() > 0
@@ -67,8 +67,7 @@ std::shared_ptr<grpc::Channel> Node::BackendChannel(const std::string& name) {
     target = LoopbackTarget(config_.grpc_address(), server_->port());
   }
   grpc::ChannelArguments args;
-  args.SetServiceConfigJSON(
-      absl::StrCat(R"({"loadBalancingConfig": [{")", lb, R"(": {}}]})"));
+  args.SetServiceConfigJSON(absl::StrCat(R"({"loadBalancingConfig": [{")", lb, R"(": {}}]})"));
   FANOUT_LOG(INFO) << "backend " << name << " -> " << target << " (" << lb << ")";
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
@@ -103,9 +102,8 @@ absl::Status Node::Start() {
     services_.push_back("fanout.users.v1.Users");
   }
   if (roles.orders()) {
-    orders_ = std::make_unique<orders::OrdersService>(orders_store_.get(), pool_.get(),
-                                                      server_->loops(),
-                                                      orders::OrdersService::Options{});
+    orders_ = std::make_unique<orders::OrdersService>(
+        orders_store_.get(), pool_.get(), server_->loops(), orders::OrdersService::Options{});
     orders_->Register(*server_);
     services_.push_back("fanout.orders.v1.Orders");
   }
@@ -135,9 +133,8 @@ absl::Status Node::Start() {
 }
 
 void Node::SetServing(bool serving) {
-  grpc::HealthCheckServiceInterface* health = server_->grpc_server()
-                                                  ? server_->grpc_server()->GetHealthCheckService()
-                                                  : nullptr;
+  grpc::HealthCheckServiceInterface* health =
+      server_->grpc_server() ? server_->grpc_server()->GetHealthCheckService() : nullptr;
   ready_.store(serving);
   if (health == nullptr) return;
   health->SetServingStatus("", serving);

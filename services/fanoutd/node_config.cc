@@ -24,8 +24,8 @@ absl::Status ValidateAddress(const std::string& key, const std::string& address)
   int port = 0;
   if (colon == std::string::npos || colon == 0 ||
       !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return Bad(key, absl::StrCat("expected host:port (port 0..65535) or unix:path, got \"",
-                                 address, "\""));
+    return Bad(key, absl::StrCat("expected host:port (port 0..65535) or unix:path, got \"", address,
+                                 "\""));
   }
   return absl::OkStatus();
 }
@@ -53,10 +53,14 @@ absl::Status ApplyEnvironment(NodeConfig* config, char** environ) {
     std::pair<std::string, std::string> kv = absl::StrSplit(*env, absl::MaxSplits('=', 1));
     const auto& [key, value] = kv;
     if (!absl::StartsWith(key, "FANOUT_")) continue;
-    if (key == "FANOUT_GRPC_ADDRESS") config->set_grpc_address(value);
-    else if (key == "FANOUT_ADMIN_ADDRESS") config->set_admin_address(value);
-    else if (key == "FANOUT_DATA_DIR") config->set_data_dir(value);
-    else if (key == "FANOUT_NODE_NAME") config->set_node_name(value);
+    if (key == "FANOUT_GRPC_ADDRESS")
+      config->set_grpc_address(value);
+    else if (key == "FANOUT_ADMIN_ADDRESS")
+      config->set_admin_address(value);
+    else if (key == "FANOUT_DATA_DIR")
+      config->set_data_dir(value);
+    else if (key == "FANOUT_NODE_NAME")
+      config->set_node_name(value);
     else if (absl::StartsWith(key, "FANOUT_BACKEND_") && absl::EndsWith(key, "_TARGET")) {
       std::string name = absl::AsciiStrToLower(
           key.substr(sizeof("FANOUT_BACKEND_") - 1,
@@ -78,8 +82,9 @@ absl::Status ValidateNodeConfig(const NodeConfig& c) {
   }
   const auto& r = c.roles();
   if (!r.users() && !r.orders() && !r.recommendations() && !r.lab() && !r.gateway()) {
-    return Bad("roles", "no role is enabled: set at least one of users, orders, "
-                        "recommendations, lab, gateway");
+    return Bad("roles",
+               "no role is enabled: set at least one of users, orders, "
+               "recommendations, lab, gateway");
   }
   if (r.gateway()) {
     return Bad("roles.gateway", "the gateway role is not available in this build yet");
@@ -100,8 +105,9 @@ absl::Status ValidateNodeConfig(const NodeConfig& c) {
     }
   }
   if (r.recommendations() && !r.orders() && !c.backends().contains("orders")) {
-    return Bad("backends.orders", "recommendations needs the orders backend: run the orders "
-                                  "role here or set backends.orders.target");
+    return Bad("backends.orders",
+               "recommendations needs the orders backend: run the orders "
+               "role here or set backends.orders.target");
   }
   if (c.shutdown().grace_ms() < 0) {
     return Bad("shutdown.grace_ms", absl::StrCat("must be >= 0, got ", c.shutdown().grace_ms()));

@@ -22,9 +22,8 @@ absl::Status Validate(const v1::EchoRequest& r, const LabService::Options& optio
         absl::StrCat("error_rate must be in [0, 1], got ", r.error_rate()));
   }
   if (r.payload_bytes() < 0 || r.payload_bytes() > options.max_payload_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("payload_bytes must be in [0, ",
-                                                   options.max_payload_bytes, "], got ",
-                                                   r.payload_bytes()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "payload_bytes must be in [0, ", options.max_payload_bytes, "], got ", r.payload_bytes()));
   }
   return absl::OkStatus();
 }
@@ -40,8 +39,9 @@ bool ShouldFail(const v1::EchoRequest& r) {
 }  // namespace
 
 void LabService::Serve(Server& server) {
-  server.ServeUnary(&service_, &v1::Lab::AsyncService::RequestEcho,
-                    [this](grpc::ServerContext& c, const v1::EchoRequest& r) { return Echo(c, r); });
+  server.ServeUnary(
+      &service_, &v1::Lab::AsyncService::RequestEcho,
+      [this](grpc::ServerContext& c, const v1::EchoRequest& r) { return Echo(c, r); });
   server.ServeServerStream(
       &service_, &v1::Lab::AsyncService::RequestStream,
       [this](grpc::ServerContext& c, const v1::StreamRequest& r,
@@ -49,7 +49,7 @@ void LabService::Serve(Server& server) {
 }
 
 Task<absl::StatusOr<v1::EchoResponse>> LabService::Echo(grpc::ServerContext& context,
-                                                         const v1::EchoRequest& request) {
+                                                        const v1::EchoRequest& request) {
   calls_.fetch_add(1, std::memory_order_relaxed);
   FANOUT_CO_RETURN_IF_ERROR(Validate(request, options_));
   v1::EchoResponse response;
@@ -66,8 +66,8 @@ Task<absl::StatusOr<v1::EchoResponse>> LabService::Echo(grpc::ServerContext& con
   if (ShouldFail(request)) {
     auto code = request.error_code() != 0 ? static_cast<absl::StatusCode>(request.error_code())
                                           : absl::StatusCode::kUnavailable;
-    co_return absl::Status(code, request.error_message().empty() ? "lab: requested error"
-                                                                 : request.error_message());
+    co_return absl::Status(
+        code, request.error_message().empty() ? "lab: requested error" : request.error_message());
   }
   response.set_message(request.message());
   response.set_served_by(options_.name);

@@ -37,7 +37,7 @@ class LabService {
   int64_t calls() const { return calls_.load(); }
 
   Task<absl::StatusOr<v1::EchoResponse>> Echo(grpc::ServerContext& context,
-                                               const v1::EchoRequest& request);
+                                              const v1::EchoRequest& request);
   Task<absl::Status> Stream(grpc::ServerContext& context, const v1::StreamRequest& request,
                             ServerStreamWriter<v1::EchoResponse>& out);
 

@@ -94,13 +94,16 @@ OrdersService::OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& l
 
 void OrdersService::Serve(Server& server) {
   using S = v1::Orders::AsyncService;
-  server.ServeUnary(&service_, &S::RequestCreateOrder,
-                    [this](grpc::ServerContext&, const v1::CreateOrderRequest& r) { return CreateOrder(r); });
-  server.ServeUnary(&service_, &S::RequestListOrders,
-                    [this](grpc::ServerContext&, const v1::ListOrdersRequest& r) { return ListOrders(r); });
-  server.ServeServerStream(&service_, &S::RequestWatchOrders,
-                           [this](grpc::ServerContext&, const v1::WatchOrdersRequest& r,
-                                  ServerStreamWriter<v1::Order>& out) { return WatchOrders(r, out); });
+  server.ServeUnary(
+      &service_, &S::RequestCreateOrder,
+      [this](grpc::ServerContext&, const v1::CreateOrderRequest& r) { return CreateOrder(r); });
+  server.ServeUnary(
+      &service_, &S::RequestListOrders,
+      [this](grpc::ServerContext&, const v1::ListOrdersRequest& r) { return ListOrders(r); });
+  server.ServeServerStream(
+      &service_, &S::RequestWatchOrders,
+      [this](grpc::ServerContext&, const v1::WatchOrdersRequest& r,
+             ServerStreamWriter<v1::Order>& out) { return WatchOrders(r, out); });
 }
 
 Task<absl::StatusOr<v1::Order>> OrdersService::CreateOrder(const v1::CreateOrderRequest& request) {
@@ -120,9 +123,9 @@ Task<absl::StatusOr<v1::ListOrdersResponse>> OrdersService::ListOrders(
     co_return absl::InvalidArgumentError(
         absl::StrCat("limit must be in [0, 100], got ", request.limit()));
   }
-  FANOUT_CO_ASSIGN_OR_RETURN(
-      std::vector<v1::Order> orders,
-      co_await Offload(*pool_, [&] { return store_->Recent(request.user_id(), limit); }));
+  FANOUT_CO_ASSIGN_OR_RETURN(std::vector<v1::Order> orders, co_await Offload(*pool_, [&] {
+                               return store_->Recent(request.user_id(), limit);
+                             }));
   v1::ListOrdersResponse response;
   for (auto& o : orders) *response.add_orders() = std::move(o);
   co_return response;

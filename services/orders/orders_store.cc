@@ -7,17 +7,17 @@ namespace fanout::orders {
 
 absl::StatusOr<std::unique_ptr<OrdersStore>> OrdersStore::Open(const std::string& path) {
   FANOUT_ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path));
-  FANOUT_RETURN_IF_ERROR(db->Exec(
-      "CREATE TABLE IF NOT EXISTS orders ("
-      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-      " user_id INTEGER NOT NULL,"
-      " item TEXT NOT NULL,"
-      " quantity INTEGER NOT NULL,"
-      " amount_cents INTEGER NOT NULL,"
-      " created_unix_ms INTEGER NOT NULL,"
-      " sequence INTEGER NOT NULL,"
-      " UNIQUE (user_id, sequence));"
-      "CREATE INDEX IF NOT EXISTS orders_by_user ON orders (user_id, sequence)"));
+  FANOUT_RETURN_IF_ERROR(
+      db->Exec("CREATE TABLE IF NOT EXISTS orders ("
+               " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+               " user_id INTEGER NOT NULL,"
+               " item TEXT NOT NULL,"
+               " quantity INTEGER NOT NULL,"
+               " amount_cents INTEGER NOT NULL,"
+               " created_unix_ms INTEGER NOT NULL,"
+               " sequence INTEGER NOT NULL,"
+               " UNIQUE (user_id, sequence));"
+               "CREATE INDEX IF NOT EXISTS orders_by_user ON orders (user_id, sequence)"));
   return std::unique_ptr<OrdersStore>(new OrdersStore(std::move(db)));
 }
 
@@ -34,8 +34,8 @@ absl::StatusOr<v1::Order> OrdersStore::Insert(const v1::CreateOrderRequest& requ
       db_->Execute("INSERT INTO orders (user_id, item, quantity, amount_cents, created_unix_ms,"
                    " sequence) SELECT ?, ?, ?, ?, ?, COALESCE(MAX(sequence), 0) + 1"
                    " FROM orders WHERE user_id = ?",
-                   {order.user_id(), order.item(), int64_t{order.quantity()},
-                    order.amount_cents(), order.created_unix_ms(), order.user_id()}));
+                   {order.user_id(), order.item(), int64_t{order.quantity()}, order.amount_cents(),
+                    order.created_unix_ms(), order.user_id()}));
   FANOUT_ASSIGN_OR_RETURN(auto rows,
                           db_->Query("SELECT sequence FROM orders WHERE id = ?", {change.last_id}));
   order.set_id(change.last_id);

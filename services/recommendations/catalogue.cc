@@ -60,7 +60,9 @@ std::vector<v1::Recommendation> Catalogue::Score(const std::vector<float>& taste
     float dot = std::inner_product(f, f + kDimensions, t.data(), 0.0f);
     scored.emplace_back(dot, i);
   }
-  auto better = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  auto better = [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
   std::sort(scored.begin(), scored.end(), better);
   std::vector<v1::Recommendation> best;
   for (const auto& [score, i] : scored) {

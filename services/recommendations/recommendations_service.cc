@@ -6,13 +6,14 @@
 
 namespace fanout::recommendations {
 
-RecommendationsService::RecommendationsService(orders::v1::Orders::Stub* orders,
-                                               OffloadPool* pool, Options options)
+RecommendationsService::RecommendationsService(orders::v1::Orders::Stub* orders, OffloadPool* pool,
+                                               Options options)
     : orders_(orders), pool_(pool), options_(options), catalogue_(options.catalogue_size) {}
 
 void RecommendationsService::Serve(Server& server) {
-  server.ServeUnary(&service_, &v1::Recommendations::AsyncService::RequestRecommend,
-                    [this](grpc::ServerContext&, const v1::RecommendRequest& r) { return Recommend(r); });
+  server.ServeUnary(
+      &service_, &v1::Recommendations::AsyncService::RequestRecommend,
+      [this](grpc::ServerContext&, const v1::RecommendRequest& r) { return Recommend(r); });
 }
 
 Task<absl::StatusOr<v1::RecommendResponse>> RecommendationsService::Recommend(

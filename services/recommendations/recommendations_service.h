@@ -26,8 +26,7 @@ class RecommendationsService {
     int orders_considered = 50;
   };
   // `orders` talks to the orders backend (its channel is shared by all loops).
-  RecommendationsService(orders::v1::Orders::Stub* orders, OffloadPool* pool,
-                         Options options);
+  RecommendationsService(orders::v1::Orders::Stub* orders, OffloadPool* pool, Options options);
 
   // For a node that learns the orders address only once it listens: set
   // before Serve().

@@ -6,9 +6,9 @@ namespace fanout {
 
 absl::StatusOr<std::unique_ptr<Sqlite>> Sqlite::Open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -16,8 +16,8 @@ absl::StatusOr<std::unique_ptr<Sqlite>> Sqlite::Open(const std::string& path) {
   }
   sqlite3_busy_timeout(db, 5000);
   std::unique_ptr<Sqlite> store(new Sqlite(db));
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON"}) {
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     absl::StatusOr<std::vector<SqlRow>> done = store->Query(pragma);
     if (!done.ok()) return done.status();
   }
@@ -51,7 +51,7 @@ absl::Status Sqlite::Exec(const std::string& sql) {
 }
 
 absl::StatusOr<std::vector<SqlRow>> Sqlite::Query(const std::string& sql,
-                                                 const std::vector<SqlValue>& params) {
+                                                  const std::vector<SqlValue>& params) {
   MutexLock lock(&mu_);
   return RunLocked(sql, params);
 }
@@ -65,7 +65,7 @@ absl::StatusOr<Sqlite::Change> Sqlite::Execute(const std::string& sql,
 }
 
 absl::StatusOr<std::vector<SqlRow>> Sqlite::RunLocked(const std::string& sql,
-                                                     const std::vector<SqlValue>& params) {
+                                                      const std::vector<SqlValue>& params) {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
   if (rc != SQLITE_OK) return Error("prepare", rc);
@@ -89,9 +89,15 @@ absl::StatusOr<std::vector<SqlRow>> Sqlite::RunLocked(const std::string& sql,
     SqlRow row;
     for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
       switch (sqlite3_column_type(stmt, c)) {
-        case SQLITE_INTEGER: row.emplace_back(int64_t{sqlite3_column_int64(stmt, c)}); break;
-        case SQLITE_FLOAT: row.emplace_back(sqlite3_column_double(stmt, c)); break;
-        case SQLITE_NULL: row.emplace_back(std::monostate{}); break;
+        case SQLITE_INTEGER:
+          row.emplace_back(int64_t{sqlite3_column_int64(stmt, c)});
+          break;
+        case SQLITE_FLOAT:
+          row.emplace_back(sqlite3_column_double(stmt, c));
+          break;
+        case SQLITE_NULL:
+          row.emplace_back(std::monostate{});
+          break;
         default:
           row.emplace_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, c)),
                                        sqlite3_column_bytes(stmt, c)));

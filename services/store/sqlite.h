@@ -36,7 +36,7 @@ class Sqlite {
   absl::Status Exec(const std::string& sql);
   // Runs one statement with bound parameters; returns its rows.
   absl::StatusOr<std::vector<SqlRow>> Query(const std::string& sql,
-                                           const std::vector<SqlValue>& params = {});
+                                            const std::vector<SqlValue>& params = {});
   // For INSERT/UPDATE/DELETE: rows changed and the last inserted rowid.
   struct Change {
     int64_t rows = 0;
@@ -48,7 +48,7 @@ class Sqlite {
   explicit Sqlite(sqlite3* db) : db_(db) {}
   absl::Status Error(const std::string& what, int rc);
   absl::StatusOr<std::vector<SqlRow>> RunLocked(const std::string& sql,
-                                               const std::vector<SqlValue>& params)
+                                                const std::vector<SqlValue>& params)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Mutex mu_;

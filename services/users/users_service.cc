@@ -47,22 +47,28 @@ absl::Status ValidateEmail(const std::string& email, bool required) {
 
 void UsersService::Serve(Server& server) {
   using S = v1::Users::AsyncService;
-  server.ServeUnary(&service_, &S::RequestCreateUser,
-                    [this](grpc::ServerContext&, const v1::CreateUserRequest& r) { return CreateUser(r); });
-  server.ServeUnary(&service_, &S::RequestGetUser,
-                    [this](grpc::ServerContext&, const v1::GetUserRequest& r) { return GetUser(r); });
-  server.ServeUnary(&service_, &S::RequestListUsers,
-                    [this](grpc::ServerContext&, const v1::ListUsersRequest& r) { return ListUsers(r); });
-  server.ServeUnary(&service_, &S::RequestUpdateUser,
-                    [this](grpc::ServerContext&, const v1::UpdateUserRequest& r) { return UpdateUser(r); });
-  server.ServeUnary(&service_, &S::RequestDeleteUser,
-                    [this](grpc::ServerContext&, const v1::DeleteUserRequest& r) { return DeleteUser(r); });
+  server.ServeUnary(
+      &service_, &S::RequestCreateUser,
+      [this](grpc::ServerContext&, const v1::CreateUserRequest& r) { return CreateUser(r); });
+  server.ServeUnary(
+      &service_, &S::RequestGetUser,
+      [this](grpc::ServerContext&, const v1::GetUserRequest& r) { return GetUser(r); });
+  server.ServeUnary(
+      &service_, &S::RequestListUsers,
+      [this](grpc::ServerContext&, const v1::ListUsersRequest& r) { return ListUsers(r); });
+  server.ServeUnary(
+      &service_, &S::RequestUpdateUser,
+      [this](grpc::ServerContext&, const v1::UpdateUserRequest& r) { return UpdateUser(r); });
+  server.ServeUnary(
+      &service_, &S::RequestDeleteUser,
+      [this](grpc::ServerContext&, const v1::DeleteUserRequest& r) { return DeleteUser(r); });
 }
 
 Task<absl::StatusOr<v1::User>> UsersService::CreateUser(const v1::CreateUserRequest& request) {
   FANOUT_CO_RETURN_IF_ERROR(ValidateName(request.name(), /*required=*/true));
   FANOUT_CO_RETURN_IF_ERROR(ValidateEmail(request.email(), /*required=*/true));
-  co_return co_await Offload(*pool_, [&] { return store_->Create(request.name(), request.email()); });
+  co_return co_await Offload(*pool_,
+                             [&] { return store_->Create(request.name(), request.email()); });
 }
 
 Task<absl::StatusOr<v1::User>> UsersService::GetUser(const v1::GetUserRequest& request) {
@@ -74,8 +80,8 @@ Task<absl::StatusOr<v1::ListUsersResponse>> UsersService::ListUsers(
     const v1::ListUsersRequest& request) {
   int size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   if (size < 0 || size > kMaxPageSize) {
-    co_return absl::InvalidArgumentError(absl::StrCat("page_size must be in [0, ", kMaxPageSize,
-                                                      "], got ", request.page_size()));
+    co_return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be in [0, ", kMaxPageSize, "], got ", request.page_size()));
   }
   int64_t after = 0;
   if (!request.page_token().empty() &&
@@ -84,8 +90,9 @@ Task<absl::StatusOr<v1::ListUsersResponse>> UsersService::ListUsers(
         absl::StrCat("page_token \"", request.page_token(), "\" is not one this service gave"));
   }
   // One more than asked tells whether another page follows.
-  FANOUT_CO_ASSIGN_OR_RETURN(std::vector<v1::User> users,
-                             co_await Offload(*pool_, [&] { return store_->List(after, size + 1); }));
+  FANOUT_CO_ASSIGN_OR_RETURN(std::vector<v1::User> users, co_await Offload(*pool_, [&] {
+                               return store_->List(after, size + 1);
+                             }));
   v1::ListUsersResponse response;
   bool more = static_cast<int>(users.size()) > size;
   if (more) users.pop_back();

@@ -14,7 +14,9 @@ v1::User FromRow(const SqlRow& row) {
   return user;
 }
 
-absl::Status NotFound(int64_t id) { return absl::NotFoundError(absl::StrCat("user ", id, " not found")); }
+absl::Status NotFound(int64_t id) {
+  return absl::NotFoundError(absl::StrCat("user ", id, " not found"));
+}
 
 absl::Status EmailTaken(const absl::Status& s, const std::string& email) {
   if (!absl::IsAlreadyExists(s)) return s;
@@ -25,11 +27,11 @@ absl::Status EmailTaken(const absl::Status& s, const std::string& email) {
 
 absl::StatusOr<std::unique_ptr<UsersStore>> UsersStore::Open(const std::string& path) {
   FANOUT_ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path));
-  FANOUT_RETURN_IF_ERROR(db->Exec(
-      "CREATE TABLE IF NOT EXISTS users ("
-      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-      " name TEXT NOT NULL,"
-      " email TEXT NOT NULL UNIQUE)"));
+  FANOUT_RETURN_IF_ERROR(
+      db->Exec("CREATE TABLE IF NOT EXISTS users ("
+               " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+               " name TEXT NOT NULL,"
+               " email TEXT NOT NULL UNIQUE)"));
   return std::unique_ptr<UsersStore>(new UsersStore(std::move(db)));
 }
 

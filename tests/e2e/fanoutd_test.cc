@@ -1,11 +1,11 @@
 // fanoutd as users run it: a real binary, real config files, free ports.
-#include <grpcpp/create_channel.h>
 #include <gmock/gmock.h>
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <array>
@@ -45,7 +45,8 @@ std::pair<int, std::string> RunCommand(const std::string& command) {
   std::string output;
   FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
   std::array<char, 4096> buffer;
-  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
+  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
+    output.append(buffer.data(), n);
   int status = ::pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
@@ -107,25 +108,32 @@ TEST_F(FanoutdTest, ServesEveryRoleAndDrainsOnSigterm) {
   int admin = FreePort();
   std::string config = WriteConfig("node.yaml", absl::StrCat(R"(
 node_name: e2e
-admin_address: 127.0.0.1:)", admin, R"(
-grpc_address: 127.0.0.1:)", port, R"(
-data_dir: )", (dir_ / "data").string(), R"(
+admin_address: 127.0.0.1:)",
+                                                             admin, R"(
+grpc_address: 127.0.0.1:)",
+                                                             port, R"(
+data_dir: )",
+                                                             (dir_ / "data").string(), R"(
 roles: {users: true, orders: true, recommendations: true, lab: true}
 shutdown: {grace_ms: 3000}
 )"));
   Launch(config);
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   ASSERT_TRUE(WaitServing(channel));
 
   // The admin port: probes, the effective config, clear errors.
   std::string admin_url = absl::StrCat("http://127.0.0.1:", admin);
   EXPECT_EQ(RunCommand("curl -s " + admin_url + "/readyz").second, "ready\n");
   EXPECT_EQ(RunCommand("curl -s " + admin_url + "/healthz").second, "ok\n");
-  EXPECT_THAT(RunCommand("curl -s " + admin_url + "/config").second, HasSubstr("\"node_name\": \"e2e\""));
+  EXPECT_THAT(RunCommand("curl -s " + admin_url + "/config").second,
+              HasSubstr("\"node_name\": \"e2e\""));
   EXPECT_THAT(RunCommand("curl -s -i " + admin_url + "/nope").second, HasSubstr("404"));
-  EXPECT_THAT(RunCommand("printf 'NONSENSE\\r\\n\\r\\n' | curl -s -i --max-time 2 telnet://127.0.0.1:" +
-                         std::to_string(admin)).second,
-              HasSubstr("400"));
+  EXPECT_THAT(
+      RunCommand("printf 'NONSENSE\\r\\n\\r\\n' | curl -s -i --max-time 2 telnet://127.0.0.1:" +
+                 std::to_string(admin))
+          .second,
+      HasSubstr("400"));
 
   // Each service answers through the binary.
   auto users = users::v1::Users::NewStub(channel);
@@ -224,8 +232,8 @@ TEST_F(FanoutdTest, DefaultConfigRoundTripsAndEnvironmentOverrides) {
   auto [check, output] = RunCommand(absl::StrCat(FANOUTD_PATH, " --check-config ", path));
   EXPECT_EQ(check, 0) << output;
   // An environment variable overrides the file (what Kubernetes sets).
-  auto [bad, why] = RunCommand(
-      absl::StrCat("FANOUT_GRPC_ADDRESS=oops ", FANOUTD_PATH, " --check-config ", path));
+  auto [bad, why] =
+      RunCommand(absl::StrCat("FANOUT_GRPC_ADDRESS=oops ", FANOUTD_PATH, " --check-config ", path));
   EXPECT_EQ(bad, 2);
   EXPECT_THAT(why, HasSubstr("grpc_address: expected host:port"));
 }

@@ -1,7 +1,7 @@
 // The RPC glue against a real gRPC server on 127.0.0.1:0 with several loops.
+#include <gmock/gmock.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
-#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -19,12 +19,12 @@
 namespace fanout {
 namespace {
 
-using lab::v1::EchoRequest;
-using lab::v1::EchoResponse;
-using lab::v1::Lab;
 using ::fanout::testing::IsOk;
 using ::fanout::testing::IsOkAndHolds;
 using ::fanout::testing::StatusIs;
+using lab::v1::EchoRequest;
+using lab::v1::EchoResponse;
+using lab::v1::Lab;
 
 EchoRequest Req(std::string message, int64_t delay_ms = 0) {
   EchoRequest r;
@@ -35,7 +35,8 @@ EchoRequest Req(std::string message, int64_t delay_ms = 0) {
 
 class RpcTest : public ::testing::Test {
  protected:
-  RpcTest() : server_({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 3}), lab_({.name = "lab"}) {
+  RpcTest()
+      : server_({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 3}), lab_({.name = "lab"}) {
     lab_.Register(server_);
     EXPECT_THAT(server_.Start(), IsOk());
     lab_.Serve(server_);
@@ -55,7 +56,8 @@ class RpcTest : public ::testing::Test {
   // Polls until `pred` holds (the server side finishes asynchronously).
   template <typename Pred>
   bool Eventually(Pred pred) {
-    for (int i = 0; i < 500 && !pred(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 500 && !pred(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return pred();
   }
 
@@ -78,7 +80,8 @@ TEST_F(RpcTest, HandlerErrorsReachTheClientWithTheirCode) {
   r.set_error_message("no such thing");
   EXPECT_THAT(Run(Echo(r)), StatusIs(absl::StatusCode::kNotFound, "no such thing"));
   r.set_error_code(99);
-  EXPECT_THAT(Run(Echo(r)), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("error_code")));
+  EXPECT_THAT(Run(Echo(r)),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("error_code")));
 }
 
 TEST_F(RpcTest, FanOutOfOneHundredCalls) {
@@ -118,7 +121,8 @@ TEST_F(RpcTest, DeadlineExpiresAndTheServerStops) {
 
 TEST_F(RpcTest, CallOptionDeadlineAlsoApplies) {
   CallOptions options{.deadline = absl::Now() + absl::Milliseconds(100)};
-  EXPECT_THAT(Run(Echo(Req("slow", 10000), options)), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(Run(Echo(Req("slow", 10000), options)),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
 }
 
 TEST_F(RpcTest, ClientCancellationReachesTheServer) {
@@ -175,8 +179,9 @@ TEST_F(RpcTest, GenericUnaryCallCarriesBytes) {
   grpc::GenericStub generic(channel_);
   auto run = [&]() -> Task<absl::StatusOr<std::string>> {
     FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer request, ToByteBuffer(Req("raw")));
-    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer reply,
-                               co_await CallGenericUnary(&generic, "/fanout.lab.v1.Lab/Echo", request));
+    FANOUT_CO_ASSIGN_OR_RETURN(
+        grpc::ByteBuffer reply,
+        co_await CallGenericUnary(&generic, "/fanout.lab.v1.Lab/Echo", request));
     EchoResponse parsed;
     FANOUT_CO_RETURN_IF_ERROR(FromByteBuffer(reply, &parsed));
     co_return parsed.message();

@@ -1,6 +1,6 @@
 // The orders service through its real gRPC API, on a real SQLite file.
-#include <grpcpp/create_channel.h>
 #include <gmock/gmock.h>
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -78,7 +78,8 @@ class StartedOrdersTest : public OrdersTest {
 TEST_F(StartedOrdersTest, ConcurrentWritersGetOneSequencePerUser) {
   auto run = [&]() -> Task<absl::StatusOr<std::vector<v1::Order>>> {
     std::vector<Task<absl::StatusOr<v1::Order>>> writes;
-    for (int i = 0; i < 40; ++i) writes.push_back(Create(Order(i % 2 + 1, absl::StrCat("item", i))));
+    for (int i = 0; i < 40; ++i)
+      writes.push_back(Create(Order(i % 2 + 1, absl::StrCat("item", i))));
     co_return co_await Gather(std::move(writes));
   };
   auto orders = Run(run());
@@ -124,7 +125,8 @@ TEST_F(StartedOrdersTest, WatchersSeeNewOrdersForTheirUser) {
     ServerStreamCall<v1::Order> stream(stub_.get(), &Orders::Stub::PrepareAsyncWatchOrders, watch);
     // The watcher registers when the call starts; write once it is there.
     auto writer = [&]() -> Task<absl::Status> {
-      while (service_->watchers() == 0) FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));
+      while (service_->watchers() == 0)
+        FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));
       FANOUT_CO_RETURN_IF_ERROR((co_await Create(Order(6, "not mine"))).status());
       FANOUT_CO_RETURN_IF_ERROR((co_await Create(Order(5, "first"))).status());
       co_return (co_await Create(Order(5, "second"))).status();

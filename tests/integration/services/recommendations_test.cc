@@ -1,7 +1,7 @@
 // Recommendations on a node that also runs orders and lab: it calls orders
 // through gRPC, and its scoring on the Offload pool leaves the loops free.
-#include <grpcpp/create_channel.h>
 #include <gmock/gmock.h>
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -67,7 +67,8 @@ class RecommendationsTest : public ::testing::Test {
     v1::RecommendRequest r;
     r.set_user_id(user);
     r.set_limit(limit);
-    co_return co_await CallUnary(recs_stub_.get(), &v1::Recommendations::Stub::PrepareAsyncRecommend, r);
+    co_return co_await CallUnary(recs_stub_.get(),
+                                 &v1::Recommendations::Stub::PrepareAsyncRecommend, r);
   }
 
   std::filesystem::path dir_;
@@ -90,8 +91,9 @@ TEST_F(RecommendationsTest, ScoresTheCatalogueAgainstTheUsersOrders) {
     r.set_user_id(9);
     r.set_item(item);
     r.set_quantity(1);
-    ASSERT_THAT(Run(CallUnary(orders_stub_.get(), &orders::v1::Orders::Stub::PrepareAsyncCreateOrder, r)),
-                IsOk());
+    ASSERT_THAT(
+        Run(CallUnary(orders_stub_.get(), &orders::v1::Orders::Stub::PrepareAsyncCreateOrder, r)),
+        IsOk());
   }
   auto response = Run(Recommend(9, 10));
   ASSERT_THAT(response, IsOk());
@@ -111,8 +113,10 @@ TEST_F(RecommendationsTest, ScoresTheCatalogueAgainstTheUsersOrders) {
 }
 
 TEST_F(RecommendationsTest, BadInputAndDeadOrdersBackend) {
-  EXPECT_THAT(Run(Recommend(0)), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("user_id")));
-  EXPECT_THAT(Run(Recommend(1, 500)), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("limit")));
+  EXPECT_THAT(Run(Recommend(0)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("user_id")));
+  EXPECT_THAT(Run(Recommend(1, 500)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("limit")));
   a_.Shutdown(absl::ZeroDuration());
   EXPECT_THAT(Run(Recommend(1)),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("orders backend")));
@@ -140,7 +144,8 @@ TEST_F(HeavyRecommendationsTest, OtherCallsAnswerWhileScoringRuns) {
       }
       lab::v1::EchoRequest r;
       r.set_message("still here");
-      absl::Status s = (co_await CallUnary(lab_stub_.get(), &lab::v1::Lab::Stub::PrepareAsyncEcho, r)).status();
+      absl::Status s =
+          (co_await CallUnary(lab_stub_.get(), &lab::v1::Lab::Stub::PrepareAsyncEcho, r)).status();
       order_of_completion += "E";
       co_return s;
     };

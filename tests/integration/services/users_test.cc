@@ -1,11 +1,11 @@
 // The users service through its real gRPC API, on a real SQLite file.
-#include <grpcpp/create_channel.h>
 #include <gmock/gmock.h>
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
-#include <unistd.h>
 
 #include "node/rpc/client.h"
 #include "services/users/users_service.h"
@@ -36,10 +36,10 @@ class UsersNode {
   ~UsersNode() { server_.Shutdown(absl::Seconds(1)); }
 
   template <typename Request, typename Response>
-  absl::StatusOr<Response> Call(
-      std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> (Users::Stub::*method)(
-          grpc::ClientContext*, const Request&, grpc::CompletionQueue*),
-      Request request) {
+  absl::StatusOr<Response> Call(std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> (
+                                    Users::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                          grpc::CompletionQueue*),
+                                Request request) {
     return BlockOn(server_.loops().At(0), CallUnary(stub_.get(), method, std::move(request)));
   }
   absl::StatusOr<v1::User> Create(std::string name, std::string email) {
@@ -111,7 +111,8 @@ TEST_F(UsersTest, ValidationNamesTheField) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("email \"not-an-email\"")));
   EXPECT_THAT(node.Create("Bob", std::string(250, 'b') + "@x.io"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("email must be at most")));
-  EXPECT_THAT(node.Get(0), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("id must be > 0")));
+  EXPECT_THAT(node.Get(0),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("id must be > 0")));
   v1::UpdateUserRequest empty_update;
   empty_update.set_id(1);
   EXPECT_THAT(node.Call(&Users::Stub::PrepareAsyncUpdateUser, empty_update),

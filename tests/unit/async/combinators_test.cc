@@ -119,11 +119,13 @@ TEST_F(CombinatorsTest, GatherOfStatusesReportsFirstError) {
 
 TEST_F(CombinatorsTest, GatherSettledKeepsPartialResults) {
   auto run = []() -> Task<absl::StatusOr<std::string>> {
-    auto [a, b, c] = co_await GatherSettled(
-        After(absl::Milliseconds(5), 1), FailAfter(absl::Milliseconds(1), absl::UnavailableError("down")),
-        After(absl::ZeroDuration(), 3));
-    co_return absl::StrCat(a.ok() ? *a : -1, ",", b.status().code() == absl::StatusCode::kUnavailable,
-                           ",", c.ok() ? *c : -1);
+    auto [a, b, c] =
+        co_await GatherSettled(After(absl::Milliseconds(5), 1),
+                               FailAfter(absl::Milliseconds(1), absl::UnavailableError("down")),
+                               After(absl::ZeroDuration(), 3));
+    co_return absl::StrCat(a.ok() ? *a : -1, ",",
+                           b.status().code() == absl::StatusCode::kUnavailable, ",",
+                           c.ok() ? *c : -1);
   };
   EXPECT_THAT(Run(run()), IsOkAndHolds("1,1,3"));
 }

@@ -3,12 +3,12 @@
 
 #include <vector>
 
-#include "node/base/sync.h"
 #include "node/async/every.h"
 #include "node/async/gather.h"
 #include "node/async/retry.h"
 #include "node/async/with_deadline.h"
 #include "node/base/clock.h"
+#include "node/base/sync.h"
 #include "tests/support/loop_fixture.h"
 #include "tests/support/status_matchers.h"
 
@@ -47,8 +47,11 @@ class RetryTest : public testing::LoopTest {
 };
 
 TEST_F(RetryTest, BacksOffExponentiallyWithoutJitter) {
-  RetryPolicy policy{.max_attempts = 5, .initial_backoff = absl::Milliseconds(10),
-                     .max_backoff = absl::Milliseconds(30), .multiplier = 2, .jitter = 0};
+  RetryPolicy policy{.max_attempts = 5,
+                     .initial_backoff = absl::Milliseconds(10),
+                     .max_backoff = absl::Milliseconds(30),
+                     .multiplier = 2,
+                     .jitter = 0};
   EXPECT_THAT(Run(Retry(policy, Flaky(4), ManualOptions())), IsOkAndHolds(7));
   EXPECT_EQ(attempts_, 5);
   // 10, 20, then capped at 30.
@@ -83,10 +86,11 @@ TEST_F(RetryTest, DoesNotRetryOtherCodes) {
 TEST_F(RetryTest, NeverSleepsPastTheDeadline) {
   // The manual clock starts far in the future of the real one, so place the
   // task's deadline relative to it: 25 ms leaves room for one 20 ms wait only.
-  RetryPolicy policy{.max_attempts = 10, .initial_backoff = absl::Milliseconds(20),
-                     .multiplier = 1, .jitter = 0};
+  RetryPolicy policy{
+      .max_attempts = 10, .initial_backoff = absl::Milliseconds(20), .multiplier = 1, .jitter = 0};
   auto run = [&]() -> Task<absl::StatusOr<int>> {
-    CancellationSource source((co_await CurrentContext()).token, clock_.Now() + absl::Milliseconds(25));
+    CancellationSource source((co_await CurrentContext()).token,
+                              clock_.Now() + absl::Milliseconds(25));
     TaskContext context = co_await CurrentContext();
     context.token = source.token();
     co_return co_await Retry(policy, Flaky(10), ManualOptions()).WithContext(context);

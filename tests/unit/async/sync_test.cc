@@ -1,4 +1,6 @@
 // Semaphore, Channel, Promise and Offload: the thread-safe primitives.
+#include "node/base/sync.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -6,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "node/base/sync.h"
 #include "node/async/channel.h"
 #include "node/async/gather.h"
 #include "node/async/offload.h"
@@ -257,11 +258,10 @@ TEST_F(SyncTest, OffloadRunsOffTheLoopAndResumesOnIt) {
   auto run = [&]() -> Task<absl::StatusOr<bool>> {
     std::thread::id worker;
     FANOUT_CO_ASSIGN_OR_RETURN(int v, co_await Offload(pool, [&]() -> absl::StatusOr<int> {
-      worker = std::this_thread::get_id();
-      return EventLoop::Current() == nullptr ? 41 : -1;
-    }));
-    co_return v == 41 && worker != std::this_thread::get_id() &&
-        EventLoop::Current() == &loop(0);
+                                 worker = std::this_thread::get_id();
+                                 return EventLoop::Current() == nullptr ? 41 : -1;
+                               }));
+    co_return v == 41 && worker != std::this_thread::get_id() && EventLoop::Current() == &loop(0);
   };
   EXPECT_THAT(Run(run()), IsOkAndHolds(true));
 }
