@@ -83,13 +83,13 @@ TEST_F(CombinatorsTest, GatherReturnsAllValuesInOrder) {
 }
 
 TEST_F(CombinatorsTest, GatherRunsTasksConcurrently) {
-  // Three sleeps of 200 ms under a 350 ms deadline: only concurrent
+  // Three sleeps of 200 ms under a 500 ms deadline: only concurrent
   // execution can finish in time.
   auto run = []() -> Task<absl::StatusOr<std::tuple<int, int, int>>> {
     co_return co_await WithTimeout(
         Gather(After(absl::Milliseconds(200), 1), After(absl::Milliseconds(200), 2),
                After(absl::Milliseconds(200), 3)),
-        absl::Milliseconds(350));
+        absl::Milliseconds(500));
   };
   EXPECT_THAT(Run(run()), IsOkAndHolds(std::make_tuple(1, 2, 3)));
 }
@@ -178,9 +178,9 @@ TEST_F(CombinatorsTest, DeadlineFlowsIntoNestedTasks) {
 TEST_F(CombinatorsTest, AsCompletedYieldsInCompletionOrder) {
   auto run = []() -> Task<absl::StatusOr<std::vector<size_t>>> {
     std::vector<Task<absl::StatusOr<int>>> tasks;
-    tasks.push_back(After(absl::Milliseconds(60), 0));
+    tasks.push_back(After(absl::Milliseconds(150), 0));
     tasks.push_back(After(absl::ZeroDuration(), 1));
-    tasks.push_back(After(absl::Milliseconds(20), 2));
+    tasks.push_back(After(absl::Milliseconds(50), 2));
     AsCompleted<absl::StatusOr<int>> stream(std::move(tasks));
     std::vector<size_t> order;
     while (auto done = co_await stream.Next()) {
