@@ -115,20 +115,28 @@ class ServerStreamCall {
     if (reader_ && !finished_) context_.TryCancel();
   }
 
-  // The next message; nullopt when the stream ended OK.
+  // The next message; nullopt when the stream ended OK. Each read watches
+  // the cancellation of the task that awaits it (different tasks may read).
   Task<absl::StatusOr<std::optional<Response>>> Read() {
     if (finished_) {
       if (!final_status_.ok()) co_return final_status_;
       co_return std::optional<Response>(std::nullopt);
     }
+    TaskContext task = co_await CurrentContext();
+    if (task.token.cancelled()) co_return task.token.reason();
     if (!reader_) {
-      absl::Status started = co_await Start();
+      absl::Status started = co_await Start(task);
       if (!started.ok()) co_return started;
     }
     Response message;
-    bool ok = co_await internal::CqOp([&](EventLoop*, void* tag) { reader_->Read(&message, tag); });
+    bool ok;
+    {
+      CancellationCallback on_cancel(task.token,
+                                     [this](const absl::Status&) { context_.TryCancel(); });
+      ok = co_await internal::CqOp([&](EventLoop*, void* tag) { reader_->Read(&message, tag); });
+    }
     if (ok) co_return std::optional<Response>(std::move(message));
-    co_await Finish();
+    co_await Finish(task);
     if (!final_status_.ok()) co_return final_status_;
     co_return std::optional<Response>(std::nullopt);
   }
@@ -137,33 +145,36 @@ class ServerStreamCall {
   Task<absl::Status> Cancel() {
     if (!reader_ || finished_) co_return final_status_;
     context_.TryCancel();
-    co_await Finish();
+    co_await Finish(co_await CurrentContext());
     co_return final_status_;
   }
 
  private:
-  // Starting needs the loop's queue, known only inside a task.
-  Task<absl::Status> Start() {
-    task_ = co_await CurrentContext();
-    if (task_.token.cancelled()) co_return task_.token.reason();
-    if (!task_.loop->accepting_operations()) {
+  // Starting needs the loop's queue, known only inside a task. The deadline
+  // is the first reader's.
+  Task<absl::Status> Start(TaskContext task) {
+    if (!task.loop->accepting_operations()) {
       co_return absl::UnavailableError("event loop is stopping");
     }
-    internal::PrepareClientContext(options_, task_, &context_);
-    reader_ = start_(&context_, task_.loop->cq());
-    on_cancel_.emplace(task_.token, [this](const absl::Status&) { context_.TryCancel(); });
-    bool started = co_await internal::CqOp([&](EventLoop*, void* tag) { reader_->StartCall(tag); });
+    internal::PrepareClientContext(options_, task, &context_);
+    reader_ = start_(&context_, task.loop->cq());
+    bool started;
+    {
+      CancellationCallback on_cancel(task.token,
+                                     [this](const absl::Status&) { context_.TryCancel(); });
+      started = co_await internal::CqOp([&](EventLoop*, void* tag) { reader_->StartCall(tag); });
+    }
     if (started) co_return absl::OkStatus();
-    co_await Finish();
+    co_await Finish(task);
     co_return final_status_;
   }
 
-  Task<void> Finish() {
+  // `task`: the awaiting task, whose cancellation explains a CANCELLED end.
+  Task<void> Finish(TaskContext task) {
     grpc::Status status;
     co_await internal::CqOp([&](EventLoop*, void* tag) { reader_->Finish(&status, tag); });
     finished_ = true;
-    on_cancel_.reset();
-    final_status_ = internal::CallStatus(status, task_);
+    final_status_ = internal::CallStatus(status, task);
   }
 
   CallOptions options_;
@@ -171,9 +182,7 @@ class ServerStreamCall {
                                                                    grpc::CompletionQueue*)>
       start_;
   grpc::ClientContext context_;
-  TaskContext task_;
   std::unique_ptr<grpc::ClientAsyncReader<Response>> reader_;
-  std::optional<CancellationCallback> on_cancel_;
   bool finished_ = false;
   absl::Status final_status_;
 };
