@@ -6,8 +6,11 @@
 //     Send(done->index, done->result);   // fast parts first
 //   }
 //
-// Tasks start at the first Next(). Destroying the object cancels the tasks
-// still running. Loop-affine.
+// Tasks start at the first Next(). Add() starts more later (work that needs
+// an earlier result: a dependency graph). Cancel() cancels those running;
+// Next() still returns their results. Destroying the object cancels the
+// tasks still running without waiting for them: they must own what they
+// use. Loop-affine.
 #pragma once
 
 #include <deque>
@@ -27,7 +30,7 @@ class AsCompleted {
     T result;
   };
 
-  explicit AsCompleted(std::vector<Task<T>> tasks) : pending_(std::move(tasks)) {}
+  explicit AsCompleted(std::vector<Task<T>> tasks = {}) : pending_(std::move(tasks)) {}
   ~AsCompleted() {
     if (state_ && state_->scope.running() > 0) {
       state_->scope.Cancel(absl::CancelledError("as_completed abandoned"));
@@ -35,6 +38,20 @@ class AsCompleted {
   }
   AsCompleted(const AsCompleted&) = delete;
   AsCompleted& operator=(const AsCompleted&) = delete;
+
+  // Another task, indexed after those given so far; started at once if
+  // Next() has been called, else with the others.
+  void Add(Task<T> task) {
+    if (!state_) {
+      pending_.push_back(std::move(task));
+      return;
+    }
+    StartOne(started_++, std::move(task));
+  }
+
+  void Cancel(absl::Status reason) {
+    if (state_) state_->scope.Cancel(std::move(reason));
+  }
 
   // The next result in completion order; nullopt when all were returned.
   Task<std::optional<Completed>> Next() {
@@ -57,17 +74,20 @@ class AsCompleted {
 
   void Start(TaskContext context) {
     state_ = std::make_shared<State>(context);
-    for (size_t i = 0; i < pending_.size(); ++i) {
-      std::shared_ptr<internal::ChildScope> scope(state_, &state_->scope);
-      internal::ChildScope::Start(std::move(scope), std::move(pending_[i]),
-                                  [state = state_.get(), i](T r) {
-                                    state->ready.push_back({i, std::move(r)});
-                                  });
-    }
+    for (auto& task : pending_) StartOne(started_++, std::move(task));
     pending_.clear();
   }
 
+  void StartOne(size_t i, Task<T> task) {
+    std::shared_ptr<internal::ChildScope> scope(state_, &state_->scope);
+    internal::ChildScope::Start(std::move(scope), std::move(task),
+                                [state = state_.get(), i](T r) {
+                                  state->ready.push_back({i, std::move(r)});
+                                });
+  }
+
   std::vector<Task<T>> pending_;
+  size_t started_ = 0;
   std::shared_ptr<State> state_;
 };
 

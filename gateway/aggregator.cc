@@ -1,0 +1,295 @@
+#include "gateway/aggregator.h"
+
+#include "absl/strings/str_cat.h"
+#include "gateway/http_status.h"
+#include "node/async/as_completed.h"
+#include "node/rpc/byte_buffer.h"
+
+namespace fanout::gateway {
+namespace {
+
+using google::protobuf::Message;
+using google::protobuf::MethodDescriptor;
+
+// A call's result, with the answer as the backend sent it (what later calls
+// read through "parts.NAME.field").
+struct CallOutcome {
+  int index = 0;
+  bool bad_input = false;  // The caller sent something unusable: 400, whatever the part.
+  Value raw;
+  PartResult part;
+};
+
+std::string Describe(const Source& source) {
+  switch (source.kind) {
+    case Source::Kind::kPath:
+      return absl::StrCat("path parameter \"", source.name, "\"");
+    case Source::Kind::kQuery:
+      return absl::StrCat("query parameter \"", source.name, "\"");
+    case Source::Kind::kHeader:
+      return absl::StrCat("header \"", source.name, "\"");
+    case Source::Kind::kBody:
+      return source.path.empty() ? "body" : absl::StrCat("body field \"", source.path, "\"");
+    case Source::Kind::kPart:
+      return absl::StrCat("the answer of part \"", source.name, "\"");
+    case Source::Kind::kLiteral:
+      return absl::StrCat("literal ", source.text);
+  }
+  return source.text;
+}
+
+const Value* Lookup(const std::map<std::string, std::string>& params, const std::string& name,
+                    const Value& body, Value* scratch) {
+  if (auto it = params.find(name); it != params.end()) {
+    *scratch = StringValue(it->second);
+    return scratch;
+  }
+  return FindPath(body, name);  // gRPC: parameters are fields of the request message.
+}
+
+// The value a source gives, or nullptr when absent (the field stays unset).
+const Value* Resolve(const Source& source, const RequestInput& input,
+                     const std::vector<std::optional<CallOutcome>>& done,
+                     const std::map<std::string, int>& index, Value* scratch) {
+  switch (source.kind) {
+    case Source::Kind::kPath:
+      return Lookup(input.path, source.name, input.body, scratch);
+    case Source::Kind::kQuery:
+      return Lookup(input.query, source.name, input.body, scratch);
+    case Source::Kind::kHeader:
+      for (const auto& [name, value] : input.headers) {
+        if (name == source.name) {
+          *scratch = StringValue(value);
+          return scratch;
+        }
+      }
+      return nullptr;
+    case Source::Kind::kBody:
+      if (input.body.kind_case() == Value::KIND_NOT_SET) return nullptr;
+      return FindPath(input.body, source.path);
+    case Source::Kind::kPart: {
+      const std::optional<CallOutcome>& part = done[index.at(source.name)];
+      return part ? FindPath(part->raw, source.path) : nullptr;
+    }
+    case Source::Kind::kLiteral:
+      return &source.literal;
+  }
+  return nullptr;
+}
+
+// Fills `request` from the call's sources. On failure says which source was
+// wrong; `bad_input` tells the caller's fault from a backend's or config's.
+absl::Status BuildRequest(const CompiledCall& call, const RequestInput& input,
+                          const std::vector<std::optional<CallOutcome>>& done,
+                          const std::map<std::string, int>& index, Message* request,
+                          bool* bad_input) {
+  Value json = ObjectValue();
+  for (const RequestField& field : call.request) {
+    Value scratch;
+    const Value* value = Resolve(field.source, input, done, index, &scratch);
+    if (value == nullptr) continue;
+    if (field.field.empty()) {
+      if (value->kind_case() != Value::kStructValue) {
+        *bad_input = field.source.kind != Source::Kind::kPart;
+        return absl::InvalidArgumentError(absl::StrCat(
+            Describe(field.source), ": expected a JSON object for ", request->GetTypeName()));
+      }
+      MergeFields(*value, &json);
+    } else {
+      SetPath(&json, field.field, *value);
+    }
+  }
+  absl::Status converted = ValueToMessage(json, request);
+  if (converted.ok()) return converted;
+  // Find the culprit: try each source alone.
+  for (const RequestField& field : call.request) {
+    Value scratch;
+    const Value* value = Resolve(field.source, input, done, index, &scratch);
+    if (value == nullptr) continue;
+    Value alone = ObjectValue();
+    if (field.field.empty()) {
+      alone = *value;
+    } else {
+      SetPath(&alone, field.field, *value);
+    }
+    if (absl::Status s = ValueToMessage(alone, request); !s.ok()) {
+      bool from_caller =
+          field.source.kind != Source::Kind::kPart && field.source.kind != Source::Kind::kLiteral;
+      *bad_input = from_caller;
+      return absl::Status(
+          from_caller ? absl::StatusCode::kInvalidArgument : absl::StatusCode::kInternal,
+          absl::StrCat(Describe(field.source), field.field.empty() ? "" : " (for request field \"",
+                       field.field, field.field.empty() ? "" : "\")", ": ", s.message()));
+    }
+  }
+  *bad_input = true;
+  return converted;
+}
+
+void Shape(const CompiledCall& call, Value* value) {
+  if (!call.select.empty()) {
+    const Value* selected = FindPath(*value, call.select);
+    Value picked = selected ? *selected : Value();
+    if (!selected) picked.set_null_value(google::protobuf::NULL_VALUE);
+    *value = std::move(picked);
+  }
+  for (const std::string& field : call.drop_fields) ErasePath(value, field);
+  for (const auto& [from, to] : call.rename_fields) {
+    const Value* old = FindPath(*value, from);
+    if (old == nullptr) continue;
+    Value moved = *old;
+    ErasePath(value, from);
+    SetPath(value, to, std::move(moved));
+  }
+}
+
+Task<absl::StatusOr<CallOutcome>> RunCall(const CompiledRoute& route, int i,
+                                          const RequestInput& input, const RouteEnv& env,
+                                          const std::vector<std::optional<CallOutcome>>& done,
+                                          const std::map<std::string, int>& index) {
+  const CompiledCall& call = route.calls[i];
+  CallOutcome out{.index = i};
+  out.part.name = call.name;
+  out.part.optional = call.optional;
+  for (int need : call.needs) {
+    const PartResult& before = done[need]->part;
+    if (!before.status.ok()) {
+      out.part.status = absl::FailedPreconditionError(
+          absl::StrCat("part \"", call.name, "\" needs part \"", before.name, "\", which failed (",
+                       CodeName(before.status.code()), ")"));
+      co_return out;
+    }
+  }
+  const MethodDescriptor* method = call.descriptor;
+  if (method == nullptr) {
+    absl::StatusOr<const MethodDescriptor*> resolved = co_await env.resolve(call);
+    if (!resolved.ok()) {
+      out.part.status = resolved.status();
+      co_return out;
+    }
+    method = *resolved;
+  }
+  std::unique_ptr<Message> request = env.new_message(method->input_type());
+  out.part.status = BuildRequest(call, input, done, index, request.get(), &out.bad_input);
+  if (!out.part.status.ok()) co_return out;
+  absl::StatusOr<grpc::ByteBuffer> bytes = ToByteBuffer(*request);
+  if (!bytes.ok()) {
+    out.part.status = bytes.status();
+    co_return out;
+  }
+  Backend& backend = *env.backends->at(call.backend);
+  CallPolicy policy{.attempt_timeout = call.timeout,
+                    .retry = call.retry,
+                    .hedge_delay = call.hedge_delay,
+                    .metadata = input.forward};
+  absl::StatusOr<grpc::ByteBuffer> reply =
+      co_await backend.Call(call.method, *std::move(bytes), std::move(policy));
+  if (!reply.ok()) {
+    out.part.status = absl::Status(reply.status().code(),
+                                   absl::StrCat("part \"", call.name, "\" (", call.backend, " ",
+                                                call.method, "): ", reply.status().message()));
+    co_return out;
+  }
+  out.part.message = env.new_message(method->output_type());
+  if (!FromByteBuffer(*reply, out.part.message.get()).ok()) {
+    out.part.status = absl::InternalError(absl::StrCat(
+        "part \"", call.name, "\": backend \"", call.backend, "\" answered ", call.method,
+        " with bytes that are not a ", method->output_type()->full_name()));
+    co_return out;
+  }
+  absl::StatusOr<Value> value = MessageToValue(*out.part.message);
+  if (!value.ok()) {
+    out.part.status = absl::InternalError(absl::StrCat(
+        "part \"", call.name, "\": answer not convertible to JSON: ", value.status().message()));
+    co_return out;
+  }
+  out.raw = *std::move(value);
+  out.part.value = out.raw;
+  Shape(call, &out.part.value);
+  co_return out;
+}
+
+}  // namespace
+
+Task<absl::StatusOr<RouteResult>> RunRoute(const CompiledRoute& route, const RequestInput& input,
+                                           const RouteEnv& env, PartSink on_part) {
+  const size_t n = route.calls.size();
+  std::map<std::string, int> index;
+  std::vector<int> waiting(n);
+  for (size_t i = 0; i < n; ++i) {
+    index[route.calls[i].name] = i;
+    waiting[i] = route.calls[i].needs.size();
+  }
+  std::vector<std::optional<CallOutcome>> done(n);
+  std::vector<int> started;  // AsCompleted index -> call index.
+  AsCompleted<absl::StatusOr<CallOutcome>> running;
+  auto start = [&](int i) {
+    started.push_back(i);
+    running.Add(RunCall(route, i, input, env, done, index));
+  };
+  for (size_t i = 0; i < n; ++i)
+    if (waiting[i] == 0) start(i);
+
+  RouteResult result;
+  std::vector<int> order;
+  // Every started call is awaited, even after a failure: calls read `done`
+  // and `index`, so none may outlive this frame.
+  while (auto next = co_await running.Next()) {
+    CallOutcome& outcome = *next->result;  // RunCall reports inside the part.
+    int i = started[next->index];
+    order.push_back(i);
+    done[i] = std::move(outcome);
+    const PartResult& part = done[i]->part;
+    if (on_part) co_await on_part(part);
+    if (!part.status.ok()) {
+      if (part.optional && !done[i]->bad_input) {
+        result.completed = false;
+      } else if (result.status.ok()) {
+        result.status = part.status;
+        running.Cancel(
+            absl::CancelledError(absl::StrCat("required part \"", part.name, "\" failed")));
+      }
+    }
+    if (!result.status.ok()) continue;
+    for (size_t j = 0; j < n; ++j) {
+      const auto& needs = route.calls[j].needs;
+      if (std::find(needs.begin(), needs.end(), i) != needs.end() && --waiting[j] == 0) start(j);
+    }
+  }
+  for (int i : order) result.parts.push_back(std::move(done[i]->part));
+  co_return result;
+}
+
+Value PartErrorValue(const PartResult& part) {
+  Value error = ObjectValue();
+  SetPath(&error, "part", StringValue(part.name));
+  Value code;
+  code.set_number_value(static_cast<int>(part.status.code()));
+  SetPath(&error, "code", std::move(code));
+  SetPath(&error, "status", StringValue(CodeName(part.status.code())));
+  SetPath(&error, "message", StringValue(std::string(part.status.message())));
+  return error;
+}
+
+Value MergeParts(const CompiledRoute& route, const RouteResult& result) {
+  Value root = ObjectValue();
+  Value errors;
+  errors.mutable_list_value();
+  // Route order, not completion order: the answer's shape does not depend on timing.
+  for (const CompiledCall& call : route.calls) {
+    for (const PartResult& part : result.parts) {
+      if (part.name != call.name) continue;
+      if (!part.status.ok()) {
+        *errors.mutable_list_value()->add_values() = PartErrorValue(part);
+      } else if (call.output == ".") {
+        MergeFields(part.value, &root);
+      } else if (!call.output.empty()) {
+        SetPath(&root, call.output, part.value);
+      }
+    }
+  }
+  if (errors.list_value().values_size() > 0) SetPath(&root, "errors", std::move(errors));
+  return root;
+}
+
+}  // namespace fanout::gateway

@@ -1,0 +1,124 @@
+#include "gateway/backend.h"
+
+#include "absl/strings/str_cat.h"
+#include "node/async/as_completed.h"
+#include "node/loop/timer.h"
+
+namespace fanout::gateway {
+namespace {
+
+Semaphore::Options BulkheadOptions(const config::v1::Backend& config) {
+  int64_t permits = config.max_concurrent_calls() > 0 ? config.max_concurrent_calls() : 100;
+  int64_t queued = config.max_queued_calls() > 0 ? config.max_queued_calls() : 2 * permits;
+  return {.permits = permits, .max_waiters = queued};
+}
+
+CircuitBreaker::Options BreakerOptions(const std::string& name, const config::v1::Backend& config,
+                                       Clock* clock) {
+  const config::v1::CircuitBreaker& c = config.circuit_breaker();
+  CircuitBreaker::Options options{.name = name, .enabled = c.enabled(), .clock = clock};
+  if (c.failure_rate() > 0) options.failure_rate = c.failure_rate();
+  if (c.min_calls() > 0) options.min_calls = c.min_calls();
+  if (c.window_ms() > 0) options.window = absl::Milliseconds(c.window_ms());
+  if (c.open_ms() > 0) options.open_for = absl::Milliseconds(c.open_ms());
+  if (c.half_open_calls() > 0) options.probes = c.half_open_calls();
+  return options;
+}
+
+RetryBudget::Options BudgetOptions(const config::v1::Backend& config) {
+  RetryBudget::Options options;
+  if (config.retry_budget().max_tokens() > 0)
+    options.max_tokens = config.retry_budget().max_tokens();
+  if (config.retry_budget().token_ratio() > 0)
+    options.token_ratio = config.retry_budget().token_ratio();
+  return options;
+}
+
+}  // namespace
+
+Backend::Backend(std::string name, std::shared_ptr<grpc::Channel> channel,
+                 const config::v1::Backend& config, Clock* clock)
+    : name_(std::move(name)),
+      channel_(std::move(channel)),
+      stub_(channel_),
+      bulkhead_(BulkheadOptions(config)),
+      breaker_(BreakerOptions(name_, config, clock)),
+      retry_budget_(BudgetOptions(config)) {}
+
+Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Call(std::string method, grpc::ByteBuffer request,
+                                                     CallPolicy policy) {
+  if (policy.retry.max_attempts <= 1) co_return co_await Hedged(method, request, policy);
+  RetryOptions options{.budget = &retry_budget_,
+                       .on_retry = [this](int, const absl::Status&) { ++stats_.retries; }};
+  auto attempt = [&]() { return Hedged(method, request, policy); };
+  co_return co_await Retry(policy.retry, attempt, std::move(options));
+}
+
+Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Hedged(std::string method, grpc::ByteBuffer request,
+                                                       const CallPolicy& policy) {
+  if (policy.hedge_delay <= absl::ZeroDuration())
+    co_return co_await Attempt(method, request, policy);
+  auto sent = std::make_shared<bool>(false);
+  std::vector<Task<absl::StatusOr<grpc::ByteBuffer>>> copies;
+  copies.push_back(Attempt(method, request, policy));
+  copies.push_back(DelayedAttempt(policy.hedge_delay, method, request, policy, sent));
+  AsCompleted<absl::StatusOr<grpc::ByteBuffer>> race(std::move(copies));
+  std::optional<absl::StatusOr<grpc::ByteBuffer>> first_failure;
+  while (auto done = co_await race.Next()) {
+    if (done->result.ok()) {
+      if (done->index == 1) ++stats_.hedge_wins;
+      co_return std::move(done->result);  // The other copy is cancelled with `race`.
+    }
+    if (!first_failure) first_failure = std::move(done->result);
+    // The first copy failed before the second was sent: no hedge, the
+    // failure stands (retries are the retry policy's business).
+    if (!*sent) break;
+  }
+  co_return std::move(*first_failure);
+}
+
+Task<absl::StatusOr<grpc::ByteBuffer>> Backend::DelayedAttempt(absl::Duration delay,
+                                                               std::string method,
+                                                               grpc::ByteBuffer request,
+                                                               CallPolicy policy,
+                                                               std::shared_ptr<bool> sent) {
+  absl::Status slept = co_await Sleep(delay);
+  if (!slept.ok()) co_return slept;
+  *sent = true;
+  ++stats_.hedges;
+  co_return co_await Attempt(std::move(method), std::move(request), policy);
+}
+
+Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Attempt(std::string method,
+                                                        grpc::ByteBuffer request,
+                                                        CallPolicy policy) {
+  if (absl::Status allowed = breaker_.Allow(); !allowed.ok()) {
+    ++stats_.breaker_rejected;
+    co_return allowed;
+  }
+  absl::StatusOr<Semaphore::Permit> permit = co_await bulkhead_.Acquire();
+  if (!permit.ok()) {
+    breaker_.Abandon();
+    if (permit.status().code() == absl::StatusCode::kResourceExhausted) ++stats_.bulkhead_rejected;
+    co_return absl::Status(permit.status().code(),
+                           absl::StrCat("backend \"", name_, "\" bulkhead (", bulkhead_.capacity(),
+                                        " in flight): ", permit.status().message()));
+  }
+  CallOptions options{.metadata = policy.metadata};
+  if (policy.attempt_timeout != absl::InfiniteDuration()) {
+    options.deadline = absl::Now() + policy.attempt_timeout;
+  }
+  ++stats_.attempts;
+  absl::StatusOr<grpc::ByteBuffer> reply =
+      co_await CallGenericUnary(&stub_, std::move(method), std::move(request), std::move(options));
+  TaskContext context = co_await CurrentContext();
+  if (!reply.ok()) ++stats_.failures;
+  if (!reply.ok() && context.token.cancelled()) {
+    breaker_.Abandon();  // We gave up on it; says nothing of the backend.
+  } else {
+    breaker_.Record(!reply.ok() && CircuitBreaker::CountsAsFailure(reply.status().code()));
+  }
+  co_return reply;
+}
+
+}  // namespace fanout::gateway

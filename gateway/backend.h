@@ -1,0 +1,91 @@
+// Backend: one service the gateway calls, with the protection each call to
+// it goes through:
+//
+//   bulkhead (Semaphore) ─► circuit breaker ─► gRPC call with the remaining
+//   budget as its deadline ─► outcome recorded
+//
+// and, around that, retries (backoff, a shared retry budget) and hedging
+// (a second copy after a delay, first answer wins, the other cancelled).
+//
+//   Backend users("users", channel, config.backends().at("users"));
+//   absl::StatusOr<grpc::ByteBuffer> reply = co_await users.Call(
+//       "/fanout.users.v1.Users/GetUser", request, {.retry = policy, .hedge_delay = 20ms});
+//
+// Thread-safe: one Backend is shared by every loop; each call runs on the
+// loop of the task awaiting it.
+#pragma once
+
+#include <grpcpp/channel.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "fanout/config/v1/node_config.pb.h"
+#include "gateway/circuit_breaker.h"
+#include "node/async/retry.h"
+#include "node/async/semaphore.h"
+#include "node/rpc/client.h"
+
+namespace fanout::gateway {
+
+// Counters for tests, logs and (later) metrics. Monotonic.
+struct BackendStats {
+  std::atomic<int64_t> attempts{0};  // Calls sent to the backend.
+  std::atomic<int64_t> failures{0};  // Attempts that failed.
+  std::atomic<int64_t> bulkhead_rejected{0};
+  std::atomic<int64_t> breaker_rejected{0};
+  std::atomic<int64_t> retries{0};
+  std::atomic<int64_t> hedges{0};      // Second copies sent.
+  std::atomic<int64_t> hedge_wins{0};  // ... that answered first.
+};
+
+struct CallPolicy {
+  absl::Duration attempt_timeout = absl::InfiniteDuration();
+  RetryPolicy retry{.max_attempts = 1};
+  absl::Duration hedge_delay = absl::ZeroDuration();  // Zero: no hedging.
+  std::vector<std::pair<std::string, std::string>> metadata;
+};
+
+class Backend {
+ public:
+  Backend(std::string name, std::shared_ptr<grpc::Channel> channel,
+          const config::v1::Backend& config, Clock* clock = &Clock::Real());
+
+  // A unary call by method path, with retries and hedging per `policy`.
+  Task<absl::StatusOr<grpc::ByteBuffer>> Call(std::string method, grpc::ByteBuffer request,
+                                              CallPolicy policy);
+
+  const std::string& name() const { return name_; }
+  grpc::GenericStub* stub() { return &stub_; }
+  const Semaphore& bulkhead() const { return bulkhead_; }
+  const CircuitBreaker& breaker() const { return breaker_; }
+  const BackendStats& stats() const { return stats_; }
+
+ private:
+  // One copy: hedged when the policy says so.
+  Task<absl::StatusOr<grpc::ByteBuffer>> Hedged(std::string method, grpc::ByteBuffer request,
+                                                const CallPolicy& policy);
+  Task<absl::StatusOr<grpc::ByteBuffer>> DelayedAttempt(absl::Duration delay, std::string method,
+                                                        grpc::ByteBuffer request, CallPolicy policy,
+                                                        std::shared_ptr<bool> sent);
+  // One attempt through the bulkhead and the breaker. Copies and delayed
+  // copies own their arguments: a cancelled loser may outlive the caller.
+  Task<absl::StatusOr<grpc::ByteBuffer>> Attempt(std::string method, grpc::ByteBuffer request,
+                                                 CallPolicy policy);
+
+  const std::string name_;
+  std::shared_ptr<grpc::Channel> channel_;
+  grpc::GenericStub stub_;
+  Semaphore bulkhead_;
+  CircuitBreaker breaker_;
+  RetryBudget retry_budget_;
+  BackendStats stats_;
+};
+
+// The backends of a gateway, by name. Immutable after construction.
+using BackendMap = std::map<std::string, std::unique_ptr<Backend>>;
+
+}  // namespace fanout::gateway

@@ -1,0 +1,141 @@
+// Gateway: the front door. Outside callers reach the node's backends
+// through it, over REST (HTTP/1.1 + JSON) or gRPC:
+//
+//   REST  GET /v1/users/7/dashboard ─┐                ┌─► users.GetUser
+//   gRPC  Gateway/GetDashboard ──────┼─► route ─► fan-out ─► orders.ListOrders ─► one answer
+//   gRPC  any other method ──────────┘  (proxy)       └─► recommendations.Recommend
+//
+// A request is admitted (global and per-route in-flight limits; shed at
+// once when full), given a deadline (the caller's, capped by the route's),
+// run as its route's calls (see aggregator.h), and answered whole or
+// partial. When the caller goes away every backend call is cancelled.
+//
+//   FANOUT_ASSIGN_OR_RETURN(auto gateway, Gateway::Create({.config = ..., .backends = ...,
+//                                                          .channel = make_channel}));
+//   gateway->Register(server);               // before server.Start()
+//   FANOUT_RETURN_IF_ERROR(server.Start());
+//   FANOUT_RETURN_IF_ERROR(gateway->Start(server));
+//   ... gateway->Stop(); server.Shutdown(grace);
+//
+// Thread-safe: Create/Register/Start/Stop from the controlling thread;
+// requests are handled on the server's loops.
+#pragma once
+
+#include <grpcpp/generic/async_generic_service.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "fanout/config/v1/node_config.pb.h"
+#include "gateway/admission.h"
+#include "gateway/aggregator.h"
+#include "gateway/backend.h"
+#include "gateway/route.h"
+#include "node/rpc/server.h"
+
+namespace fanout {
+class HttpServer;
+class HttpExchange;
+}  // namespace fanout
+
+namespace fanout::gateway {
+
+class DescriptorRegistry;
+
+class Gateway {
+ public:
+  struct Options {
+    config::v1::GatewayConfig config;
+    // Every backend the routes may call, with its protection settings.
+    std::map<std::string, config::v1::Backend> backends;
+    // The channel to a backend, by name.
+    std::function<std::shared_ptr<grpc::Channel>(const std::string&)> channel;
+    Clock* clock = &Clock::Real();
+  };
+
+  // Compiles the routes: INVALID_ARGUMENT naming the route and key.
+  static absl::StatusOr<std::unique_ptr<Gateway>> Create(Options options);
+  ~Gateway();
+
+  void Register(Server& server);
+  absl::Status Start(Server& server);
+  // Closes the REST door (calls in flight get their answers or are
+  // cancelled); the gRPC door closes with the server.
+  void Stop();
+
+  int rest_port() const;
+  const BackendMap& backends() const { return backends_; }
+  const AdmissionLimiter& admission() const { return admission_; }
+  const std::vector<CompiledRoute>& routes() const { return routes_; }
+
+ private:
+  explicit Gateway(Options options);
+
+  // REST (rest_front.cc).
+  void HandleHttp(std::shared_ptr<HttpExchange> exchange);
+  Task<absl::Status> ServeRest(std::shared_ptr<HttpExchange> exchange,
+                               std::shared_ptr<const CompiledRoute> route,
+                               std::map<std::string, std::string> params, absl::Duration timeout,
+                               std::vector<AdmissionLimiter::Ticket> tickets);
+  Task<void> StreamRest(HttpExchange& exchange, const CompiledRoute& route,
+                        const RequestInput& input);
+  // The route for POST /v1/{service}/{method}; null with `why` set when
+  // there is none.
+  std::shared_ptr<const CompiledRoute> DirectRoute(absl::string_view path, absl::Status* why);
+
+  // gRPC (grpc_front.cc).
+  Task<absl::Status> ServeGrpc(GenericCall& call);
+  Task<absl::Status> ServeGrpcRoute(GenericCall& call, const CompiledRoute& route);
+
+  // Shared by both doors.
+  std::optional<std::vector<AdmissionLimiter::Ticket>> Admit(const CompiledRoute& route);
+  // The route's place in routes_, or -1 (a direct-call route).
+  int RouteIndex(const CompiledRoute& route) const {
+    bool configured = &route >= routes_.data() && &route < routes_.data() + routes_.size();
+    return configured ? static_cast<int>(&route - routes_.data()) : -1;
+  }
+  std::vector<std::pair<std::string, std::string>> Forwarded(
+      const std::vector<std::pair<std::string, std::string>>& headers) const;
+  // The backend serving a gRPC service, or "".
+  std::string BackendFor(absl::string_view service) const;
+  Task<absl::StatusOr<const google::protobuf::MethodDescriptor*>> Resolve(const CompiledCall& call);
+
+  Options options_;
+  std::vector<CompiledRoute> routes_;
+  std::vector<std::unique_ptr<AdmissionLimiter>> route_limits_;  // By route index.
+  std::map<std::string, const CompiledRoute*> grpc_routes_;
+  AdmissionLimiter admission_;
+  BackendMap backends_;
+  std::map<std::string, std::string> services_;  // gRPC service -> backend.
+  std::set<std::string> allowlist_;
+  std::unique_ptr<DescriptorRegistry> descriptors_;
+  RouteEnv env_;
+  // Direct-call routes, made on demand; never removed (bounded by the
+  // methods the backends have).
+  mutable Mutex direct_mu_;
+  std::map<std::string, std::shared_ptr<const CompiledRoute>> direct_ ABSL_GUARDED_BY(direct_mu_);
+
+  grpc::AsyncGenericService generic_;
+  std::unique_ptr<HttpServer> http_;
+  LoopGroup* loops_ = nullptr;
+  std::atomic<uint32_t> next_loop_{0};
+};
+
+// Appends the built-in routes (dashboard, the services' calls, lab).
+absl::Status AddDefaultRoutes(config::v1::GatewayConfig* config);
+
+// What fanoutd --check-config runs: the routes compile against these backends.
+absl::Status CheckGatewayConfig(const config::v1::GatewayConfig& config,
+                                const std::set<std::string>& backends);
+
+// "250ms", "1.5s", "2" (seconds), or gRPC's "250m" form: the REST caller's
+// Request-Timeout / Grpc-Timeout header. INVALID_ARGUMENT naming the header.
+absl::StatusOr<absl::Duration> ParseTimeoutHeader(absl::string_view name, absl::string_view value);
+
+}  // namespace fanout::gateway
