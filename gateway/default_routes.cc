@@ -128,11 +128,18 @@ routes:
 
 }  // namespace
 
-absl::Status AddDefaultRoutes(config::v1::GatewayConfig* config) {
+absl::Status AddDefaultRoutes(config::v1::GatewayConfig* config,
+                              const std::set<std::string>* available) {
   config::v1::GatewayConfig defaults;
   absl::Status parsed = YamlTextToMessage(kDefaultRoutes, "default routes", &defaults);
   if (!parsed.ok()) return parsed;
-  for (auto& route : *defaults.mutable_routes()) *config->add_routes() = std::move(route);
+  for (auto& route : *defaults.mutable_routes()) {
+    bool servable = true;
+    for (const auto& call : route.calls()) {
+      if (available && !available->contains(call.backend())) servable = false;
+    }
+    if (servable) *config->add_routes() = std::move(route);
+  }
   return absl::OkStatus();
 }
 

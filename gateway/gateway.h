@@ -127,8 +127,10 @@ class Gateway {
   std::atomic<uint32_t> next_loop_{0};
 };
 
-// Appends the built-in routes (dashboard, the services' calls, lab).
-absl::Status AddDefaultRoutes(config::v1::GatewayConfig* config);
+// Appends the built-in routes (dashboard, the services' calls, lab); with
+// `available`, only those whose backends are all in it.
+absl::Status AddDefaultRoutes(config::v1::GatewayConfig* config,
+                              const std::set<std::string>* available = nullptr);
 
 // What fanoutd --check-config runs: the routes compile against these backends.
 absl::Status CheckGatewayConfig(const config::v1::GatewayConfig& config,

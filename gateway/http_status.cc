@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "gateway/json_value.h"
 
 namespace fanout::gateway {
 namespace {
@@ -29,37 +30,6 @@ constexpr struct {
     {absl::StatusCode::kDataLoss, 500, "DATA_LOSS"},
     {absl::StatusCode::kUnauthenticated, 401, "UNAUTHENTICATED"},
 };
-
-std::string JsonEscape(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -89,9 +59,10 @@ bool ParseCodeName(absl::string_view name, absl::StatusCode* code) {
 }
 
 std::string ErrorJson(const absl::Status& status) {
+  std::string message;
+  AppendJsonString(status.message(), &message);
   return absl::StrCat("{\"code\":", static_cast<int>(status.code()), ",\"status\":\"",
-                      CodeName(status.code()), "\",\"message\":\"", JsonEscape(status.message()),
-                      "\",\"details\":[]}\n");
+                      CodeName(status.code()), "\",\"message\":", message, ",\"details\":[]}\n");
 }
 
 }  // namespace fanout::gateway

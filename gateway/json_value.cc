@@ -2,9 +2,13 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
+#include <cmath>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
 namespace fanout::gateway {
@@ -32,12 +36,89 @@ absl::StatusOr<Value> ParseJson(absl::string_view text) {
   return value;
 }
 
+void AppendJson(const Value& value, std::string* out) {
+  switch (value.kind_case()) {
+    case Value::kBoolValue:
+      out->append(value.bool_value() ? "true" : "false");
+      return;
+    case Value::kNumberValue: {
+      double n = value.number_value();
+      if (!std::isfinite(n)) {
+        out->append("null");
+      } else if (n == std::trunc(n) && std::abs(n) < 9007199254740992.0) {
+        absl::StrAppend(out, static_cast<int64_t>(n));
+      } else {
+        std::string shortest = absl::StrFormat("%.15g", n);
+        out->append(std::stod(shortest) == n ? shortest : absl::StrFormat("%.17g", n));
+      }
+      return;
+    }
+    case Value::kStringValue:
+      AppendJsonString(value.string_value(), out);
+      return;
+    case Value::kStructValue: {
+      // Sorted keys: an answer's text does not depend on hashing or timing.
+      std::vector<const std::string*> keys;
+      for (const auto& [key, field] : value.struct_value().fields()) keys.push_back(&key);
+      std::sort(keys.begin(), keys.end(), [](auto* a, auto* b) { return *a < *b; });
+      out->push_back('{');
+      for (size_t i = 0; i < keys.size(); ++i) {
+        if (i > 0) out->push_back(',');
+        AppendJsonString(*keys[i], out);
+        out->push_back(':');
+        AppendJson(value.struct_value().fields().at(*keys[i]), out);
+      }
+      out->push_back('}');
+      return;
+    }
+    case Value::kListValue: {
+      out->push_back('[');
+      for (int i = 0; i < value.list_value().values_size(); ++i) {
+        if (i > 0) out->push_back(',');
+        AppendJson(value.list_value().values(i), out);
+      }
+      out->push_back(']');
+      return;
+    }
+    default:
+      out->append("null");
+  }
+}
+
 std::string ToJson(const Value& value) {
   std::string out;
-  // A Value always converts; an empty one prints as null.
-  if (value.kind_case() == Value::KIND_NOT_SET) return "null";
-  (void)json::MessageToJsonString(value, &out);
+  AppendJson(value, &out);
   return out;
+}
+
+void AppendJsonString(absl::string_view text, std::string* out) {
+  out->push_back('"');
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        if (c < 0x20) {
+          absl::StrAppend(out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
 }
 
 absl::StatusOr<Value> MessageToValue(const google::protobuf::Message& message) {

@@ -28,7 +28,11 @@ namespace fanout::gateway {
 using google::protobuf::Value;
 
 absl::StatusOr<Value> ParseJson(absl::string_view text);
+// Compact JSON with object keys sorted (stable text for the same answer).
 std::string ToJson(const Value& value);
+void AppendJson(const Value& value, std::string* out);
+// `text` as a quoted JSON string.
+void AppendJsonString(absl::string_view text, std::string* out);
 
 absl::StatusOr<Value> MessageToValue(const google::protobuf::Message& message);
 // Fills `message` (cleared first) from a JSON object. Unknown fields are

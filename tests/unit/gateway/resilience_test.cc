@@ -157,5 +157,12 @@ TEST(JsonValueTest, PathsSetFindEraseMerge) {
   EXPECT_THAT(ParseJson("{\"a\": nul}"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(JsonValueTest, PrintsSortedKeysAndExactNumbers) {
+  absl::StatusOr<Value> v =
+      ParseJson(R"({"z": 1, "a": [0.1, -3, 1e300, true, null], "m": {"y": "\u0001\"", "b": {}}})");
+  ASSERT_THAT(v, IsOk());
+  EXPECT_EQ(ToJson(*v), R"({"a":[0.1,-3,1e+300,true,null],"m":{"b":{},"y":"\u0001\""},"z":1})");
+}
+
 }  // namespace
 }  // namespace fanout::gateway
