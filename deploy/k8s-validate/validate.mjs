@@ -4,6 +4,9 @@
 //
 //   node .tools/k8s-validate/validate.mjs rendered.yaml...   exit 0: all valid
 //
+// Each file is one set of objects (one render): references are resolved
+// within it.
+//
 // deploy/tools.sh installs this script beside its packages (package.json,
 // locked) under .tools/k8s-validate/.
 //
@@ -45,7 +48,7 @@ for (const file of process.argv.slice(2)) {
     const object = parsed.toJSON();
     if (object == null) continue;
     const name = object?.metadata?.name ?? "?";
-    docs.push({ object, where: `${source} ${object.kind ?? "?"}/${name}` });
+    docs.push({ object, file, where: `${source} ${object.kind ?? "?"}/${name}` });
   }
 }
 if (docs.length === 0 && errors.length === 0) errors.push("no Kubernetes objects found");
@@ -139,107 +142,112 @@ const dns1123Subdomain = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const dns1035Label = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
-const byKind = (kind) => docs.filter((d) => d.object.kind === kind);
-const workloads = docs.filter((d) => ["Deployment", "StatefulSet"].includes(d.object.kind));
-const podLabels = (w) => w.object.spec?.template?.metadata?.labels ?? {};
-const matches = (selector, labels) =>
-  Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
-const containerPorts = (w) =>
-  (w.object.spec?.template?.spec?.containers ?? []).flatMap((c) => c.ports ?? []);
-const exists = (kind, name) => docs.some((d) => d.object.kind === kind && d.object.metadata?.name === name);
+function checkReferences(docs) {
+  const byKind = (kind) => docs.filter((d) => d.object.kind === kind);
+  const workloads = docs.filter((d) => ["Deployment", "StatefulSet"].includes(d.object.kind));
+  const podLabels = (w) => w.object.spec?.template?.metadata?.labels ?? {};
+  const matches = (selector, labels) =>
+    Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
+  const containerPorts = (w) =>
+    (w.object.spec?.template?.spec?.containers ?? []).flatMap((c) => c.ports ?? []);
+  const exists = (kind, name) => docs.some((d) => d.object.kind === kind && d.object.metadata?.name === name);
 
-const seen = new Set();
-for (const doc of docs) {
-  const { kind, metadata = {} } = doc.object;
-  const key = `${kind}/${metadata.namespace ?? ""}/${metadata.name}`;
-  if (seen.has(key)) fail(doc, "defined twice");
-  seen.add(key);
-  const name = metadata.name ?? "";
-  if (!dns1123Subdomain.test(name) || name.length > 253)
-    fail(doc, `metadata.name "${name}" is not a DNS-1123 subdomain`);
-  if (["Service"].includes(kind) && (!dns1035Label.test(name) || name.length > 63))
-    fail(doc, `Service name "${name}" must be a DNS-1035 label (63 characters at most)`);
-  for (const labels of [metadata.labels, doc.object.spec?.template?.metadata?.labels]) {
-    for (const [k, v] of Object.entries(labels ?? {})) {
-      if (typeof v !== "string" || v.length > 63 || !labelValue.test(v))
-        fail(doc, `label ${k}: "${v}" is not a valid label value`);
+  const seen = new Set();
+  for (const doc of docs) {
+    const { kind, metadata = {} } = doc.object;
+    const key = `${kind}/${metadata.namespace ?? ""}/${metadata.name}`;
+    if (seen.has(key)) fail(doc, "defined twice");
+    seen.add(key);
+    const name = metadata.name ?? "";
+    if (!dns1123Subdomain.test(name) || name.length > 253)
+      fail(doc, `metadata.name "${name}" is not a DNS-1123 subdomain`);
+    if (["Service"].includes(kind) && (!dns1035Label.test(name) || name.length > 63))
+      fail(doc, `Service name "${name}" must be a DNS-1035 label (63 characters at most)`);
+    for (const labels of [metadata.labels, doc.object.spec?.template?.metadata?.labels]) {
+      for (const [k, v] of Object.entries(labels ?? {})) {
+        if (typeof v !== "string" || v.length > 63 || !labelValue.test(v))
+          fail(doc, `label ${k}: "${v}" is not a valid label value`);
+      }
     }
   }
-}
 
-for (const w of workloads) {
-  const spec = w.object.spec ?? {};
-  const pod = spec.template?.spec ?? {};
-  if (!matches(spec.selector?.matchLabels, podLabels(w)))
-    fail(w, "spec.selector.matchLabels does not match the pod template's labels");
-  const volumes = new Set([
-    ...(pod.volumes ?? []).map((v) => v.name),
-    ...(spec.volumeClaimTemplates ?? []).map((v) => v.metadata?.name),
-  ]);
-  for (const v of pod.volumes ?? []) {
-    if (v.configMap && !v.configMap.optional && !exists("ConfigMap", v.configMap.name))
-      fail(w, `volume ${v.name}: ConfigMap ${v.configMap.name} is not in the manifests`);
-  }
-  const sa = pod.serviceAccountName;
-  if (sa && sa !== "default" && !exists("ServiceAccount", sa))
-    fail(w, `serviceAccountName ${sa} is not in the manifests`);
-  for (const c of pod.containers ?? []) {
-    const names = new Set((c.ports ?? []).map((p) => p.name));
-    for (const p of c.ports ?? []) {
-      if (p.name && (p.name.length > 15 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(p.name)))
-        fail(w, `container ${c.name}: port name "${p.name}" is not an IANA service name`);
+  for (const w of workloads) {
+    const spec = w.object.spec ?? {};
+    const pod = spec.template?.spec ?? {};
+    if (!matches(spec.selector?.matchLabels, podLabels(w)))
+      fail(w, "spec.selector.matchLabels does not match the pod template's labels");
+    const volumes = new Set([
+      ...(pod.volumes ?? []).map((v) => v.name),
+      ...(spec.volumeClaimTemplates ?? []).map((v) => v.metadata?.name),
+    ]);
+    for (const v of pod.volumes ?? []) {
+      if (v.configMap && !v.configMap.optional && !exists("ConfigMap", v.configMap.name))
+        fail(w, `volume ${v.name}: ConfigMap ${v.configMap.name} is not in the manifests`);
     }
-    for (const m of c.volumeMounts ?? []) {
-      if (!volumes.has(m.name)) fail(w, `container ${c.name}: volumeMount ${m.name} has no volume`);
+    const sa = pod.serviceAccountName;
+    if (sa && sa !== "default" && !exists("ServiceAccount", sa))
+      fail(w, `serviceAccountName ${sa} is not in the manifests`);
+    for (const c of pod.containers ?? []) {
+      const names = new Set((c.ports ?? []).map((p) => p.name));
+      for (const p of c.ports ?? []) {
+        if (p.name && (p.name.length > 15 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(p.name)))
+          fail(w, `container ${c.name}: port name "${p.name}" is not an IANA service name`);
+      }
+      for (const m of c.volumeMounts ?? []) {
+        if (!volumes.has(m.name)) fail(w, `container ${c.name}: volumeMount ${m.name} has no volume`);
+      }
+      for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
+        const port = c[probe]?.httpGet?.port ?? c[probe]?.tcpSocket?.port;
+        if (typeof port === "string" && !names.has(port))
+          fail(w, `container ${c.name}: ${probe} names port "${port}" the container does not have`);
+      }
     }
-    for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
-      const port = c[probe]?.httpGet?.port ?? c[probe]?.tcpSocket?.port;
-      if (typeof port === "string" && !names.has(port))
-        fail(w, `container ${c.name}: ${probe} names port "${port}" the container does not have`);
+    if (w.object.kind === "StatefulSet") {
+      const governing = byKind("Service").find((s) => s.object.metadata.name === spec.serviceName);
+      if (!governing) fail(w, `serviceName ${spec.serviceName} is not a Service in the manifests`);
+      else if (governing.object.spec?.clusterIP !== "None")
+        fail(w, `serviceName ${spec.serviceName} must be a headless Service (clusterIP: None)`);
     }
   }
-  if (w.object.kind === "StatefulSet") {
-    const governing = byKind("Service").find((s) => s.object.metadata.name === spec.serviceName);
-    if (!governing) fail(w, `serviceName ${spec.serviceName} is not a Service in the manifests`);
-    else if (governing.object.spec?.clusterIP !== "None")
-      fail(w, `serviceName ${spec.serviceName} must be a headless Service (clusterIP: None)`);
-  }
-}
 
-for (const s of byKind("Service")) {
-  const selector = s.object.spec?.selector;
-  if (!selector) continue;
-  const targets = workloads.filter((w) => matches(selector, podLabels(w)));
-  if (targets.length === 0) {
-    fail(s, "spec.selector matches no Deployment or StatefulSet in the manifests");
-    continue;
-  }
-  if (targets.length > 1) fail(s, `spec.selector matches ${targets.length} workloads`);
-  const names = new Set(targets.flatMap(containerPorts).map((p) => p.name));
-  for (const p of s.object.spec.ports ?? []) {
-    if (typeof p.targetPort === "string" && !names.has(p.targetPort))
-      fail(s, `port ${p.name}: targetPort "${p.targetPort}" is not a container port of its pods`);
-  }
-}
-
-for (const pdb of byKind("PodDisruptionBudget")) {
-  if (!workloads.some((w) => matches(pdb.object.spec?.selector?.matchLabels, podLabels(w))))
-    fail(pdb, "spec.selector matches no workload in the manifests");
-}
-for (const hpa of byKind("HorizontalPodAutoscaler")) {
-  const ref = hpa.object.spec?.scaleTargetRef ?? {};
-  if (!exists(ref.kind, ref.name)) fail(hpa, `scaleTargetRef ${ref.kind}/${ref.name} is not in the manifests`);
-}
-for (const ing of byKind("Ingress")) {
-  for (const rule of ing.object.spec?.rules ?? []) {
-    for (const path of rule.http?.paths ?? []) {
-      const svc = path.backend?.service;
-      const target = byKind("Service").find((s) => s.object.metadata.name === svc?.name);
-      if (!target) fail(ing, `backend Service ${svc?.name} is not in the manifests`);
-      else if (svc.port?.name && !(target.object.spec.ports ?? []).some((p) => p.name === svc.port.name))
-        fail(ing, `backend Service ${svc.name} has no port named ${svc.port.name}`);
+  for (const s of byKind("Service")) {
+    const selector = s.object.spec?.selector;
+    if (!selector) continue;
+    const targets = workloads.filter((w) => matches(selector, podLabels(w)));
+    if (targets.length === 0) {
+      fail(s, "spec.selector matches no Deployment or StatefulSet in the manifests");
+      continue;
+    }
+    if (targets.length > 1) fail(s, `spec.selector matches ${targets.length} workloads`);
+    const names = new Set(targets.flatMap(containerPorts).map((p) => p.name));
+    for (const p of s.object.spec.ports ?? []) {
+      if (typeof p.targetPort === "string" && !names.has(p.targetPort))
+        fail(s, `port ${p.name}: targetPort "${p.targetPort}" is not a container port of its pods`);
     }
   }
+
+  for (const pdb of byKind("PodDisruptionBudget")) {
+    if (!workloads.some((w) => matches(pdb.object.spec?.selector?.matchLabels, podLabels(w))))
+      fail(pdb, "spec.selector matches no workload in the manifests");
+  }
+  for (const hpa of byKind("HorizontalPodAutoscaler")) {
+    const ref = hpa.object.spec?.scaleTargetRef ?? {};
+    if (!exists(ref.kind, ref.name)) fail(hpa, `scaleTargetRef ${ref.kind}/${ref.name} is not in the manifests`);
+  }
+  for (const ing of byKind("Ingress")) {
+    for (const rule of ing.object.spec?.rules ?? []) {
+      for (const path of rule.http?.paths ?? []) {
+        const svc = path.backend?.service;
+        const target = byKind("Service").find((s) => s.object.metadata.name === svc?.name);
+        if (!target) fail(ing, `backend Service ${svc?.name} is not in the manifests`);
+        else if (svc.port?.name && !(target.object.spec.ports ?? []).some((p) => p.name === svc.port.name))
+          fail(ing, `backend Service ${svc.name} has no port named ${svc.port.name}`);
+      }
+    }
+  }
+}
+for (const file of new Set(docs.map((d) => d.file))) {
+  checkReferences(docs.filter((d) => d.file === file));
 }
 
 if (errors.length) {
@@ -249,4 +257,4 @@ if (errors.length) {
 }
 const kinds = {};
 for (const d of docs) kinds[d.object.kind] = (kinds[d.object.kind] ?? 0) + 1;
-console.log(`valid: ${docs.length} objects (${Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(", ")})`);
+console.log(`valid: ${docs.length} objects in ${process.argv.length - 2} file(s) (${Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(", ")})`);

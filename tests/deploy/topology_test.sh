@@ -47,8 +47,7 @@ ok "every role SERVING (grpc.health.v1) and ready (/readyz)"
 # backend config was moved to.
 grpc_call "$USERS_GRPC" fanout.users.v1.Users/CreateUser \
   "$(grpc_string_field 0a Ada)$(grpc_string_field 12 ada@example.com)" > "$scratch/user.hex"
-user_id_hex=$(sed -n 's/^08\(\(..\)*\)12.*/\1/p' "$scratch/user.hex" | cut -c1-2)
-[ "$user_id_hex" = 01 ] || fail "CreateUser gave $(cat "$scratch/user.hex")"
+[[ $(cat "$scratch/user.hex") == 0801* ]] || fail "CreateUser gave $(cat "$scratch/user.hex") (want id 1)"
 grpc_call "$ORDERS_GRPC" fanout.orders.v1.Orders/CreateOrder "0801$(grpc_string_field 12 book)1801" >/dev/null
 reply=$(grpc_call "$RECOMMENDATIONS_GRPC" fanout.recommendations.v1.Recommendations/Recommend 0801)
 [[ "$reply" == *1001 ]] || fail "Recommend did not consider the user's order: $reply"
@@ -60,13 +59,16 @@ if [ "$mode" = gateway ]; then
     -H 'content-type: application/json' -d '{"name": "Grace", "email": "grace@example.com"}')
   [ "$(tail -n1 <<<"$created")" = 201 ] || fail "POST /v1/users: $created"
   id=$(head -n1 <<<"$created" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  order=$(curl -sS --max-time 5 -w '\n%{http_code}' -X POST "http://$GATEWAY_REST/v1/users/$id/orders" \
+    -H 'content-type: application/json' -d '{"item": "book", "quantity": 1, "amount_cents": 1200}')
+  [ "$(tail -n1 <<<"$order")" = 201 ] || fail "POST /v1/users/$id/orders: $order"
   dashboard=$(curl -sS --max-time 5 -w '\n%{http_code}' "http://$GATEWAY_REST/v1/users/$id/dashboard")
   [ "$(tail -n1 <<<"$dashboard")" = 200 ] || fail "GET /v1/users/$id/dashboard: $dashboard"
   head -n1 <<<"$dashboard" | "$python" -c '
 import json, sys
 body = json.load(sys.stdin)
 assert body["user"]["name"] == "Grace", body
-assert "orders" in body and "recommendations" in body, body
+assert len(body["orders"]) == 1 and body["orders"][0]["item"] == "book", body
 ' || fail "dashboard body: $dashboard"
   ok "GET /v1/users/$id/dashboard through the gateway's REST port: $(head -n1 <<<"$dashboard" | cut -c1-200)"
 fi
