@@ -105,8 +105,11 @@ on_signal() {  # $1: INT or TERM
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
 
+# Each role in its own session: a terminal's Ctrl-C reaches this script only,
+# which then sends each role one SIGTERM (a second signal makes fanoutd exit
+# at once, without draining).
 for role in "${run[@]}"; do
-  "$fanoutd" --config "$dir/config/$role.yaml" > "$dir/logs/$role.log" 2>&1 &
+  setsid "$fanoutd" --config "$dir/config/$role.yaml" > "$dir/logs/$role.log" 2>&1 < /dev/null &
   pid[$role]=$!
 done
 
