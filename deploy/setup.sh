@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libyaml-cpp-dev libsqlite3-dev
-  curl wrk nghttp2-client
+  curl wrk nghttp2-client python3-yaml
 )
 
 missing=()

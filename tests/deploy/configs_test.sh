@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The config the chart renders for each role is one fanoutd accepts
+# (`fanoutd --check-config`), with the default values and every values file
+# in helm/fanout/ci/: the chart cannot drift from the binary.
+#
+#   configs_test.sh FANOUTD backends   users, orders, recommendations, lab
+#   configs_test.sh FANOUTD gateway    the gateway's (skipped, exit 77, while
+#                                      fanoutd has no gateway role)
+source "$(dirname "$0")/lib.sh"
+fanoutd=$(realpath "$1") mode=$2
+[ "$mode" = gateway ] && require_gateway "$fanoutd"
+
+checked=0
+for values in "" helm/fanout/ci/*.yaml; do
+  name=${values:-default values}
+  out=$scratch/$(basename "${values:-default}" .yaml)
+  helm template fanout helm/fanout ${values:+-f "$values"} > "$out.yaml"
+  roles=$("$python" deploy/chart_configs.py "$out.yaml" "$out")
+  for role in $roles; do
+    if [ "$mode" = gateway ] && [ "$role" != gateway ]; then continue; fi
+    if [ "$mode" = backends ] && [ "$role" = gateway ]; then continue; fi
+    result=$("$fanoutd" --check-config "$out/$role.yaml" 2>&1) ||
+      fail "$name: fanoutd rejects the $role config the chart renders: $result"$'\n'"$(cat "$out/$role.yaml")"
+    checked=$((checked + 1))
+  done
+  ok "$name: $roles"
+done
+[ "$checked" -gt 0 ] || fail "no $mode config was checked"
+ok "fanoutd --check-config accepts all $checked rendered $mode configs"

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The local topology as a user runs it (deploy/topology.sh): the chart's own
+# configs, one fanoutd per role on free ports, healthy, answering across
+# processes, and every role drained with exit 0 on Ctrl-C.
+#
+#   topology_test.sh FANOUTD backends   users, orders, recommendations, lab
+#   topology_test.sh FANOUTD gateway    all five; a dashboard through the
+#                                       gateway's REST port (skipped, exit 77,
+#                                       while fanoutd has no gateway role)
+source "$(dirname "$0")/lib.sh"
+source deploy/grpc_curl.sh
+fanoutd=$(realpath "$1") mode=$2
+
+roles=users,orders,recommendations,lab
+if [ "$mode" = gateway ]; then
+  require_gateway "$fanoutd"
+  roles=$roles,gateway
+fi
+
+dir=$scratch/topology
+# Job control: topology.sh gets its own process group and keeps SIGINT, so
+# the test can press Ctrl-C as a terminal does (SIGINT to the whole group).
+set -m
+bash deploy/topology.sh --fanoutd "$fanoutd" --base-port auto --rest-port auto \
+  --dir "$dir" --roles "$roles" > "$scratch/topology.out" 2>&1 &
+topology=$!
+cleanup_hooks=("kill -TERM $topology 2>/dev/null; wait $topology" "${cleanup_hooks[@]}")
+for _ in $(seq 1 300); do
+  [ -f "$dir/endpoints.env" ] && break
+  kill -0 "$topology" 2>/dev/null || { cat "$scratch/topology.out"; fail "topology.sh exited early"; }
+  sleep 0.2
+done
+[ -f "$dir/endpoints.env" ] || { cat "$scratch/topology.out"; fail "no endpoints after 60 s"; }
+cat "$scratch/topology.out"
+source "$dir/endpoints.env"
+[ "$ROLES" = "${roles//,/ }" ] || fail "roles running: $ROLES, expected ${roles//,/ }"
+grep -q "Ctrl-C stops them all" "$scratch/topology.out" || fail "no endpoints printed"
+
+# Health, per process and per service.
+for pair in users:fanout.users.v1.Users orders:fanout.orders.v1.Orders \
+  recommendations:fanout.recommendations.v1.Recommendations lab:fanout.lab.v1.Lab; do
+  role=${pair%%:*} service=${pair#*:} var=${pair%%:*}
+  var=${var^^}_GRPC
+  grpc_health "${!var}" && grpc_health "${!var}" "$service" || fail "$role is not SERVING"
+  curl -fsS "http://$(v=${role^^}_ADMIN; echo "${!v}")/readyz" >/dev/null || fail "$role /readyz"
+done
+ok "every role SERVING (grpc.health.v1) and ready (/readyz)"
+
+# Across processes: recommendations asks orders at the address the chart's
+# backend config was moved to.
+grpc_call "$USERS_GRPC" fanout.users.v1.Users/CreateUser \
+  "$(grpc_string_field 0a Ada)$(grpc_string_field 12 ada@example.com)" > "$scratch/user.hex"
+[[ $(cat "$scratch/user.hex") == 0801* ]] || fail "CreateUser gave $(cat "$scratch/user.hex") (want id 1)"
+grpc_call "$ORDERS_GRPC" fanout.orders.v1.Orders/CreateOrder "0801$(grpc_string_field 12 book)1801" >/dev/null
+reply=$(grpc_call "$RECOMMENDATIONS_GRPC" fanout.recommendations.v1.Recommendations/Recommend 0801)
+[[ "$reply" == *1001 ]] || fail "Recommend did not consider the user's order: $reply"
+ok "recommendations reached orders through the chart's backend config"
+
+if [ "$mode" = gateway ]; then
+  grpc_health "$GATEWAY_GRPC" || fail "gateway is not SERVING"
+  created=$(curl -sS --max-time 5 -w '\n%{http_code}' -X POST "http://$GATEWAY_REST/v1/users" \
+    -H 'content-type: application/json' -d '{"name": "Grace", "email": "grace@example.com"}')
+  [ "$(tail -n1 <<<"$created")" = 201 ] || fail "POST /v1/users: $created"
+  id=$(head -n1 <<<"$created" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  order=$(curl -sS --max-time 5 -w '\n%{http_code}' -X POST "http://$GATEWAY_REST/v1/users/$id/orders" \
+    -H 'content-type: application/json' -d '{"item": "book", "quantity": 1, "amount_cents": 1200}')
+  [ "$(tail -n1 <<<"$order")" = 201 ] || fail "POST /v1/users/$id/orders: $order"
+  dashboard=$(curl -sS --max-time 5 -w '\n%{http_code}' "http://$GATEWAY_REST/v1/users/$id/dashboard")
+  [ "$(tail -n1 <<<"$dashboard")" = 200 ] || fail "GET /v1/users/$id/dashboard: $dashboard"
+  head -n1 <<<"$dashboard" | "$python" -c '
+import json, sys
+body = json.load(sys.stdin)
+assert body["user"]["name"] == "Grace", body
+assert len(body["orders"]) == 1 and body["orders"][0]["item"] == "book", body
+' || fail "dashboard body: $dashboard"
+  ok "GET /v1/users/$id/dashboard through the gateway's REST port: $(head -n1 <<<"$dashboard" | cut -c1-200)"
+fi
+
+# Ctrl-C as a terminal sends it, to the whole process group: topology.sh
+# sends each role one SIGTERM, each drains and exits 0.
+kill -INT -- "-$topology"
+status=0
+wait "$topology" || status=$?
+cleanup_hooks=("${cleanup_hooks[@]:1}")
+tail -n 3 "$scratch/topology.out"
+[ "$status" -eq 0 ] || fail "topology.sh exited $status on Ctrl-C"
+grep -q "every role drained and exited 0" "$scratch/topology.out" || fail "not every role exited 0"
+for role in ${ROLES}; do
+  grep -q "draining" "$dir/logs/$role.log" || fail "$role did not drain"
+done
+ok "Ctrl-C: every role drained and exited 0"
