@@ -7,11 +7,11 @@
 //   FANOUT_RETURN_IF_ERROR(admin.Start());
 //   ... admin.Stop();
 //
-// One thread (its own Asio loop), keep-alive, bounded requests: headers up
-// to 8 KiB, bodies up to 64 KiB, 10 s to send a request. Only GET and HEAD;
-// anything else is 405 with Allow, an unknown path 404, each with a JSON
-// error body naming what was wrong. Handlers run on the admin thread and
-// must be quick and thread-safe.
+// A thin layer over HttpServer: one I/O thread, keep-alive, small limits
+// (headers up to 8 KiB, bodies up to 64 KiB, 10 s to send a request, 256
+// connections). Only GET and HEAD; anything else is 405 with Allow, an unknown
+// path 404, each with a JSON error body naming what was wrong. Handlers run
+// on the admin I/O thread and must be quick and thread-safe.
 //
 // Thread-safe: Handle before Start; Start/Stop from one controlling thread.
 #pragma once
@@ -20,9 +20,9 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/status.h"
+#include "node/http/http_server.h"
 
 namespace fanout {
 
@@ -43,16 +43,15 @@ class AdminServer {
   void Handle(std::string path, std::function<HttpReply()> handler);
   // Binds and starts the thread. INVALID_ARGUMENT / UNAVAILABLE naming the address.
   absl::Status Start();
-  int port() const { return port_; }
+  int port() const { return server_ ? server_->port() : 0; }
   void Stop();
 
  private:
-  struct Impl;
+  HttpResponse Respond(const HttpRequest& request) const;
+
   Options options_;
   std::map<std::string, std::function<HttpReply()>> handlers_;
-  std::unique_ptr<Impl> impl_;
-  std::thread thread_;
-  int port_ = 0;
+  std::unique_ptr<HttpServer> server_;
 };
 
 }  // namespace fanout

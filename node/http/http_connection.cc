@@ -1,0 +1,364 @@
+#include "node/http/http_connection.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <limits>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "node/base/log.h"
+
+namespace fanout::http_internal {
+namespace {
+
+constexpr size_t kReadChunk = 4096;
+// After an error response the rest of the request is read and dropped for a
+// while, so closing does not reset the connection before the client has read
+// why (a close with unread input sends RST, which can discard the response).
+constexpr auto kLingerTime = std::chrono::seconds(1);
+constexpr size_t kLingerBytes = 1 << 20;
+
+std::chrono::nanoseconds ToChrono(absl::Duration d) {
+  return std::chrono::nanoseconds(absl::ToInt64Nanoseconds(d));
+}
+
+HttpRequest ToHttpRequest(http::request<http::string_body>&& request) {
+  HttpRequest out;
+  out.method = std::string(request.method_string());
+  out.target = std::string(request.target());
+  size_t question = out.target.find('?');
+  out.path = out.target.substr(0, question);
+  if (question != std::string::npos) out.query = out.target.substr(question + 1);
+  for (const auto& field : request) {
+    out.headers.emplace_back(absl::AsciiStrToLower(std::string(field.name_string())),
+                             std::string(field.value()));
+  }
+  out.keep_alive = request.keep_alive();
+  out.version = static_cast<int>(request.version());
+  out.body = std::move(request.body());
+  return out;
+}
+
+// Drops the first `n` bytes of a buffer sequence.
+void Consume(std::vector<asio::const_buffer>* buffers, size_t n) {
+  auto it = buffers->begin();
+  for (; it != buffers->end() && n >= it->size(); ++it) n -= it->size();
+  if (it != buffers->end()) *it += n;
+  buffers->erase(buffers->begin(), it);
+}
+
+bool ExpectsContinue(const http::request<http::string_body>& request) {
+  auto expect = request[http::field::expect];
+  return request.version() >= 11 &&
+         absl::EqualsIgnoreCase(absl::string_view(expect.data(), expect.size()), "100-continue");
+}
+
+}  // namespace
+
+// --- IoWorker ---------------------------------------------------------------
+
+IoWorker::IoWorker(ServerContext* server)
+    : server_(server),
+      work_(asio::make_work_guard(io_)),
+      poster_(std::make_shared<IoPoster>(&io_)) {}
+
+IoWorker::~IoWorker() {
+  // Before io_ goes: late answers must stop reaching it.
+  poster_->Close();
+}
+
+void IoWorker::Start() {
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+void IoWorker::BeginStop() {
+  asio::post(io_, [this] {
+    DropAll();
+    work_.reset();  // run() returns once the dropped connections have wound down
+  });
+}
+
+void IoWorker::Join() {
+  if (thread_.joinable()) thread_.join();
+  poster_->Close();
+}
+
+bool IoWorker::Register(Connection* connection) {
+  if (stopping_) return false;
+  live_.insert(connection);
+  return true;
+}
+
+void IoWorker::Unregister(Connection* connection) { live_.erase(connection); }
+
+void IoWorker::DropAll() {
+  stopping_ = true;
+  // Drop() runs OnClientGone callbacks; iterate over a copy.
+  std::vector<Connection*> live(live_.begin(), live_.end());
+  for (Connection* connection : live) connection->Drop();
+}
+
+// --- Connection: the request loop -------------------------------------------
+
+Connection::Connection(tcp::socket socket, IoWorker* worker)
+    : worker_(worker), stream_(std::move(socket)), wake_(worker->io()) {
+  worker_->server().connections.fetch_add(1);
+}
+
+Connection::~Connection() {
+  worker_->Unregister(this);
+  worker_->server().connections.fetch_sub(1);
+}
+
+asio::awaitable<void> Connection::Run(std::shared_ptr<Connection> self) {
+  if (!self->worker_->Register(self.get())) {
+    self->Drop();
+    co_return;
+  }
+  beast::error_code error;
+  // Lets OnReadable peek without blocking; async operations are unaffected.
+  self->stream_.socket().non_blocking(true, error);
+  co_await self->Serve();
+  if (!self->gone_) {
+    self->stream_.socket().shutdown(tcp::socket::shutdown_send, error);
+    self->Drop();
+  }
+}
+
+asio::awaitable<void> Connection::Serve() {
+  for (bool first = true; !gone_; first = false) {
+    Parser parser;
+    parser.header_limit(static_cast<uint32_t>(
+        std::min<size_t>(options().max_header_bytes, std::numeric_limits<uint32_t>::max())));
+    parser.body_limit(options().max_body_bytes);
+    ReadResult read = co_await ReadRequest(parser, first);
+    if (read.outcome == ReadResult::Outcome::kClose) co_return;
+    if (read.outcome == ReadResult::Outcome::kReject) {
+      co_await Reject(read);
+      co_return;
+    }
+    if (!co_await Answer(parser.release())) co_return;
+  }
+}
+
+asio::awaitable<Connection::ReadResult> Connection::ReadRequest(Parser& parser, bool first) {
+  auto token = [](beast::error_code& error) {
+    return asio::redirect_error(asio::use_awaitable, error);
+  };
+  beast::error_code error;
+  if (!first && buffer_.size() == 0) {
+    // Between requests the idle timeout applies; the read timeout starts
+    // with the first byte of the next one.
+    stream_.expires_after(ToChrono(options().idle_timeout));
+    size_t n = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), token(error));
+    if (error) co_return Classify(error);
+    buffer_.commit(n);
+  }
+  stream_.expires_after(ToChrono(options().read_timeout));
+  co_await http::async_read_header(stream_, buffer_, parser, token(error));
+  if (error) co_return Classify(error);
+  const auto& header = parser.get();
+  auto count = std::distance(header.begin(), header.end());
+  if (count > options().max_headers) {
+    co_return ReadResult{ReadResult::Outcome::kReject, 431,
+                         absl::StrCat("request has ", count, " header fields; the limit is ",
+                                      options().max_headers)};
+  }
+  if (!parser.is_done() && ExpectsContinue(header)) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    co_await asio::async_write(stream_, asio::buffer(kContinue), token(error));
+    if (error) co_return Classify(error);
+  }
+  if (!parser.is_done()) co_await http::async_read(stream_, buffer_, parser, token(error));
+  if (error) co_return Classify(error);
+  stream_.expires_never();
+  co_return ReadResult{};
+}
+
+Connection::ReadResult Connection::Classify(const beast::error_code& error) const {
+  using Outcome = ReadResult::Outcome;
+  // Closed, reset, timed out or stopped: nobody to tell.
+  if (error.category() != http::make_error_code(http::error::end_of_stream).category() ||
+      error == http::error::end_of_stream || error == http::error::partial_message) {
+    return {Outcome::kClose};
+  }
+  if (error == http::error::header_limit) {
+    return {Outcome::kReject, 431,
+            absl::StrCat("request header section exceeds the limit of ", options().max_header_bytes,
+                         " bytes")};
+  }
+  if (error == http::error::body_limit) {
+    return {Outcome::kReject, 413,
+            absl::StrCat("request body exceeds the limit of ", options().max_body_bytes, " bytes")};
+  }
+  return {Outcome::kReject, 400, absl::StrCat("malformed HTTP request: ", error.message())};
+}
+
+asio::awaitable<void> Connection::Reject(const ReadResult& rejection) {
+  FANOUT_LOG(DEBUG) << "HTTP " << rejection.status << ": " << rejection.message;
+  std::string bytes = SerializeResponse(JsonError(rejection.status, rejection.message),
+                                        HttpFraming{.keep_alive = false});
+  stream_.expires_after(ToChrono(options().write_timeout));
+  beast::error_code error;
+  co_await asio::async_write(stream_, asio::buffer(bytes),
+                             asio::redirect_error(asio::use_awaitable, error));
+  if (!error) co_await Linger();
+}
+
+asio::awaitable<void> Connection::Linger() {
+  beast::error_code error;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, error);
+  stream_.expires_after(kLingerTime);
+  std::array<char, kReadChunk> discard;
+  for (size_t total = 0; !error && !gone_ && total < kLingerBytes;) {
+    total += co_await stream_.async_read_some(asio::buffer(discard),
+                                              asio::redirect_error(asio::use_awaitable, error));
+  }
+}
+
+// --- Connection: one exchange -------------------------------------------------
+
+asio::awaitable<bool> Connection::Answer(http::request<http::string_body> request) {
+  HttpRequest converted = ToHttpRequest(std::move(request));
+  HttpFraming framing = FramingFor(converted);
+  ++seq_;
+  auto exchange = std::make_shared<HttpExchange>(std::move(converted), MakeSink(framing));
+  exchange_ = exchange;
+  // Bytes already buffered are a pipelined request: the client is there.
+  if (buffer_.size() == 0) Watch();
+  worker_->server().handler(std::move(exchange));
+  bool close = co_await WriteResponse();
+  StopWatching();
+  exchange_.reset();
+  co_return !gone_ && !close;
+}
+
+HttpResponseSink Connection::MakeSink(const HttpFraming& framing) {
+  // Runs on the answering thread: serialise there, then hop to ours.
+  return [poster = worker_->poster(), weak = weak_from_this(), seq = seq_,
+          framing](HttpResponseEvent event) {
+    poster->Post([weak, seq, piece = SerializeEvent(std::move(event), framing)]() mutable {
+      if (auto self = weak.lock()) self->Enqueue(seq, std::move(piece));
+    });
+  };
+}
+
+void Connection::Enqueue(uint64_t seq, ResponsePiece piece) {
+  if (gone_ || seq != seq_) return;
+  size_t size = piece.bytes.size();
+  if (unwritten_bytes_ > 0 && unwritten_bytes_ + size > options().max_pending_write_bytes) {
+    FANOUT_LOG(WARNING) << "HTTP client too slow: more than " << options().max_pending_write_bytes
+                        << " response bytes pending; dropping the connection";
+    Drop();
+    return;
+  }
+  unwritten_bytes_ += size;
+  outbox_.push_back(std::move(piece));
+  wake_.cancel();
+}
+
+// Writes what the exchange queues until its last piece. True: close after.
+asio::awaitable<bool> Connection::WriteResponse() {
+  for (;;) {
+    while (outbox_.empty() && !gone_) {
+      wake_.expires_at(asio::steady_timer::time_point::max());
+      beast::error_code ignored;
+      co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+    if (gone_) co_return true;
+    std::deque<ResponsePiece> batch;
+    batch.swap(outbox_);
+    std::vector<asio::const_buffer> buffers;
+    size_t batch_bytes = 0;
+    bool last = false, close = false;
+    for (const ResponsePiece& piece : batch) {
+      if (!piece.bytes.empty()) buffers.push_back(asio::buffer(piece.bytes));
+      batch_bytes += piece.bytes.size();
+      last = last || piece.last;
+      close = close || piece.close;
+    }
+    if (!co_await WriteAll(std::move(buffers), last)) co_return true;
+    unwritten_bytes_ -= batch_bytes;
+    if (last) {
+      if (auto exchange = exchange_.lock()) exchange->MarkResponseWritten();
+      co_return close || peer_closed_;
+    }
+  }
+}
+
+// As much as the socket takes at once is written right here, the rest
+// asynchronously. Knowing at once matters for the last bytes: a client that
+// has read them may hang up before an asynchronous completion would arrive,
+// and must not look as if it left early. False: the connection is gone.
+asio::awaitable<bool> Connection::WriteAll(std::vector<asio::const_buffer> buffers, bool last) {
+  beast::error_code error;
+  while (!buffers.empty() && !error) {
+    Consume(&buffers, stream_.socket().write_some(buffers, error));
+  }
+  if (error == asio::error::would_block || error == asio::error::try_again) {
+    error = {};
+    writing_last_ = last;
+    stream_.expires_after(ToChrono(options().write_timeout));
+    co_await asio::async_write(stream_, buffers, asio::redirect_error(asio::use_awaitable, error));
+    stream_.expires_never();
+    writing_last_ = false;
+  }
+  if (error) Drop();
+  co_return !gone_;
+}
+
+// --- Connection: noticing the client leave ------------------------------------
+
+// While the handler works the socket is otherwise idle; readable then means
+// either the client closed (EOF or error) or it pipelined its next request.
+void Connection::Watch() {
+  watching_ = true;
+  stream_.socket().async_wait(
+      tcp::socket::wait_read,
+      [self = shared_from_this(), generation = watch_generation_](beast::error_code error) {
+        self->OnReadable(error, generation);
+      });
+}
+
+void Connection::OnReadable(const beast::error_code& error, uint64_t generation) {
+  if (generation != watch_generation_ || gone_) return;
+  watching_ = false;
+  if (!error) {
+    char byte;
+    beast::error_code peek_error;
+    size_t n =
+        stream_.socket().receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek_error);
+    if (peek_error == asio::error::would_block || peek_error == asio::error::try_again) {
+      Watch();
+      return;
+    }
+    if (!peek_error && n > 0) return;  // a pipelined request; the next read takes it
+  }
+  if (writing_last_) {
+    peer_closed_ = true;
+    return;
+  }
+  Drop();
+}
+
+void Connection::StopWatching() {
+  ++watch_generation_;
+  if (!watching_ || gone_) return;
+  watching_ = false;
+  beast::error_code ignored;
+  stream_.socket().cancel(ignored);
+}
+
+void Connection::Drop() {
+  if (gone_) return;
+  gone_ = true;
+  ++watch_generation_;
+  outbox_.clear();
+  if (auto exchange = exchange_.lock()) exchange->MarkClientGone();
+  stream_.close();  // aborts pending reads and writes
+  wake_.cancel();
+}
+
+}  // namespace fanout::http_internal

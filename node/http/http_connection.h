@@ -1,0 +1,163 @@
+// HttpServer's inside: I/O workers (a thread and an io_context each) and the
+// connections they run. Not for use outside node/http/.
+//
+// A Connection is one coroutine on its worker's thread: read a request, hand
+// an HttpExchange to the handler, write what the exchange's sink posts back,
+// repeat. Everything but the sink runs on that one thread, so the connection
+// needs no locks; the sink reaches it only through IoPoster and a weak_ptr,
+// which makes late answers (after the client or the server went) no-ops.
+#pragma once
+
+#include <utility>
+// ^ before Boost: Asio 1.74 needs std::exchange from it under g++ 12.
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "node/base/sync.h"
+#include "node/http/http_server.h"
+#include "node/http/http_wire.h"
+
+namespace fanout::http_internal {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+// What every connection of one server shares. Outlives the workers.
+struct ServerContext {
+  HttpServer::Options options;
+  HttpHandler handler;
+  std::atomic<int> connections{0};
+  std::atomic<bool> stopping{false};
+};
+
+// Posts to an io_context until Close(); afterwards posting is a no-op, so
+// exchanges that outlive the server never touch a destroyed io_context.
+// Thread-safe.
+class IoPoster {
+ public:
+  explicit IoPoster(asio::io_context* io) : io_(io) {}
+
+  template <typename Fn>
+  void Post(Fn&& fn) {
+    MutexLock lock(&mu_);
+    if (io_ != nullptr) asio::post(*io_, std::forward<Fn>(fn));
+  }
+  void Close() {
+    MutexLock lock(&mu_);
+    io_ = nullptr;
+  }
+
+ private:
+  Mutex mu_;
+  asio::io_context* io_ ABSL_GUARDED_BY(mu_);
+};
+
+class Connection;
+
+// One I/O thread with its io_context and the connections on it.
+// Thread-safe: Start/BeginStop/Join from the controlling thread; Register and
+// Unregister on the worker's thread (or after Join).
+class IoWorker {
+ public:
+  explicit IoWorker(ServerContext* server);
+  ~IoWorker();
+  IoWorker(const IoWorker&) = delete;
+  IoWorker& operator=(const IoWorker&) = delete;
+
+  asio::io_context& io() { return io_; }
+  ServerContext& server() { return *server_; }
+  const std::shared_ptr<IoPoster>& poster() const { return poster_; }
+
+  void Start();
+  // Drops every connection (their exchanges see the client gone) and lets
+  // the thread finish once the connections have wound down.
+  void BeginStop();
+  void Join();
+
+  // False once stopping: the caller closes instead.
+  bool Register(Connection* connection);
+  void Unregister(Connection* connection);
+
+ private:
+  void DropAll();
+
+  ServerContext* server_;
+  // Declared before io_: connections still queued in io_ unregister when it
+  // destroys them.
+  absl::flat_hash_set<Connection*> live_;
+  bool stopping_ = false;
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::shared_ptr<IoPoster> poster_;
+  std::thread thread_;
+};
+
+// Loop-affine (its worker's thread), except that the sinks it gives its
+// exchanges are thread-safe.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, IoWorker* worker);
+  ~Connection();
+
+  static asio::awaitable<void> Run(std::shared_ptr<Connection> self);
+
+  // Closes now; an exchange in flight sees its client gone. Idempotent.
+  void Drop();
+
+ private:
+  using Parser = http::request_parser<http::string_body>;
+  struct ReadResult {
+    enum class Outcome { kRequest, kClose, kReject } outcome = Outcome::kRequest;
+    int status = 0;  // for kReject
+    std::string message;
+  };
+
+  asio::awaitable<void> Serve();
+  asio::awaitable<ReadResult> ReadRequest(Parser& parser, bool first);
+  ReadResult Classify(const beast::error_code& error) const;
+  asio::awaitable<bool> Answer(http::request<http::string_body> request);
+  asio::awaitable<bool> WriteResponse();
+  asio::awaitable<bool> WriteAll(std::vector<asio::const_buffer> buffers, bool last);
+  asio::awaitable<void> Reject(const ReadResult& rejection);
+  asio::awaitable<void> Linger();
+
+  HttpResponseSink MakeSink(const HttpFraming& framing);
+  void Enqueue(uint64_t seq, ResponsePiece piece);
+
+  void Watch();
+  void OnReadable(const beast::error_code& error, uint64_t generation);
+  void StopWatching();
+
+  const HttpServer::Options& options() const { return worker_->server().options; }
+
+  IoWorker* worker_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  // Parks WriteResponse until the sink queues something or the client goes.
+  asio::steady_timer wake_;
+  std::deque<ResponsePiece> outbox_;
+  size_t unwritten_bytes_ = 0;  // queued plus being written
+  uint64_t seq_ = 0;            // of the exchange in flight; stale pieces are dropped
+  std::weak_ptr<HttpExchange> exchange_;
+  bool gone_ = false;
+  uint64_t watch_generation_ = 0;  // a completion from an older watch is ignored
+  bool watching_ = false;
+  // The response's last bytes are being written. A client that hangs up now
+  // has most likely read them already (its close can overtake our write's
+  // completion): the write's outcome decides whether it left early.
+  bool writing_last_ = false;
+  bool peer_closed_ = false;
+};
+
+}  // namespace fanout::http_internal
