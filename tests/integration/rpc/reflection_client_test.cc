@@ -7,7 +7,6 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/impl/server_builder_option.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include "tests/support/file_reflection_service.h"
 #include "tests/support/made_up_protos.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/without_reflection.h"
 
 namespace fanout {
 namespace {
@@ -33,18 +33,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using FileList = std::vector<google::protobuf::FileDescriptorProto>;
 
-// Linking libgrpc++_reflection registers its plugin for every ServerBuilder
-// in the process; this option takes it out again, for a server without
-// reflection.
-class WithoutReflection : public grpc::ServerBuilderOption {
- public:
-  void UpdateArguments(grpc::ChannelArguments*) override {}
-  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
-    std::erase_if(*plugins,
-                  [](const auto& plugin) { return plugin->name() == "proto_server_reflection"; });
-  }
-};
-
+// Linking libgrpc++_reflection already registers the plugin for every
+// server; saying so keeps the test honest if that changes.
 bool EnableReflection() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   return true;
@@ -71,7 +61,7 @@ class ReflectionClientTest : public ::testing::Test {
     lab_.Register(server_);
     EXPECT_THAT(server_.Start(), IsOk());
     lab_.Serve(server_);
-    bare_.builder().SetOption(std::make_unique<WithoutReflection>());
+    bare_.builder().SetOption(std::make_unique<testing::WithoutReflection>());
     bare_lab_.Register(bare_);
     EXPECT_THAT(bare_.Start(), IsOk());
     bare_lab_.Serve(bare_);
@@ -161,7 +151,7 @@ TEST_F(ReflectionClientTest, ImportsTheServerLeftOutAreAskedByName) {
          return timestamp;
        }()});
   grpc::AsyncGenericService generic;
-  made_up.builder().SetOption(std::make_unique<WithoutReflection>());
+  made_up.builder().SetOption(std::make_unique<testing::WithoutReflection>());
   made_up.RegisterGenericService(&generic);
   ASSERT_THAT(made_up.Start(), IsOk());
   made_up.ServeGeneric(&generic, [&](GenericCall& call) { return reflection.Handle(call); });
