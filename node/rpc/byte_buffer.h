@@ -8,7 +8,7 @@
 #pragma once
 
 #include <google/protobuf/message.h>
-#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/impl/codegen/proto_utils.h>  // SerializationTraits<Message>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/proto_buffer_writer.h>
