@@ -117,6 +117,11 @@ bool IsReservedMetadataKey(absl::string_view key) {
 
 Task<absl::Status> ProxyCall(GenericCall& call, grpc::GenericStub* backend,
                              const ProxyOptions& options) {
+  if (backend == nullptr) {
+    absl::Status none = absl::UnavailableError(call.method() + ": no backend to proxy to");
+    co_await call.Finish(none);
+    co_return none;
+  }
   GenericClientStream upstream(backend, call.method(), BackendCallOptions(call, options));
   absl::Status status = co_await upstream.Start();
   if (status.ok()) {

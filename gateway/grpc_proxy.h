@@ -23,6 +23,10 @@
 //   user-agent) are never copied either way.
 // - Status: the backend's, or UNAVAILABLE when it cannot be reached; a
 //   method the backend lacks is its UNIMPLEMENTED.
+// - A tighter budget (a route's timeout) is a deadline on the task:
+//   `co_await WithTimeout(ProxyCall(call, backend, options), route_timeout)`
+//   sends the earlier deadline to the backend, and at the deadline cancels
+//   it and ends the client call with DEADLINE_EXCEEDED.
 //
 // ProxyCall finishes the client call itself (GenericCall::Finish, the only
 // way to end a client read still pending when the backend is done) and
@@ -51,7 +55,7 @@ struct ProxyOptions {
 };
 
 // Forwards `call` to `backend` until both directions end; returns the
-// status the client call was finished with.
+// status the client call was finished with. A null `backend` is UNAVAILABLE.
 Task<absl::Status> ProxyCall(GenericCall& call, grpc::GenericStub* backend,
                              const ProxyOptions& options);
 

@@ -447,6 +447,28 @@ TEST_F(GrpcProxyTest, BackendDownIsUnavailable) {
   proxy.Shutdown(absl::Seconds(1));
 }
 
+TEST_F(GrpcProxyTest, ARouteTimeoutAroundProxyCallCapsTheDeadline) {
+  Server capped({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1});
+  grpc::AsyncGenericService service;
+  capped.RegisterGenericService(&service);
+  ASSERT_THAT(capped.Start(), IsOk());
+  capped.ServeGeneric(&service, [&](GenericCall& call) -> Task<absl::Status> {
+    co_return co_await WithTimeout(ProxyCall(call, lab_backend_.get(), options_), absl::Seconds(1));
+  });
+  auto stub = Lab::NewStub(Channel(capped.port()));
+  auto call = [&](EchoRequest request) -> Task<absl::StatusOr<EchoResponse>> {
+    co_return co_await CallUnary(stub.get(), &Lab::Stub::PrepareAsyncEcho, request);
+  };
+  // The client has no deadline; the backend sees the route's.
+  auto fast = Run(call(Req("fast")));
+  ASSERT_THAT(fast, IsOk());
+  EXPECT_GT(fast->deadline_remaining_ms(), 0);
+  EXPECT_LE(fast->deadline_remaining_ms(), 1000 + 10);
+  EXPECT_THAT(Run(call(Req("slow", 60000))), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() == 1; }));
+  capped.Shutdown(absl::Seconds(1));
+}
+
 TEST(ReservedMetadataKeyTest, TransportAndGrpcKeysAreReserved) {
   for (const char* key :
        {"grpc-timeout", "grpc-status", ":authority", "content-type", "te", "user-agent", ""}) {
