@@ -1,5 +1,7 @@
 #include "node/rpc/generic_stream.h"
 
+#include <grpcpp/support/slice.h>
+
 #include <utility>
 
 #include "node/rpc/cq_op.h"
@@ -50,6 +52,13 @@ Task<absl::Status> GenericClientStream::Start() {
 
 Task<bool> GenericClientStream::Write(const grpc::ByteBuffer& message) {
   if (stream_ == nullptr || finished_) co_return false;
+  if (!message.Valid()) {
+    // A default ByteBuffer holds no buffer at all, and gRPC would silently
+    // send nothing: send it as the empty message it stands for.
+    grpc::Slice nothing;
+    grpc::ByteBuffer empty(&nothing, 1);
+    co_return co_await Step([&](void* tag) { stream_->Write(empty, tag); });
+  }
   co_return co_await Step([&](void* tag) { stream_->Write(message, tag); });
 }
 

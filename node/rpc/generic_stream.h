@@ -45,6 +45,7 @@ class GenericClientStream {
   // has then finished; Finish returns the same).
   Task<absl::Status> Start();
   // False: the stream broke (call Finish for why), or it was not started.
+  // A default-constructed ByteBuffer is sent as the empty message.
   Task<bool> Write(const grpc::ByteBuffer& message);
   // Half-closes: the server sees the end of the requests.
   Task<bool> WritesDone();
@@ -61,8 +62,9 @@ class GenericClientStream {
   bool started() const { return stream_ != nullptr; }
   bool finished() const { return finished_; }
 
-  // The server's initial metadata is there after the first Read (or
-  // Finish), its trailing metadata after Finish.
+  // The server's initial metadata is there once a Read was awaited or
+  // Finish returned (gRPC asserts if GetServerInitialMetadata is called
+  // before), its trailing metadata after Finish.
   grpc::ClientContext& context() { return context_; }
 
  private:

@@ -1,5 +1,7 @@
 #include "node/rpc/server_call.h"
 
+#include <grpc/grpc.h>
+
 #include <chrono>
 
 #include "absl/time/clock.h"
@@ -41,7 +43,7 @@ Task<absl::Status> ServeGenericCall(std::unique_ptr<GenericCall> call,
                                     std::shared_ptr<GenericHandler> handler) {
   co_return co_await RunServerCall(call->context(), call->done(), [&]() -> Task<absl::Status> {
     absl::Status status = co_await (*handler)(*call);
-    co_await CqOp([&](EventLoop*, void* tag) { call->stream().Finish(ToGrpcStatus(status), tag); });
+    co_await call->Finish(status);
     co_return absl::OkStatus();
   });
 }
@@ -63,7 +65,11 @@ Task<absl::Status> AcceptGeneric(EventLoop* loop, grpc::AsyncGenericService* ser
 Task<std::optional<grpc::ByteBuffer>> GenericCall::Read() {
   grpc::ByteBuffer message;
   bool ok = co_await internal::CqOp([&](EventLoop*, void* tag) { stream_.Read(&message, tag); });
-  if (!ok) co_return std::nullopt;
+  if (!ok) {
+    // gRPC reports both ends as a failed read; only the core call knows which.
+    half_closed_ = grpc_call_failed_before_recv_message(context_.c_call()) == 0;
+    co_return std::nullopt;
+  }
   co_return message;
 }
 
@@ -71,6 +77,13 @@ Task<absl::Status> GenericCall::Write(const grpc::ByteBuffer& message) {
   bool ok = co_await internal::CqOp([&](EventLoop*, void* tag) { stream_.Write(message, tag); });
   if (!ok) co_return absl::CancelledError("stream closed by the client");
   co_return absl::OkStatus();
+}
+
+Task<bool> GenericCall::Finish(const absl::Status& status) {
+  if (finished_) co_return false;
+  finished_ = true;
+  grpc::Status wire = ToGrpcStatus(status);
+  co_return co_await internal::CqOp([&](EventLoop*, void* tag) { stream_.Finish(wire, tag); });
 }
 
 }  // namespace fanout

@@ -81,16 +81,31 @@ using StreamHandler = std::function<Task<absl::Status>(grpc::ServerContext&, con
                                                        ServerStreamWriter<Response>&)>;
 
 // A call of any method, as bytes: the proxy path. The handler reads the
-// request stream, writes responses and returns the final status.
+// request stream, writes responses and returns the final status (or ends the
+// call itself with Finish). One Read and one Write may be outstanding at
+// once, from two tasks on the call's loop.
 class GenericCall {
  public:
   GenericCall() : stream_(&context_) {}
   grpc::GenericServerContext& context() { return context_; }
   const std::string& method() const { return context_.method(); }
-  // The next request message; nullopt when the client has finished sending.
+  // The next request message; nullopt when the client has finished sending
+  // or the call broke (half_closed() tells which).
   Task<std::optional<grpc::ByteBuffer>> Read();
+  // After a Read returned nullopt: true if the client ended its requests (a
+  // half-close), false if the call broke first (cancelled, deadline passed,
+  // connection lost). A proxy must not pass a broken stream on as complete.
+  bool half_closed() const { return half_closed_; }
   // OK once handed to gRPC; CANCELLED if the call is gone.
   Task<absl::Status> Write(const grpc::ByteBuffer& message);
+  // Ends the call now with `status` (and the trailing metadata added to
+  // context() so far), even while a Read is outstanding: that Read then
+  // returns nullopt. The first Finish wins: the server finishes a call with
+  // its handler's status only if the handler did not. False if the status
+  // could not be sent (the call was gone) or the call was already finished.
+  // Not while a Write is outstanding.
+  Task<bool> Finish(const absl::Status& status);
+  bool finished() const { return finished_; }
 
   // For the acceptor.
   grpc::GenericServerAsyncReaderWriter& stream() { return stream_; }
@@ -100,6 +115,8 @@ class GenericCall {
   grpc::GenericServerContext context_;
   grpc::GenericServerAsyncReaderWriter stream_;
   internal::Signal done_;
+  bool half_closed_ = false;
+  bool finished_ = false;
 };
 
 using GenericHandler = std::function<Task<absl::Status>(GenericCall&)>;

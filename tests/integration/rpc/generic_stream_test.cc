@@ -222,6 +222,20 @@ TEST_F(GenericStreamTest, ConcurrentReadAndWriteFromTwoTasks) {
   for (int i = 0; i < kMessages; ++i) EXPECT_EQ((*received)[i], absl::StrCat(i));
 }
 
+TEST_F(GenericStreamTest, ADefaultByteBufferIsSentAsTheEmptyMessage) {
+  auto run = [&]() -> Task<absl::StatusOr<size_t>> {
+    GenericClientStream stream(echo_stub_.get(), kBidiEcho);
+    FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
+    if (!co_await stream.Write(grpc::ByteBuffer())) co_return absl::InternalError("write failed");
+    co_await stream.WritesDone();
+    std::optional<grpc::ByteBuffer> echoed = co_await stream.Read();
+    FANOUT_CO_RETURN_IF_ERROR(co_await stream.Finish());
+    if (!echoed) co_return absl::InternalError("nothing came back");
+    co_return echoed->Length();
+  };
+  EXPECT_THAT(Run(run()), IsOkAndHolds(0u));
+}
+
 TEST_F(GenericStreamTest, TaskDeadlineTravelsAsTheCallDeadline) {
   auto call = [&]() -> Task<absl::StatusOr<std::vector<EchoResponse>>> {
     GenericClientStream stream(lab_stub_.get(), kEcho);

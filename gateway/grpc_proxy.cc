@@ -1,0 +1,140 @@
+#include "gateway/grpc_proxy.h"
+
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "node/async/task_group.h"
+#include "node/rpc/generic_stream.h"
+
+namespace fanout::gateway {
+namespace {
+
+using MetadataMap = std::multimap<grpc::string_ref, grpc::string_ref>;
+
+std::string ToString(grpc::string_ref s) { return std::string(s.data(), s.size()); }
+
+// The allowlisted client metadata, for the backend call.
+CallOptions BackendCallOptions(GenericCall& call, const ProxyOptions& options) {
+  CallOptions backend;
+  const MetadataMap& metadata = call.context().client_metadata();
+  for (const std::string& key : options.metadata_allowlist) {
+    if (IsReservedMetadataKey(key)) continue;
+    auto [begin, end] = metadata.equal_range(grpc::string_ref(key));
+    for (auto it = begin; it != end; ++it) backend.metadata.emplace_back(key, ToString(it->second));
+  }
+  return backend;
+}
+
+template <typename Add>
+void CopyMetadata(const MetadataMap& from, Add add) {
+  for (const auto& [key, value] : from) {
+    std::string name = ToString(key);
+    if (!IsReservedMetadataKey(name)) add(name, ToString(value));
+  }
+}
+
+// The two directions of one proxied call.
+class Relay {
+ public:
+  Relay(GenericCall& call, GenericClientStream& backend) : call_(call), backend_(backend) {}
+
+  // Runs both directions; the backend's status (or why the client is gone).
+  Task<absl::Status> Run() {
+    TaskGroup requests(co_await CurrentContext());
+    requests.Spawn(ForwardRequests());
+    absl::Status written = co_await ForwardResponses();
+    backend_done_ = true;
+    absl::Status status = co_await backend_.Finish();
+    if (!written.ok()) status = written;
+    if (backend_.finished()) {  // Else its metadata never came (the loop is stopping).
+      ForwardInitialMetadata();
+      CopyMetadata(backend_.context().GetServerTrailingMetadata(),
+                   [&](const std::string& k, const std::string& v) {
+                     call_.context().AddTrailingMetadata(k, v);
+                   });
+    }
+    // Ends a client read still pending, so the request direction ends too.
+    co_await call_.Finish(status);
+    co_await requests.Wait();
+    co_return status;
+  }
+
+ private:
+  // Client to backend, then the half-close. A client stream that broke is
+  // not a half-close: the backend call is cancelled, never told that the
+  // requests are complete (it might commit half an upload).
+  Task<absl::Status> ForwardRequests() {
+    while (!backend_done_) {
+      std::optional<grpc::ByteBuffer> message = co_await call_.Read();
+      if (!message) break;
+      if (!co_await backend_.Write(*message)) co_return absl::OkStatus();
+    }
+    if (backend_done_) co_return absl::OkStatus();
+    if (call_.half_closed()) {
+      co_await backend_.WritesDone();
+    } else {
+      backend_.TryCancel();
+    }
+    co_return absl::OkStatus();
+  }
+
+  // Backend to client, until the backend's stream ends.
+  Task<absl::Status> ForwardResponses() {
+    while (std::optional<grpc::ByteBuffer> message = co_await backend_.Read()) {
+      ForwardInitialMetadata();
+      absl::Status written = co_await call_.Write(*message);
+      if (!written.ok()) {
+        backend_.TryCancel();
+        co_return written;
+      }
+    }
+    co_return absl::OkStatus();
+  }
+
+  // Before the first message or the status, while the client has had none.
+  void ForwardInitialMetadata() {
+    if (std::exchange(initial_metadata_sent_, true)) return;
+    CopyMetadata(backend_.context().GetServerInitialMetadata(),
+                 [&](const std::string& k, const std::string& v) {
+                   call_.context().AddInitialMetadata(k, v);
+                 });
+  }
+
+  GenericCall& call_;
+  GenericClientStream& backend_;
+  bool backend_done_ = false;
+  bool initial_metadata_sent_ = false;
+};
+
+}  // namespace
+
+bool IsReservedMetadataKey(absl::string_view key) {
+  return key.empty() || key[0] == ':' || absl::StartsWith(key, "grpc-") || key == "content-type" ||
+         key == "te" || key == "user-agent" || key == "host" || key == "connection";
+}
+
+Task<absl::Status> ProxyCall(GenericCall& call, grpc::GenericStub* backend,
+                             const ProxyOptions& options) {
+  if (backend == nullptr) {
+    absl::Status none = absl::UnavailableError(call.method() + ": no backend to proxy to");
+    co_await call.Finish(none);
+    co_return none;
+  }
+  GenericClientStream upstream(backend, call.method(), BackendCallOptions(call, options));
+  absl::Status status = co_await upstream.Start();
+  if (status.ok()) {
+    Relay relay(call, upstream);
+    status = co_await relay.Run();
+  } else {
+    CopyMetadata(upstream.context().GetServerTrailingMetadata(),
+                 [&](const std::string& k, const std::string& v) {
+                   call.context().AddTrailingMetadata(k, v);
+                 });
+    co_await call.Finish(status);
+  }
+  co_return status;
+}
+
+}  // namespace fanout::gateway
