@@ -62,8 +62,8 @@ gateway:
     - {name: slow, path: /slow, max_in_flight: 32, timeout_ms: 1000, respond_with: e,
        calls: [{name: e, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {delay_ms: "=20"}}]}
 YAML
-"$fanoutd" --config "$tmp/backend.yaml" 2>"$tmp/backend.log" & pids+=($!)
-"$fanoutd" --config "$tmp/gateway.yaml" 2>"$tmp/gateway.log" & gw=$!; pids+=($gw)
+"$fanoutd" --config "$tmp/backend.yaml" >"$tmp/backend.out" 2>"$tmp/backend.log" & pids+=($!)
+"$fanoutd" --config "$tmp/gateway.yaml" >"$tmp/gateway.out" 2>"$tmp/gateway.log" & gw=$!; pids+=($gw)
 for i in $(seq 100); do
   curl -s -o /dev/null "http://127.0.0.1:$R/echo?m=up" && break
   sleep 0.1

@@ -92,6 +92,7 @@ class Gateway {
   // gRPC (grpc_front.cc).
   Task<absl::Status> ServeGrpc(GenericCall& call);
   Task<absl::Status> ServeGrpcRoute(GenericCall& call, const CompiledRoute& route);
+  Task<absl::Status> ProxyUnary(GenericCall& call, Backend& backend);
 
   // Shared by both doors.
   std::optional<std::vector<AdmissionLimiter::Ticket>> Admit(const CompiledRoute& route);

@@ -28,6 +28,14 @@ std::vector<absl::string_view> Segments(absl::string_view path) {
 
 }  // namespace
 
+google::protobuf::util::JsonPrintOptions AnswerOptions() {
+  google::protobuf::util::JsonPrintOptions options;
+  // An empty list is [] and a zero is 0, not a missing key: callers of a
+  // REST API should not need the proto3 defaults to read an answer.
+  options.always_print_primitive_fields = true;
+  return options;
+}
+
 absl::StatusOr<Value> ParseJson(absl::string_view text) {
   Value value;
   absl::Status status =
@@ -123,7 +131,7 @@ void AppendJsonString(absl::string_view text, std::string* out) {
 
 absl::StatusOr<Value> MessageToValue(const google::protobuf::Message& message) {
   std::string text;
-  absl::Status status = FromProtobuf(json::MessageToJsonString(message, &text));
+  absl::Status status = FromProtobuf(json::MessageToJsonString(message, &text, AnswerOptions()));
   if (!status.ok()) return status;
   return ParseJson(text);
 }

@@ -17,6 +17,7 @@
 
 #include <google/protobuf/message.h>
 #include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 
 #include <string>
 
@@ -34,6 +35,8 @@ void AppendJson(const Value& value, std::string* out);
 // `text` as a quoted JSON string.
 void AppendJsonString(absl::string_view text, std::string* out);
 
+// How answers are printed: protobuf's JSON mapping, unpopulated fields included.
+google::protobuf::util::JsonPrintOptions AnswerOptions();
 absl::StatusOr<Value> MessageToValue(const google::protobuf::Message& message);
 // Fills `message` (cleared first) from a JSON object. Unknown fields are
 // errors unless `ignore_unknown`.

@@ -28,16 +28,27 @@ constexpr char kUsage[] =
 
 void PrintHowToCall(const Node& node) {
   int port = node.grpc_port();
-  std::printf("\nfanout node \"%s\" is serving on 127.0.0.1:%d:\n",
+  std::printf("\nfanout node \"%s\" is serving gRPC on 127.0.0.1:%d:\n",
               node.config().node_name().c_str(), port);
   for (const auto& service : node.services()) std::printf("  %s\n", service.c_str());
-  std::printf(
-      "Try it (gRPC over HTTP/2 with curl; the body is a framed protobuf):\n"
-      "  printf '\\x00\\x00\\x00\\x00\\x16\\x0a\\x03Ada\\x12\\x0fada@example.com' | curl -s "
-      "--http2-prior-knowledge -H 'content-type: application/grpc' -H 'te: trailers' "
-      "--data-binary @- http://127.0.0.1:%d/fanout.users.v1.Users/CreateUser | od -c\n"
-      "Press Ctrl-C to stop.\n",
-      port);
+  if (int rest = node.rest_port(); rest != 0) {
+    std::printf(
+        "The gateway answers REST on http://127.0.0.1:%d. Try it:\n"
+        "  curl -s -X POST http://127.0.0.1:%d/v1/users -d '{\"name\": \"Ada\", \"email\": "
+        "\"ada@example.com\"}'\n"
+        "  curl -s -X POST http://127.0.0.1:%d/v1/users/1/orders -d '{\"item\": \"tea\", "
+        "\"quantity\": 2, \"amountCents\": 700}'\n"
+        "  curl -s http://127.0.0.1:%d/v1/users/1/dashboard\n",
+        rest, rest, rest, rest);
+  } else {
+    std::printf(
+        "Try it (gRPC over HTTP/2 with curl; the body is a framed protobuf):\n"
+        "  printf '\\x00\\x00\\x00\\x00\\x16\\x0a\\x03Ada\\x12\\x0fada@example.com' | curl -s "
+        "--http2-prior-knowledge -H 'content-type: application/grpc' -H 'te: trailers' "
+        "--data-binary @- http://127.0.0.1:%d/fanout.users.v1.Users/CreateUser | od -c\n",
+        port);
+  }
+  std::printf("Press Ctrl-C to stop.\n");
   std::fflush(stdout);
 }
 
@@ -109,7 +120,16 @@ int main(int argc, char** argv) {
   std::string flag = argc > 1 ? argv[1] : "";
   if (argc == 1) return Serve("");
   if (flag == "--print-default-config" && argc == 2) {
-    std::printf("%s", NodeConfigToText(DefaultNodeConfig()).c_str());
+    NodeConfig defaults = DefaultNodeConfig();
+    // The built-in routes, spelled out: the printed file loads back to the same node.
+    std::set<std::string> backends = BackendNames(defaults);
+    if (absl::Status added =
+            fanout::gateway::AddDefaultRoutes(defaults.mutable_gateway(), &backends);
+        !added.ok()) {
+      std::fprintf(stderr, "fanoutd: %s\n", std::string(added.message()).c_str());
+      return 1;
+    }
+    std::printf("%s", NodeConfigToText(defaults).c_str());
     return 0;
   }
   if ((flag == "--config" || flag == "--check-config") && argc == 3) {

@@ -87,6 +87,21 @@ absl::Status Node::StartAdmin() {
   return absl::OkStatus();
 }
 
+absl::Status Node::CreateGateway() {
+  gateway::Gateway::Options options{.config = config_.gateway()};
+  for (const std::string& name : BackendNames(config_)) {
+    auto it = config_.backends().find(name);
+    options.backends[name] = it == config_.backends().end() ? config::v1::Backend() : it->second;
+  }
+  // Channels are made when the gateway starts, after the port is bound
+  // (a local role is reached through it).
+  options.channel = [this](const std::string& name) { return BackendChannel(name); };
+  FANOUT_ASSIGN_OR_RETURN(gateway_, gateway::Gateway::Create(std::move(options)));
+  gateway_->Register(*server_);
+  services_.push_back("fanout.gateway.v1.Gateway");
+  return absl::OkStatus();
+}
+
 absl::Status Node::Start() {
   FANOUT_RETURN_IF_ERROR(StartAdmin());
   FANOUT_RETURN_IF_ERROR(OpenStores());
@@ -114,6 +129,7 @@ absl::Status Node::Start() {
     recommendations_->Register(*server_);
     services_.push_back("fanout.recommendations.v1.Recommendations");
   }
+  if (roles.gateway()) FANOUT_RETURN_IF_ERROR(CreateGateway());
   FANOUT_RETURN_IF_ERROR(server_->Start());
   SetServing(false);
   if (recommendations_) {
@@ -124,6 +140,7 @@ absl::Status Node::Start() {
   if (users_) users_->Serve(*server_);
   if (orders_) orders_->Serve(*server_);
   if (recommendations_) recommendations_->Serve(*server_);
+  if (gateway_) FANOUT_RETURN_IF_ERROR(gateway_->Start(*server_));
   SetServing(true);
   for (const auto& service : services_) {
     FANOUT_LOG(INFO) << "serving " << service << " on " << config_.grpc_address() << " (port "
@@ -146,7 +163,8 @@ void Node::Drain() {
   SetServing(false);
   absl::Duration grace = absl::Milliseconds(config_.shutdown().grace_ms());
   FANOUT_LOG(INFO) << "draining: in-flight calls have " << grace << " to finish";
-  server_->Shutdown(grace);
+  server_->Shutdown(grace);  // REST requests in flight finish on the loops too.
+  if (gateway_) gateway_->Stop();
   if (admin_) admin_->Stop();
   FANOUT_LOG(INFO) << "stopped";
   server_.reset();

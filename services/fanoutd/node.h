@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "fanout/orders/v1/orders.grpc.pb.h"
+#include "gateway/gateway.h"
 #include "node/async/offload.h"
 #include "node/http/admin_server.h"
 #include "node/rpc/server.h"
@@ -41,6 +42,8 @@ class Node {
   void Drain();
 
   int grpc_port() const { return server_->port(); }
+  // 0 when the gateway role or its REST door is off.
+  int rest_port() const { return gateway_ ? gateway_->rest_port() : 0; }
   // 0 when the admin port is off.
   int admin_port() const { return admin_ ? admin_->port() : 0; }
   const NodeConfig& config() const { return config_; }
@@ -52,6 +55,7 @@ class Node {
   std::shared_ptr<grpc::Channel> BackendChannel(const std::string& name);
   void SetServing(bool serving);
   absl::Status StartAdmin();
+  absl::Status CreateGateway();
 
   NodeConfig config_;
   std::atomic<bool> ready_{false};
@@ -66,6 +70,7 @@ class Node {
   std::unique_ptr<orders::OrdersService> orders_;
   std::unique_ptr<orders::v1::Orders::Stub> orders_stub_;
   std::unique_ptr<recommendations::RecommendationsService> recommendations_;
+  std::unique_ptr<gateway::Gateway> gateway_;
 };
 
 }  // namespace fanout::fanoutd

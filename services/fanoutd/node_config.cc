@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "gateway/gateway.h"
 #include "node/base/status_macros.h"
 #include "node/config/yaml_proto.h"
 
@@ -41,6 +42,8 @@ NodeConfig DefaultNodeConfig() {
   c.mutable_roles()->set_orders(true);
   c.mutable_roles()->set_recommendations(true);
   c.mutable_roles()->set_lab(true);
+  c.mutable_roles()->set_gateway(true);
+  c.mutable_gateway()->set_rest_address("127.0.0.1:8080");
   c.mutable_shutdown()->set_grace_ms(5000);
   c.mutable_log()->set_level(config::v1::Log::INFO);
   c.mutable_offload()->set_threads(2);
@@ -61,6 +64,8 @@ absl::Status ApplyEnvironment(NodeConfig* config, char** environ) {
       config->set_data_dir(value);
     else if (key == "FANOUT_NODE_NAME")
       config->set_node_name(value);
+    else if (key == "FANOUT_REST_ADDRESS")
+      config->mutable_gateway()->set_rest_address(value);
     else if (absl::StartsWith(key, "FANOUT_BACKEND_") && absl::EndsWith(key, "_TARGET")) {
       std::string name = absl::AsciiStrToLower(
           key.substr(sizeof("FANOUT_BACKEND_") - 1,
@@ -86,9 +91,6 @@ absl::Status ValidateNodeConfig(const NodeConfig& c) {
                "no role is enabled: set at least one of users, orders, "
                "recommendations, lab, gateway");
   }
-  if (r.gateway()) {
-    return Bad("roles.gateway", "the gateway role is not available in this build yet");
-  }
   if ((r.users() || r.orders()) && c.data_dir().empty()) {
     return Bad("data_dir", "must be set when users or orders run here (they store data)");
   }
@@ -99,6 +101,18 @@ absl::Status ValidateNodeConfig(const NodeConfig& c) {
       return Bad(key + ".timeout_ms", absl::StrCat("must be >= 0, got ", backend.timeout_ms()));
     }
     const std::string& lb = backend.load_balancing();
+    if (backend.max_concurrent_calls() < 0 || backend.max_queued_calls() < 0) {
+      return Bad(key, "max_concurrent_calls and max_queued_calls must be >= 0");
+    }
+    const auto& breaker = backend.circuit_breaker();
+    if (breaker.failure_rate() < 0 || breaker.failure_rate() > 1) {
+      return Bad(key + ".circuit_breaker.failure_rate",
+                 absl::StrCat("must be in [0, 1], got ", breaker.failure_rate()));
+    }
+    if (breaker.min_calls() < 0 || breaker.window_ms() < 0 || breaker.open_ms() < 0 ||
+        breaker.half_open_calls() < 0) {
+      return Bad(key + ".circuit_breaker", "counts and durations must be >= 0");
+    }
     if (!lb.empty() && lb != "round_robin" && lb != "pick_first") {
       return Bad(key + ".load_balancing",
                  absl::StrCat("must be round_robin or pick_first, got \"", lb, "\""));
@@ -109,6 +123,8 @@ absl::Status ValidateNodeConfig(const NodeConfig& c) {
                "recommendations needs the orders backend: run the orders "
                "role here or set backends.orders.target");
   }
+  if (r.gateway())
+    FANOUT_RETURN_IF_ERROR(gateway::CheckGatewayConfig(c.gateway(), BackendNames(c)));
   if (c.shutdown().grace_ms() < 0) {
     return Bad("shutdown.grace_ms", absl::StrCat("must be >= 0, got ", c.shutdown().grace_ms()));
   }
@@ -160,6 +176,17 @@ std::string RedactedConfigText(const NodeConfig& config) {
     if (start < at) backend.set_target(target.substr(0, start) + "<redacted>" + target.substr(at));
   }
   return NodeConfigToText(redacted);
+}
+
+std::set<std::string> BackendNames(const NodeConfig& config) {
+  std::set<std::string> names;
+  for (const auto& [name, backend] : config.backends()) names.insert(name);
+  const auto& r = config.roles();
+  if (r.users()) names.insert("users");
+  if (r.orders()) names.insert("orders");
+  if (r.recommendations()) names.insert("recommendations");
+  if (r.lab()) names.insert("lab");
+  return names;
 }
 
 }  // namespace fanout::fanoutd

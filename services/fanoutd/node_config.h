@@ -9,6 +9,7 @@
 //   FANOUT_BACKEND_<NAME>_TARGET   e.g. FANOUT_BACKEND_ORDERS_TARGET=dns:///orders:50051
 #pragma once
 
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -36,5 +37,9 @@ std::string NodeConfigToText(const NodeConfig& config);
 // The same, with credentials in backend targets ("user:secret@host") and
 // values of keys that look secret replaced by "<redacted>": for /config.
 std::string RedactedConfigText(const NodeConfig& config);
+
+// The backends this node can call by name: the configured ones and the
+// roles it runs itself (called over loopback).
+std::set<std::string> BackendNames(const NodeConfig& config);
 
 }  // namespace fanout::fanoutd

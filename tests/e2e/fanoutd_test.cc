@@ -11,8 +11,10 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
+#include "fanout/gateway/v1/gateway.grpc.pb.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
 #include "fanout/orders/v1/orders.grpc.pb.h"
 #include "fanout/recommendations/v1/recommendations.grpc.pb.h"
@@ -199,6 +201,78 @@ shutdown: {grace_ms: 3000}
   loops.Stop(absl::Now() + absl::Seconds(2));
 }
 
+// The README's main job: every role in one process; the sample curls work.
+TEST_F(FanoutdTest, GatewayAnswersTheDashboardOverRestAndGrpc) {
+  int port = FreePort();
+  int rest = FreePort();
+  std::string config = WriteConfig("all.yaml", absl::StrCat(R"(
+grpc_address: 127.0.0.1:)",
+                                                            port, R"(
+data_dir: )",
+                                                            (dir_ / "data").string(), R"(
+roles: {users: true, orders: true, recommendations: true, lab: true, gateway: true}
+gateway: {rest_address: "127.0.0.1:)",
+                                                            rest, R"("}
+)"));
+  Launch(config);
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(WaitServing(channel));
+  std::string url = absl::StrCat("http://127.0.0.1:", rest);
+  auto [created, user] = RunCommand(absl::StrCat(
+      "curl -s -X POST ", url, R"(/v1/users -d '{"name": "Ada", "email": "ada@example.com"}')"));
+  EXPECT_THAT(user, HasSubstr(R"("name":"Ada")"));
+  auto [ordered, order] = RunCommand(absl::StrCat(
+      "curl -s -X POST ", url,
+      R"(/v1/users/1/orders -d '{"item": "tea", "quantity": 2, "amountCents": 700}')"));
+  EXPECT_THAT(order, HasSubstr(R"("item":"tea")"));
+  auto [code, dashboard] = RunCommand(absl::StrCat("curl -s -i ", url, "/v1/users/1/dashboard"));
+  EXPECT_THAT(dashboard, HasSubstr("HTTP/1.1 200"));
+  EXPECT_THAT(dashboard, HasSubstr("X-Fanout-Completed: true"));
+  EXPECT_THAT(dashboard, HasSubstr(R"("user":{"email":"ada@example.com","id":"1","name":"Ada"})"));
+  EXPECT_THAT(dashboard, HasSubstr(R"("orders":[{)"));
+  EXPECT_THAT(dashboard, HasSubstr(R"("recommendations":[{)"));
+  auto [missing_code, missing] =
+      RunCommand(absl::StrCat("curl -s -i ", url, "/v1/users/999/dashboard"));
+  EXPECT_THAT(missing, HasSubstr("HTTP/1.1 404"));
+
+  // The same route on the gateway's typed gRPC method.
+  auto gateway = gateway::v1::Gateway::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  gateway::v1::DashboardRequest request;
+  request.set_id(1);
+  gateway::v1::Dashboard reply;
+  grpc::Status status = gateway->GetDashboard(&context, request, &reply);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(reply.user().name(), "Ada");
+  EXPECT_EQ(reply.orders_size(), 1);
+  EXPECT_GT(reply.recommendations_size(), 0);
+  EXPECT_TRUE(reply.completed());
+  EXPECT_EQ(reply.parts_size(), 3);
+
+  // And streamed, part by part.
+  grpc::ClientContext stream_context;
+  stream_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto reader = gateway->StreamDashboard(&stream_context, request);
+  gateway::v1::Part part;
+  std::set<std::string> names;
+  bool completed = false;
+  while (reader->Read(&part)) {
+    if (part.name().empty()) {
+      completed = part.completed();
+    } else {
+      names.insert(part.name());
+      EXPECT_EQ(part.status().code(), 0) << part.status().message();
+    }
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(names, (std::set<std::string>{"user", "orders", "recommendations"}));
+  EXPECT_TRUE(completed);
+  ::kill(pid_, SIGTERM);
+  EXPECT_EQ(Wait(), 0);
+}
+
 TEST_F(FanoutdTest, BadConfigsAreRefusedWithTheirReason) {
   struct Case {
     std::string yaml, expected;
@@ -212,6 +286,14 @@ TEST_F(FanoutdTest, BadConfigsAreRefusedWithTheirReason) {
       {"roles: {lab: true}\nbackends: {users: {target: x, load_balancing: random}}\n",
        "backends.users.load_balancing"},
       {"roles: {lab: true\n", "YAML syntax error at line"},
+      {"roles: {gateway: true}\nbackends: {lab: {target: \"127.0.0.1:1\"}}\n"
+       "gateway: {routes: [{name: r, path: /x, calls: [{name: a, backend: nope, "
+       "method: fanout.lab.v1.Lab/Echo}]}]}\n",
+       "gateway.routes[0] route \"r\": call \"a\": backend \"nope\" is not configured"},
+      {"roles: {gateway: true, lab: true}\n"
+       "gateway: {routes: [{name: r, path: \"/x/{id}\", calls: [{name: a, backend: lab, "
+       "method: fanout.lab.v1.Lab/Echo, request: {mesage: path.id}}]}]}\n",
+       "request field \"mesage\": fanout.lab.v1.EchoRequest has no field \"mesage\""},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     std::string path = WriteConfig(absl::StrCat("bad", i, ".yaml"), cases[i].yaml);

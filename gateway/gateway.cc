@@ -1,0 +1,253 @@
+#include "gateway/gateway.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gateway/descriptors.h"
+#include "node/base/log.h"
+#include "node/base/status_macros.h"
+#include "node/http/http_server.h"
+
+namespace fanout::gateway {
+namespace {
+
+// Forwarded to backends unless the config names its own list.
+const char* const kDefaultAllowlist[] = {"authorization", "x-request-id", "traceparent",
+                                         "tracestate",    "x-user-id",    "x-tenant-id"};
+
+RouteContext MakeRouteContext(const config::v1::GatewayConfig& config,
+                              const std::set<std::string>& backends,
+                              const DescriptorRegistry* descriptors) {
+  RouteContext context;
+  context.backends = backends;
+  context.find_method = [descriptors](absl::string_view method) {
+    return descriptors->FindMethod(method);
+  };
+  context.allow_unknown_methods = config.use_reflection();
+  context.default_timeout = config.default_timeout_ms() > 0
+                                ? absl::Milliseconds(config.default_timeout_ms())
+                                : absl::Seconds(10);
+  return context;
+}
+
+absl::Status LoadDescriptorSets(const config::v1::GatewayConfig& config,
+                                DescriptorRegistry* descriptors) {
+  for (const std::string& path : config.descriptor_sets()) {
+    absl::Status added = descriptors->AddDescriptorSetFile(path);
+    if (!added.ok()) {
+      return absl::Status(added.code(), absl::StrCat("gateway.descriptor_sets: ", added.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTopLevel(const config::v1::GatewayConfig& config) {
+  auto bad = [](absl::string_view key, auto value) {
+    return absl::InvalidArgumentError(absl::StrCat("gateway.", key, ": must be >= 0, got ", value));
+  };
+  if (config.http_threads() < 0) return bad("http_threads", config.http_threads());
+  if (config.max_body_bytes() < 0) return bad("max_body_bytes", config.max_body_bytes());
+  if (config.max_in_flight() < 0) return bad("max_in_flight", config.max_in_flight());
+  if (config.default_timeout_ms() < 0)
+    return bad("default_timeout_ms", config.default_timeout_ms());
+  if (config.max_headers() < 0) return bad("max_headers", config.max_headers());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckGatewayConfig(const config::v1::GatewayConfig& config,
+                                const std::set<std::string>& backends) {
+  FANOUT_RETURN_IF_ERROR(ValidateTopLevel(config));
+  DescriptorRegistry descriptors;
+  FANOUT_RETURN_IF_ERROR(LoadDescriptorSets(config, &descriptors));
+  config::v1::GatewayConfig effective = config;
+  if (effective.routes().empty()) FANOUT_RETURN_IF_ERROR(AddDefaultRoutes(&effective, &backends));
+  return CompileRoutes(effective, MakeRouteContext(effective, backends, &descriptors)).status();
+}
+
+absl::StatusOr<absl::Duration> ParseTimeoutHeader(absl::string_view name, absl::string_view value) {
+  absl::Duration timeout;
+  double seconds = 0;
+  bool ok = false;
+  if (absl::SimpleAtod(value, &seconds)) {
+    timeout = absl::Seconds(seconds);
+    ok = true;
+  } else if (absl::ParseDuration(value, &timeout)) {
+    ok = true;
+  } else if (value.size() >= 2) {  // gRPC: digits then H M S m u n.
+    int64_t amount = 0;
+    if (absl::SimpleAtoi(value.substr(0, value.size() - 1), &amount)) {
+      ok = true;
+      switch (value.back()) {
+        case 'H':
+          timeout = absl::Hours(amount);
+          break;
+        case 'M':
+          timeout = absl::Minutes(amount);
+          break;
+        case 'S':
+          timeout = absl::Seconds(amount);
+          break;
+        case 'm':
+          timeout = absl::Milliseconds(amount);
+          break;
+        case 'u':
+          timeout = absl::Microseconds(amount);
+          break;
+        case 'n':
+          timeout = absl::Nanoseconds(amount);
+          break;
+        default:
+          ok = false;
+      }
+    }
+  }
+  if (!ok || timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "header ", name, ": expected a positive duration such as 250ms, 1.5s or 2, got \"", value,
+        "\""));
+  }
+  return timeout;
+}
+
+Gateway::Gateway(Options options)
+    : options_(std::move(options)),
+      admission_(options_.config.max_in_flight() > 0 ? options_.config.max_in_flight() : 10000),
+      descriptors_(std::make_unique<DescriptorRegistry>()) {}
+
+Gateway::~Gateway() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
+  std::unique_ptr<Gateway> gateway(new Gateway(std::move(options)));
+  const config::v1::GatewayConfig& config = gateway->options_.config;
+  FANOUT_RETURN_IF_ERROR(ValidateTopLevel(config));
+  FANOUT_RETURN_IF_ERROR(LoadDescriptorSets(config, gateway->descriptors_.get()));
+  std::set<std::string> names;
+  for (const auto& [name, backend] : gateway->options_.backends) names.insert(name);
+  config::v1::GatewayConfig effective = config;
+  if (effective.routes().empty()) FANOUT_RETURN_IF_ERROR(AddDefaultRoutes(&effective, &names));
+  FANOUT_ASSIGN_OR_RETURN(
+      gateway->routes_,
+      CompileRoutes(effective, MakeRouteContext(effective, names, gateway->descriptors_.get())));
+  for (const CompiledRoute& route : gateway->routes_) {
+    gateway->route_limits_.push_back(std::make_unique<AdmissionLimiter>(route.max_in_flight));
+    if (!route.grpc_method.empty()) gateway->grpc_routes_[route.grpc_method] = &route;
+  }
+  for (const auto& [name, backend] : gateway->options_.backends) {
+    for (const std::string& service : backend.services()) gateway->services_[service] = name;
+  }
+  for (const auto& [service, backend] : config.services()) {
+    if (!names.contains(backend)) {
+      return absl::InvalidArgumentError(absl::StrCat("gateway.services.", service, ": backend \"",
+                                                     backend, "\" is not configured"));
+    }
+    gateway->services_[service] = backend;
+  }
+  // Routes tell which backend serves which service, too.
+  for (const CompiledRoute& route : gateway->routes_) {
+    for (const CompiledCall& call : route.calls) {
+      std::string service = call.method.substr(1, call.method.rfind('/') - 1);
+      gateway->services_.emplace(service, call.backend);
+    }
+  }
+  if (config.metadata_allowlist().empty()) {
+    gateway->allowlist_.insert(std::begin(kDefaultAllowlist), std::end(kDefaultAllowlist));
+  }
+  for (const std::string& key : config.metadata_allowlist()) {
+    gateway->allowlist_.insert(absl::AsciiStrToLower(key));
+  }
+  Gateway* self = gateway.get();
+  gateway->env_.backends = &gateway->backends_;
+  gateway->env_.new_message = [self](const google::protobuf::Descriptor* type) {
+    return self->descriptors_->NewMessage(type);
+  };
+  gateway->env_.resolve = [self](const CompiledCall& call) { return self->Resolve(call); };
+  return gateway;
+}
+
+void Gateway::Register(Server& server) { server.RegisterGenericService(&generic_); }
+
+absl::Status Gateway::Start(Server& server) {
+  loops_ = &server.loops();
+  for (const auto& [name, backend] : options_.backends) {
+    backends_[name] =
+        std::make_unique<Backend>(name, options_.channel(name), backend, options_.clock);
+  }
+  server.ServeGeneric(&generic_, [this](GenericCall& call) { return ServeGrpc(call); });
+  const config::v1::GatewayConfig& config = options_.config;
+  if (config.rest_address().empty()) return absl::OkStatus();
+  HttpServer::Options http{.address = config.rest_address()};
+  if (config.http_threads() > 0) http.threads = config.http_threads();
+  if (config.max_body_bytes() > 0) http.max_body_bytes = config.max_body_bytes();
+  if (config.max_headers() > 0) http.max_headers = config.max_headers();
+  http_ = std::make_unique<HttpServer>(
+      http, [this](std::shared_ptr<HttpExchange> exchange) { HandleHttp(std::move(exchange)); });
+  absl::Status started = http_->Start();
+  if (!started.ok()) {
+    return absl::Status(started.code(), absl::StrCat("gateway.rest_address: ", started.message()));
+  }
+  FANOUT_LOG(INFO) << "gateway: REST on " << config.rest_address() << " (port " << http_->port()
+                   << "), " << routes_.size() << " routes, backends "
+                   << absl::StrJoin(backends_, ", ", [](std::string* out, const auto& entry) {
+                        out->append(entry.first);
+                      });
+  return absl::OkStatus();
+}
+
+void Gateway::Stop() {
+  if (http_) http_->Stop();
+}
+
+int Gateway::rest_port() const { return http_ ? http_->port() : 0; }
+
+std::optional<std::vector<AdmissionLimiter::Ticket>> Gateway::Admit(const CompiledRoute& route) {
+  std::vector<AdmissionLimiter::Ticket> tickets;
+  std::optional<AdmissionLimiter::Ticket> global = admission_.TryAdmit();
+  if (!global) return std::nullopt;
+  tickets.push_back(*std::move(global));
+  int index = RouteIndex(route);
+  if (index >= 0) {
+    std::optional<AdmissionLimiter::Ticket> own = route_limits_[index]->TryAdmit();
+    if (!own) return std::nullopt;
+    tickets.push_back(*std::move(own));
+  }
+  return tickets;
+}
+
+std::vector<std::pair<std::string, std::string>> Gateway::Forwarded(
+    const std::vector<std::pair<std::string, std::string>>& headers) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, value] : headers) {
+    if (allowlist_.contains(name)) out.emplace_back(name, value);
+  }
+  return out;
+}
+
+std::string Gateway::BackendFor(absl::string_view service) const {
+  auto it = services_.find(std::string(service));
+  return it == services_.end() ? "" : it->second;
+}
+
+Task<absl::StatusOr<const google::protobuf::MethodDescriptor*>> Gateway::Resolve(
+    const CompiledCall& call) {
+  std::string method = call.method.substr(1);
+  if (const auto* found = descriptors_->FindMethod(method)) co_return found;
+  std::string service = method.substr(0, method.find('/'));
+  absl::Status loaded =
+      co_await descriptors_->LoadFromReflection(backends_.at(call.backend)->stub(), service);
+  if (!loaded.ok()) {
+    co_return absl::Status(
+        loaded.code(), absl::StrCat("method ", call.method, " is unknown and backend \"",
+                                    call.backend, "\" could not describe it: ", loaded.message()));
+  }
+  if (const auto* found = descriptors_->FindMethod(method)) co_return found;
+  co_return absl::UnimplementedError(
+      absl::StrCat("backend \"", call.backend, "\" has no method ", call.method));
+}
+
+}  // namespace fanout::gateway

@@ -1,0 +1,291 @@
+// The REST front door: HTTP/1.1 requests matched to routes, JSON answers.
+// HandleHttp runs on an HTTP I/O thread and only does what must happen
+// before any work (match, deadline header, admission); the request itself
+// runs on a loop (ServeRest).
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "gateway/descriptors.h"
+#include "gateway/gateway.h"
+#include "gateway/http_status.h"
+#include "node/async/with_deadline.h"
+#include "node/http/http_server.h"
+
+namespace fanout::gateway {
+namespace {
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = absl::ascii_tolower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// %XX and (in queries) '+' decoded; false on a broken escape.
+bool PercentDecode(absl::string_view in, bool plus_is_space, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = HexDigit(in[i + 1]);
+      int lo = HexDigit(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out->push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (plus_is_space && in[i] == '+') {
+      out->push_back(' ');
+    } else {
+      out->push_back(in[i]);
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ParseQuery(absl::string_view query) {
+  std::map<std::string, std::string> out;
+  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    std::string key, value;
+    if (!PercentDecode(kv.first, true, &key) || !PercentDecode(kv.second, true, &value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("query parameter \"", kv.first, "\": broken %-escape"));
+    }
+    out.emplace(std::move(key), std::move(value));  // The first of repeated keys wins.
+  }
+  return out;
+}
+
+HttpResponse ErrorResponse(const absl::Status& status) {
+  HttpResponse response{.status = HttpStatusFromCode(status.code()), .body = ErrorJson(status)};
+  if (status.code() == absl::StatusCode::kUnavailable)
+    response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
+// Caller-gone cancellation: the I/O thread posts, the loop cancels while
+// the request still runs (`source` is reset, on the loop, when it ends).
+struct CallerWatch {
+  std::optional<CancellationSource> source;
+};
+
+std::string PartLine(const PartResult& part) {
+  Value line = ObjectValue();
+  SetPath(&line, "part", StringValue(part.name));
+  if (part.status.ok()) {
+    SetPath(&line, "value", part.value);
+  } else {
+    SetPath(&line, "error", PartErrorValue(part));
+  }
+  return ToJson(line);
+}
+
+std::string Frame(bool sse, absl::string_view event, absl::string_view json) {
+  return sse ? absl::StrCat("event: ", event, "\ndata: ", json, "\n\n") : absl::StrCat(json, "\n");
+}
+
+// The answer of a non-streaming route.
+HttpResponse RouteResponse(const CompiledRoute& route, const absl::StatusOr<RouteResult>& result) {
+  if (!result.ok()) return ErrorResponse(result.status());
+  if (!result->status.ok()) return ErrorResponse(result->status);
+  HttpResponse response{.status = route.success_status};
+  response.headers.emplace_back("X-Fanout-Completed", result->completed ? "true" : "false");
+  if (route.respond_with >= 0) {
+    const CompiledCall& call = route.calls[route.respond_with];
+    for (const PartResult& part : result->parts) {
+      if (part.name != call.name) continue;
+      bool as_sent = call.select.empty() && call.drop_fields.empty() && call.rename_fields.empty();
+      if (as_sent && part.message) {
+        (void)google::protobuf::util::MessageToJsonString(*part.message, &response.body,
+                                                          AnswerOptions());
+      } else {
+        response.body = ToJson(part.value);
+      }
+    }
+  } else {
+    response.body = ToJson(MergeParts(route, *result));
+  }
+  response.body += "\n";
+  return response;
+}
+
+}  // namespace
+
+void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
+  const HttpRequest& request = exchange->request();
+  RouteMatch match = MatchRoute(routes_, request.method, request.path);
+  std::shared_ptr<const CompiledRoute> route;
+  if (match.route) {
+    route = std::shared_ptr<const CompiledRoute>(std::shared_ptr<void>(), match.route);
+  } else if (match.allowed.empty()) {
+    absl::Status why =
+        absl::NotFoundError(absl::StrCat("no route for ", request.method, " ", request.path));
+    if (request.method == "POST") route = DirectRoute(request.path, &why);
+    if (!route) return exchange->Reply(ErrorResponse(why));
+  } else {
+    if (absl::c_linear_search(match.allowed, "GET")) match.allowed.push_back("HEAD");
+    HttpResponse response = ErrorResponse(absl::InvalidArgumentError(
+        absl::StrCat(request.method, " is not allowed on ", request.path,
+                     "; allowed: ", absl::StrJoin(match.allowed, ", "))));
+    response.status = 405;
+    response.headers.emplace_back("Allow", absl::StrJoin(match.allowed, ", "));
+    return exchange->Reply(std::move(response));
+  }
+  absl::Duration timeout = route->timeout;
+  for (const char* header : {"request-timeout", "grpc-timeout"}) {
+    std::string value(request.Header(header));
+    if (value.empty()) continue;
+    absl::StatusOr<absl::Duration> asked = ParseTimeoutHeader(header, value);
+    if (!asked.ok()) return exchange->Reply(ErrorResponse(asked.status()));
+    timeout = std::min(timeout, *asked);
+  }
+  std::optional<std::vector<AdmissionLimiter::Ticket>> tickets = Admit(*route);
+  if (!tickets) {
+    return exchange->Reply(ErrorResponse(
+        absl::UnavailableError(absl::StrCat("gateway overloaded: route \"", route->name,
+                                            "\" or the gateway is at its in-flight limit; "
+                                            "retry later"))));
+  }
+  EventLoop& loop = loops_->At(next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_->size());
+  bool spawned = Spawn(
+      loop,
+      ServeRest(exchange, std::move(route), std::move(match.params), timeout, *std::move(tickets)),
+      "REST request");
+  if (!spawned) exchange->Reply(ErrorResponse(absl::UnavailableError("the gateway is stopping")));
+}
+
+Task<absl::Status> Gateway::ServeRest(std::shared_ptr<HttpExchange> exchange,
+                                      std::shared_ptr<const CompiledRoute> route,
+                                      std::map<std::string, std::string> params,
+                                      absl::Duration timeout,
+                                      std::vector<AdmissionLimiter::Ticket> tickets) {
+  const HttpRequest& request = exchange->request();
+  RequestInput input;
+  for (auto& [name, raw] : params) {
+    if (!PercentDecode(raw, false, &input.path[name])) {
+      exchange->Reply(ErrorResponse(absl::InvalidArgumentError(
+          absl::StrCat("path parameter \"", name, "\": broken %-escape in \"", raw, "\""))));
+      co_return absl::OkStatus();
+    }
+  }
+  absl::StatusOr<std::map<std::string, std::string>> query = ParseQuery(request.query);
+  if (!query.ok()) {
+    exchange->Reply(ErrorResponse(query.status()));
+    co_return absl::OkStatus();
+  }
+  input.query = *std::move(query);
+  input.headers = request.headers;
+  input.forward = Forwarded(request.headers);
+  if (!absl::StripAsciiWhitespace(request.body).empty()) {
+    absl::StatusOr<Value> body = ParseJson(request.body);
+    if (!body.ok()) {
+      exchange->Reply(ErrorResponse(absl::InvalidArgumentError(
+          absl::StrCat("body is not valid JSON: ", body.status().message()))));
+      co_return absl::OkStatus();
+    }
+    input.body = *std::move(body);
+  }
+
+  TaskContext context = co_await CurrentContext();
+  absl::Time deadline = absl::Now() + timeout;
+  auto watch = std::make_shared<CallerWatch>();
+  watch->source.emplace(context.token, deadline);
+  EventLoop* loop = context.loop;
+  exchange->OnClientGone([loop, watch] {
+    loop->Post([watch] {
+      if (watch->source) watch->source->Cancel(absl::CancelledError("the caller went away"));
+    });
+  });
+  TaskContext watched{loop, watch->source->token()};
+  if (route->stream) {
+    Task<void> stream = StreamRest(*exchange, *route, input);
+    co_await std::move(stream).WithContext(watched);
+  } else {
+    Task<absl::StatusOr<RouteResult>> run = WithDeadline(RunRoute(*route, input, env_), deadline);
+    absl::StatusOr<RouteResult> result = co_await std::move(run).WithContext(watched);
+    exchange->Reply(RouteResponse(*route, result));
+  }
+  watch->source.reset();
+  co_return absl::OkStatus();
+}
+
+Task<void> Gateway::StreamRest(HttpExchange& exchange, const CompiledRoute& route,
+                               const RequestInput& input) {
+  bool sse =
+      absl::StrContains(std::string(exchange.request().Header("accept")), "text/event-stream");
+  HttpResponse head{.status = 200,
+                    .content_type = sse ? "text/event-stream" : "application/x-ndjson"};
+  head.headers.emplace_back("Cache-Control", "no-cache");
+  exchange.StartStream(std::move(head));
+  PartSink sink = [&](const PartResult& part) -> Task<void> {
+    exchange.Write(Frame(sse, "part", PartLine(part)));
+    co_return;
+  };
+  TaskContext context = co_await CurrentContext();
+  Task<absl::StatusOr<RouteResult>> run =
+      WithDeadline(RunRoute(route, input, env_, sink), context.token.deadline());
+  absl::StatusOr<RouteResult> result = co_await std::move(run);
+  Value end = ObjectValue();
+  Value completed;
+  completed.set_bool_value(result.ok() && result->status.ok() && result->completed);
+  SetPath(&end, "completed", std::move(completed));
+  absl::Status failed = result.ok() ? result->status : result.status();
+  if (!failed.ok()) {
+    PartResult whole{.name = route.name, .status = failed};
+    SetPath(&end, "error", PartErrorValue(whole));
+  }
+  exchange.Write(Frame(sse, "end", ToJson(end)));
+  exchange.End();
+}
+
+std::shared_ptr<const CompiledRoute> Gateway::DirectRoute(absl::string_view path,
+                                                          absl::Status* why) {
+  {
+    MutexLock lock(&direct_mu_);
+    if (auto it = direct_.find(std::string(path)); it != direct_.end()) return it->second;
+  }
+  std::vector<absl::string_view> segments = absl::StrSplit(path, '/');
+  // "", "v1", service, method
+  if (segments.size() != 4 || segments[1] != "v1" || !absl::StrContains(segments[2], '.')) {
+    return nullptr;
+  }
+  std::string service(segments[2]), method(segments[3]);
+  std::string backend = BackendFor(service);
+  if (backend.empty()) {
+    *why = absl::NotFoundError(absl::StrCat("no backend serves gRPC service \"", service,
+                                            "\" (gateway.services, backends.*.services)"));
+    return nullptr;
+  }
+  const google::protobuf::MethodDescriptor* descriptor =
+      descriptors_->FindMethod(absl::StrCat(service, "/", method));
+  if (descriptor == nullptr && !options_.config.use_reflection()) {
+    *why = absl::NotFoundError(absl::StrCat("service \"", service, "\" has no method \"", method,
+                                            "\" the gateway knows of"));
+    return nullptr;
+  }
+  if (descriptor && (descriptor->client_streaming() || descriptor->server_streaming())) {
+    *why = absl::InvalidArgumentError(
+        absl::StrCat(service, "/", method,
+                     " is a streaming method; POST /v1/{service}/{method} calls unary ones"));
+    return nullptr;
+  }
+  absl::Duration timeout = options_.config.default_timeout_ms() > 0
+                               ? absl::Milliseconds(options_.config.default_timeout_ms())
+                               : absl::Seconds(10);
+  auto route = std::make_shared<const CompiledRoute>(
+      DirectCallRoute(backend, service, method, descriptor, timeout));
+  // Known methods are cached (as many as the descriptors hold); unknown ones
+  // are made per request, so made-up names cannot grow the cache.
+  if (descriptor) {
+    MutexLock lock(&direct_mu_);
+    direct_.emplace(std::string(path), route);
+  }
+  return route;
+}
+
+}  // namespace fanout::gateway

@@ -1,0 +1,612 @@
+// The gateway's REST and gRPC doors against real backends on 127.0.0.1:0: a lab
+// server, a hand-written flaky one, and a dead address. Every behaviour a
+// caller relies on: concurrency, dependencies, partial answers, deadlines,
+// bulkheads, shedding, the breaker, retries, hedging, cancellation,
+// streaming, and clear answers to bad input.
+#include "gateway/gateway.h"
+
+#include <grpcpp/create_channel.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "fanout/gateway/v1/gateway.grpc.pb.h"
+#include "fanout/lab/v1/lab.grpc.pb.h"
+#include "node/config/yaml_proto.h"
+#include "node/loop/timer.h"
+#include "services/lab/lab_service.h"
+#include "tests/support/http_client.h"
+#include "tests/support/status_matchers.h"
+
+namespace fanout::gateway {
+namespace {
+
+using ::fanout::testing::HttpCall;
+using ::fanout::testing::HttpResult;
+using ::fanout::testing::IsOk;
+using ::testing::HasSubstr;
+
+constexpr char kRoutes[] = R"yaml(
+rest_address: 127.0.0.1:0
+max_body_bytes: 1024
+routes:
+  - name: three
+    path: /three
+    calls:
+      - {name: a, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=a", delay_ms: query.delay}}
+      - {name: b, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=b", delay_ms: query.delay}}
+      - {name: c, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=c", delay_ms: query.delay}}
+  - name: chain
+    path: /chain/{word}
+    calls:
+      - {name: first, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: path.word}, output: "-"}
+      - {name: second, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: parts.first.message}, select: message, output: echoed.twice}
+  - name: partial
+    path: /partial
+    calls:
+      - {name: main, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=ok"}}
+      - {name: extra, backend: lab, method: fanout.lab.v1.Lab/Echo, optional: true,
+         request: {error_code: query.code, error_message: "=extra is down"}}
+      - {name: after_extra, backend: lab, method: fanout.lab.v1.Lab/Echo, optional: true,
+         request: {message: parts.extra.message}}
+  - name: echo
+    http_method: POST
+    path: /echo
+    respond_with: echo
+    calls:
+      - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {"*": body}}
+  - name: sleep
+    path: /sleep/{ms}
+    respond_with: echo
+    calls:
+      - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {delay_ms: path.ms}}
+  - name: narrow
+    path: /narrow/{ms}
+    respond_with: echo
+    calls:
+      - {name: echo, backend: narrow, method: fanout.lab.v1.Lab/Echo, request: {delay_ms: path.ms}}
+  - name: fragile
+    path: /fragile
+    respond_with: echo
+    calls:
+      - {name: echo, backend: fragile, method: fanout.lab.v1.Lab/Echo, request: {error_code: query.code}}
+  - name: retried
+    path: /retried
+    respond_with: echo
+    calls:
+      - name: echo
+        backend: budgeted
+        method: fanout.lab.v1.Lab/Echo
+        request: {error_code: "=14"}
+        retry: {max_attempts: 3, initial_backoff_ms: 1, max_backoff_ms: 2}
+  - name: hedged
+    path: /hedged
+    respond_with: echo
+    calls:
+      - {name: echo, backend: flaky, method: fanout.lab.v1.Lab/Echo, hedge_delay_ms: 50}
+  - name: dead
+    path: /dead
+    calls:
+      - {name: main, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=ok"}}
+      - {name: gone, backend: dead, method: fanout.lab.v1.Lab/Echo}
+  - name: liar
+    path: /liar
+    calls:
+      - {name: lie, backend: liar, method: fanout.lab.v1.Lab/Echo}
+  - name: stream
+    path: /stream
+    stream: true
+    calls:
+      - {name: slow, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {delay_ms: "=400"}}
+      - {name: fast, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=quick"}}
+      - {name: broken, backend: lab, method: fanout.lab.v1.Lab/Echo, optional: true, request: {error_code: "=14"}}
+  - name: limited
+    path: /limited/{ms}
+    max_in_flight: 1
+    respond_with: echo
+    calls:
+      - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {delay_ms: path.ms}}
+)yaml";
+
+// A Lab whose first Echo hangs for seconds and the rest answer at once: a
+// slow tail for hedging to cut.
+class FlakyLab {
+ public:
+  void Register(Server& server) { server.RegisterService(&service_); }
+  void Serve(Server& server) {
+    server.ServeUnary(&service_, &lab::v1::Lab::AsyncService::RequestEcho,
+                      [this](grpc::ServerContext&, const lab::v1::EchoRequest&) {
+                        return Echo(calls_.fetch_add(1) == 0);
+                      });
+  }
+  Task<absl::StatusOr<lab::v1::EchoResponse>> Echo(bool slow) {
+    if (slow) {
+      absl::Status slept = co_await Sleep(absl::Seconds(5));
+      if (!slept.ok()) {
+        ++cancelled_;
+        co_return slept;
+      }
+    }
+    lab::v1::EchoResponse response;
+    response.set_message(slow ? "slow" : "fast");
+    co_return response;
+  }
+  std::atomic<int> calls_{0};
+  std::atomic<int> cancelled_{0};
+
+ private:
+  lab::v1::Lab::AsyncService service_;
+};
+
+// Answers every call with bytes that are no EchoResponse.
+Task<absl::Status> Garbage(GenericCall& call) {
+  (void)co_await call.Read();
+  std::string junk = "\x0a\xff\xff\xff";
+  grpc::Slice slice(junk);
+  grpc::ByteBuffer bytes(&slice, 1);
+  co_return co_await call.Write(bytes);
+}
+
+// The string at a dotted path of a JSON text, or "" when absent.
+std::string JsonAt(const std::string& json, const std::string& path) {
+  absl::StatusOr<Value> value = ParseJson(json);
+  if (!value.ok()) return "";
+  const Value* at = FindPath(*value, path);
+  return at ? at->string_value() : "";
+}
+
+class GatewayRestTest : public ::testing::Test {
+ protected:
+  GatewayRestTest() {
+    lab_.Register(backend_);
+    flaky_.Register(flaky_server_);
+    liar_server_.RegisterGenericService(&liar_service_);
+    EXPECT_THAT(backend_.Start(), IsOk());
+    EXPECT_THAT(flaky_server_.Start(), IsOk());
+    EXPECT_THAT(liar_server_.Start(), IsOk());
+    lab_.Serve(backend_);
+    flaky_.Serve(flaky_server_);
+    liar_server_.ServeGeneric(&liar_service_, Garbage);
+  }
+  ~GatewayRestTest() override {
+    if (gateway_) gateway_->Stop();
+    front_.Shutdown(absl::Seconds(1));
+    backend_.Shutdown(absl::Seconds(1));
+    flaky_server_.Shutdown(absl::Milliseconds(100));
+    liar_server_.Shutdown(absl::Milliseconds(100));
+  }
+
+  void StartGateway(std::string extra_yaml = "") {
+    config::v1::GatewayConfig config;
+    ASSERT_THAT(YamlTextToMessage(std::string(kRoutes) + extra_yaml, "test", &config), IsOk());
+    Gateway::Options options{.config = config};
+    auto lab_target = absl::StrCat("127.0.0.1:", backend_.port());
+    config::v1::Backend narrow;
+    narrow.set_max_concurrent_calls(1);
+    narrow.set_max_queued_calls(1);
+    config::v1::Backend fragile;
+    fragile.mutable_circuit_breaker()->set_enabled(true);
+    fragile.mutable_circuit_breaker()->set_min_calls(4);
+    fragile.mutable_circuit_breaker()->set_open_ms(300);
+    fragile.mutable_circuit_breaker()->set_half_open_calls(1);
+    config::v1::Backend budgeted;
+    budgeted.mutable_retry_budget()->set_max_tokens(10);
+    options.backends = {
+        {"lab", {}},   {"narrow", narrow}, {"fragile", fragile}, {"budgeted", budgeted},
+        {"flaky", {}}, {"dead", {}},       {"liar", {}}};
+    std::map<std::string, std::string> targets = {
+        {"lab", lab_target},
+        {"narrow", lab_target},
+        {"fragile", lab_target},
+        {"budgeted", lab_target},
+        {"flaky", absl::StrCat("127.0.0.1:", flaky_server_.port())},
+        {"dead", "127.0.0.1:1"},
+        {"liar", absl::StrCat("127.0.0.1:", liar_server_.port())}};
+    options.channel = [targets](const std::string& name) {
+      return grpc::CreateChannel(targets.at(name), grpc::InsecureChannelCredentials());
+    };
+    auto gateway = Gateway::Create(std::move(options));
+    ASSERT_THAT(gateway, IsOk());
+    gateway_ = *std::move(gateway);
+    gateway_->Register(front_);
+    ASSERT_THAT(front_.Start(), IsOk());
+    ASSERT_THAT(gateway_->Start(front_), IsOk());
+    port_ = gateway_->rest_port();
+  }
+
+  HttpResult Get(const std::string& target,
+                 const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+    return HttpCall(port_, "GET", target, "", headers);
+  }
+
+  // Polls until `done` or 10 s pass (state reached through other threads).
+  template <typename Done>
+  bool Eventually(Done done) {
+    absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (!done()) {
+      if (absl::Now() > give_up) return false;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return true;
+  }
+
+  Server backend_{{.listen_addresses = {"127.0.0.1:0"}, .num_loops = 2}};
+  Server flaky_server_{{.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1}};
+  Server liar_server_{{.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1}};
+  Server front_{{.listen_addresses = {"127.0.0.1:0"}, .num_loops = 2}};
+  lab::LabService lab_{{.name = "lab"}};
+  FlakyLab flaky_;
+  grpc::AsyncGenericService liar_service_;
+  std::unique_ptr<Gateway> gateway_;
+  int port_ = 0;
+};
+
+TEST_F(GatewayRestTest, IndependentCallsRunConcurrently) {
+  StartGateway();
+  absl::Time start = absl::Now();
+  HttpResult r = Get("/three?delay=300");
+  absl::Duration took = absl::Now() - start;
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(JsonAt(r.body, "a.message"), "a");
+  EXPECT_EQ(JsonAt(r.body, "c.message"), "c");
+  EXPECT_EQ(r.headers["x-fanout-completed"], "true");
+  // Sequential calls would take 900 ms; concurrent ones about 300.
+  EXPECT_LT(took, absl::Milliseconds(800));
+}
+
+TEST_F(GatewayRestTest, DependentCallUsesTheEarlierAnswer) {
+  StartGateway();
+  HttpResult r = Get("/chain/hello");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "{\"echoed\":{\"twice\":\"hello\"}}\n");  // "first" is left out ("-").
+}
+
+TEST_F(GatewayRestTest, OptionalPartFailureGivesAPartialAnswer) {
+  StartGateway();
+  HttpResult r = Get("/partial?code=14");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["x-fanout-completed"], "false");
+  EXPECT_EQ(JsonAt(r.body, "main.message"), "ok");
+  EXPECT_THAT(r.body, HasSubstr(R"("part":"extra")"));
+  EXPECT_THAT(r.body, HasSubstr(R"("status":"UNAVAILABLE")"));
+  EXPECT_THAT(r.body, HasSubstr("extra is down"));
+  // A part that needs the failed one is reported, not run.
+  EXPECT_THAT(r.body, HasSubstr(R"(needs part \"extra\", which failed (UNAVAILABLE))"));
+  HttpResult whole = Get("/partial");
+  EXPECT_EQ(whole.headers["x-fanout-completed"], "true");
+}
+
+TEST_F(GatewayRestTest, RequiredPartFailureFailsTheRequestWithItsStatus) {
+  StartGateway();
+  HttpResult r =
+      HttpCall(port_, "POST", "/echo", R"({"errorCode": 5, "errorMessage": "no such thing"})");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_THAT(r.body, HasSubstr(R"("code":5,"status":"NOT_FOUND")"));
+  EXPECT_THAT(r.body, HasSubstr("no such thing"));
+  EXPECT_THAT(r.body, HasSubstr(R"(part \"echo\")"));
+}
+
+TEST_F(GatewayRestTest, BackendSeesTheRemainingBudget) {
+  StartGateway();
+  HttpResult r =
+      HttpCall(port_, "POST", "/echo", R"({"message": "x"})", {{"Request-Timeout", "1s"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  absl::StatusOr<Value> body = ParseJson(r.body);
+  ASSERT_THAT(body, IsOk());
+  int64_t remaining = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(FindPath(*body, "deadlineRemainingMs")->string_value(), &remaining))
+      << r.body;
+  EXPECT_GT(remaining, 0);
+  EXPECT_LE(remaining, 1000);
+}
+
+TEST_F(GatewayRestTest, CallerDeadlinePassingIs504AndCancelsTheBackendCall) {
+  StartGateway();
+  int64_t interrupted = lab_.interrupted_calls();
+  HttpResult r = Get("/sleep/3000", {{"Request-Timeout", "200ms"}});
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("DEADLINE_EXCEEDED"));
+  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() > interrupted; }));
+}
+
+TEST_F(GatewayRestTest, FullBulkheadFailsFastWithResourceExhausted) {
+  StartGateway();
+  // One in flight, one queued: the third finds the queue full.
+  std::vector<std::thread> callers;
+  std::vector<int> statuses(2);
+  for (int i = 0; i < 2; ++i) {
+    callers.emplace_back([&, i] { statuses[i] = Get("/narrow/1500").status; });
+  }
+  ASSERT_TRUE(Eventually([&] {
+    const Semaphore& bulkhead = gateway_->backends().at("narrow")->bulkhead();
+    return bulkhead.in_use() == 1 && bulkhead.waiters() == 1;
+  }));
+  HttpResult third = Get("/narrow/0");
+  EXPECT_EQ(third.status, 429) << third.body;
+  EXPECT_THAT(third.body, HasSubstr("RESOURCE_EXHAUSTED"));
+  EXPECT_THAT(third.body, HasSubstr("bulkhead"));
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(statuses, (std::vector<int>{200, 200}));
+  EXPECT_EQ(gateway_->backends().at("narrow")->stats().bulkhead_rejected.load(), 1);
+}
+
+TEST_F(GatewayRestTest, RouteLimitShedsAt503WithRetryAfter) {
+  StartGateway();
+  std::thread slow([&] { EXPECT_EQ(Get("/limited/1000").status, 200); });
+  ASSERT_TRUE(Eventually([&] { return gateway_->admission().in_flight() == 1; }));
+  HttpResult shed = Get("/limited/0");
+  EXPECT_EQ(shed.status, 503);
+  EXPECT_EQ(shed.headers["retry-after"], "1");
+  EXPECT_THAT(shed.body, HasSubstr("overloaded"));
+  EXPECT_EQ(Get("/sleep/0").status, 200);  // Other routes still flow.
+  slow.join();
+}
+
+TEST_F(GatewayRestTest, GlobalLimitShedsEveryRoute) {
+  StartGateway("max_in_flight: 1\n");
+  std::thread slow([&] { EXPECT_EQ(Get("/sleep/1000").status, 200); });
+  ASSERT_TRUE(Eventually([&] { return gateway_->admission().in_flight() == 1; }));
+  EXPECT_EQ(Get("/three?delay=0").status, 503);
+  slow.join();
+  EXPECT_EQ(Get("/three?delay=0").status, 200);
+  EXPECT_EQ(gateway_->admission().shed(), 1);
+}
+
+TEST_F(GatewayRestTest, CircuitOpensOnFailuresAndClosesAfterAProbe) {
+  StartGateway();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(Get("/fragile?code=14").status, 503);
+  int64_t calls = lab_.calls();
+  HttpResult refused = Get("/fragile");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_THAT(refused.body, HasSubstr("circuit breaker"));
+  EXPECT_EQ(lab_.calls(), calls);           // Refused without calling the backend.
+  absl::SleepFor(absl::Milliseconds(350));  // open_ms: 300
+  EXPECT_EQ(Get("/fragile").status, 200);   // The probe passes: closed again.
+  EXPECT_EQ(Get("/fragile").status, 200);
+  EXPECT_EQ(gateway_->backends().at("fragile")->breaker().state(), CircuitBreaker::State::kClosed);
+}
+
+TEST_F(GatewayRestTest, RetriesStopWhenTheBudgetIsSpent) {
+  StartGateway();
+  const BackendStats& stats = gateway_->backends().at("budgeted")->stats();
+  EXPECT_EQ(Get("/retried").status, 503);
+  EXPECT_EQ(stats.attempts.load(), 3);  // Three attempts, two retries.
+  EXPECT_EQ(stats.retries.load(), 2);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Get("/retried").status, 503);
+  // A 10-token budget drained by failures: later requests are not retried.
+  EXPECT_LT(stats.attempts.load(), 6 * 3);
+  EXPECT_EQ(stats.attempts.load(), 6 + stats.retries.load());
+}
+
+TEST_F(GatewayRestTest, HedgingCutsTheSlowTail) {
+  StartGateway();
+  absl::Time start = absl::Now();
+  HttpResult r = Get("/hedged");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr(R"("message":"fast")"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(4));  // Not the 5 s of the first copy.
+  const BackendStats& stats = gateway_->backends().at("flaky")->stats();
+  EXPECT_EQ(stats.hedges.load(), 1);
+  EXPECT_EQ(stats.hedge_wins.load(), 1);
+  EXPECT_TRUE(
+      Eventually([&] { return flaky_.cancelled_.load() == 1; }));  // The loser is cancelled.
+}
+
+TEST_F(GatewayRestTest, CallerLeavingCancelsTheBackendCalls) {
+  StartGateway();
+  int64_t interrupted = lab_.interrupted_calls();
+  int64_t calls = lab_.calls();
+  {
+    ::fanout::testing::TestConnection connection(port_);
+    ASSERT_TRUE(connection.Send(
+        ::fanout::testing::HttpRequestText("GET", "/three?delay=5000", "", {}, false)));
+    // All three calls reached the backend...
+    ASSERT_TRUE(Eventually([&] { return lab_.calls() >= calls + 3; }));
+  }  // ... and the caller leaves before any answer.
+  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() >= interrupted + 3; }));
+  EXPECT_TRUE(Eventually([&] { return gateway_->admission().in_flight() == 0; }));
+}
+
+TEST_F(GatewayRestTest, StreamSendsPartsInCompletionOrder) {
+  StartGateway();
+  HttpResult r = Get("/stream");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-type"], "application/x-ndjson");
+  std::vector<std::string> lines = absl::StrSplit(r.body, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u) << r.body;
+  EXPECT_THAT(lines[3], HasSubstr(R"("completed":false)"));
+  EXPECT_THAT(lines[2], HasSubstr(R"("part":"slow")"));  // Listed first, arrives last.
+  bool fast = false, broken = false;
+  for (const std::string& line : lines) {
+    if (JsonAt(line, "part") == "fast") fast = JsonAt(line, "value.message") == "quick";
+    if (JsonAt(line, "part") == "broken") broken = JsonAt(line, "error.status") == "UNAVAILABLE";
+  }
+  EXPECT_TRUE(fast && broken) << r.body;
+}
+
+TEST_F(GatewayRestTest, StreamAsServerSentEvents) {
+  StartGateway();
+  HttpResult r = Get("/stream", {{"Accept", "text/event-stream"}});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-type"], "text/event-stream");
+  EXPECT_THAT(r.body, HasSubstr("event: part\ndata: {\"part\":\"fast\""));
+  EXPECT_THAT(r.body, HasSubstr("event: end\ndata: {\"completed\":false}"));
+}
+
+TEST_F(GatewayRestTest, DeadBackendIsUnavailable) {
+  StartGateway();
+  HttpResult r = Get("/dead", {{"Request-Timeout", "2s"}});
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_THAT(r.body, HasSubstr(R"(part \"gone\")"));
+}
+
+TEST_F(GatewayRestTest, GarbageFromABackendIsAnInternalErrorAndTheGatewayGoesOn) {
+  StartGateway();
+  HttpResult r = Get("/liar");
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("bytes that are not a fanout.lab.v1.EchoResponse"));
+  EXPECT_EQ(Get("/sleep/0").status, 200);
+}
+
+TEST_F(GatewayRestTest, DirectCallOfAnyUnaryMethod) {
+  StartGateway();
+  HttpResult r = HttpCall(port_, "POST", "/v1/fanout.lab.v1.Lab/Echo", R"({"message": "direct"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr(R"("message":"direct")"));
+  HttpResult unknown = HttpCall(port_, "POST", "/v1/fanout.lab.v1.Lab/Nope", "{}");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_THAT(unknown.body, HasSubstr("has no method \\\"Nope\\\""));
+  HttpResult stream = HttpCall(port_, "POST", "/v1/fanout.lab.v1.Lab/Stream", "{}");
+  EXPECT_EQ(stream.status, 400);
+}
+
+// The gRPC door: routes by name (Aggregate), the proxy for everything else.
+class GatewayGrpcTest : public GatewayRestTest {
+ protected:
+  void SetUp() override {
+    StartGateway();
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", front_.port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = gateway::v1::Gateway::NewStub(channel_);
+  }
+  grpc::Status Aggregate(const std::string& route, std::map<std::string, std::string> params,
+                         gateway::v1::AggregateResponse* reply, grpc::ClientContext* context,
+                         absl::Duration timeout = absl::Seconds(5)) {
+    gateway::v1::AggregateRequest request;
+    request.set_route(route);
+    request.mutable_params()->insert(params.begin(), params.end());
+    context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    return stub_->Aggregate(context, request, reply);
+  }
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<gateway::v1::Gateway::Stub> stub_;
+};
+
+TEST_F(GatewayGrpcTest, AggregateRunsARouteByName) {
+  gateway::v1::AggregateResponse reply;
+  grpc::ClientContext context;
+  grpc::Status status = Aggregate("three", {{"delay", "0"}}, &reply, &context);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(reply.completed());
+  EXPECT_EQ(reply.parts_size(), 3);
+  EXPECT_EQ(reply.result().fields().at("b").struct_value().fields().at("message").string_value(),
+            "b");
+  EXPECT_EQ(context.GetServerTrailingMetadata().find("x-fanout-completed")->second, "true");
+}
+
+TEST_F(GatewayGrpcTest, PartialAnswerSaysWhichPartFailed) {
+  gateway::v1::AggregateResponse reply;
+  grpc::ClientContext context;
+  ASSERT_TRUE(Aggregate("partial", {{"code", "14"}}, &reply, &context).ok());
+  EXPECT_FALSE(reply.completed());
+  bool saw = false;
+  for (const auto& part : reply.parts()) {
+    if (part.name() == "extra") {
+      saw = true;
+      EXPECT_EQ(part.code(), grpc::StatusCode::UNAVAILABLE);
+      EXPECT_EQ(part.message(), "part \"extra\" (lab /fanout.lab.v1.Lab/Echo): extra is down");
+    }
+  }
+  EXPECT_TRUE(saw);
+  EXPECT_EQ(context.GetServerTrailingMetadata().find("x-fanout-completed")->second, "false");
+}
+
+TEST_F(GatewayGrpcTest, RequiredFailureIsTheCallsStatus) {
+  gateway::v1::AggregateResponse reply;
+  grpc::ClientContext context;
+  grpc::Status status = Aggregate("fragile", {{"code", "5"}}, &reply, &context);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext unknown;
+  EXPECT_EQ(Aggregate("nope", {}, &reply, &unknown).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(GatewayGrpcTest, CallerDeadlineReachesTheBackends) {
+  int64_t interrupted = lab_.interrupted_calls();
+  gateway::v1::AggregateResponse reply;
+  grpc::ClientContext context;
+  grpc::Status status =
+      Aggregate("sleep", {{"ms", "3000"}}, &reply, &context, absl::Milliseconds(200));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() > interrupted; }));
+}
+
+TEST_F(GatewayGrpcTest, OtherMethodsAreProxiedToTheirBackend) {
+  auto lab = lab::v1::Lab::NewStub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  lab::v1::EchoRequest request;
+  request.set_message("through");
+  lab::v1::EchoResponse reply;
+  grpc::Status status = lab->Echo(&context, request, &reply);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(reply.message(), "through");
+  EXPECT_EQ(reply.served_by(), "lab");
+}
+
+TEST_F(GatewayGrpcTest, UnknownServiceIsUnimplemented) {
+  grpc::GenericStub generic(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  grpc::ByteBuffer request, reply;
+  grpc::Status status;
+  grpc::CompletionQueue cq;
+  auto call = generic.PrepareUnaryCall(&context, "/nope.v1.Nothing/Here", request, &cq);
+  call->StartCall();
+  call->Finish(&reply, &status, reinterpret_cast<void*>(1));
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("no backend serves nope.v1.Nothing"));
+}
+
+struct BadInput {
+  const char* name;
+  const char* method;
+  const char* target;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  int status;
+  const char* says;
+};
+
+class GatewayBadInputTest : public GatewayRestTest,
+                            public ::testing::WithParamInterface<BadInput> {};
+
+TEST_P(GatewayBadInputTest, ClearAnswerAndTheGatewayKeepsServing) {
+  StartGateway();
+  const BadInput& bad = GetParam();
+  HttpResult r = HttpCall(port_, bad.method, bad.target, bad.body, bad.headers);
+  EXPECT_EQ(r.status, bad.status) << r.body;
+  EXPECT_THAT(r.body, HasSubstr(bad.says));
+  EXPECT_EQ(Get("/sleep/0").status, 200);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rest, GatewayBadInputTest,
+    ::testing::Values(
+        BadInput{
+            "MalformedJson", "POST", "/echo", R"({"message": )", {}, 400, "body is not valid JSON"},
+        BadInput{"WrongFieldType", "POST", "/echo", R"({"delayMs": "soon"})", {}, 400, "delay_ms"},
+        BadInput{"UnknownField", "POST", "/echo", R"({"colour": "red"})", {}, 400, "colour"},
+        BadInput{"NotAnObject", "POST", "/echo", R"([1, 2])", {}, 400, "expected a JSON object"},
+        BadInput{"UnknownRoute", "GET", "/nowhere", "", {}, 404, "no route for GET /nowhere"},
+        BadInput{"WrongMethod", "DELETE", "/echo", "", {}, 405, "DELETE is not allowed on /echo"},
+        BadInput{"BodyTooLarge", "POST", "/echo", std::string(2000, ' '), {}, 413, ""},
+        BadInput{
+            "PathParamDoesNotParse", "GET", "/sleep/soon", "", {}, 400, R"(path parameter \"ms\")"},
+        BadInput{"BadTimeoutHeader",
+                 "GET",
+                 "/sleep/0",
+                 "",
+                 {{"Request-Timeout", "never"}},
+                 400,
+                 "request-timeout"},
+        BadInput{
+            "HugeHeader", "GET", "/sleep/0", "", {{"X-Big", std::string(20000, 'x')}}, 431, ""}),
+    [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace fanout::gateway
