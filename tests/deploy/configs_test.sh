@@ -4,8 +4,7 @@
 # in helm/fanout/ci/: the chart cannot drift from the binary.
 #
 #   configs_test.sh FANOUTD backends   users, orders, recommendations, lab
-#   configs_test.sh FANOUTD gateway    the gateway's (skipped, exit 77, while
-#                                      fanoutd has no gateway role)
+#   configs_test.sh FANOUTD gateway    the gateway's
 source "$(dirname "$0")/lib.sh"
 fanoutd=$(realpath "$1") mode=$2
 [ "$mode" = gateway ] && require_gateway "$fanoutd"

@@ -5,8 +5,7 @@
 #
 #   topology_test.sh FANOUTD backends   users, orders, recommendations, lab
 #   topology_test.sh FANOUTD gateway    all five; a dashboard through the
-#                                       gateway's REST port (skipped, exit 77,
-#                                       while fanoutd has no gateway role)
+#                                       gateway's REST port
 source "$(dirname "$0")/lib.sh"
 source deploy/grpc_curl.sh
 fanoutd=$(realpath "$1") mode=$2
