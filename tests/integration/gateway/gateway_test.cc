@@ -85,7 +85,12 @@ routes:
     path: /hedged
     respond_with: echo
     calls:
-      - {name: echo, backend: flaky, method: fanout.lab.v1.Lab/Echo, hedge_delay_ms: 50}
+      - {name: echo, backend: flaky, method: fanout.lab.v1.Lab/Echo, hedge_delay_ms: 50, request: {message: "=hedge"}}
+  - name: warm
+    path: /warm
+    respond_with: echo
+    calls:
+      - {name: echo, backend: flaky, method: fanout.lab.v1.Lab/Echo, request: {message: "=warm"}}
   - name: dead
     path: /dead
     calls:
@@ -110,15 +115,15 @@ routes:
       - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {delay_ms: path.ms}}
 )yaml";
 
-// A Lab whose first Echo hangs for seconds and the rest answer at once: a
-// slow tail for hedging to cut.
+// A Lab whose first "hedge" Echo hangs for seconds and the rest answer at
+// once: a slow tail for hedging to cut.
 class FlakyLab {
  public:
   void Register(Server& server) { server.RegisterService(&service_); }
   void Serve(Server& server) {
     server.ServeUnary(&service_, &lab::v1::Lab::AsyncService::RequestEcho,
-                      [this](grpc::ServerContext&, const lab::v1::EchoRequest&) {
-                        return Echo(calls_.fetch_add(1) == 0);
+                      [this](grpc::ServerContext&, const lab::v1::EchoRequest& request) {
+                        return Echo(request.message() == "hedge" && hedge_calls_.fetch_add(1) == 0);
                       });
   }
   Task<absl::StatusOr<lab::v1::EchoResponse>> Echo(bool slow) {
@@ -133,7 +138,7 @@ class FlakyLab {
     response.set_message(slow ? "slow" : "fast");
     co_return response;
   }
-  std::atomic<int> calls_{0};
+  std::atomic<int> hedge_calls_{0};
   std::atomic<int> cancelled_{0};
 
  private:
@@ -304,6 +309,7 @@ TEST_F(GatewayRestTest, BackendSeesTheRemainingBudget) {
 
 TEST_F(GatewayRestTest, CallerDeadlinePassingIs504AndCancelsTheBackendCall) {
   StartGateway();
+  ASSERT_EQ(Get("/sleep/0").status, 200);  // Connected: the call reaches the backend in time.
   int64_t interrupted = lab_.interrupted_calls();
   HttpResult r = Get("/sleep/3000", {{"Request-Timeout", "200ms"}});
   EXPECT_EQ(r.status, 504) << r.body;
@@ -382,6 +388,8 @@ TEST_F(GatewayRestTest, RetriesStopWhenTheBudgetIsSpent) {
 
 TEST_F(GatewayRestTest, HedgingCutsTheSlowTail) {
   StartGateway();
+  // A connected channel first, so the first copy reaches the backend first.
+  ASSERT_EQ(Get("/warm").status, 200);
   absl::Time start = absl::Now();
   HttpResult r = Get("/hedged");
   ASSERT_EQ(r.status, 200) << r.body;
@@ -523,8 +531,10 @@ TEST_F(GatewayGrpcTest, RequiredFailureIsTheCallsStatus) {
 }
 
 TEST_F(GatewayGrpcTest, CallerDeadlineReachesTheBackends) {
-  int64_t interrupted = lab_.interrupted_calls();
   gateway::v1::AggregateResponse reply;
+  grpc::ClientContext warm;
+  ASSERT_TRUE(Aggregate("sleep", {{"ms", "0"}}, &reply, &warm).ok());
+  int64_t interrupted = lab_.interrupted_calls();
   grpc::ClientContext context;
   grpc::Status status =
       Aggregate("sleep", {{"ms", "3000"}}, &reply, &context, absl::Milliseconds(200));
@@ -570,6 +580,7 @@ struct BadInput {
   std::vector<std::pair<std::string, std::string>> headers;
   int status;
   const char* says;
+  friend void PrintTo(const BadInput& bad, std::ostream* os) { *os << bad.name; }
 };
 
 class GatewayBadInputTest : public GatewayRestTest,
