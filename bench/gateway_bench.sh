@@ -71,9 +71,9 @@ done
 
 # The gRPC request frame for Echo{message: "hi"}: flag 0, length 4, bytes.
 printf '\x00\x00\x00\x00\x04\x0a\x02hi' > "$tmp/echo.bin"
-h2() {  # target-port label: requests/s, p50, p99 from h2load's per-request log
-  local port=$1 label=$2
-  h2load -D "$secs" -c 8 -m 4 -t 1 --data="$tmp/echo.bin" -H 'content-type: application/grpc' \
+h2() {  # target-port label [connections streams]: requests/s, p50, p99 from h2load's per-request log
+  local port=$1 label=$2 c=${3:-8} m=${4:-4}
+  h2load -D "$secs" -c "$c" -m "$m" -t 1 --data="$tmp/echo.bin" -H 'content-type: application/grpc' \
     -H 'te: trailers' --log-file="$tmp/$label.log" \
     "http://127.0.0.1:$port/fanout.lab.v1.Lab/Echo" > "$tmp/$label.out"
   local rps ok
@@ -94,13 +94,16 @@ echo "1. overhead (Echo, 8 connections x 4 streams for gRPC, 8 connections for R
 h2 "$B" "gRPC direct"
 h2 "$G" "gRPC via gateway proxy"
 rest "/echo?m=hi" "REST via gateway" 8
+echo "   one request at a time (added latency = via gateway - direct)"
+h2 "$B" "gRPC direct c=1" 1 1
+h2 "$G" "gRPC via proxy c=1" 1 1
 rest "/echo?m=hi" "REST via gateway c=1" 1
 echo "2. fan-out of three 100 ms calls (4 connections)"
 rest /fanout3 "concurrent parts" 4
 rest /chain3 "dependent chain" 4
 echo "3. overload: /slow (20 ms, max_in_flight 32: ~1600/s sustainable) offered 16000/s"
 echo "  gateway RSS before: $(rss)"
-"$load" --port="$R" --path=/slow --connections=400 --rate=16000 --seconds="$secs" | sed 's/^/  /'
+"$load" --port="$R" --path=/slow --connections=200 --rate=16000 --seconds="$secs" | sed 's/^/  /'
 echo "  gateway RSS after:  $(rss)"
-"$load" --port="$R" --path=/slow --connections=400 --rate=16000 --seconds="$secs" | sed 's/^/  /'
+"$load" --port="$R" --path=/slow --connections=200 --rate=16000 --seconds="$secs" | sed 's/^/  /'
 echo "  gateway RSS after a second round: $(rss)"
