@@ -14,7 +14,6 @@ using google::protobuf::MethodDescriptor;
 // A call's result, with the answer as the backend sent it (what later calls
 // read through "parts.NAME.field").
 struct CallOutcome {
-  int index = 0;
   bool bad_input = false;  // The caller sent something unusable: 400, whatever the part.
   Value raw;
   PartResult part;
@@ -49,8 +48,7 @@ const Value* Lookup(const std::map<std::string, std::string>& params, const std:
 
 // The value a source gives, or nullptr when absent (the field stays unset).
 const Value* Resolve(const Source& source, const RequestInput& input,
-                     const std::vector<std::optional<CallOutcome>>& done,
-                     const std::map<std::string, int>& index, Value* scratch) {
+                     const std::vector<std::optional<CallOutcome>>& done, Value* scratch) {
   switch (source.kind) {
     case Source::Kind::kPath:
       return Lookup(input.path, source.name, input.body, scratch);
@@ -68,7 +66,7 @@ const Value* Resolve(const Source& source, const RequestInput& input,
       if (input.body.kind_case() == Value::KIND_NOT_SET) return nullptr;
       return FindPath(input.body, source.path);
     case Source::Kind::kPart: {
-      const std::optional<CallOutcome>& part = done[index.at(source.name)];
+      const std::optional<CallOutcome>& part = done[source.call];
       return part ? FindPath(part->raw, source.path) : nullptr;
     }
     case Source::Kind::kLiteral:
@@ -80,13 +78,12 @@ const Value* Resolve(const Source& source, const RequestInput& input,
 // Fills `request` from the call's sources. On failure says which source was
 // wrong; `bad_input` tells the caller's fault from a backend's or config's.
 absl::Status BuildRequest(const CompiledCall& call, const RequestInput& input,
-                          const std::vector<std::optional<CallOutcome>>& done,
-                          const std::map<std::string, int>& index, Message* request,
+                          const std::vector<std::optional<CallOutcome>>& done, Message* request,
                           bool* bad_input) {
   Value json = ObjectValue();
   for (const RequestField& field : call.request) {
     Value scratch;
-    const Value* value = Resolve(field.source, input, done, index, &scratch);
+    const Value* value = Resolve(field.source, input, done, &scratch);
     if (value == nullptr) continue;
     if (field.field.empty()) {
       if (value->kind_case() != Value::kStructValue) {
@@ -104,7 +101,7 @@ absl::Status BuildRequest(const CompiledCall& call, const RequestInput& input,
   // Find the culprit: try each source alone.
   for (const RequestField& field : call.request) {
     Value scratch;
-    const Value* value = Resolve(field.source, input, done, index, &scratch);
+    const Value* value = Resolve(field.source, input, done, &scratch);
     if (value == nullptr) continue;
     Value alone = ObjectValue();
     if (field.field.empty()) {
@@ -145,10 +142,9 @@ void Shape(const CompiledCall& call, Value* value) {
 
 Task<absl::StatusOr<CallOutcome>> RunCall(const CompiledRoute& route, int i,
                                           const RequestInput& input, const RouteEnv& env,
-                                          const std::vector<std::optional<CallOutcome>>& done,
-                                          const std::map<std::string, int>& index) {
+                                          const std::vector<std::optional<CallOutcome>>& done) {
   const CompiledCall& call = route.calls[i];
-  CallOutcome out{.index = i};
+  CallOutcome out;
   out.part.name = call.name;
   out.part.optional = call.optional;
   for (int need : call.needs) {
@@ -170,7 +166,7 @@ Task<absl::StatusOr<CallOutcome>> RunCall(const CompiledRoute& route, int i,
     method = *resolved;
   }
   std::unique_ptr<Message> request = env.new_message(method->input_type());
-  out.part.status = BuildRequest(call, input, done, index, request.get(), &out.bad_input);
+  out.part.status = BuildRequest(call, input, done, request.get(), &out.bad_input);
   if (!out.part.status.ok()) co_return out;
   absl::StatusOr<grpc::ByteBuffer> bytes = ToByteBuffer(*request);
   if (!bytes.ok()) {
@@ -214,26 +210,22 @@ Task<absl::StatusOr<CallOutcome>> RunCall(const CompiledRoute& route, int i,
 Task<absl::StatusOr<RouteResult>> RunRoute(const CompiledRoute& route, const RequestInput& input,
                                            const RouteEnv& env, PartSink on_part) {
   const size_t n = route.calls.size();
-  std::map<std::string, int> index;
   std::vector<int> waiting(n);
-  for (size_t i = 0; i < n; ++i) {
-    index[route.calls[i].name] = i;
-    waiting[i] = route.calls[i].needs.size();
-  }
+  for (size_t i = 0; i < n; ++i) waiting[i] = route.calls[i].needs.size();
   std::vector<std::optional<CallOutcome>> done(n);
   std::vector<int> started;  // AsCompleted index -> call index.
   AsCompleted<absl::StatusOr<CallOutcome>> running;
   auto start = [&](int i) {
     started.push_back(i);
-    running.Add(RunCall(route, i, input, env, done, index));
+    running.Add(RunCall(route, i, input, env, done));
   };
   for (size_t i = 0; i < n; ++i)
     if (waiting[i] == 0) start(i);
 
   RouteResult result;
   std::vector<int> order;
-  // Every started call is awaited, even after a failure: calls read `done`
-  // and `index`, so none may outlive this frame.
+  // Every started call is awaited, even after a failure: calls read `done`,
+  // so none may outlive this frame.
   while (auto next = co_await running.Next()) {
     CallOutcome& outcome = *next->result;  // RunCall reports inside the part.
     int i = started[next->index];
@@ -251,9 +243,8 @@ Task<absl::StatusOr<RouteResult>> RunRoute(const CompiledRoute& route, const Req
       }
     }
     if (!result.status.ok()) continue;
-    for (size_t j = 0; j < n; ++j) {
-      const auto& needs = route.calls[j].needs;
-      if (std::find(needs.begin(), needs.end(), i) != needs.end() && --waiting[j] == 0) start(j);
+    for (int next : route.calls[i].needed_by) {
+      if (--waiting[next] == 0) start(next);
     }
   }
   for (int i : order) result.parts.push_back(std::move(done[i]->part));
@@ -277,15 +268,14 @@ Value MergeParts(const CompiledRoute& route, const RouteResult& result) {
   errors.mutable_list_value();
   // Route order, not completion order: the answer's shape does not depend on timing.
   for (const CompiledCall& call : route.calls) {
-    for (const PartResult& part : result.parts) {
-      if (part.name != call.name) continue;
-      if (!part.status.ok()) {
-        *errors.mutable_list_value()->add_values() = PartErrorValue(part);
-      } else if (call.output == ".") {
-        MergeFields(part.value, &root);
-      } else if (!call.output.empty()) {
-        SetPath(&root, call.output, part.value);
-      }
+    const PartResult* part = result.Find(call.name);
+    if (part == nullptr) continue;
+    if (!part->status.ok()) {
+      *errors.mutable_list_value()->add_values() = PartErrorValue(*part);
+    } else if (call.output == ".") {
+      MergeFields(part->value, &root);
+    } else if (!call.output.empty()) {
+      SetPath(&root, call.output, part->value);
     }
   }
   if (errors.list_value().values_size() > 0) SetPath(&root, "errors", std::move(errors));

@@ -56,6 +56,14 @@ struct RouteResult {
   // Completion order.
   std::vector<PartResult> parts;
   bool completed = true;  // False when an optional part failed.
+
+  // The part of this name, or nullptr (a call that never ran).
+  const PartResult* Find(absl::string_view name) const {
+    for (const PartResult& part : parts) {
+      if (part.name == name) return &part;
+    }
+    return nullptr;
+  }
 };
 
 struct RouteEnv {

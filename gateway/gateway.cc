@@ -19,6 +19,11 @@ namespace {
 const char* const kDefaultAllowlist[] = {"authorization", "x-request-id", "traceparent",
                                          "tracestate",    "x-user-id",    "x-tenant-id"};
 
+absl::Duration DefaultTimeout(const config::v1::GatewayConfig& config) {
+  return config.default_timeout_ms() > 0 ? absl::Milliseconds(config.default_timeout_ms())
+                                         : absl::Seconds(10);
+}
+
 RouteContext MakeRouteContext(const config::v1::GatewayConfig& config,
                               const std::set<std::string>& backends,
                               const DescriptorRegistry* descriptors) {
@@ -28,9 +33,7 @@ RouteContext MakeRouteContext(const config::v1::GatewayConfig& config,
     return descriptors->FindMethod(method);
   };
   context.allow_unknown_methods = config.use_reflection();
-  context.default_timeout = config.default_timeout_ms() > 0
-                                ? absl::Milliseconds(config.default_timeout_ms())
-                                : absl::Seconds(10);
+  context.default_timeout = DefaultTimeout(config);
   return context;
 }
 
@@ -58,16 +61,24 @@ absl::Status ValidateTopLevel(const config::v1::GatewayConfig& config) {
   return absl::OkStatus();
 }
 
+// The routes a config asks for (the built-in ones when it lists none),
+// compiled against these backends and descriptors.
+absl::StatusOr<std::vector<CompiledRoute>> CompileGatewayRoutes(
+    const config::v1::GatewayConfig& config, const std::set<std::string>& backends,
+    DescriptorRegistry* descriptors) {
+  FANOUT_RETURN_IF_ERROR(ValidateTopLevel(config));
+  FANOUT_RETURN_IF_ERROR(LoadDescriptorSets(config, descriptors));
+  config::v1::GatewayConfig effective = config;
+  if (effective.routes().empty()) FANOUT_RETURN_IF_ERROR(AddDefaultRoutes(&effective, &backends));
+  return CompileRoutes(effective, MakeRouteContext(effective, backends, descriptors));
+}
+
 }  // namespace
 
 absl::Status CheckGatewayConfig(const config::v1::GatewayConfig& config,
                                 const std::set<std::string>& backends) {
-  FANOUT_RETURN_IF_ERROR(ValidateTopLevel(config));
   DescriptorRegistry descriptors;
-  FANOUT_RETURN_IF_ERROR(LoadDescriptorSets(config, &descriptors));
-  config::v1::GatewayConfig effective = config;
-  if (effective.routes().empty()) FANOUT_RETURN_IF_ERROR(AddDefaultRoutes(&effective, &backends));
-  return CompileRoutes(effective, MakeRouteContext(effective, backends, &descriptors)).status();
+  return CompileGatewayRoutes(config, backends, &descriptors).status();
 }
 
 absl::StatusOr<absl::Duration> ParseTimeoutHeader(absl::string_view name, absl::string_view value) {
@@ -125,15 +136,10 @@ Gateway::~Gateway() { Stop(); }
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
   std::unique_ptr<Gateway> gateway(new Gateway(std::move(options)));
   const config::v1::GatewayConfig& config = gateway->options_.config;
-  FANOUT_RETURN_IF_ERROR(ValidateTopLevel(config));
-  FANOUT_RETURN_IF_ERROR(LoadDescriptorSets(config, gateway->descriptors_.get()));
   std::set<std::string> names;
   for (const auto& [name, backend] : gateway->options_.backends) names.insert(name);
-  config::v1::GatewayConfig effective = config;
-  if (effective.routes().empty()) FANOUT_RETURN_IF_ERROR(AddDefaultRoutes(&effective, &names));
-  FANOUT_ASSIGN_OR_RETURN(
-      gateway->routes_,
-      CompileRoutes(effective, MakeRouteContext(effective, names, gateway->descriptors_.get())));
+  FANOUT_ASSIGN_OR_RETURN(gateway->routes_,
+                          CompileGatewayRoutes(config, names, gateway->descriptors_.get()));
   for (const CompiledRoute& route : gateway->routes_) {
     gateway->route_limits_.push_back(std::make_unique<AdmissionLimiter>(route.max_in_flight));
     if (!route.grpc_method.empty()) gateway->grpc_routes_[route.grpc_method] = &route;
@@ -151,8 +157,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
   // Routes tell which backend serves which service, too.
   for (const CompiledRoute& route : gateway->routes_) {
     for (const CompiledCall& call : route.calls) {
-      std::string service = call.method.substr(1, call.method.rfind('/') - 1);
-      gateway->services_.emplace(service, call.backend);
+      gateway->services_.emplace(ServiceOf(call.method), call.backend);
     }
   }
   if (config.metadata_allowlist().empty()) {
@@ -161,6 +166,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
   for (const std::string& key : config.metadata_allowlist()) {
     gateway->allowlist_.insert(absl::AsciiStrToLower(key));
   }
+  gateway->proxy_options_.metadata_allowlist.assign(gateway->allowlist_.begin(),
+                                                    gateway->allowlist_.end());
   Gateway* self = gateway.get();
   gateway->env_.backends = &gateway->backends_;
   gateway->env_.new_message = [self](const google::protobuf::Descriptor* type) {
@@ -203,6 +210,8 @@ void Gateway::Stop() {
   if (http_) http_->Stop();
 }
 
+absl::Duration Gateway::default_timeout() const { return DefaultTimeout(options_.config); }
+
 int Gateway::rest_port() const { return http_ ? http_->port() : 0; }
 
 std::optional<std::vector<AdmissionLimiter::Ticket>> Gateway::Admit(const CompiledRoute& route) {
@@ -235,17 +244,15 @@ std::string Gateway::BackendFor(absl::string_view service) const {
 
 Task<absl::StatusOr<const google::protobuf::MethodDescriptor*>> Gateway::Resolve(
     const CompiledCall& call) {
-  std::string method = call.method.substr(1);
-  if (const auto* found = descriptors_->FindMethod(method)) co_return found;
-  std::string service = method.substr(0, method.find('/'));
-  absl::Status loaded =
-      co_await descriptors_->LoadFromReflection(backends_.at(call.backend)->stub(), service);
+  if (const auto* found = descriptors_->FindMethod(call.method)) co_return found;
+  absl::Status loaded = co_await descriptors_->LoadFromReflection(
+      backends_.at(call.backend)->stub(), ServiceOf(call.method));
   if (!loaded.ok()) {
     co_return absl::Status(
         loaded.code(), absl::StrCat("method ", call.method, " is unknown and backend \"",
                                     call.backend, "\" could not describe it: ", loaded.message()));
   }
-  if (const auto* found = descriptors_->FindMethod(method)) co_return found;
+  if (const auto* found = descriptors_->FindMethod(call.method)) co_return found;
   co_return absl::UnimplementedError(
       absl::StrCat("backend \"", call.backend, "\" has no method ", call.method));
 }

@@ -36,6 +36,7 @@
 #include "gateway/admission.h"
 #include "gateway/aggregator.h"
 #include "gateway/backend.h"
+#include "gateway/grpc_proxy.h"
 #include "gateway/route.h"
 #include "node/rpc/server.h"
 
@@ -92,6 +93,9 @@ class Gateway {
   // gRPC (grpc_front.cc).
   Task<absl::Status> ServeGrpc(GenericCall& call);
   Task<absl::Status> ServeGrpcRoute(GenericCall& call, const CompiledRoute& route);
+  Task<absl::Status> ServeAggregate(GenericCall& call);
+  Task<absl::StatusOr<RouteResult>> RunGrpcRoute(GenericCall& call, const CompiledRoute& route,
+                                                 RequestInput input, PartSink sink = nullptr);
   Task<absl::Status> ProxyUnary(GenericCall& call, Backend& backend);
 
   // Shared by both doors.
@@ -103,6 +107,8 @@ class Gateway {
   }
   std::vector<std::pair<std::string, std::string>> Forwarded(
       const std::vector<std::pair<std::string, std::string>>& headers) const;
+  // A route's deadline when its config sets none.
+  absl::Duration default_timeout() const;
   // The backend serving a gRPC service, or "".
   std::string BackendFor(absl::string_view service) const;
   Task<absl::StatusOr<const google::protobuf::MethodDescriptor*>> Resolve(const CompiledCall& call);
@@ -115,6 +121,7 @@ class Gateway {
   BackendMap backends_;
   std::map<std::string, std::string> services_;  // gRPC service -> backend.
   std::set<std::string> allowlist_;
+  ProxyOptions proxy_options_;  // The allowlist, as ProxyCall takes it.
   std::unique_ptr<DescriptorRegistry> descriptors_;
   RouteEnv env_;
   // Direct-call routes, made on demand; never removed (bounded by the

@@ -26,17 +26,20 @@ std::vector<std::pair<std::string, std::string>> ClientMetadata(GenericCall& cal
   return out;
 }
 
+gateway::v1::PartStatus PartStatusOf(const PartResult& part) {
+  gateway::v1::PartStatus status;
+  status.set_name(part.name);
+  status.set_code(static_cast<int>(part.status.code()));
+  status.set_message(std::string(part.status.message()));
+  return status;
+}
+
 Value PartsValue(const RouteResult& result) {
   Value parts;
   parts.mutable_list_value();
   for (const PartResult& part : result.parts) {
-    Value entry = ObjectValue();
-    SetPath(&entry, "name", StringValue(part.name));
-    Value code;
-    code.set_number_value(static_cast<int>(part.status.code()));
-    SetPath(&entry, "code", std::move(code));
-    SetPath(&entry, "message", StringValue(std::string(part.status.message())));
-    *parts.mutable_list_value()->add_values() = std::move(entry);
+    // A generated message always converts.
+    *parts.mutable_list_value()->add_values() = *MessageToValue(PartStatusOf(part));
   }
   return parts;
 }
@@ -51,14 +54,12 @@ Value BoolValue(bool b) {
 absl::Status FillResponse(const CompiledRoute& route, const RouteResult& result,
                           Message* response) {
   if (route.respond_with >= 0) {
-    for (const PartResult& part : result.parts) {
-      if (part.name != route.calls[route.respond_with].name) continue;
-      if (part.message && part.message->GetDescriptor() == response->GetDescriptor()) {
-        response->CopyFrom(*part.message);
-        return absl::OkStatus();
-      }
-      return ValueToMessage(part.value, response, /*ignore_unknown=*/true);
+    const PartResult& part = *result.Find(route.calls[route.respond_with].name);
+    if (part.message && part.message->GetDescriptor() == response->GetDescriptor()) {
+      response->CopyFrom(*part.message);
+      return absl::OkStatus();
     }
+    return ValueToMessage(part.value, response, /*ignore_unknown=*/true);
   }
   Value merged = MergeParts(route, result);
   ErasePath(&merged, "errors");
@@ -75,9 +76,7 @@ absl::Status FillResponse(const CompiledRoute& route, const RouteResult& result,
 gateway::v1::Part PartMessage(const PartResult& part) {
   gateway::v1::Part out;
   out.set_name(part.name);
-  out.mutable_status()->set_name(part.name);
-  out.mutable_status()->set_code(static_cast<int>(part.status.code()));
-  out.mutable_status()->set_message(std::string(part.status.message()));
+  *out.mutable_status() = PartStatusOf(part);
   if (part.status.ok()) *out.mutable_value() = part.value;
   return out;
 }
@@ -89,10 +88,8 @@ Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
   if (auto it = grpc_routes_.find(method); it != grpc_routes_.end()) {
     co_return co_await ServeGrpcRoute(call, *it->second);
   }
-  if (method == kAggregateMethod && !routes_.empty()) {
-    co_return co_await ServeGrpcRoute(call, routes_.front());  // The route is named in the request.
-  }
-  std::string service = method.substr(1, method.rfind('/') - 1);
+  if (method == kAggregateMethod) co_return co_await ServeAggregate(call);
+  std::string service = ServiceOf(method);
   std::string backend = BackendFor(service);
   if (backend.empty()) {
     co_return absl::UnimplementedError(
@@ -104,8 +101,7 @@ Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
   if (known && !known->client_streaming() && !known->server_streaming()) {
     co_return co_await ProxyUnary(call, *backends_.at(backend));
   }
-  ProxyOptions options{.metadata_allowlist = {allowlist_.begin(), allowlist_.end()}};
-  co_return co_await ProxyCall(call, backends_.at(backend)->stub(), options);
+  co_return co_await ProxyCall(call, backends_.at(backend)->stub(), proxy_options_);
 }
 
 // A unary method the gateway knows: one message each way, through the
@@ -121,93 +117,103 @@ Task<absl::Status> Gateway::ProxyUnary(GenericCall& call, Backend& backend) {
   co_return co_await call.Write(*reply);
 }
 
+// A route's own method: the request's fields are the route's parameters.
 Task<absl::Status> Gateway::ServeGrpcRoute(GenericCall& call, const CompiledRoute& route) {
   std::optional<grpc::ByteBuffer> bytes = co_await call.Read();
   if (!bytes) co_return absl::InvalidArgumentError("the call carried no request message");
-  bool aggregate = call.method() == kAggregateMethod;
-  const CompiledRoute* target = &route;
-  RequestInput input;
-  const google::protobuf::MethodDescriptor* descriptor =
-      descriptors_->FindMethod(call.method().substr(1));
-  std::unique_ptr<Message> request = descriptors_->NewMessage(descriptor->input_type());
+  const google::protobuf::MethodDescriptor* method = route.grpc_descriptor;
+  std::unique_ptr<Message> request = descriptors_->NewMessage(method->input_type());
   if (!FromByteBuffer(*bytes, request.get()).ok()) {
     co_return absl::InvalidArgumentError(
-        absl::StrCat("the request is not a ", descriptor->input_type()->full_name()));
+        absl::StrCat("the request is not a ", method->input_type()->full_name()));
   }
-  if (aggregate) {
-    const auto& typed = static_cast<const gateway::v1::AggregateRequest&>(*request);
-    target = nullptr;
-    for (const CompiledRoute& r : routes_) {
-      if (r.name == typed.route()) target = &r;
-    }
-    if (target == nullptr) {
-      co_return absl::NotFoundError(absl::StrCat("no route named \"", typed.route(), "\""));
-    }
-    if (target->stream) {
-      co_return absl::InvalidArgumentError(
-          absl::StrCat("route \"", typed.route(), "\" streams; call its own streaming method"));
-    }
-    input.path.insert(typed.params().begin(), typed.params().end());
-    input.query = input.path;
-    if (typed.has_body()) *input.body.mutable_struct_value() = typed.body();
-  } else {
-    absl::StatusOr<Value> fields = MessageToValue(*request);
-    if (!fields.ok()) co_return fields.status();
-    input.body = *std::move(fields);
-  }
-  std::optional<std::vector<AdmissionLimiter::Ticket>> tickets = Admit(*target);
-  if (!tickets) {
-    co_return absl::UnavailableError(absl::StrCat("gateway overloaded: route \"", target->name,
-                                                  "\" is at its limit; retry later"));
-  }
-  input.headers = ClientMetadata(call);
-  input.forward = Forwarded(input.headers);
-  TaskContext context = co_await CurrentContext();
-  absl::Time deadline = std::min(context.token.deadline(), absl::Now() + target->timeout);
+  RequestInput input;
+  absl::StatusOr<Value> fields = MessageToValue(*request);
+  if (!fields.ok()) co_return fields.status();
+  input.body = *std::move(fields);
 
-  if (target->stream) {
+  if (route.stream) {
     PartSink sink = [&](const PartResult& part) -> Task<void> {
       absl::StatusOr<grpc::ByteBuffer> message = ToByteBuffer(PartMessage(part));
       if (message.ok()) (void)co_await call.Write(*message);
     };
-    Task<absl::StatusOr<RouteResult>> run =
-        WithDeadline(RunRoute(*target, input, env_, sink), deadline);
-    absl::StatusOr<RouteResult> result = co_await std::move(run);
+    absl::StatusOr<RouteResult> result = co_await RunGrpcRoute(call, route, std::move(input), sink);
     if (!result.ok()) co_return result.status();
-    if (!result->status.ok()) co_return result->status;
     gateway::v1::Part end;
     end.set_completed(result->completed);
-    call.context().AddTrailingMetadata("x-fanout-completed", result->completed ? "true" : "false");
     absl::StatusOr<grpc::ByteBuffer> last = ToByteBuffer(end);
     if (last.ok()) (void)co_await call.Write(*last);
     co_return absl::OkStatus();
   }
 
-  Task<absl::StatusOr<RouteResult>> run = WithDeadline(RunRoute(*target, input, env_), deadline);
+  absl::StatusOr<RouteResult> result = co_await RunGrpcRoute(call, route, std::move(input));
+  if (!result.ok()) co_return result.status();
+  std::unique_ptr<Message> response = descriptors_->NewMessage(method->output_type());
+  absl::Status filled = FillResponse(route, *result, response.get());
+  if (!filled.ok()) co_return filled;
+  absl::StatusOr<grpc::ByteBuffer> out = ToByteBuffer(*response);
+  if (!out.ok()) co_return out.status();
+  co_return co_await call.Write(*out);
+}
+
+// Gateway/Aggregate: any (non-streaming) route by name, untyped.
+Task<absl::Status> Gateway::ServeAggregate(GenericCall& call) {
+  std::optional<grpc::ByteBuffer> bytes = co_await call.Read();
+  if (!bytes) co_return absl::InvalidArgumentError("the call carried no request message");
+  gateway::v1::AggregateRequest request;
+  if (!FromByteBuffer(*bytes, &request).ok()) {
+    co_return absl::InvalidArgumentError("the request is not a fanout.gateway.v1.AggregateRequest");
+  }
+  const CompiledRoute* route = nullptr;
+  for (const CompiledRoute& r : routes_) {
+    if (r.name == request.route()) route = &r;
+  }
+  if (route == nullptr) {
+    co_return absl::NotFoundError(absl::StrCat("no route named \"", request.route(), "\""));
+  }
+  if (route->stream) {
+    co_return absl::InvalidArgumentError(
+        absl::StrCat("route \"", request.route(), "\" streams; call its own streaming method"));
+  }
+  RequestInput input;
+  input.path.insert(request.params().begin(), request.params().end());
+  input.query = input.path;
+  if (request.has_body()) *input.body.mutable_struct_value() = request.body();
+
+  absl::StatusOr<RouteResult> result = co_await RunGrpcRoute(call, *route, std::move(input));
+  if (!result.ok()) co_return result.status();
+  gateway::v1::AggregateResponse response;
+  *response.mutable_result() = MergeParts(*route, *result).struct_value();
+  for (const PartResult& part : result->parts) *response.add_parts() = PartStatusOf(part);
+  response.set_completed(result->completed);
+  absl::StatusOr<grpc::ByteBuffer> out = ToByteBuffer(response);
+  if (!out.ok()) co_return out.status();
+  co_return co_await call.Write(*out);
+}
+
+// What every route run on the gRPC door shares: admission, the deadline
+// (the call's, capped by the route's), forwarded metadata, and the
+// completion flag in trailing metadata. A failed required part (or the
+// request itself) is the error.
+Task<absl::StatusOr<RouteResult>> Gateway::RunGrpcRoute(GenericCall& call,
+                                                        const CompiledRoute& route,
+                                                        RequestInput input, PartSink sink) {
+  std::optional<std::vector<AdmissionLimiter::Ticket>> tickets = Admit(route);
+  if (!tickets) {
+    co_return absl::UnavailableError(absl::StrCat("gateway overloaded: route \"", route.name,
+                                                  "\" is at its limit; retry later"));
+  }
+  input.headers = ClientMetadata(call);
+  input.forward = Forwarded(input.headers);
+  TaskContext context = co_await CurrentContext();
+  absl::Time deadline = std::min(context.token.deadline(), absl::Now() + route.timeout);
+  Task<absl::StatusOr<RouteResult>> run =
+      WithDeadline(RunRoute(route, input, env_, std::move(sink)), deadline);
   absl::StatusOr<RouteResult> result = co_await std::move(run);
   if (!result.ok()) co_return result.status();
   if (!result->status.ok()) co_return result->status;
   call.context().AddTrailingMetadata("x-fanout-completed", result->completed ? "true" : "false");
-  std::unique_ptr<Message> response = descriptors_->NewMessage(descriptor->output_type());
-  if (aggregate) {
-    auto& typed = static_cast<gateway::v1::AggregateResponse&>(*response);
-    Value merged = MergeParts(*target, *result);
-    *typed.mutable_result() = merged.struct_value();
-    for (const PartResult& part : result->parts) {
-      gateway::v1::PartStatus* status = typed.add_parts();
-      status->set_name(part.name);
-      status->set_code(static_cast<int>(part.status.code()));
-      status->set_message(std::string(part.status.message()));
-    }
-    typed.set_completed(result->completed);
-  } else {
-    absl::Status filled = FillResponse(*target, *result, response.get());
-    if (!filled.ok()) co_return filled;
-  }
-  absl::StatusOr<grpc::ByteBuffer> out = ToByteBuffer(*response);
-  if (!out.ok()) co_return out.status();
-  absl::Status written = co_await call.Write(*out);
-  co_return written;
+  co_return result;
 }
 
 }  // namespace fanout::gateway

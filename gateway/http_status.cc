@@ -2,7 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "gateway/json_value.h"
+#include "node/base/json_string.h"
 
 namespace fanout::gateway {
 namespace {
@@ -10,25 +10,24 @@ namespace {
 constexpr struct {
   absl::StatusCode code;
   int http;
-  const char* name;
 } kCodes[] = {
-    {absl::StatusCode::kOk, 200, "OK"},
-    {absl::StatusCode::kCancelled, 499, "CANCELLED"},
-    {absl::StatusCode::kUnknown, 500, "UNKNOWN"},
-    {absl::StatusCode::kInvalidArgument, 400, "INVALID_ARGUMENT"},
-    {absl::StatusCode::kDeadlineExceeded, 504, "DEADLINE_EXCEEDED"},
-    {absl::StatusCode::kNotFound, 404, "NOT_FOUND"},
-    {absl::StatusCode::kAlreadyExists, 409, "ALREADY_EXISTS"},
-    {absl::StatusCode::kPermissionDenied, 403, "PERMISSION_DENIED"},
-    {absl::StatusCode::kResourceExhausted, 429, "RESOURCE_EXHAUSTED"},
-    {absl::StatusCode::kFailedPrecondition, 400, "FAILED_PRECONDITION"},
-    {absl::StatusCode::kAborted, 409, "ABORTED"},
-    {absl::StatusCode::kOutOfRange, 400, "OUT_OF_RANGE"},
-    {absl::StatusCode::kUnimplemented, 501, "UNIMPLEMENTED"},
-    {absl::StatusCode::kInternal, 500, "INTERNAL"},
-    {absl::StatusCode::kUnavailable, 503, "UNAVAILABLE"},
-    {absl::StatusCode::kDataLoss, 500, "DATA_LOSS"},
-    {absl::StatusCode::kUnauthenticated, 401, "UNAUTHENTICATED"},
+    {absl::StatusCode::kOk, 200},
+    {absl::StatusCode::kCancelled, 499},
+    {absl::StatusCode::kUnknown, 500},
+    {absl::StatusCode::kInvalidArgument, 400},
+    {absl::StatusCode::kDeadlineExceeded, 504},
+    {absl::StatusCode::kNotFound, 404},
+    {absl::StatusCode::kAlreadyExists, 409},
+    {absl::StatusCode::kPermissionDenied, 403},
+    {absl::StatusCode::kResourceExhausted, 429},
+    {absl::StatusCode::kFailedPrecondition, 400},
+    {absl::StatusCode::kAborted, 409},
+    {absl::StatusCode::kOutOfRange, 400},
+    {absl::StatusCode::kUnimplemented, 501},
+    {absl::StatusCode::kInternal, 500},
+    {absl::StatusCode::kUnavailable, 503},
+    {absl::StatusCode::kDataLoss, 500},
+    {absl::StatusCode::kUnauthenticated, 401},
 };
 
 }  // namespace
@@ -40,17 +39,12 @@ int HttpStatusFromCode(absl::StatusCode code) {
   return 500;
 }
 
-std::string CodeName(absl::StatusCode code) {
-  for (const auto& entry : kCodes) {
-    if (entry.code == code) return entry.name;
-  }
-  return absl::StrCat("CODE_", static_cast<int>(code));
-}
+std::string CodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
 
 bool ParseCodeName(absl::string_view name, absl::StatusCode* code) {
   std::string upper = absl::AsciiStrToUpper(name);
   for (const auto& entry : kCodes) {
-    if (upper == entry.name) {
+    if (upper == CodeName(entry.code)) {
       *code = entry.code;
       return true;
     }

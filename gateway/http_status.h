@@ -27,7 +27,7 @@ int HttpStatusFromCode(absl::StatusCode code);
 // {"code": <gRPC code number>, "status": "<NAME>", "message": "...", "details": []}
 std::string ErrorJson(const absl::Status& status);
 
-// "NOT_FOUND" for kNotFound (the google.rpc.Code enum names).
+// "NOT_FOUND" for kNotFound (absl::StatusCodeToString: the google.rpc.Code names).
 std::string CodeName(absl::StatusCode code);
 
 // The code with this name ("UNAVAILABLE", any case); false when none.

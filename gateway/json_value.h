@@ -32,8 +32,6 @@ absl::StatusOr<Value> ParseJson(absl::string_view text);
 // Compact JSON with object keys sorted (stable text for the same answer).
 std::string ToJson(const Value& value);
 void AppendJson(const Value& value, std::string* out);
-// `text` as a quoted JSON string.
-void AppendJsonString(absl::string_view text, std::string* out);
 
 // How answers are printed: protobuf's JSON mapping, unpopulated fields included.
 google::protobuf::util::JsonPrintOptions AnswerOptions();

@@ -97,15 +97,13 @@ HttpResponse RouteResponse(const CompiledRoute& route, const absl::StatusOr<Rout
   response.headers.emplace_back("X-Fanout-Completed", result->completed ? "true" : "false");
   if (route.respond_with >= 0) {
     const CompiledCall& call = route.calls[route.respond_with];
-    for (const PartResult& part : result->parts) {
-      if (part.name != call.name) continue;
-      bool as_sent = call.select.empty() && call.drop_fields.empty() && call.rename_fields.empty();
-      if (as_sent && part.message) {
-        (void)google::protobuf::util::MessageToJsonString(*part.message, &response.body,
-                                                          AnswerOptions());
-      } else {
-        response.body = ToJson(part.value);
-      }
+    // The answering part succeeded: a failed one failed the request.
+    const PartResult& part = *result->Find(call.name);
+    if (!call.Reshapes() && part.message) {
+      (void)google::protobuf::util::MessageToJsonString(*part.message, &response.body,
+                                                        AnswerOptions());
+    } else {
+      response.body = ToJson(part.value);
     }
   } else {
     response.body = ToJson(MergeParts(route, *result));
@@ -274,11 +272,8 @@ std::shared_ptr<const CompiledRoute> Gateway::DirectRoute(absl::string_view path
                      " is a streaming method; POST /v1/{service}/{method} calls unary ones"));
     return nullptr;
   }
-  absl::Duration timeout = options_.config.default_timeout_ms() > 0
-                               ? absl::Milliseconds(options_.config.default_timeout_ms())
-                               : absl::Seconds(10);
   auto route = std::make_shared<const CompiledRoute>(
-      DirectCallRoute(backend, service, method, descriptor, timeout));
+      DirectCallRoute(backend, service, method, descriptor, default_timeout()));
   // Known methods are cached (as many as the descriptors hold); unknown ones
   // are made per request, so made-up names cannot grow the cache.
   if (descriptor) {

@@ -207,9 +207,10 @@ absl::Status LinkCalls(CompiledRoute& route) {
       return Bad(route.name, absl::StrCat("two calls are named \"", route.calls[i].name, "\""));
     }
   }
-  for (CompiledCall& call : route.calls) {
-    for (const RequestField& field : call.request) {
-      const Source& source = field.source;
+  for (size_t at = 0; at < route.calls.size(); ++at) {
+    CompiledCall& call = route.calls[at];
+    for (RequestField& field : call.request) {
+      Source& source = field.source;
       if (source.kind == Source::Kind::kPath &&
           !(route.path && route.path->HasParam(source.name)) && route.grpc_method.empty()) {
         return Bad(absl::StrCat(route.name, ": call \"", call.name, "\""),
@@ -221,8 +222,10 @@ absl::Status LinkCalls(CompiledRoute& route) {
         return Bad(absl::StrCat(route.name, ": call \"", call.name, "\""),
                    absl::StrCat("source \"", source.text, "\" names no other call of the route"));
       }
+      source.call = it->second;
       if (std::find(call.needs.begin(), call.needs.end(), it->second) == call.needs.end()) {
         call.needs.push_back(it->second);
+        route.calls[it->second].needed_by.push_back(static_cast<int>(at));
       }
     }
   }
@@ -237,11 +240,8 @@ absl::Status LinkCalls(CompiledRoute& route) {
     int at = ready.back();
     ready.pop_back();
     ++done;
-    for (size_t i = 0; i < route.calls.size(); ++i) {
-      const auto& needs = route.calls[i].needs;
-      if (std::find(needs.begin(), needs.end(), at) != needs.end() && --waiting[i] == 0) {
-        ready.push_back(i);
-      }
+    for (int next : route.calls[at].needed_by) {
+      if (--waiting[next] == 0) ready.push_back(next);
     }
   }
   if (done != route.calls.size()) {
@@ -335,6 +335,7 @@ absl::StatusOr<CompiledRoute> CompileRoute(const config::v1::Route& config,
     }
     const MethodDescriptor* grpc =
         context.find_method ? context.find_method(config.grpc_method()) : nullptr;
+    route.grpc_descriptor = grpc;
     if (grpc == nullptr) {
       return Bad(where,
                  absl::StrCat("grpc_method \"", config.grpc_method(), "\" is not a known method"));
@@ -421,6 +422,11 @@ CompiledRoute DirectCallRoute(std::string backend, std::string service, std::str
   route.calls.push_back(std::move(call));
   route.respond_with = 0;
   return route;
+}
+
+std::string ServiceOf(absl::string_view method) {
+  absl::ConsumePrefix(&method, "/");
+  return std::string(method.substr(0, method.find('/')));
 }
 
 RouteMatch MatchRoute(const std::vector<CompiledRoute>& routes, absl::string_view method,

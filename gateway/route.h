@@ -45,6 +45,7 @@ struct Source {
   enum class Kind { kPath, kQuery, kHeader, kBody, kPart, kLiteral };
   Kind kind = Kind::kLiteral;
   std::string name;  // Path/query parameter, header, or part name.
+  int call = -1;     // kPart: the index of the call named.
   std::string path;  // Field path inside the body or part; "" for all of it.
   Value literal;
   std::string text;  // As written, for messages.
@@ -62,7 +63,8 @@ struct CompiledCall {
   // Null when the types come from reflection at the first call.
   const google::protobuf::MethodDescriptor* descriptor = nullptr;
   std::vector<RequestField> request;
-  std::vector<int> needs;  // Indices of the calls whose answers this one uses.
+  std::vector<int> needs;      // Indices of the calls whose answers this one uses...
+  std::vector<int> needed_by;  // ... and of those that use this one's.
   absl::Duration timeout = absl::InfiniteDuration();
   bool optional = false;
   RetryPolicy retry;  // max_attempts 1: no retries.
@@ -71,6 +73,11 @@ struct CompiledCall {
   std::string select;
   std::vector<std::string> drop_fields;
   std::vector<std::pair<std::string, std::string>> rename_fields;
+
+  // Whether the part's value differs from the answer as the backend sent it.
+  bool Reshapes() const {
+    return !select.empty() || !drop_fields.empty() || !rename_fields.empty();
+  }
 };
 
 struct CompiledRoute {
@@ -78,6 +85,7 @@ struct CompiledRoute {
   std::string http_method;  // "" when the route has no REST form.
   std::optional<PathTemplate> path;
   std::string grpc_method;  // "/pkg.Service/Method" or "".
+  const google::protobuf::MethodDescriptor* grpc_descriptor = nullptr;
   absl::Duration timeout;
   int max_in_flight = 0;
   bool stream = false;
@@ -108,6 +116,9 @@ absl::StatusOr<CompiledRoute> CompileRoute(const config::v1::Route& route,
 CompiledRoute DirectCallRoute(std::string backend, std::string service, std::string method,
                               const google::protobuf::MethodDescriptor* descriptor,
                               absl::Duration timeout);
+
+// "pkg.Service" of a method path "/pkg.Service/Method" (leading '/' optional).
+std::string ServiceOf(absl::string_view method);
 
 struct RouteMatch {
   const CompiledRoute* route = nullptr;  // Null: no route for this method and path.

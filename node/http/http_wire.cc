@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "node/base/json_string.h"
 #include "node/base/log.h"
 
 namespace fanout::http_internal {
@@ -126,28 +127,9 @@ ResponsePiece SerializeEvent(HttpResponseEvent event, const HttpFraming& framing
 }
 
 std::string JsonErrorBody(int code, absl::string_view message) {
-  std::string escaped;
-  escaped.reserve(message.size());
-  for (char c : message) {
-    switch (c) {
-      case '"':
-        escaped += "\\\"";
-        break;
-      case '\\':
-        escaped += "\\\\";
-        break;
-      case '\n':
-        escaped += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          escaped += absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          escaped += c;
-        }
-    }
-  }
-  return absl::StrCat("{\"code\": ", code, ", \"message\": \"", escaped, "\"}\n");
+  std::string quoted;
+  AppendJsonString(message, &quoted);
+  return absl::StrCat("{\"code\": ", code, ", \"message\": ", quoted, "}\n");
 }
 
 HttpResponse JsonError(int code, absl::string_view message) {

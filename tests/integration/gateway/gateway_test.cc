@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "fanout/gateway/v1/gateway.grpc.pb.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
@@ -407,7 +408,7 @@ TEST_F(GatewayRestTest, CallerLeavingCancelsTheBackendCalls) {
   int64_t interrupted = lab_.interrupted_calls();
   int64_t calls = lab_.calls();
   {
-    ::fanout::testing::TestConnection connection(port_);
+    ::fanout::testing::TestHttpClient connection(port_);
     ASSERT_TRUE(connection.Send(
         ::fanout::testing::HttpRequestText("GET", "/three?delay=5000", "", {}, false)));
     // All three calls reached the backend...
@@ -536,8 +537,10 @@ TEST_F(GatewayGrpcTest, CallerDeadlineReachesTheBackends) {
   ASSERT_TRUE(Aggregate("sleep", {{"ms", "0"}}, &reply, &warm).ok());
   int64_t interrupted = lab_.interrupted_calls();
   grpc::ClientContext context;
+  // A second: long enough for the call to reach the backend on a loaded
+  // sanitizer run, so what ends it there is the deadline, not its absence.
   grpc::Status status =
-      Aggregate("sleep", {{"ms", "3000"}}, &reply, &context, absl::Milliseconds(200));
+      Aggregate("sleep", {{"ms", "30000"}}, &reply, &context, absl::Seconds(1));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() > interrupted; }));
 }
