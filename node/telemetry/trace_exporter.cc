@@ -1,0 +1,47 @@
+#include "node/telemetry/trace_exporter.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include "absl/strings/str_cat.h"
+#include "node/rpc/status.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+
+namespace fanout::trace {
+namespace {
+
+using opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse;
+using opentelemetry::proto::collector::trace::v1::TraceService;
+
+class OtlpGrpcExporter final : public SpanExporter {
+ public:
+  explicit OtlpGrpcExporter(const std::string& endpoint)
+      : endpoint_(endpoint),
+        stub_(TraceService::NewStub(
+            grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()))) {}
+
+  absl::StatusOr<int64_t> Export(const ExportTraceServiceRequest& request,
+                                 absl::Time deadline) override {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(deadline));
+    ExportTraceServiceResponse response;
+    grpc::Status status = stub_->Export(&context, request, &response);
+    if (!status.ok()) return ToAbslStatus(status);
+    return response.partial_success().rejected_spans();
+  }
+
+  std::string Describe() const override { return absl::StrCat("OTLP collector ", endpoint_); }
+
+ private:
+  std::string endpoint_;
+  std::unique_ptr<TraceService::Stub> stub_;
+};
+
+}  // namespace
+
+std::unique_ptr<SpanExporter> NewOtlpGrpcExporter(const std::string& endpoint) {
+  return std::make_unique<OtlpGrpcExporter>(endpoint);
+}
+
+}  // namespace fanout::trace
