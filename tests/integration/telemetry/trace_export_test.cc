@@ -1,0 +1,191 @@
+// The tracer against a real OTLP/gRPC collector on 127.0.0.1:0 (OtlpCollector):
+// spans arrive grouped by resource with their links, kinds and status; a
+// collector that is down, refusing or stuck costs counted drops, never a
+// blocked caller. No timed assertions: waits are bounded, counters add up.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "node/telemetry/trace.h"
+#include "tests/support/otlp_collector.h"
+
+namespace fanout::trace {
+namespace {
+
+using ::fanout::testing::OtlpCollector;
+using ::testing::SizeIs;
+using SpanProto = opentelemetry::proto::trace::v1::Span;
+
+constexpr absl::Duration kWait = absl::Seconds(30);
+
+std::unique_ptr<Tracer> MakeTracer(Tracer::Options options) {
+  absl::StatusOr<std::unique_ptr<Tracer>> tracer = Tracer::Create(std::move(options));
+  EXPECT_TRUE(tracer.ok()) << tracer.status();
+  return tracer.ok() ? *std::move(tracer) : nullptr;
+}
+
+// An address where nothing listens: a collector's port, after it stopped.
+std::string DeadAddress() {
+  OtlpCollector collector;
+  return collector.address();
+}
+
+// Flushes until nothing is queued or in an export; false if that never came.
+bool Drain(Tracer& tracer) {
+  for (int i = 0; i < 100; ++i) {
+    tracer.ForceFlush();
+    if (tracer.stats().queued == 0) return true;
+  }
+  return false;
+}
+
+TEST(TraceExportTest, SpansArriveGroupedByResourceWithLinksKindsAndStatus) {
+  OtlpCollector collector;
+  ASSERT_TRUE(collector.ok());
+  auto tracer = MakeTracer({.endpoint = collector.address(),
+                            .service_name = "gateway",
+                            .service_version = "0.1.0",
+                            .flush_interval = absl::Milliseconds(50)});
+  int users = tracer->AddResource("users");
+  tracer->MapGrpcService("fanout.users.v1.Users", users);
+
+  {
+    auto request = tracer->StartSpan("GET /v1/users/{id}", SpanKind::kServer, nullptr);
+    request->SetAttribute(attr::kHttpRequestMethod, "GET");
+    auto call =
+        tracer->StartSpan("fanout.users.v1.Users/GetUser", SpanKind::kClient, &request->context());
+    // The backend side: the traceparent travels as text.
+    std::optional<SpanContext> remote = ParseTraceparent(FormatTraceparent(call->context()));
+    ASSERT_TRUE(remote.has_value());
+    auto handler = tracer->StartSpan("fanout.users.v1.Users/GetUser", SpanKind::kServer, &*remote,
+                                     tracer->ResourceOfGrpcService("fanout.users.v1.Users"));
+    handler->SetAttribute(attr::kRpcGrpcStatusCode, 14);
+    handler->SetError("store unavailable");
+    handler->End();
+    call->SetError("store unavailable");
+    call->End();
+  }
+  ASSERT_TRUE(collector.WaitForSpans(3, kWait));
+
+  std::vector<OtlpCollector::ReceivedSpan> spans = collector.Spans();
+  ASSERT_THAT(spans, SizeIs(3));
+  const OtlpCollector::ReceivedSpan* request = nullptr;
+  const OtlpCollector::ReceivedSpan* call = nullptr;
+  const OtlpCollector::ReceivedSpan* handler = nullptr;
+  for (const auto& s : spans) {
+    if (s.span.kind() == SpanProto::SPAN_KIND_CLIENT) call = &s;
+    if (s.span.kind() == SpanProto::SPAN_KIND_SERVER && s.service_name == "users") handler = &s;
+    if (s.span.kind() == SpanProto::SPAN_KIND_SERVER && s.service_name == "gateway") request = &s;
+  }
+  ASSERT_NE(request, nullptr);
+  ASSERT_NE(call, nullptr);
+  ASSERT_NE(handler, nullptr);
+  EXPECT_EQ(call->service_name, "gateway");
+  EXPECT_EQ(request->scope_name, "fanout");
+
+  // One trace; each span's parent is the one before it.
+  EXPECT_THAT(request->span.trace_id(), SizeIs(16));
+  EXPECT_EQ(call->span.trace_id(), request->span.trace_id());
+  EXPECT_EQ(handler->span.trace_id(), request->span.trace_id());
+  EXPECT_EQ(request->span.parent_span_id(), "");
+  EXPECT_EQ(call->span.parent_span_id(), request->span.span_id());
+  EXPECT_EQ(handler->span.parent_span_id(), call->span.span_id());
+
+  using Status = opentelemetry::proto::trace::v1::Status;
+  EXPECT_EQ(request->span.status().code(), Status::STATUS_CODE_UNSET);
+  EXPECT_EQ(handler->span.status().code(), Status::STATUS_CODE_ERROR);
+  EXPECT_EQ(handler->span.status().message(), "store unavailable");
+  EXPECT_EQ(request->span.attributes(0).value().string_value(), "GET");
+  EXPECT_EQ(handler->span.attributes(0).value().int_value(), 14);
+  EXPECT_GE(request->span.end_time_unix_nano(), request->span.start_time_unix_nano());
+  EXPECT_GT(request->span.start_time_unix_nano(), 1'600'000'000'000'000'000u);  // wall clock
+}
+
+TEST(TraceExportTest, ForceFlushExportsWithoutWaitingForTheInterval) {
+  OtlpCollector collector;
+  auto tracer = MakeTracer(
+      {.endpoint = collector.address(), .flush_interval = absl::Hours(1), .export_timeout = kWait});
+  for (int i = 0; i < 5; ++i) tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
+  tracer->ForceFlush();
+  EXPECT_EQ(tracer->stats().exported, 5);
+  EXPECT_THAT(collector.Spans(), SizeIs(5));  // the collector answered after keeping them
+  EXPECT_EQ(collector.Spans()[0].service_name, "fanout");
+}
+
+TEST(TraceExportTest, DestructionExportsWhatIsLeft) {
+  OtlpCollector collector;
+  auto tracer = MakeTracer(
+      {.endpoint = collector.address(), .flush_interval = absl::Hours(1), .export_timeout = kWait});
+  for (int i = 0; i < 7; ++i) tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
+  tracer.reset();
+  EXPECT_THAT(collector.Spans(), SizeIs(7));
+}
+
+TEST(TraceExportTest, CollectorDownDropsAndCountsWithoutSlowingCallers) {
+  auto tracer = MakeTracer({.endpoint = DeadAddress(),
+                            .flush_interval = absl::Milliseconds(10),
+                            .export_timeout = absl::Seconds(2)});
+  constexpr int kSpans = 10000;
+  for (int i = 0; i < kSpans; ++i) {
+    auto span = tracer->StartSpan("s", SpanKind::kInternal, nullptr);
+    span->SetAttribute("i", i);
+    span->End();
+  }
+  ASSERT_TRUE(Drain(*tracer));
+  Tracer::Stats stats = tracer->stats();
+  EXPECT_EQ(stats.exported, 0);
+  EXPECT_EQ(stats.dropped, kSpans);
+  EXPECT_GE(stats.export_failures, 1);
+}
+
+TEST(TraceExportTest, RefusingCollectorCountsFailuresThenRecovers) {
+  OtlpCollector collector;
+  collector.set_mode(OtlpCollector::Mode::kUnavailable);
+  auto tracer = MakeTracer(
+      {.endpoint = collector.address(), .flush_interval = absl::Hours(1), .export_timeout = kWait});
+  for (int i = 0; i < 3; ++i) tracer->StartSpan("refused", SpanKind::kInternal, nullptr)->End();
+  ASSERT_TRUE(Drain(*tracer));
+  EXPECT_EQ(tracer->stats().dropped, 3);
+  EXPECT_EQ(tracer->stats().export_failures, 1);
+  EXPECT_THAT(collector.Spans(), SizeIs(0));
+
+  collector.set_mode(OtlpCollector::Mode::kAccept);
+  for (int i = 0; i < 2; ++i) tracer->StartSpan("accepted", SpanKind::kInternal, nullptr)->End();
+  ASSERT_TRUE(Drain(*tracer));
+  EXPECT_EQ(tracer->stats().exported, 2);
+  ASSERT_THAT(collector.Spans(), SizeIs(2));
+  EXPECT_EQ(collector.Spans()[0].span.name(), "accepted");
+}
+
+TEST(TraceExportTest, HangingCollectorFillsTheQueueAndEndNeverBlocks) {
+  OtlpCollector collector;
+  collector.set_mode(OtlpCollector::Mode::kHang);
+  constexpr int kSpans = 10000;
+  constexpr int kQueue = 100;
+  constexpr int kBatch = 10;
+  auto tracer = MakeTracer({.endpoint = collector.address(),
+                            .max_queue_spans = kQueue,
+                            .max_batch_spans = kBatch,
+                            .flush_interval = absl::Milliseconds(10),
+                            .export_timeout = absl::Milliseconds(500)});
+  for (int i = 0; i < kSpans; ++i) tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
+
+  // Every span is somewhere: at most a queue and one batch wait, the rest was
+  // dropped at End().
+  Tracer::Stats stats = tracer->stats();
+  EXPECT_EQ(stats.exported + stats.dropped + stats.queued, kSpans);
+  EXPECT_LE(stats.queued, kQueue + kBatch);
+  EXPECT_GE(stats.dropped, kSpans - kQueue - kBatch);
+
+  // The stuck exports time out and count as failures.
+  for (int i = 0; i < 100 && tracer->stats().export_failures == 0; ++i) tracer->ForceFlush();
+  EXPECT_GE(tracer->stats().export_failures, 1);
+  EXPECT_GE(collector.export_calls(), 1);
+  tracer.reset();  // bounded by export_timeout
+}
+
+}  // namespace
+}  // namespace fanout::trace
