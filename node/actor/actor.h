@@ -41,6 +41,10 @@
 // Lifetime. The actor ends when its mailbox is closed (Stop(), kStop) and
 // drained, or when its loop stops. A stopped actor answers UNAVAILABLE:
 // Tell, Send and Ask, and askers whose messages were still queued.
+//
+// Metrics, by `kind` (node/actor/actor_metrics.h): mailbox depth and live
+// actors read at scrape time; messages handled and refused, failures and
+// restarts counted.
 #pragma once
 
 #include <algorithm>
@@ -52,6 +56,7 @@
 #include <string>
 #include <string_view>
 
+#include "node/actor/actor_metrics.h"
 #include "node/async/channel.h"
 #include "node/async/promise.h"
 #include "node/async/spawn.h"
@@ -89,6 +94,9 @@ using Supervisor = std::function<void(const ActorFailure&)>;
 
 struct ActorOptions {
   std::string name = "actor";  // In logs and in error messages.
+  // The `actor` label of its metrics; empty: `name`. Actors of one kind add
+  // up, so it must not name one actor (ActorRegistry uses its own name).
+  std::string kind;
   size_t mailbox_capacity = 256;
   RestartPolicy policy = RestartPolicy::kRestart;
   int max_restarts = 3;  // Within restart_window; one more stops the actor.
@@ -128,7 +136,7 @@ absl::Status NoInstanceError(const ActorOptions& options);
 // Shared by every ActorRef and the actor's run task. Thread-safe, except
 // for what Run owns.
 template <typename Msg, typename Reply>
-class ActorCell {
+class ActorCell final : public MailboxGauge {
  public:
   using Factory = std::function<std::unique_ptr<Actor<Msg, Reply>>()>;
   using Mailbox = Channel<Envelope<Msg, Reply>>;
@@ -138,7 +146,13 @@ class ActorCell {
         factory_(std::move(factory)),
         options_(std::move(options)),
         mailbox_(options_.mailbox_capacity),
-        supervision_(&options_) {}
+        supervision_(&options_),
+        metrics_(ActorMetricsFor(options_.kind.empty() ? options_.name : options_.kind)) {
+    metrics_.Add(this);
+  }
+  ~ActorCell() { metrics_.Remove(this); }
+  ActorCell(const ActorCell&) = delete;
+  ActorCell& operator=(const ActorCell&) = delete;
 
   // Finishes the actor when the run task's frame goes away, also when the
   // task never ran (its loop had stopped): askers then get UNAVAILABLE.
@@ -169,6 +183,7 @@ class ActorCell {
       absl::StatusOr<Envelope<Msg, Reply>> envelope = co_await cell.mailbox_.Receive();
       if (!envelope.ok()) break;  // Closed and drained, or the loop is stopping.
       absl::StatusOr<Reply> result = co_await actor->Handle(std::move(envelope->message));
+      cell.metrics_.handled.Increment();
       // The policy applies before the asker hears of the failure, so what
       // it does next already meets a fresh instance or a stopped actor.
       if (IsActorFailure(result.status()) && !cell.Supervise(result.status(), actor)) {
@@ -189,11 +204,18 @@ class ActorCell {
     while (std::optional<Envelope<Msg, Reply>> left = mailbox_.TryReceive()) {
       if (left->reply) left->reply->Set(ActorStoppedError(options_));
     }
+    metrics_.Remove(this);  // No longer a live actor, though refs may keep the cell.
   }
 
   EventLoop& loop() { return loop_; }
   const ActorOptions& options() const { return options_; }
   Mailbox& mailbox() { return mailbox_; }
+  size_t mailbox_depth() const override { return mailbox_.size(); }
+  // The error a refused Tell or Ask returns; a full mailbox is counted.
+  absl::Status Refusal(const absl::Status& mailbox_error) {
+    if (absl::IsResourceExhausted(mailbox_error)) metrics_.refused.Increment();
+    return ActorRefusal(options_, mailbox_error);
+  }
   bool stopped() const { return stopped_.load(); }
   int64_t restarts() const { return restarts_.load(std::memory_order_relaxed); }
   int64_t failures() const { return failures_.load(std::memory_order_relaxed); }
@@ -202,11 +224,13 @@ class ActorCell {
   // Applies the policy to a failure; false when the actor must stop.
   bool Supervise(const absl::Status& failure, std::unique_ptr<Actor<Msg, Reply>>& actor) {
     failures_.fetch_add(1, std::memory_order_relaxed);
+    metrics_.failures.Increment();
     RestartPolicy action = supervision_.OnFailure(failure);
     if (action != RestartPolicy::kRestart) return action == RestartPolicy::kResume;
     actor.reset();  // The broken instance lets go of what it holds first.
     actor = factory_();
     restarts_.fetch_add(1, std::memory_order_relaxed);
+    metrics_.restarts.Increment();
     if (actor == nullptr) FANOUT_LOG(ERROR) << NoInstanceError(options_);
     return actor != nullptr;
   }
@@ -219,6 +243,7 @@ class ActorCell {
   std::atomic<bool> stopped_{false};
   std::atomic<int64_t> restarts_{0};
   std::atomic<int64_t> failures_{0};
+  ActorKindMetrics& metrics_;
 };
 
 }  // namespace internal
@@ -236,7 +261,7 @@ class ActorRef {
   // when stopped.
   absl::Status Tell(Msg message) const {
     absl::Status s = cell_->mailbox().TrySend({std::move(message), std::nullopt});
-    return s.ok() ? s : internal::ActorRefusal(cell_->options(), s);
+    return s.ok() ? s : cell_->Refusal(s);
   }
 
   // Enqueues, suspending while the mailbox is full. UNAVAILABLE when
@@ -283,7 +308,7 @@ class ActorRef {
     if (deadline <= absl::Now()) co_return internal::NoTimeToAskError(cell->options());
     auto [promise, future] = MakePromise<absl::StatusOr<Reply>>();
     absl::Status sent = cell->mailbox().TrySend({std::move(message), std::move(promise)});
-    if (!sent.ok()) co_return internal::ActorRefusal(cell->options(), sent);
+    if (!sent.ok()) co_return cell->Refusal(sent);
     co_return co_await WithDeadline(AwaitReply(std::move(future)), deadline);
   }
   static Task<absl::StatusOr<Reply>> AwaitReply(Future<absl::StatusOr<Reply>> future) {

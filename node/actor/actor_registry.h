@@ -13,6 +13,7 @@
 // restarts used up, Stop()) is replaced by a fresh one on the next Get.
 // The number of actors is bounded: when `max_actors` are live, Get is
 // RESOURCE_EXHAUSTED (stopped actors are dropped first to make room).
+// Their metrics add up under one kind, the registry's `actor.name`.
 //
 // Key: hashable with absl::Hash and with `LoopHash` (absl::Hash by default,
 // whose seed changes from one process to the next) and printable with absl::StrCat (strings,
@@ -77,6 +78,7 @@ class ActorRegistry {
   }
   ActorOptions ActorOptionsFor(const Key& key) const {
     ActorOptions options = options_.actor;
+    if (options.kind.empty()) options.kind = options_.actor.name;  // One series, not one per key.
     options.name = absl::StrCat(options_.actor.name, "/", key);
     return options;
   }

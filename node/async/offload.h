@@ -9,12 +9,18 @@
 // returns the cancellation reason); work already running finishes, and its
 // result is returned.
 //
+// Metrics (metrics::DefaultRegistry(), labelled pool="<Options::name>"):
+// queue depth and running jobs read at scrape time, time queued and time
+// running per job, and refusals of a full queue (node/telemetry/README.md).
+//
 // `fn` must return absl::Status or absl::StatusOr<T>. Thread-safe.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <optional>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -22,6 +28,7 @@
 #include "absl/functional/any_invocable.h"
 #include "node/async/wait_list.h"
 #include "node/base/sync.h"
+#include "node/telemetry/metrics.h"
 
 namespace fanout {
 
@@ -30,6 +37,8 @@ class OffloadPool {
   struct Options {
     int threads = 2;
     size_t queue_capacity = 1024;
+    // The `pool` label of its metrics. Pools sharing a name add up.
+    std::string name = "default";
   };
   explicit OffloadPool(Options options);
   ~OffloadPool();  // Runs what is queued, then joins.
@@ -55,10 +64,20 @@ class OffloadPool {
   struct Job {
     internal::WaitNode node;
     absl::AnyInvocable<void()> run;
+    std::chrono::steady_clock::time_point queued_at;
+  };
+  // The metrics children of this pool, looked up once.
+  struct Metrics {
+    explicit Metrics(const std::string& pool);
+    metrics::Histogram& queue_wait;
+    metrics::Histogram& run_time;
+    metrics::Counter& rejected;
   };
   void Work();
+  void RunJob(Job& job);
 
   const Options options_;
+  Metrics metrics_;
   mutable Mutex mu_;
   internal::WaitList queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -88,9 +107,11 @@ class OffloadPool {
           return false;
         }
         if (static_cast<size_t>(list_->size()) >= pool_->options_.queue_capacity) {
+          pool_->metrics_.rejected.Increment();
           node_.status = absl::ResourceExhaustedError("offload queue is full");
           return false;
         }
+        job_.queued_at = std::chrono::steady_clock::now();
         if (!Suspend(context, h)) return false;
       }
       pool_->Notify();
@@ -113,6 +134,9 @@ class OffloadPool {
  private:
   void Notify();
   CondVar cv_;
+  // Last: unregistered first, while the queue they read still lives.
+  metrics::CallbackHandle queue_depth_metric_;
+  metrics::CallbackHandle running_metric_;
 };
 
 // co_await Offload(pool, fn): runs `fn` on `pool`, resumes on the caller's loop.

@@ -4,10 +4,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/http/http_wire.h"
+#include "node/telemetry/prometheus_text.h"
 
 namespace fanout {
 
-AdminServer::AdminServer(Options options) : options_(std::move(options)) {}
+AdminServer::AdminServer(Options options) : options_(std::move(options)) {
+  if (metrics::Registry* registry = options_.metrics) {
+    Handle("/metrics", [registry] {
+      return HttpReply{200, registry->Render(), std::string(metrics::prometheus::kContentType)};
+    });
+  }
+}
 
 AdminServer::~AdminServer() { Stop(); }
 

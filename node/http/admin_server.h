@@ -1,5 +1,9 @@
-// AdminServer: the node's small HTTP/1.1 side door for operators and
-// Kubernetes probes: /healthz, /readyz, /config (and /metrics later).
+// AdminServer: the node's small HTTP/1.1 side door for operators,
+// Prometheus and Kubernetes probes: /healthz, /readyz, /config, /metrics.
+//
+// /metrics is there from the start: the Prometheus text rendering of
+// `Options::metrics` (the process's metrics::DefaultRegistry() unless told
+// otherwise). The other paths are the owner's to Handle.
 //
 //   AdminServer admin({.address = "0.0.0.0:9090"});
 //   admin.Handle("/readyz", [&] { return ready ? HttpReply{200, "ready\n"}
@@ -23,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "node/http/http_server.h"
+#include "node/telemetry/metrics.h"
 
 namespace fanout {
 
@@ -36,10 +41,14 @@ class AdminServer {
  public:
   struct Options {
     std::string address = "127.0.0.1:0";
+    // Rendered at /metrics on each scrape; null: no /metrics. Must outlive
+    // the server.
+    metrics::Registry* metrics = &metrics::DefaultRegistry();
   };
   explicit AdminServer(Options options);
   ~AdminServer();
 
+  // Serves `path` with `handler` (replacing the one there, /metrics too).
   void Handle(std::string path, std::function<HttpReply()> handler);
   // Binds and starts the thread. INVALID_ARGUMENT / UNAVAILABLE naming the address.
   absl::Status Start();

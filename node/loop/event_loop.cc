@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "node/base/log.h"
 #include "node/base/sync.h"
+#include "node/loop/lag_probe.h"
 
 namespace fanout {
 namespace {
@@ -15,6 +16,27 @@ thread_local EventLoop* current_loop = nullptr;
 // Ready functions run per turn before the queue is polled again, so posted
 // work cannot starve RPC completions.
 constexpr size_t kMaxReadyPerTurn = 1024;
+
+// Finer than LatencyBuckets at the low end: a healthy loop lags by
+// microseconds, and a few milliseconds is already worth seeing.
+std::vector<double> LagBuckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+}
+
+metrics::Histogram& LagHistogram(int index) {
+  return metrics::DefaultRegistry()
+      .AddHistogram("fanout_loop_lag_seconds",
+                    "How long work waited for its event loop, sampled about once a second.",
+                    {"loop"}, LagBuckets())
+      .With({std::to_string(index)});
+}
+
+metrics::Counter& FailuresCounter(int index) {
+  return metrics::DefaultRegistry()
+      .AddCounter("fanout_loop_task_failures_total",
+                  "Spawned tasks that ended with an error (each also logged).", {"loop"})
+      .With({std::to_string(index)});
+}
 }  // namespace
 
 // The alarm tag that wakes a loop blocked in Next() when work is posted.
@@ -31,11 +53,23 @@ class EventLoop::Wakeup final : public Completion {
 };
 
 EventLoop::EventLoop(int index, std::unique_ptr<grpc::CompletionQueue> cq,
-                     grpc::ServerCompletionQueue* server_cq)
+                     grpc::ServerCompletionQueue* server_cq, absl::Duration lag_probe_interval)
     : index_(index),
       cq_(std::move(cq)),
       server_cq_(server_cq),
-      wakeup_(std::make_unique<Wakeup>(this)) {}
+      wakeup_(std::make_unique<Wakeup>(this)),
+      failures_metric_(FailuresCounter(index)) {
+  if (lag_probe_interval > absl::ZeroDuration()) {
+    lag_probe_ = std::make_unique<LagProbe>(*this, lag_probe_interval, LagHistogram(index));
+  }
+  tasks_metric_ = metrics::DefaultRegistry().AddCallback(
+      "fanout_loop_tasks", "Spawned tasks alive (running or suspended) on the event loop.",
+      metrics::Type::kGauge, {"loop"}, [this] {
+        MutexLock lock(&mu_);
+        return std::vector<metrics::Sample>{
+            {{std::to_string(index_)}, static_cast<double>(live_tasks_)}};
+      });
+}
 
 EventLoop::~EventLoop() {
   if (thread_.joinable()) Stop(absl::Now() + absl::Seconds(1));
@@ -61,6 +95,7 @@ void EventLoop::Start() {
 
 void EventLoop::Run() {
   current_loop = this;
+  if (lag_probe_) lag_probe_->Start();
   for (;;) {
     RunReady();
     bool more;
@@ -105,6 +140,7 @@ void EventLoop::TaskFinished() {
 
 void EventLoop::ReportFailure(std::string_view what, const absl::Status& status) {
   failures_.fetch_add(1, std::memory_order_relaxed);
+  failures_metric_.Increment();
   FANOUT_LOG(ERROR) << "loop " << index_ << ": " << what << " failed: " << status;
 }
 
@@ -135,6 +171,8 @@ void EventLoop::FinishStop() {
   Notification draining;
   if (Post([this, &draining] {
         draining_ = true;
+        // Its pending timer would otherwise hold the queue's shutdown.
+        if (lag_probe_) lag_probe_->Stop();
         draining.Notify();
       })) {
     draining.WaitForNotification();
@@ -170,10 +208,11 @@ LoopGroup::LoopGroup(Options options, grpc::ServerBuilder* builder) {
     if (builder != nullptr) {
       std::unique_ptr<grpc::ServerCompletionQueue> cq = builder->AddCompletionQueue();
       grpc::ServerCompletionQueue* raw = cq.get();
-      loops_.push_back(std::make_unique<EventLoop>(i, std::move(cq), raw));
-    } else {
       loops_.push_back(
-          std::make_unique<EventLoop>(i, std::make_unique<grpc::CompletionQueue>(), nullptr));
+          std::make_unique<EventLoop>(i, std::move(cq), raw, options.lag_probe_interval));
+    } else {
+      loops_.push_back(std::make_unique<EventLoop>(i, std::make_unique<grpc::CompletionQueue>(),
+                                                   nullptr, options.lag_probe_interval));
     }
   }
   for (auto& loop : loops_) loop->Start();

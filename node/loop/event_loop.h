@@ -5,6 +5,11 @@
 // stay on it: their RPCs and timers complete on the same queue, so the state a
 // request touches needs no locks. Crossing loops is a message: Post().
 //
+// Each loop reports to metrics::DefaultRegistry(), labelled loop="<index>":
+// its lag (fanout_loop_lag_seconds, sampled by a LagProbe every
+// `lag_probe_interval`), its live tasks and its failed tasks (see
+// node/telemetry/README.md).
+//
 //   LoopGroup loops({.num_loops = 2});
 //   loops.At(0).Post([] { FANOUT_LOG(INFO) << "on loop 0"; });
 //   Spawn(loops.Next(), HandleSomething());
@@ -25,12 +30,15 @@
 #include "absl/time/time.h"
 #include "node/async/cancellation.h"
 #include "node/base/sync.h"
+#include "node/telemetry/metrics.h"
 
 namespace grpc {
 class ServerBuilder;
 }
 
 namespace fanout {
+
+class LagProbe;
 
 // A tag on a completion queue. The loop calls OnComplete(ok) on its thread
 // when the operation the tag was given to finishes.
@@ -46,8 +54,10 @@ class EventLoop {
  public:
   // `server_cq` is set when the queue came from ServerBuilder::AddCompletionQueue
   // (it is then `cq.get()`); such a loop can also receive server calls.
+  // `lag_probe_interval`: how often the loop's lag is sampled; zero: never.
   EventLoop(int index, std::unique_ptr<grpc::CompletionQueue> cq,
-            grpc::ServerCompletionQueue* server_cq);
+            grpc::ServerCompletionQueue* server_cq,
+            absl::Duration lag_probe_interval = absl::Seconds(1));
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -114,6 +124,10 @@ class EventLoop {
   std::unique_ptr<Wakeup> wakeup_;
   grpc::Alarm wakeup_alarm_;
   std::vector<absl::AnyInvocable<void()>> running_;  // Loop-affine scratch.
+  std::unique_ptr<LagProbe> lag_probe_;              // Null without a probe.
+  metrics::Counter& failures_metric_;
+  // Last: unregistered first, while what the callback reads still lives.
+  metrics::CallbackHandle tasks_metric_;
 };
 
 // A fixed set of loops, one thread each. The thread count never grows.
@@ -122,6 +136,8 @@ class LoopGroup {
   struct Options {
     // 0: one loop per core.
     int num_loops = 0;
+    // How often each loop's lag is sampled (fanout_loop_lag_seconds); zero: never.
+    absl::Duration lag_probe_interval = absl::Seconds(1);
   };
   // With a builder, every loop's queue is a server queue of that builder.
   explicit LoopGroup(Options options, grpc::ServerBuilder* builder = nullptr);

@@ -83,7 +83,7 @@ absl::Status Node::StartAdmin() {
   admin_->Handle("/config", [effective] { return HttpReply{200, effective, "application/json"}; });
   FANOUT_RETURN_IF_ERROR(admin_->Start());
   FANOUT_LOG(INFO) << "admin HTTP on " << config_.admin_address() << " (port " << admin_->port()
-                   << "): /healthz /readyz /config";
+                   << "): /healthz /readyz /config /metrics";
   return absl::OkStatus();
 }
 
