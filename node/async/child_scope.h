@@ -20,7 +20,7 @@ namespace fanout::internal {
 class ChildScope {
  public:
   explicit ChildScope(TaskContext parent, absl::Time deadline = absl::InfiniteFuture())
-      : loop_(parent.loop), source_(parent.token, deadline) {}
+      : loop_(parent.loop), source_(parent.token, deadline), span_(std::move(parent.span)) {}
   ChildScope(const ChildScope&) = delete;
   ChildScope& operator=(const ChildScope&) = delete;
 
@@ -56,7 +56,7 @@ class ChildScope {
  private:
   template <typename T, typename OnDone>
   static DetachedTask Run(std::shared_ptr<ChildScope> self, Task<T> task, OnDone on_done) {
-    TaskContext context{self->loop_, self->source_.token()};
+    TaskContext context{self->loop_, self->source_.token(), self->span_};
     if constexpr (std::is_void_v<T>) {
       co_await std::move(task).WithContext(context);
       on_done();
@@ -71,6 +71,7 @@ class ChildScope {
 
   EventLoop* loop_;
   CancellationSource source_;
+  std::shared_ptr<trace::Span> span_;
   int running_ = 0;
   std::coroutine_handle<> waiter_;
   bool wake_on_each_ = false;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/async/with_deadline.h"
+#include "node/telemetry/trace.h"
 
 namespace fanout {
 
@@ -62,6 +63,21 @@ std::optional<Semaphore::Permit> Semaphore::TryAcquire() {
 }
 
 Task<absl::StatusOr<Semaphore::Permit>> Semaphore::Acquire(absl::Duration timeout) {
+  if (std::optional<Permit> now = TryAcquire()) co_return std::move(*now);
+  absl::Time start = absl::Now();
+  absl::StatusOr<Permit> permit = co_await Wait(timeout);
+  // A wait (or a refusal) shows on the caller's span: how long, how it ended.
+  if (const std::shared_ptr<trace::Span>& span = (co_await CurrentContext()).span) {
+    absl::string_view why = permit.status().message();
+    span->AddEvent(permit.ok() ? "semaphore.acquired" : "semaphore.refused",
+                   {{"wait_ms", absl::ToDoubleMilliseconds(absl::Now() - start)},
+                    {"permits", options_.permits},
+                    {"reason", std::string_view(why.data(), why.size())}});
+  }
+  co_return permit;
+}
+
+Task<absl::StatusOr<Semaphore::Permit>> Semaphore::Wait(absl::Duration timeout) {
   if (timeout == absl::InfiniteDuration()) co_return co_await Waiter(this);
   auto wait = [](Semaphore* s) -> Task<absl::StatusOr<Permit>> { co_return co_await Waiter(s); };
   absl::Time deadline = absl::Now() + timeout;

@@ -63,6 +63,7 @@ class Semaphore {
 
  private:
   class Waiter;
+  Task<absl::StatusOr<Permit>> Wait(absl::Duration timeout);
   void Release();
 
   const Options options_;

@@ -30,11 +30,12 @@ namespace internal {
 template <typename T, typename OnDone>
 DetachedTask RunRoot(EventLoop* loop, Task<T> task, OnDone on_done) {
   CancellationSource source(loop->root_cancellation().token());
+  TaskContext context{loop, source.token()};  // Named: see Known traps (README).
   if constexpr (std::is_void_v<T>) {
-    co_await std::move(task).WithContext({loop, source.token()});
+    co_await std::move(task).WithContext(context);
     on_done();
   } else {
-    on_done(co_await std::move(task).WithContext({loop, source.token()}));
+    on_done(co_await std::move(task).WithContext(context));
   }
   loop->TaskFinished();
 }

@@ -4,7 +4,8 @@
 // control to it directly (symmetric transfer, no stack growth) and resumes the
 // awaiter when it finishes. Each task runs with a TaskContext, inherited from
 // whoever awaits it: the loop it runs on and the cancellation token (with the
-// deadline) that every await inside it watches.
+// deadline) that every await inside it watches, and the trace span it works
+// under.
 //
 //   Task<absl::StatusOr<int>> Add(int a, int b) {
 //     FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(10)));
@@ -26,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -37,10 +39,16 @@
 namespace fanout {
 
 class EventLoop;
+namespace trace {
+class Span;
+}
 
 struct TaskContext {
   EventLoop* loop = nullptr;
   CancellationToken token;
+  // The span the task works under; null when not traced. Backend calls made
+  // inside are its children; combinators pass it on to their children.
+  std::shared_ptr<trace::Span> span;
 };
 
 namespace internal {

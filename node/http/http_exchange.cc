@@ -29,12 +29,23 @@ HttpExchange::~HttpExchange() {
   if (phase_ == Phase::kAwaiting) {
     FANOUT_LOG(WARNING) << "HTTP handler dropped " << request_.method << " " << request_.path
                         << " without answering; sending 500";
-    Emit({.kind = HttpResponseEvent::Kind::kReply,
-          .response = http_internal::JsonError(
-              500, "the server dropped this request without answering it")});
+    HttpResponse response =
+        http_internal::JsonError(500, "the server dropped this request without answering it");
+    Answered(response);
+    Emit({.kind = HttpResponseEvent::Kind::kReply, .response = std::move(response)});
   } else if (phase_ == Phase::kStreaming) {
+    Answered(stream_head_);
     Emit({.kind = HttpResponseEvent::Kind::kAbort});
   }
+}
+
+void HttpExchange::OnAnswered(std::function<void(const HttpResponse& head)> fn) {
+  MutexLock lock(&mu_);
+  on_answered_ = std::move(fn);
+}
+
+void HttpExchange::Answered(const HttpResponse& head) {
+  if (on_answered_) std::exchange(on_answered_, nullptr)(head);
 }
 
 void HttpExchange::Emit(HttpResponseEvent event) {
@@ -47,6 +58,7 @@ void HttpExchange::Reply(HttpResponse response) {
   MutexLock lock(&mu_);
   if (phase_ != Phase::kAwaiting) return;
   phase_ = Phase::kAnswered;
+  Answered(response);
   Emit({.kind = HttpResponseEvent::Kind::kReply, .response = std::move(response)});
 }
 
@@ -55,6 +67,7 @@ void HttpExchange::StartStream(HttpResponse head) {
   if (phase_ != Phase::kAwaiting) return;
   phase_ = Phase::kStreaming;
   head.body.clear();
+  if (on_answered_) stream_head_ = head;
   Emit({.kind = HttpResponseEvent::Kind::kStreamStart, .response = std::move(head)});
 }
 
@@ -70,6 +83,7 @@ void HttpExchange::End() {
   MutexLock lock(&mu_);
   if (phase_ != Phase::kStreaming) return;
   phase_ = Phase::kAnswered;
+  Answered(stream_head_);
   Emit({.kind = HttpResponseEvent::Kind::kStreamEnd});
 }
 

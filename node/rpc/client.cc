@@ -7,10 +7,13 @@
 namespace fanout::internal {
 
 void PrepareClientContext(const CallOptions& options, const TaskContext& task,
-                          grpc::ClientContext* context) {
+                          const ClientCallTelemetry& telemetry, grpc::ClientContext* context) {
   absl::Time deadline = std::min(options.deadline, task.token.deadline());
   if (deadline != absl::InfiniteFuture()) context->set_deadline(absl::ToChronoTime(deadline));
-  for (const auto& [key, value] : options.metadata) context->AddMetadata(key, value);
+  for (const auto& [key, value] : options.metadata) {
+    if (telemetry.traced() && (key == "traceparent" || key == "tracestate")) continue;
+    context->AddMetadata(key, value);
+  }
   if (options.wait_for_ready) context->set_wait_for_ready(true);
 }
 
@@ -30,7 +33,7 @@ Task<absl::StatusOr<grpc::ByteBuffer>> CallGenericUnary(grpc::GenericStub* stub,
                                                         grpc::ByteBuffer request,
                                                         CallOptions options) {
   co_return co_await internal::RunUnary<grpc::ByteBuffer>(
-      [&](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
+      method, [&](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
         return stub->PrepareUnaryCall(context, method, request, cq);
       },
       std::move(options));

@@ -29,10 +29,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "node/async/task.h"
+#include "node/rpc/call_telemetry.h"
 #include "node/rpc/cq_op.h"
 #include "node/rpc/status.h"
 
@@ -42,33 +44,41 @@ struct CallOptions {
   absl::Time deadline = absl::InfiniteFuture();
   std::vector<std::pair<std::string, std::string>> metadata;
   bool wait_for_ready = false;
+  // Added to the call's client span (which backend, which attempt, a hedge).
+  std::vector<std::pair<std::string, std::string>> span_attributes;
 };
 
 namespace internal {
 
-// Fills `context` from the options and the task's deadline.
+// Fills `context` from the options and the task's deadline. A traced call
+// sends its own traceparent, not one found in the options' metadata.
 void PrepareClientContext(const CallOptions& options, const TaskContext& task,
-                          grpc::ClientContext* context);
+                          const ClientCallTelemetry& telemetry, grpc::ClientContext* context);
 // The status a finished call reports, preferring the task's cancellation
 // reason when the call was cancelled because of it.
 absl::Status CallStatus(const grpc::Status& status, const TaskContext& task);
 
+// `method_path` ("/pkg.Service/Method") names the call in telemetry and must
+// outlive it.
 template <typename Response, typename Prepare>
-Task<absl::StatusOr<Response>> RunUnary(Prepare prepare, CallOptions options) {
+Task<absl::StatusOr<Response>> RunUnary(std::string_view method_path, Prepare prepare,
+                                        CallOptions options) {
   TaskContext task = co_await CurrentContext();
   if (task.token.cancelled()) co_return task.token.reason();
   if (!task.loop->accepting_operations())
     co_return absl::UnavailableError("event loop is stopping");
   grpc::ClientContext context;
-  PrepareClientContext(options, task, &context);
+  ClientCallTelemetry telemetry(method_path, task, options.span_attributes, &context);
+  PrepareClientContext(options, task, telemetry, &context);
   auto reader = prepare(&context, task.loop->cq());
   reader->StartCall();
   Response response;
   grpc::Status status;
   CancellationCallback on_cancel(task.token, [&](const absl::Status&) { context.TryCancel(); });
   bool ok = co_await CqOp([&](EventLoop*, void* tag) { reader->Finish(&response, &status, tag); });
-  if (!ok) co_return absl::InternalError("unary call did not finish");
-  if (!status.ok()) co_return CallStatus(status, task);
+  absl::Status result = ok ? CallStatus(status, task) : absl::InternalError("unary call did not finish");
+  telemetry.End(result, context);
+  if (!result.ok()) co_return result;
   co_return response;
 }
 
@@ -83,6 +93,7 @@ Task<absl::StatusOr<Response>> CallUnary(
     Request request, CallOptions options = {}) {
   // The task is lazy: it owns its request, so a temporary can be passed.
   return internal::RunUnary<Response>(
+      internal::TypedMethodPath<Request, Response, false>(),
       [stub, prepare, request = std::move(request)](grpc::ClientContext* context,
                                                     grpc::CompletionQueue* cq) {
         return (stub->*prepare)(context, request, cq);
@@ -106,7 +117,8 @@ class ServerStreamCall {
                    std::unique_ptr<grpc::ClientAsyncReader<Response>> (Stub::*prepare)(
                        grpc::ClientContext*, const Request&, grpc::CompletionQueue*),
                    const Request& request, CallOptions options = {})
-      : options_(std::move(options)) {
+      : method_path_(internal::TypedMethodPath<Request, Response, true>()),
+        options_(std::move(options)) {
     start_ = [stub, prepare, request](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
       return (stub->*prepare)(c, request, cq);
     };
@@ -156,7 +168,8 @@ class ServerStreamCall {
     if (!task.loop->accepting_operations()) {
       co_return absl::UnavailableError("event loop is stopping");
     }
-    internal::PrepareClientContext(options_, task, &context_);
+    telemetry_.emplace(method_path_, task, options_.span_attributes, &context_);
+    internal::PrepareClientContext(options_, task, *telemetry_, &context_);
     reader_ = start_(&context_, task.loop->cq());
     bool started;
     {
@@ -175,13 +188,16 @@ class ServerStreamCall {
     co_await internal::CqOp([&](EventLoop*, void* tag) { reader_->Finish(&status, tag); });
     finished_ = true;
     final_status_ = internal::CallStatus(status, task);
+    telemetry_->End(final_status_, context_);
   }
 
+  const std::string& method_path_;
   CallOptions options_;
   std::function<std::unique_ptr<grpc::ClientAsyncReader<Response>>(grpc::ClientContext*,
                                                                    grpc::CompletionQueue*)>
       start_;
   grpc::ClientContext context_;
+  std::optional<internal::ClientCallTelemetry> telemetry_;  // From the start of the call.
   std::unique_ptr<grpc::ClientAsyncReader<Response>> reader_;
   bool finished_ = false;
   absl::Status final_status_;

@@ -43,7 +43,8 @@ Task<absl::Status> GenericClientStream::Start() {
                                            : absl::UnavailableError("event loop is stopping");
     co_return final_status_;
   }
-  internal::PrepareClientContext(options_, task, &context_);
+  telemetry_.emplace(method_, task, options_.span_attributes, &context_);
+  internal::PrepareClientContext(options_, task, *telemetry_, &context_);
   stream_ = stub_->PrepareCall(&context_, method_, task.loop->cq());
   bool started = co_await Step([this](void* tag) { stream_->StartCall(tag); });
   if (started) co_return absl::OkStatus();
@@ -91,6 +92,7 @@ Task<absl::Status> GenericClientStream::Finish() {
   } else {
     final_status_ = internal::CallStatus(status, task);
   }
+  telemetry_->End(final_status_, context_);
   co_return final_status_;
 }
 

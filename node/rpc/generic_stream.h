@@ -80,6 +80,7 @@ class GenericClientStream {
   CallOptions options_;
   // Declared before stream_: the stream lives in the context's call arena.
   grpc::ClientContext context_;
+  std::optional<internal::ClientCallTelemetry> telemetry_;  // From Start().
   std::unique_ptr<grpc::GenericClientAsyncReaderWriter> stream_;
   absl::Status cancelled_by_;  // The first cancelling task's reason.
   bool finished_ = false;

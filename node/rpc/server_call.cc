@@ -18,8 +18,10 @@ absl::Time ServerDeadline(const grpc::ServerContext& context) {
 }
 
 Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
+                                 std::string_view method_path,
                                  std::function<Task<absl::Status>()> body) {
   TaskContext task = co_await CurrentContext();
+  ServerCallTelemetry telemetry(method_path, context);
   CancellationSource source(task.token, ServerDeadline(context));
   auto cancel_if_gone = [&] {
     bool cancelled = context.IsCancelled();
@@ -32,20 +34,25 @@ Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
   if (done.arrived()) cancel_if_gone();
   done.set_on_arrival(cancel_if_gone);
   // Server shutdown past its grace period cancels the call through gRPC too.
-  absl::Status status = co_await body().WithContext({task.loop, source.token()});
+  // Named, not a braced temporary: GCC 12 destroys aggregate temporaries in
+  // a co_await expression twice (the span's count would drop twice).
+  TaskContext call_context{task.loop, source.token(), telemetry.span()};
+  absl::Status answered = co_await body().WithContext(call_context);
+  telemetry.End(answered);
   co_await done;
   done.set_on_arrival(nullptr);
-  co_return status;
+  co_return absl::OkStatus();
 }
 
 namespace {
 Task<absl::Status> ServeGenericCall(std::unique_ptr<GenericCall> call,
                                     std::shared_ptr<GenericHandler> handler) {
-  co_return co_await RunServerCall(call->context(), call->done(), [&]() -> Task<absl::Status> {
-    absl::Status status = co_await (*handler)(*call);
-    co_await call->Finish(status);
-    co_return absl::OkStatus();
-  });
+  co_return co_await RunServerCall(call->context(), call->done(), call->method(),
+                                   [&]() -> Task<absl::Status> {
+                                     absl::Status status = co_await (*handler)(*call);
+                                     co_await call->Finish(status);
+                                     co_return status;
+                                   });
 }
 }  // namespace
 

@@ -18,8 +18,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "node/async/spawn.h"
+#include "node/rpc/call_telemetry.h"
 #include "node/rpc/cq_op.h"
 #include "node/rpc/status.h"
 
@@ -126,9 +128,13 @@ namespace internal {
 absl::Time ServerDeadline(const grpc::ServerContext& context);
 
 // Runs `body` under a cancellation source that the call's done-notification
-// cancels (client cancelled, deadline passed), then waits for that
-// notification so the call state outlives every gRPC reference to it.
+// cancels (client cancelled, deadline passed) and under the call's span, then
+// waits for that notification so the call state outlives every gRPC
+// reference to it. `body` returns the status the call was answered with,
+// which the call's telemetry records. `method_path` ("/pkg.Service/Method")
+// must outlive the call.
 Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
+                                 std::string_view method_path,
                                  std::function<Task<absl::Status>()> body);
 
 // Accepts calls on `loop` one after another until the server shuts down:
@@ -171,29 +177,33 @@ template <typename Request, typename Response>
 Task<absl::Status> ServeUnaryCall(
     std::unique_ptr<TypedCall<Request, grpc::ServerAsyncResponseWriter<Response>>> call,
     std::shared_ptr<UnaryHandler<Request, Response>> handler) {
-  co_return co_await RunServerCall(call->context, call->done, [&]() -> Task<absl::Status> {
-    absl::StatusOr<Response> response = co_await (*handler)(call->context, call->request);
-    co_await CqOp([&](EventLoop*, void* tag) {
-      if (response.ok())
-        call->responder.Finish(*response, grpc::Status::OK, tag);
-      else
-        call->responder.FinishWithError(ToGrpcStatus(response.status()), tag);
-    });
-    co_return absl::OkStatus();
-  });
+  const std::string& method = TypedMethodPath<Request, Response, false>();
+  co_return co_await RunServerCall(
+      call->context, call->done, method, [&]() -> Task<absl::Status> {
+        absl::StatusOr<Response> response = co_await (*handler)(call->context, call->request);
+        co_await CqOp([&](EventLoop*, void* tag) {
+          if (response.ok())
+            call->responder.Finish(*response, grpc::Status::OK, tag);
+          else
+            call->responder.FinishWithError(ToGrpcStatus(response.status()), tag);
+        });
+        co_return response.status();
+      });
 }
 
 template <typename Request, typename Response>
 Task<absl::Status> ServeStreamCall(
     std::unique_ptr<TypedCall<Request, grpc::ServerAsyncWriter<Response>>> call,
     std::shared_ptr<StreamHandler<Request, Response>> handler) {
-  co_return co_await RunServerCall(call->context, call->done, [&]() -> Task<absl::Status> {
-    ServerStreamWriter<Response> out(&call->responder);
-    absl::Status status = co_await (*handler)(call->context, call->request, out);
-    co_await CqOp(
-        [&](EventLoop*, void* tag) { call->responder.Finish(ToGrpcStatus(status), tag); });
-    co_return absl::OkStatus();
-  });
+  const std::string& method = TypedMethodPath<Request, Response, true>();
+  co_return co_await RunServerCall(
+      call->context, call->done, method, [&]() -> Task<absl::Status> {
+        ServerStreamWriter<Response> out(&call->responder);
+        absl::Status status = co_await (*handler)(call->context, call->request, out);
+        co_await CqOp(
+            [&](EventLoop*, void* tag) { call->responder.Finish(ToGrpcStatus(status), tag); });
+        co_return status;
+      });
 }
 
 template <typename Service, typename Request, typename Response>

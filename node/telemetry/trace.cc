@@ -114,7 +114,32 @@ absl::StatusOr<std::unique_ptr<Tracer>> Tracer::Create(Options options) {
 }
 
 Tracer::Tracer(Options options, std::shared_ptr<internal::SpanProcessor> processor)
-    : options_(std::move(options)), processor_(std::move(processor)) {}
+    : options_(std::move(options)), processor_(std::move(processor)) {
+  struct Stat {
+    const char* name;
+    const char* help;
+    metrics::Type type;
+    int64_t Stats::*field;
+  };
+  static constexpr Stat kStats[] = {
+      {"fanout_trace_spans_exported_total", "Spans the collector accepted.",
+       metrics::Type::kCounter, &Stats::exported},
+      {"fanout_trace_spans_dropped_total",
+       "Spans lost: the export queue was full, or the collector failed or refused them.",
+       metrics::Type::kCounter, &Stats::dropped},
+      {"fanout_trace_export_failures_total", "Export calls that failed.", metrics::Type::kCounter,
+       &Stats::export_failures},
+      {"fanout_trace_spans_queued", "Ended spans waiting for export.", metrics::Type::kGauge,
+       &Stats::queued},
+  };
+  for (const Stat& stat : kStats) {
+    auto field = stat.field;
+    metrics_.push_back(metrics::DefaultRegistry().AddCallback(
+        stat.name, stat.help, stat.type, {}, [this, field] {
+          return std::vector<metrics::Sample>{{{}, static_cast<double>(stats().*field)}};
+        }));
+  }
+}
 
 Tracer::~Tracer() { processor_->Shutdown(); }
 

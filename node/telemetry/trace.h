@@ -31,11 +31,13 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "node/telemetry/metrics.h"
 #include "node/telemetry/trace_context.h"
 #include "node/telemetry/trace_exporter.h"
 #include "node/telemetry/trace_span.h"
@@ -109,6 +111,8 @@ class Tracer {
   std::shared_ptr<internal::SpanProcessor> processor_;
   mutable std::shared_mutex services_mu_;
   absl::flat_hash_map<std::string, int> grpc_services_;  // guarded by services_mu_
+  // fanout_trace_* in the metrics registry, read from stats() when scraped.
+  std::vector<metrics::CallbackHandle> metrics_;
 };
 
 // The process's tracer; null when tracing is off (the default). Not owned.

@@ -83,6 +83,10 @@ void Span::SetError(std::string_view description) {
   status->set_message(description.data(), description.size());
 }
 
+void Span::SetName(std::string_view name) {
+  if (proto_) proto_->set_name(name.data(), name.size());
+}
+
 void Span::End() {
   if (!proto_) return;
   proto_->set_end_time_unix_nano(static_cast<uint64_t>(absl::GetCurrentTimeNanos()));

@@ -104,6 +104,8 @@ class Span {
   void AddEvent(std::string_view name, std::initializer_list<Attribute> attributes = {});
   // OTLP status ERROR with this message.
   void SetError(std::string_view description);
+  // Renames the span: a server span learns its route after it started.
+  void SetName(std::string_view name);
   // First call wins: sets the end time and submits the span.
   void End();
 

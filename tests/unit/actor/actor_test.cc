@@ -179,8 +179,8 @@ TEST_F(ActorTest, AskNeverWaitsPastTheCallersDeadline) {
     TaskContext context = co_await CurrentContext();
     CancellationSource caller(context.token, absl::Now() + absl::Milliseconds(5));
     Op gated{.gate = gate};  // Named: see SendHandsOverTheMessageIntact.
-    co_return co_await actor.Ask(std::move(gated), absl::Hours(1))
-        .WithContext({context.loop, caller.token()});
+    TaskContext with_deadline{context.loop, caller.token()};  // Named: Known traps.
+    co_return co_await actor.Ask(std::move(gated), absl::Hours(1)).WithContext(with_deadline);
   };
   EXPECT_THAT(Run(ask()), StatusIs(absl::StatusCode::kDeadlineExceeded));
   gate->Open();

@@ -1,0 +1,217 @@
+#include "node/rpc/call_telemetry.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include <charconv>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "node/base/log.h"
+#include "node/telemetry/metrics.h"
+#include "node/telemetry/trace.h"
+
+namespace fanout::internal {
+namespace {
+
+struct RpcMetrics {
+  metrics::Family<metrics::Histogram>& server_duration;
+  metrics::Family<metrics::Gauge>& server_in_flight;
+  metrics::Family<metrics::Histogram>& client_duration;
+  metrics::Family<metrics::Gauge>& client_in_flight;
+};
+
+const RpcMetrics& Metrics() {
+  static const RpcMetrics m{
+      metrics::DefaultRegistry().AddHistogram("fanout_rpc_server_duration_seconds",
+                                              "Time to answer a gRPC call this node served.",
+                                              {"service", "method", "code"}),
+      metrics::DefaultRegistry().AddGauge("fanout_rpc_server_in_flight",
+                                          "gRPC calls being served now.", {"service", "method"}),
+      metrics::DefaultRegistry().AddHistogram(
+          "fanout_rpc_client_duration_seconds",
+          "Time for a gRPC call this node made (each attempt and hedge).",
+          {"service", "method", "code"}),
+      metrics::DefaultRegistry().AddGauge("fanout_rpc_client_in_flight",
+                                          "gRPC calls this node is waiting on now.",
+                                          {"service", "method"}),
+  };
+  return m;
+}
+
+// "/pkg.Service/Method" → ("pkg.Service", "Method").
+std::pair<std::string_view, std::string_view> SplitMethodPath(std::string_view path) {
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  size_t slash = path.find('/');
+  if (slash == std::string_view::npos) return {path, {}};
+  return {path.substr(0, slash), path.substr(slash + 1)};
+}
+
+// The span name by the RPC conventions: "pkg.Service/Method".
+std::string_view SpanName(std::string_view path) {
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  return path;
+}
+
+std::string_view CodeName(absl::StatusCode code) {
+  static const std::string* names = [] {
+    auto* n = new std::string[17];
+    for (int i = 0; i < 17; ++i) n[i] = absl::StatusCodeToString(static_cast<absl::StatusCode>(i));
+    return n;
+  }();
+  int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? std::string_view(names[i]) : std::string_view("UNKNOWN");
+}
+
+// A gRPC peer ("ipv4:10.0.0.7:50051", "ipv6:[::1]:50051") as OpenTelemetry
+// address and port attributes under `prefix` ("server", "client").
+void SetPeer(trace::Span& span, std::string_view prefix, std::string_view peer) {
+  std::string_view address = peer;
+  int port = 0;
+  size_t scheme = address.find(':');
+  if (scheme != std::string_view::npos && (peer.starts_with("ipv4:") || peer.starts_with("ipv6:"))) {
+    address.remove_prefix(scheme + 1);
+    size_t colon = address.rfind(':');
+    std::string_view digits = colon == std::string_view::npos ? "" : address.substr(colon + 1);
+    if (!digits.empty() &&
+        std::from_chars(digits.data(), digits.data() + digits.size(), port).ptr ==
+            digits.data() + digits.size()) {
+      address = address.substr(0, colon);
+      if (address.size() >= 2 && address.front() == '[' && address.back() == ']') {
+        address = address.substr(1, address.size() - 2);
+      }
+    }
+  }
+  span.SetAttribute(std::string(prefix) + ".address", address);
+  if (port > 0) span.SetAttribute(std::string(prefix) + ".port", port);
+}
+
+void SetRpcAttributes(trace::Span& span, std::string_view service, std::string_view method) {
+  span.SetAttribute("rpc.system", "grpc");
+  span.SetAttribute("rpc.service", service);
+  span.SetAttribute("rpc.method", method);
+}
+
+std::string_view Message(const absl::Status& status) {
+  absl::string_view m = status.message();
+  return std::string_view(m.data(), m.size());
+}
+
+std::string_view Metadata(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
+                          std::string_view key) {
+  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
+  if (it == metadata.end()) return {};
+  return std::string_view(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+std::string MethodPathOf(const google::protobuf::Descriptor* request,
+                         const google::protobuf::Descriptor* response, bool server_streaming) {
+  for (const google::protobuf::FileDescriptor* file : {request->file(), response->file()}) {
+    for (int s = 0; s < file->service_count(); ++s) {
+      const google::protobuf::ServiceDescriptor* service = file->service(s);
+      for (int m = 0; m < service->method_count(); ++m) {
+        const google::protobuf::MethodDescriptor* method = service->method(m);
+        if (method->input_type() == request && method->output_type() == response &&
+            method->server_streaming() == server_streaming && !method->client_streaming()) {
+          return absl::StrCat("/", service->full_name(), "/", method->name());
+        }
+      }
+    }
+  }
+  return "/unknown/unknown";
+}
+
+ServerCallTelemetry::ServerCallTelemetry(std::string_view method_path,
+                                         const grpc::ServerContextBase& context)
+    : start_(absl::Now()) {
+  std::tie(service_, method_) = SplitMethodPath(method_path);
+  Metrics().server_in_flight.With({service_, method_}).Add(1);
+  trace::Tracer* tracer = trace::GlobalTracer();
+  if (tracer == nullptr) return;
+  const auto& metadata = context.client_metadata();
+  std::optional<trace::SpanContext> parent =
+      trace::ParseTraceparent(Metadata(metadata, "traceparent"), Metadata(metadata, "tracestate"));
+  span_ = tracer->StartSpan(SpanName(method_path), trace::SpanKind::kServer,
+                            parent ? &*parent : nullptr, tracer->ResourceOfGrpcService(service_));
+  if (span_->recording()) {
+    SetRpcAttributes(*span_, service_, method_);
+    SetPeer(*span_, "client", context.peer());
+  }
+}
+
+ServerCallTelemetry::~ServerCallTelemetry() {
+  if (!ended_) End(absl::CancelledError("the call ended without an answer"));
+}
+
+void ServerCallTelemetry::End(const absl::Status& status) {
+  if (ended_) return;
+  ended_ = true;
+  absl::Duration took = absl::Now() - start_;
+  std::string_view code = CodeName(status.code());
+  Metrics().server_in_flight.With({service_, method_}).Add(-1);
+  Metrics().server_duration.With({service_, method_, code}).Observe(absl::ToDoubleSeconds(took));
+  if (span_ != nullptr) {
+    span_->SetAttribute("rpc.grpc.status_code", static_cast<int64_t>(status.code()));
+    if (trace::IsServerError(status.code())) span_->SetError(Message(status));
+    span_->End();
+  }
+  if (AccessLogEnabled()) {
+    FANOUT_LOG(INFO)
+            .Field("kind", "grpc")
+            .Field("service", service_)
+            .Field("method", method_)
+            .Field("code", code)
+            .Field("duration_ms", absl::ToDoubleMilliseconds(took))
+            .Trace(span_ ? span_->context().TraceIdHex() : "",
+                   span_ ? span_->context().SpanIdHex() : "")
+        << "served";
+  }
+}
+
+ClientCallTelemetry::ClientCallTelemetry(
+    std::string_view method_path, const TaskContext& task,
+    const std::vector<std::pair<std::string, std::string>>& span_attributes,
+    grpc::ClientContext* context)
+    : start_(absl::Now()) {
+  std::tie(service_, method_) = SplitMethodPath(method_path);
+  Metrics().client_in_flight.With({service_, method_}).Add(1);
+  trace::Tracer* tracer = trace::GlobalTracer();
+  if (tracer == nullptr) return;
+  const trace::SpanContext* parent = task.span ? &task.span->context() : nullptr;
+  span_ = tracer->StartSpan(SpanName(method_path), trace::SpanKind::kClient, parent,
+                            task.span ? task.span->resource() : 0);
+  const trace::SpanContext& mine = span_->context();
+  context->AddMetadata("traceparent", trace::FormatTraceparent(mine));
+  if (!mine.tracestate.empty()) context->AddMetadata("tracestate", mine.tracestate);
+  if (span_->recording()) {
+    SetRpcAttributes(*span_, service_, method_);
+    for (const auto& [key, value] : span_attributes) span_->SetAttribute(key, value);
+  }
+}
+
+ClientCallTelemetry::~ClientCallTelemetry() {
+  if (!ended_) {
+    ended_ = true;
+    Metrics().client_in_flight.With({service_, method_}).Add(-1);
+  }
+}
+
+void ClientCallTelemetry::End(const absl::Status& status, const grpc::ClientContext& context) {
+  if (ended_) return;
+  ended_ = true;
+  absl::Duration took = absl::Now() - start_;
+  Metrics().client_in_flight.With({service_, method_}).Add(-1);
+  Metrics()
+      .client_duration.With({service_, method_, CodeName(status.code())})
+      .Observe(absl::ToDoubleSeconds(took));
+  if (span_ == nullptr) return;
+  if (span_->recording()) {
+    SetPeer(*span_, "server", context.peer());
+    span_->SetAttribute("rpc.grpc.status_code", static_cast<int64_t>(status.code()));
+    if (!status.ok()) span_->SetError(Message(status));
+  }
+  span_->End();
+}
+
+}  // namespace fanout::internal
