@@ -11,11 +11,19 @@
 #
 # Options: -f/--values FILE (repeatable), --base-port N|auto, --rest-port N|auto,
 # --dir DIR (configs, logs, data; default .topology), --fanoutd PATH (skip
-# the build), --roles a,b (a subset). When it is up, DIR/endpoints.env holds
-# the addresses (USERS_GRPC=127.0.0.1:50051, GATEWAY_REST=..., ROLES=...).
+# the build), --roles a,b (a subset), --jaeger PATH (a Jaeger all-in-one
+# binary; default: $JAEGER_BIN, else jaeger-all-in-one on PATH, else none).
+# When it is up, DIR/endpoints.env holds the addresses (USERS_GRPC=127.0.0.1:50051,
+# GATEWAY_REST=..., ROLES=...).
+#
+# Tracing: with a Jaeger binary, Jaeger starts first (OTLP on
+# 127.0.0.1:${JAEGER_OTLP_PORT:-4317}, UI on 127.0.0.1:${JAEGER_UI_PORT:-16686}) and every
+# role exports its spans to it; without one, OTEL_EXPORTER_OTLP_ENDPOINT (a
+# collector of your own) is passed on to the roles if set.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 values=() base_port=50051 rest_port=8080 dir=$root/.topology fanoutd="" roles=""
+jaeger=${JAEGER_BIN:-$(command -v jaeger-all-in-one || true)}
 while [ $# -gt 0 ]; do
   case $1 in
     -f | --values) values+=(-f "$(realpath "$2")"); shift 2 ;;
@@ -24,6 +32,7 @@ while [ $# -gt 0 ]; do
     --dir) dir=$(realpath -m "$2"); shift 2 ;;
     --fanoutd) fanoutd=$(realpath "$2"); shift 2 ;;
     --roles) roles=$2; shift 2 ;;
+    --jaeger) jaeger=$(realpath "$2"); shift 2 ;;
     -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "topology: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -63,6 +72,7 @@ done
 
 declare -A pid
 stopping=0
+jaeger_pid=""
 stop_all() {  # SIGTERM to every role (each drains), then their exit statuses
   local status=0 role code
   for role in "${!pid[@]}"; do kill -TERM "${pid[$role]}" 2>/dev/null || true; done
@@ -79,6 +89,11 @@ stop_all() {  # SIGTERM to every role (each drains), then their exit statuses
       status=1
     fi
   done
+  # Jaeger last: the roles export their final spans while draining.
+  if [ -n "$jaeger_pid" ]; then
+    kill -TERM "$jaeger_pid" 2>/dev/null || true
+    wait "$jaeger_pid" 2>/dev/null || true
+  fi
   [ "$status" -eq 0 ] && say "stopped: every role drained and exited 0"
   return "$status"
 }
@@ -100,6 +115,17 @@ on_signal() {  # $1: INT or TERM
 }
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
+
+if [ -n "$jaeger" ]; then
+  otlp_port=${JAEGER_OTLP_PORT:-4317} ui_port=${JAEGER_UI_PORT:-16686}
+  setsid "$jaeger" --collector.otlp.enabled=true \
+    --collector.otlp.grpc.host-port="127.0.0.1:$otlp_port" \
+    --collector.otlp.http.host-port="127.0.0.1:$((otlp_port + 1))" \
+    --query.http-server.host-port="127.0.0.1:$ui_port" \
+    > "$dir/logs/jaeger.log" 2>&1 < /dev/null &
+  jaeger_pid=$!
+  export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$otlp_port"
+fi
 
 # Each role in its own session: a terminal's Ctrl-C reaches this script only,
 # which then sends each role one SIGTERM (a second signal makes fanoutd exit
@@ -154,6 +180,14 @@ if [[ " ${run[*]} " == *" gateway "* ]]; then
   echo "  curl -s -X POST http://$GATEWAY_REST/v1/users -H 'content-type: application/json' -d '{\"name\": \"Ada\", \"email\": \"ada@example.com\"}'"
   echo "  curl -s http://$GATEWAY_REST/v1/users/1/dashboard"
 fi
+if [ -n "$jaeger_pid" ]; then
+  echo "  Jaeger UI        http://127.0.0.1:$ui_port (traces of every request, service fanout-gateway)"
+elif [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then
+  echo "  traces           OTLP to $OTEL_EXPORTER_OTLP_ENDPOINT"
+else
+  echo "  traces           off (put jaeger-all-in-one on PATH or pass --jaeger PATH)"
+fi
+echo "  metrics          http://<admin>/metrics (Prometheus text)"
 echo "Logs in $dir/logs. Ctrl-C stops them all."
 
 # Until a signal, or until one role dies (then the others are stopped too).

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "node/async/as_completed.h"
 #include "node/loop/timer.h"
+#include "node/telemetry/trace.h"
 
 namespace fanout::gateway {
 namespace {
@@ -47,21 +48,23 @@ Backend::Backend(std::string name, std::shared_ptr<grpc::Channel> channel,
 
 Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Call(std::string method, grpc::ByteBuffer request,
                                                      CallPolicy policy) {
-  if (policy.retry.max_attempts <= 1) co_return co_await Hedged(method, request, policy);
+  if (policy.retry.max_attempts <= 1) co_return co_await Hedged(method, request, policy, 1);
+  int tries = 0;
   RetryOptions options{.budget = &retry_budget_,
                        .on_retry = [this](int, const absl::Status&) { ++stats_.retries; }};
-  auto attempt = [&]() { return Hedged(method, request, policy); };
+  auto attempt = [&]() { return Hedged(method, request, policy, ++tries); };
   co_return co_await Retry(policy.retry, attempt, std::move(options));
 }
 
 Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Hedged(std::string method, grpc::ByteBuffer request,
-                                                       const CallPolicy& policy) {
+                                                       const CallPolicy& policy, int attempt) {
   if (policy.hedge_delay <= absl::ZeroDuration())
-    co_return co_await Attempt(method, request, policy);
+    co_return co_await Attempt(method, request, policy, Try{.attempt = attempt});
   auto sent = std::make_shared<bool>(false);
   std::vector<Task<absl::StatusOr<grpc::ByteBuffer>>> copies;
-  copies.push_back(Attempt(method, request, policy));
-  copies.push_back(DelayedAttempt(policy.hedge_delay, method, request, policy, sent));
+  copies.push_back(Attempt(method, request, policy, Try{.attempt = attempt}));
+  copies.push_back(DelayedAttempt(policy.hedge_delay, method, request, policy,
+                                  Try{.attempt = attempt, .hedge = true}, sent));
   AsCompleted<absl::StatusOr<grpc::ByteBuffer>> race(std::move(copies));
   std::optional<absl::StatusOr<grpc::ByteBuffer>> first_failure;
   while (auto done = co_await race.Next()) {
@@ -80,20 +83,26 @@ Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Hedged(std::string method, grpc:
 Task<absl::StatusOr<grpc::ByteBuffer>> Backend::DelayedAttempt(absl::Duration delay,
                                                                std::string method,
                                                                grpc::ByteBuffer request,
-                                                               CallPolicy policy,
+                                                               CallPolicy policy, Try attempt,
                                                                std::shared_ptr<bool> sent) {
   absl::Status slept = co_await Sleep(delay);
   if (!slept.ok()) co_return slept;
   *sent = true;
   ++stats_.hedges;
-  co_return co_await Attempt(std::move(method), std::move(request), policy);
+  co_return co_await Attempt(std::move(method), std::move(request), policy, attempt);
 }
 
 Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Attempt(std::string method,
                                                         grpc::ByteBuffer request,
-                                                        CallPolicy policy) {
+                                                        CallPolicy policy, Try attempt) {
   if (absl::Status allowed = breaker_.Allow(); !allowed.ok()) {
     ++stats_.breaker_rejected;
+    if (const std::shared_ptr<trace::Span>& span = (co_await CurrentContext()).span) {
+      span->AddEvent("circuit_breaker.rejected",
+                     {{"backend", name_},
+                      {"state", CircuitBreaker::StateName(breaker_.state())},
+                      {"attempt", attempt.attempt}});
+    }
     co_return allowed;
   }
   absl::StatusOr<Semaphore::Permit> permit = co_await bulkhead_.Acquire();
@@ -104,7 +113,10 @@ Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Attempt(std::string method,
                            absl::StrCat("backend \"", name_, "\" bulkhead (", bulkhead_.capacity(),
                                         " in flight): ", permit.status().message()));
   }
-  CallOptions options{.metadata = policy.metadata};
+  CallOptions options{.metadata = policy.metadata,
+                      .span_attributes = {{"fanout.backend", name_},
+                                          {"fanout.attempt", absl::StrCat(attempt.attempt)}}};
+  if (attempt.hedge) options.span_attributes.emplace_back("fanout.hedge", "true");
   if (policy.attempt_timeout != absl::InfiniteDuration()) {
     options.deadline = absl::Now() + policy.attempt_timeout;
   }

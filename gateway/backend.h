@@ -65,16 +65,22 @@ class Backend {
   const BackendStats& stats() const { return stats_; }
 
  private:
+  // Which try a call is, for its client span: the retry number, and whether
+  // it is the hedge's second copy.
+  struct Try {
+    int attempt = 1;
+    bool hedge = false;
+  };
   // One copy: hedged when the policy says so.
   Task<absl::StatusOr<grpc::ByteBuffer>> Hedged(std::string method, grpc::ByteBuffer request,
-                                                const CallPolicy& policy);
+                                                const CallPolicy& policy, int attempt);
   Task<absl::StatusOr<grpc::ByteBuffer>> DelayedAttempt(absl::Duration delay, std::string method,
                                                         grpc::ByteBuffer request, CallPolicy policy,
-                                                        std::shared_ptr<bool> sent);
+                                                        Try attempt, std::shared_ptr<bool> sent);
   // One attempt through the bulkhead and the breaker. Copies and delayed
   // copies own their arguments: a cancelled loser may outlive the caller.
   Task<absl::StatusOr<grpc::ByteBuffer>> Attempt(std::string method, grpc::ByteBuffer request,
-                                                 CallPolicy policy);
+                                                 CallPolicy policy, Try attempt);
 
   const std::string name_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -11,6 +11,7 @@
 #include "node/base/log.h"
 #include "node/base/status_macros.h"
 #include "node/http/http_server.h"
+#include "node/telemetry/trace.h"
 
 namespace fanout::gateway {
 namespace {
@@ -184,6 +185,10 @@ absl::Status Gateway::Start(Server& server) {
   for (const auto& [name, backend] : options_.backends) {
     backends_[name] =
         std::make_unique<Backend>(name, options_.channel(name), backend, options_.clock);
+  }
+  ExportMetrics();
+  if (trace::Tracer* tracer = trace::GlobalTracer()) {
+    trace_resource_ = tracer->ResourceOfGrpcService("fanout.gateway.v1.Gateway");
   }
   server.ServeGeneric(&generic_, [this](GenericCall& call) { return ServeGrpc(call); });
   const config::v1::GatewayConfig& config = options_.config;

@@ -39,10 +39,14 @@
 #include "gateway/grpc_proxy.h"
 #include "gateway/route.h"
 #include "node/rpc/server.h"
+#include "node/telemetry/metrics.h"
 
 namespace fanout {
 class HttpServer;
 class HttpExchange;
+namespace trace {
+class Span;
+}
 }  // namespace fanout
 
 namespace fanout::gateway {
@@ -80,10 +84,16 @@ class Gateway {
 
   // REST (rest_front.cc).
   void HandleHttp(std::shared_ptr<HttpExchange> exchange);
-  Task<absl::Status> ServeRest(std::shared_ptr<HttpExchange> exchange,
-                               std::shared_ptr<const CompiledRoute> route,
-                               std::map<std::string, std::string> params, absl::Duration timeout,
-                               std::vector<AdmissionLimiter::Ticket> tickets);
+  // A REST request past routing and admission, on its way to a loop.
+  struct RestRequest {
+    std::shared_ptr<HttpExchange> exchange;
+    std::shared_ptr<const CompiledRoute> route;
+    std::map<std::string, std::string> params;
+    absl::Duration timeout;
+    std::vector<AdmissionLimiter::Ticket> tickets;
+    std::shared_ptr<trace::Span> span;  // The request's server span; null untraced.
+  };
+  Task<absl::Status> ServeRest(RestRequest rest);
   Task<void> StreamRest(HttpExchange& exchange, const CompiledRoute& route,
                         const RequestInput& input);
   // The route for POST /v1/{service}/{method}; null with `why` set when
@@ -100,6 +110,10 @@ class Gateway {
 
   // Shared by both doors.
   std::optional<std::vector<AdmissionLimiter::Ticket>> Admit(const CompiledRoute& route);
+  // Marks a request shed by admission on its span (null: untraced).
+  static void NoteShed(trace::Span* span, std::string_view route);
+  // Metrics read from the gateway's live state at scrape time (gateway_metrics.cc).
+  void ExportMetrics();
   // The route's place in routes_, or -1 (a direct-call route).
   int RouteIndex(const CompiledRoute& route) const {
     bool configured = &route >= routes_.data() && &route < routes_.data() + routes_.size();
@@ -133,6 +147,8 @@ class Gateway {
   std::unique_ptr<HttpServer> http_;
   LoopGroup* loops_ = nullptr;
   std::atomic<uint32_t> next_loop_{0};
+  int trace_resource_ = 0;  // The tracer resource REST spans report under.
+  std::vector<metrics::CallbackHandle> metrics_;  // Before backends_ dies: declared after it.
 };
 
 // Appends the built-in routes (dashboard, the services' calls, lab); with

@@ -96,7 +96,10 @@ Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
         absl::StrCat("method ", method, ": no backend serves ", service));
   }
   std::optional<AdmissionLimiter::Ticket> ticket = admission_.TryAdmit();
-  if (!ticket) co_return absl::UnavailableError("gateway overloaded: retry later");
+  if (!ticket) {
+    NoteShed((co_await CurrentContext()).span.get(), method);
+    co_return absl::UnavailableError("gateway overloaded: retry later");
+  }
   const google::protobuf::MethodDescriptor* known = descriptors_->FindMethod(method);
   if (known && !known->client_streaming() && !known->server_streaming()) {
     co_return co_await ProxyUnary(call, *backends_.at(backend));
@@ -200,6 +203,7 @@ Task<absl::StatusOr<RouteResult>> Gateway::RunGrpcRoute(GenericCall& call,
                                                         RequestInput input, PartSink sink) {
   std::optional<std::vector<AdmissionLimiter::Ticket>> tickets = Admit(route);
   if (!tickets) {
+    NoteShed((co_await CurrentContext()).span.get(), route.name);
     co_return absl::UnavailableError(absl::StrCat("gateway overloaded: route \"", route.name,
                                                   "\" is at its limit; retry later"));
   }

@@ -15,6 +15,7 @@
 #include "gateway/http_status.h"
 #include "node/async/with_deadline.h"
 #include "node/http/http_server.h"
+#include "node/http/http_telemetry.h"
 
 namespace fanout::gateway {
 namespace {
@@ -116,6 +117,8 @@ HttpResponse RouteResponse(const CompiledRoute& route, const absl::StatusOr<Rout
 
 void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
   const HttpRequest& request = exchange->request();
+  auto telemetry = std::make_shared<HttpRequestTelemetry>(request, trace_resource_);
+  exchange->OnAnswered([telemetry](const HttpResponse& head) { telemetry->End(head); });
   RouteMatch match = MatchRoute(routes_, request.method, request.path);
   std::shared_ptr<const CompiledRoute> route;
   if (match.route) {
@@ -134,6 +137,7 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
     response.headers.emplace_back("Allow", absl::StrJoin(match.allowed, ", "));
     return exchange->Reply(std::move(response));
   }
+  telemetry->SetRoute(route->name);
   absl::Duration timeout = route->timeout;
   for (const char* header : {"request-timeout", "grpc-timeout"}) {
     std::string value(request.Header(header));
@@ -144,27 +148,29 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
   }
   std::optional<std::vector<AdmissionLimiter::Ticket>> tickets = Admit(*route);
   if (!tickets) {
+    NoteShed(telemetry->span().get(), route->name);
     return exchange->Reply(ErrorResponse(
         absl::UnavailableError(absl::StrCat("gateway overloaded: route \"", route->name,
                                             "\" or the gateway is at its in-flight limit; "
                                             "retry later"))));
   }
   EventLoop& loop = loops_->At(next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_->size());
-  bool spawned = Spawn(
-      loop,
-      ServeRest(exchange, std::move(route), std::move(match.params), timeout, *std::move(tickets)),
-      "REST request");
+  RestRequest rest{.exchange = exchange,
+                   .route = std::move(route),
+                   .params = std::move(match.params),
+                   .timeout = timeout,
+                   .tickets = *std::move(tickets),
+                   .span = telemetry->span()};
+  bool spawned = Spawn(loop, ServeRest(std::move(rest)), "REST request");
   if (!spawned) exchange->Reply(ErrorResponse(absl::UnavailableError("the gateway is stopping")));
 }
 
-Task<absl::Status> Gateway::ServeRest(std::shared_ptr<HttpExchange> exchange,
-                                      std::shared_ptr<const CompiledRoute> route,
-                                      std::map<std::string, std::string> params,
-                                      absl::Duration timeout,
-                                      std::vector<AdmissionLimiter::Ticket> tickets) {
+Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
+  const std::shared_ptr<HttpExchange>& exchange = rest.exchange;
+  const std::shared_ptr<const CompiledRoute>& route = rest.route;
   const HttpRequest& request = exchange->request();
   RequestInput input;
-  for (auto& [name, raw] : params) {
+  for (auto& [name, raw] : rest.params) {
     if (!PercentDecode(raw, false, &input.path[name])) {
       exchange->Reply(ErrorResponse(absl::InvalidArgumentError(
           absl::StrCat("path parameter \"", name, "\": broken %-escape in \"", raw, "\""))));
@@ -190,7 +196,7 @@ Task<absl::Status> Gateway::ServeRest(std::shared_ptr<HttpExchange> exchange,
   }
 
   TaskContext context = co_await CurrentContext();
-  absl::Time deadline = absl::Now() + timeout;
+  absl::Time deadline = absl::Now() + rest.timeout;
   auto watch = std::make_shared<CallerWatch>();
   watch->source.emplace(context.token, deadline);
   EventLoop* loop = context.loop;
@@ -199,7 +205,7 @@ Task<absl::Status> Gateway::ServeRest(std::shared_ptr<HttpExchange> exchange,
       if (watch->source) watch->source->Cancel(absl::CancelledError("the caller went away"));
     });
   });
-  TaskContext watched{loop, watch->source->token()};
+  TaskContext watched{loop, watch->source->token(), rest.span};
   if (route->stream) {
     Task<void> stream = StreamRest(*exchange, *route, input);
     co_await std::move(stream).WithContext(watched);

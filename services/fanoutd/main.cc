@@ -16,7 +16,9 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "absl/strings/str_join.h"
 #include "node/base/log.h"
 #include "services/fanoutd/node.h"
 
@@ -52,6 +54,17 @@ void PrintHowToCall(const Node& node) {
   std::fflush(stdout);
 }
 
+// "users,orders": the roles this process runs, for the log's role field.
+std::string RoleList(const config::v1::Roles& roles) {
+  std::vector<std::string> names;
+  if (roles.gateway()) names.push_back("gateway");
+  if (roles.users()) names.push_back("users");
+  if (roles.orders()) names.push_back("orders");
+  if (roles.recommendations()) names.push_back("recommendations");
+  if (roles.lab()) names.push_back("lab");
+  return absl::StrJoin(names, ",");
+}
+
 int Serve(const std::string& config_path) {
   absl::StatusOr<NodeConfig> config = LoadNodeConfig(config_path);
   if (!config.ok()) {
@@ -73,6 +86,10 @@ int Serve(const std::string& config_path) {
       break;
   }
   SetLogLevel(level);
+  if (config->log().format() == config::v1::Log::JSON) SetLogFormat(LogFormat::kJson);
+  if (config->log().format() == config::v1::Log::LOGFMT) SetLogFormat(LogFormat::kLogfmt);
+  SetAccessLog(config->log().access_log());
+  SetLogRole(RoleList(config->roles()));
   FANOUT_LOG(INFO) << "config: " << (config_path.empty() ? "embedded defaults" : config_path);
 
   // Signals reach this thread only, through sigtimedwait below.

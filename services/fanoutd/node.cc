@@ -87,6 +87,49 @@ absl::Status Node::StartAdmin() {
   return absl::OkStatus();
 }
 
+// The roles of this node and the gRPC service each serves: each role's
+// spans report under service.name "fanout-<role>".
+std::vector<std::pair<std::string, std::string>> RoleServices(const config::v1::Roles& roles) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (roles.users()) out.emplace_back("users", "fanout.users.v1.Users");
+  if (roles.orders()) out.emplace_back("orders", "fanout.orders.v1.Orders");
+  if (roles.recommendations())
+    out.emplace_back("recommendations", "fanout.recommendations.v1.Recommendations");
+  if (roles.lab()) out.emplace_back("lab", "fanout.lab.v1.Lab");
+  if (roles.gateway()) out.emplace_back("gateway", "fanout.gateway.v1.Gateway");
+  return out;
+}
+
+absl::Status Node::StartTracing() {
+  const config::v1::Tracing& t = config_.tracing();
+  if (t.otlp_endpoint().empty()) return absl::OkStatus();
+  std::vector<std::pair<std::string, std::string>> roles = RoleServices(config_.roles());
+  trace::Tracer::Options options{
+      .endpoint = t.otlp_endpoint(),
+      .sample_ratio = t.has_sample_ratio() ? t.sample_ratio() : 1.0,
+      // One role: its name is the process's; several: "fanout" for what no
+      // role owns (a proxied call of a service served elsewhere).
+      .service_name = roles.size() == 1 ? "fanout-" + roles[0].first : "fanout",
+      .service_version = FANOUT_VERSION,
+  };
+  if (t.max_queue_spans() > 0) options.max_queue_spans = t.max_queue_spans();
+  if (t.max_batch_spans() > 0) options.max_batch_spans = t.max_batch_spans();
+  if (t.flush_interval_ms() > 0) options.flush_interval = absl::Milliseconds(t.flush_interval_ms());
+  if (t.export_timeout_ms() > 0) options.export_timeout = absl::Milliseconds(t.export_timeout_ms());
+  absl::StatusOr<std::unique_ptr<trace::Tracer>> tracer = trace::Tracer::Create(options);
+  if (!tracer.ok()) {
+    return absl::Status(tracer.status().code(), absl::StrCat("tracing: ", tracer.status().message()));
+  }
+  tracer_ = *std::move(tracer);
+  for (const auto& [role, service] : roles) {
+    tracer_->MapGrpcService(service, roles.size() == 1 ? 0 : tracer_->AddResource("fanout-" + role));
+  }
+  trace::SetGlobalTracer(tracer_.get());
+  FANOUT_LOG(INFO) << "tracing: OTLP to " << t.otlp_endpoint() << ", sampling "
+                   << options.sample_ratio << " of new traces";
+  return absl::OkStatus();
+}
+
 absl::Status Node::CreateGateway() {
   gateway::Gateway::Options options{.config = config_.gateway()};
   for (const std::string& name : BackendNames(config_)) {
@@ -103,6 +146,7 @@ absl::Status Node::CreateGateway() {
 }
 
 absl::Status Node::Start() {
+  FANOUT_RETURN_IF_ERROR(StartTracing());
   FANOUT_RETURN_IF_ERROR(StartAdmin());
   FANOUT_RETURN_IF_ERROR(OpenStores());
   const auto& roles = config_.roles();
@@ -166,8 +210,12 @@ void Node::Drain() {
   server_->Shutdown(grace);  // REST requests in flight finish on the loops too.
   if (gateway_) gateway_->Stop();
   if (admin_) admin_->Stop();
-  FANOUT_LOG(INFO) << "stopped";
   server_.reset();
+  if (tracer_) {
+    trace::SetGlobalTracer(nullptr);
+    tracer_.reset();  // Exports what is still queued.
+  }
+  FANOUT_LOG(INFO) << "stopped";
 }
 
 }  // namespace fanout::fanoutd

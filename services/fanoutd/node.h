@@ -24,6 +24,7 @@
 #include "node/async/offload.h"
 #include "node/http/admin_server.h"
 #include "node/rpc/server.h"
+#include "node/telemetry/trace.h"
 #include "services/fanoutd/node_config.h"
 #include "services/lab/lab_service.h"
 #include "services/orders/orders_service.h"
@@ -55,9 +56,12 @@ class Node {
   std::shared_ptr<grpc::Channel> BackendChannel(const std::string& name);
   void SetServing(bool serving);
   absl::Status StartAdmin();
+  absl::Status StartTracing();
   absl::Status CreateGateway();
 
   NodeConfig config_;
+  // Outlives the server: calls finishing during Drain still end their spans.
+  std::unique_ptr<trace::Tracer> tracer_;
   std::atomic<bool> ready_{false};
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<Server> server_;

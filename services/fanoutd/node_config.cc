@@ -31,6 +31,19 @@ absl::Status ValidateAddress(const std::string& key, const std::string& address)
   return absl::OkStatus();
 }
 
+absl::Status ValidateTracing(const config::v1::Tracing& t) {
+  if (t.has_sample_ratio() && !(t.sample_ratio() >= 0 && t.sample_ratio() <= 1)) {
+    return Bad("tracing.sample_ratio", absl::StrCat("must be in [0, 1], got ", t.sample_ratio()));
+  }
+  if (t.max_queue_spans() < 0 || t.max_batch_spans() < 0) {
+    return Bad("tracing", "max_queue_spans and max_batch_spans must be >= 0");
+  }
+  if (t.flush_interval_ms() < 0 || t.export_timeout_ms() < 0) {
+    return Bad("tracing", "flush_interval_ms and export_timeout_ms must be >= 0");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 NodeConfig DefaultNodeConfig() {
@@ -55,6 +68,17 @@ absl::Status ApplyEnvironment(NodeConfig* config, char** environ) {
   for (char** env = environ; env != nullptr && *env != nullptr; ++env) {
     std::pair<std::string, std::string> kv = absl::StrSplit(*env, absl::MaxSplits('=', 1));
     const auto& [key, value] = kv;
+    if (key == "OTEL_EXPORTER_OTLP_ENDPOINT" || key == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+      // OpenTelemetry's form is a URL (http://jaeger:4317); gRPC wants host:port.
+      if (config->tracing().otlp_endpoint().empty() || key == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        absl::string_view target = value;
+        if (absl::ConsumePrefix(&target, "http://") || absl::ConsumePrefix(&target, "https://")) {
+          absl::ConsumeSuffix(&target, "/");
+        }
+        config->mutable_tracing()->set_otlp_endpoint(std::string(target));
+      }
+      continue;
+    }
     if (!absl::StartsWith(key, "FANOUT_")) continue;
     if (key == "FANOUT_GRPC_ADDRESS")
       config->set_grpc_address(value);
@@ -128,6 +152,7 @@ absl::Status ValidateNodeConfig(const NodeConfig& c) {
   if (c.shutdown().grace_ms() < 0) {
     return Bad("shutdown.grace_ms", absl::StrCat("must be >= 0, got ", c.shutdown().grace_ms()));
   }
+  FANOUT_RETURN_IF_ERROR(ValidateTracing(c.tracing()));
   if (c.offload().threads() < 0 || c.offload().threads() > 64) {
     return Bad("offload.threads", absl::StrCat("must be in [0, 64], got ", c.offload().threads()));
   }

@@ -1,0 +1,174 @@
+// trace_load: what tracing costs. The dashboard (one gateway request, four
+// backend calls, five services' spans) driven through a whole fanoutd node
+// in this process, with tracing off and with every request sampled and
+// exported over OTLP to a collector on 127.0.0.1, in alternating rounds.
+//
+//   build/bench/trace_load                       # 3 rounds of each, 3 s, 16 callers
+//   build/bench/trace_load --seconds=5 --rounds=5 --callers=32
+//
+// The collector (a real gRPC TraceService that counts and discards) shares
+// the machine's cores with the node, as a Jaeger agent on the same host
+// would. Callers are plain synchronous gRPC clients on threads of their own,
+// so only the node's spans are recorded.
+#include <grpcpp/create_channel.h>
+#include <grpcpp/server_builder.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "fanout/gateway/v1/gateway.grpc.pb.h"
+#include "fanout/users/v1/users.grpc.pb.h"
+#include "node/base/log.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+#include "services/fanoutd/node.h"
+
+namespace fanout {
+namespace {
+
+namespace otlp = opentelemetry::proto::collector::trace::v1;
+
+// Counts the spans it is sent; keeps nothing.
+class CountingCollector final : public otlp::TraceService::Service {
+ public:
+  CountingCollector() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+  }
+  ~CountingCollector() override { server_->Shutdown(); }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  int64_t spans() const { return spans_.load(); }
+
+  grpc::Status Export(grpc::ServerContext*, const otlp::ExportTraceServiceRequest* request,
+                      otlp::ExportTraceServiceResponse*) override {
+    int64_t n = 0;
+    for (const auto& r : request->resource_spans())
+      for (const auto& s : r.scope_spans()) n += s.spans_size();
+    spans_ += n;
+    return grpc::Status::OK;
+  }
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::atomic<int64_t> spans_{0};
+};
+
+struct Round {
+  double qps;
+  double p50_ms, p99_ms;
+  int64_t errors;
+};
+
+Round Drive(int port, int callers, absl::Duration length) {
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = gateway::v1::Gateway::NewStub(channel);
+  std::vector<std::vector<double>> latencies(callers);
+  std::atomic<int64_t> errors{0};
+  absl::Time start = absl::Now(), until = start + length;
+  std::vector<std::thread> threads;
+  for (int c = 0; c < callers; ++c) {
+    threads.emplace_back([&, c] {
+      gateway::v1::DashboardRequest request;
+      request.set_id(1);
+      while (absl::Now() < until) {
+        grpc::ClientContext context;
+        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+        gateway::v1::Dashboard reply;
+        absl::Time t0 = absl::Now();
+        grpc::Status status = stub->GetDashboard(&context, request, &reply);
+        latencies[c].push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
+        if (!status.ok() || !reply.completed()) ++errors;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  auto at = [&](double q) { return all[static_cast<size_t>(q * (all.size() - 1))]; };
+  return {all.size() / absl::ToDoubleSeconds(absl::Now() - start), at(0.5), at(0.99),
+          errors.load()};
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int Main(int argc, char** argv) {
+  double seconds = 3;
+  int rounds = 3, callers = 16;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    bool ok = (absl::StartsWith(arg, "--seconds=") && absl::SimpleAtod(arg.substr(10), &seconds)) ||
+              (absl::StartsWith(arg, "--rounds=") && absl::SimpleAtoi(arg.substr(9), &rounds)) ||
+              (absl::StartsWith(arg, "--callers=") && absl::SimpleAtoi(arg.substr(10), &callers));
+    if (!ok || rounds < 1 || callers < 1) {
+      std::fprintf(stderr, "usage: trace_load [--seconds=S] [--rounds=N] [--callers=N]\n");
+      return 2;
+    }
+  }
+  SetLogLevel(LogLevel::kWarning);
+  CountingCollector collector;
+  std::filesystem::path data =
+      std::filesystem::temp_directory_path() / absl::StrCat("fanout-trace-load-", ::getpid());
+  std::vector<double> qps[2];
+  std::printf("dashboard over gRPC, %d callers, %.1f s per round\n", callers, seconds);
+  for (int round = 0; round < 2 * rounds; ++round) {
+    bool traced = round % 2 == 1;
+    config::v1::NodeConfig config = fanoutd::DefaultNodeConfig();
+    config.set_grpc_address("127.0.0.1:0");
+    config.set_data_dir(data.string());
+    config.mutable_gateway()->set_rest_address("");
+    if (traced) config.mutable_tracing()->set_otlp_endpoint(collector.address());
+    fanoutd::Node node(config);
+    if (absl::Status s = node.Start(); !s.ok()) {
+      std::fprintf(stderr, "trace_load: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    if (round == 0) {  // The user the dashboard shows.
+      auto users = users::v1::Users::NewStub(grpc::CreateChannel(
+          absl::StrCat("127.0.0.1:", node.grpc_port()), grpc::InsecureChannelCredentials()));
+      grpc::ClientContext context;
+      users::v1::CreateUserRequest create;
+      create.set_name("Ada");
+      create.set_email("ada@example.com");
+      users::v1::User user;
+      if (grpc::Status s = users->CreateUser(&context, create, &user); !s.ok()) {
+        std::fprintf(stderr, "trace_load: CreateUser: %s\n", s.error_message().c_str());
+        return 1;
+      }
+    }
+    int64_t spans_before = collector.spans();
+    Round r = Drive(node.grpc_port(), callers, absl::Seconds(seconds));
+    node.Drain();  // Exports what is queued.
+    qps[traced].push_back(r.qps);
+    std::printf("  %-18s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %lld  spans %lld\n",
+                traced ? "tracing 100%" : "tracing off", r.qps, r.p50_ms, r.p99_ms,
+                static_cast<long long>(r.errors),
+                static_cast<long long>(collector.spans() - spans_before));
+  }
+  std::filesystem::remove_all(data);
+  double off = Median(qps[0]), on = Median(qps[1]);
+  std::printf("median: off %.0f req/s, 100%% sampled %.0f req/s: tracing costs %.1f%% "
+              "of throughput\n",
+              off, on, 100.0 * (off - on) / off);
+  return 0;
+}
+
+}  // namespace
+}  // namespace fanout
+
+int main(int argc, char** argv) { return fanout::Main(argc, argv); }
