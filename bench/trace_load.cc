@@ -5,6 +5,7 @@
 //
 //   build/bench/trace_load                       # 3 rounds of each, 3 s, 16 callers
 //   build/bench/trace_load --seconds=5 --rounds=5 --callers=32
+//   build/bench/trace_load --echo                # one trivial call: the worst case
 //
 // The collector (a real gRPC TraceService that counts and discards) shares
 // the machine's cores with the node, as a Jaeger agent on the same host
@@ -26,6 +27,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "fanout/gateway/v1/gateway.grpc.pb.h"
+#include "fanout/lab/v1/lab.grpc.pb.h"
 #include "fanout/users/v1/users.grpc.pb.h"
 #include "node/base/log.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
@@ -70,26 +72,39 @@ struct Round {
   int64_t errors;
 };
 
-Round Drive(int port, int callers, absl::Duration length) {
+// One call of the workload: the dashboard (gateway + 4 backend calls), or
+// the lab's Echo (one server span: tracing's worst case relative to work).
+bool CallOnce(bool echo, gateway::v1::Gateway::Stub& gateway, lab::v1::Lab::Stub& lab) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  if (echo) {
+    lab::v1::EchoRequest request;
+    request.set_message("hi");
+    lab::v1::EchoResponse reply;
+    return lab.Echo(&context, request, &reply).ok();
+  }
+  gateway::v1::DashboardRequest request;
+  request.set_id(1);
+  gateway::v1::Dashboard reply;
+  return gateway.GetDashboard(&context, request, &reply).ok() && reply.completed();
+}
+
+Round Drive(int port, bool echo, int callers, absl::Duration length) {
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
                                      grpc::InsecureChannelCredentials());
   auto stub = gateway::v1::Gateway::NewStub(channel);
+  auto lab = lab::v1::Lab::NewStub(channel);
   std::vector<std::vector<double>> latencies(callers);
   std::atomic<int64_t> errors{0};
   absl::Time start = absl::Now(), until = start + length;
   std::vector<std::thread> threads;
   for (int c = 0; c < callers; ++c) {
     threads.emplace_back([&, c] {
-      gateway::v1::DashboardRequest request;
-      request.set_id(1);
       while (absl::Now() < until) {
-        grpc::ClientContext context;
-        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-        gateway::v1::Dashboard reply;
         absl::Time t0 = absl::Now();
-        grpc::Status status = stub->GetDashboard(&context, request, &reply);
+        bool ok = CallOnce(echo, *stub, *lab);
         latencies[c].push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
-        if (!status.ok() || !reply.completed()) ++errors;
+        if (!ok) ++errors;
       }
     });
   }
@@ -110,13 +125,16 @@ double Median(std::vector<double> v) {
 int Main(int argc, char** argv) {
   double seconds = 3;
   int rounds = 3, callers = 16;
+  bool echo = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     bool ok = (absl::StartsWith(arg, "--seconds=") && absl::SimpleAtod(arg.substr(10), &seconds)) ||
               (absl::StartsWith(arg, "--rounds=") && absl::SimpleAtoi(arg.substr(9), &rounds)) ||
-              (absl::StartsWith(arg, "--callers=") && absl::SimpleAtoi(arg.substr(10), &callers));
+              (absl::StartsWith(arg, "--callers=") && absl::SimpleAtoi(arg.substr(10), &callers)) ||
+              (arg == "--echo" && (echo = true));
     if (!ok || rounds < 1 || callers < 1) {
-      std::fprintf(stderr, "usage: trace_load [--seconds=S] [--rounds=N] [--callers=N]\n");
+      std::fprintf(stderr,
+                   "usage: trace_load [--seconds=S] [--rounds=N] [--callers=N] [--echo]\n");
       return 2;
     }
   }
@@ -125,7 +143,8 @@ int Main(int argc, char** argv) {
   std::filesystem::path data =
       std::filesystem::temp_directory_path() / absl::StrCat("fanout-trace-load-", ::getpid());
   std::vector<double> qps[2];
-  std::printf("dashboard over gRPC, %d callers, %.1f s per round\n", callers, seconds);
+  std::printf("%s over gRPC, %d callers, %.1f s per round\n", echo ? "Lab/Echo" : "dashboard",
+              callers, seconds);
   for (int round = 0; round < 2 * rounds; ++round) {
     bool traced = round % 2 == 1;
     config::v1::NodeConfig config = fanoutd::DefaultNodeConfig();
@@ -152,7 +171,7 @@ int Main(int argc, char** argv) {
       }
     }
     int64_t spans_before = collector.spans();
-    Round r = Drive(node.grpc_port(), callers, absl::Seconds(seconds));
+    Round r = Drive(node.grpc_port(), echo, callers, absl::Seconds(seconds));
     node.Drain();  // Exports what is queued.
     qps[traced].push_back(r.qps);
     std::printf("  %-18s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %lld  spans %lld\n",
