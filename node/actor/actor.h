@@ -58,6 +58,7 @@
 
 #include "node/actor/actor_metrics.h"
 #include "node/async/channel.h"
+#include "node/telemetry/trace_span.h"
 #include "node/async/promise.h"
 #include "node/async/spawn.h"
 #include "node/async/with_deadline.h"
@@ -307,9 +308,22 @@ class ActorRef {
     if (context.token.cancelled()) co_return context.token.reason();
     if (deadline <= absl::Now()) co_return internal::NoTimeToAskError(cell->options());
     auto [promise, future] = MakePromise<absl::StatusOr<Reply>>();
+    absl::Time asked = absl::Now();
     absl::Status sent = cell->mailbox().TrySend({std::move(message), std::move(promise)});
-    if (!sent.ok()) co_return cell->Refusal(sent);
-    co_return co_await WithDeadline(AwaitReply(std::move(future)), deadline);
+    absl::StatusOr<Reply> reply;
+    if (sent.ok()) {
+      reply = co_await WithDeadline(AwaitReply(std::move(future)), deadline);
+    } else {
+      reply = cell->Refusal(sent);
+    }
+    // The asker's trace shows the actor's turn: queueing and handling.
+    if (context.span) {
+      context.span->AddEvent("actor.ask",
+                             {{"actor", cell->options().name},
+                              {"duration_ms", absl::ToDoubleMilliseconds(absl::Now() - asked)},
+                              {"code", absl::StatusCodeToString(reply.status().code())}});
+    }
+    co_return reply;
   }
   static Task<absl::StatusOr<Reply>> AwaitReply(Future<absl::StatusOr<Reply>> future) {
     co_return co_await future.Get();

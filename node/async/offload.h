@@ -28,6 +28,7 @@
 #include "absl/functional/any_invocable.h"
 #include "node/async/wait_list.h"
 #include "node/base/sync.h"
+#include "node/telemetry/trace_span.h"
 #include "node/telemetry/metrics.h"
 
 namespace fanout {
@@ -114,12 +115,22 @@ class OffloadPool {
         job_.queued_at = std::chrono::steady_clock::now();
         if (!Suspend(context, h)) return false;
       }
+      span_ = context.span;
       pool_->Notify();
       WatchCancellation(context);
       return true;
     }
     Result await_resume() {
       StopWatching();
+      // The caller's trace shows the work it sent off its loop.
+      if (span_) {
+        span_->AddEvent("offload",
+                        {{"pool", pool_->options_.name},
+                         {"duration_ms", std::chrono::duration<double, std::milli>(
+                                             std::chrono::steady_clock::now() - job_.queued_at)
+                                             .count()},
+                         {"ran", result_.has_value()}});
+      }
       if (result_.has_value()) return std::move(*result_);
       return node_.status;
     }
@@ -129,6 +140,7 @@ class OffloadPool {
     Fn fn_;
     Job job_;
     std::optional<Result> result_;
+    std::shared_ptr<trace::Span> span_;  // The awaiting task's, when traced.
   };
 
  private:
