@@ -233,6 +233,11 @@ std::optional<std::vector<AdmissionLimiter::Ticket>> Gateway::Admit(const Compil
   return tickets;
 }
 
+void Gateway::NoteShed(trace::Span* span, std::string_view route) {
+  if (span == nullptr) return;
+  span->AddEvent("admission.shed", {{"route", route}});
+}
+
 std::vector<std::pair<std::string, std::string>> Gateway::Forwarded(
     const std::vector<std::pair<std::string, std::string>>& headers) const {
   std::vector<std::pair<std::string, std::string>> out;

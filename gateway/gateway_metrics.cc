@@ -3,7 +3,6 @@
 // request path pays nothing for them beyond the atomics it already keeps.
 
 #include "gateway/gateway.h"
-#include "node/telemetry/trace.h"
 
 namespace fanout::gateway {
 namespace {
@@ -49,11 +48,6 @@ constexpr BackendCounter kBackendCounters[] = {
 };
 
 }  // namespace
-
-void Gateway::NoteShed(trace::Span* span, std::string_view route) {
-  if (span == nullptr) return;
-  span->AddEvent("admission.shed", {{"route", route}});
-}
 
 void Gateway::ExportMetrics() {
   metrics::Registry& registry = metrics::DefaultRegistry();

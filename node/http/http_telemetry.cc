@@ -57,7 +57,8 @@ HttpRequestTelemetry::~HttpRequestTelemetry() {
 
 void HttpRequestTelemetry::SetRoute(std::string route) {
   route_ = std::move(route);
-  Metrics().in_flight.With({route_}).Add(1);
+  in_flight_ = &Metrics().in_flight.With({route_});
+  in_flight_->Add(1);
   if (span_ && span_->recording()) {
     span_->SetName(absl::StrCat(method_, " ", route_));
     span_->SetAttribute("http.route", route_);
@@ -77,7 +78,7 @@ void HttpRequestTelemetry::Finish(int status, bool partial) {
   ended_ = true;
   absl::Duration took = absl::Now() - start_;
   std::string status_text = absl::StrCat(status);
-  if (route_ != "unmatched") Metrics().in_flight.With({route_}).Add(-1);
+  if (in_flight_ != nullptr) in_flight_->Add(-1);
   Metrics().duration.With({route_, method_, status_text}).Observe(absl::ToDoubleSeconds(took));
   if (span_ != nullptr) {
     if (span_->recording()) {

@@ -30,6 +30,9 @@ namespace fanout {
 namespace trace {
 class Span;
 }
+namespace metrics {
+class Gauge;
+}
 
 class HttpRequestTelemetry {
  public:
@@ -54,6 +57,7 @@ class HttpRequestTelemetry {
   std::string method_;
   std::string path_;
   std::string route_ = "unmatched";
+  metrics::Gauge* in_flight_ = nullptr;  // The route's, once known.
   absl::Time start_;
   std::shared_ptr<trace::Span> span_;
   bool ended_ = false;

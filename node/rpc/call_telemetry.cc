@@ -122,35 +122,53 @@ std::string MethodPathOf(const google::protobuf::Descriptor* request,
   return "/unknown/unknown";
 }
 
+CallMeasure::CallMeasure(std::string_view method_path, bool server)
+    : server_(server), start_(absl::Now()) {
+  std::tie(service_, method_) = SplitMethodPath(method_path);
+  const RpcMetrics& m = Metrics();
+  in_flight_ = &(server ? m.server_in_flight : m.client_in_flight).With({service_, method_});
+  in_flight_->Add(1);
+}
+
+CallMeasure::~CallMeasure() {
+  if (in_flight_ != nullptr) in_flight_->Add(-1);
+}
+
+std::optional<absl::Duration> CallMeasure::Finish(absl::StatusCode code) {
+  if (in_flight_ == nullptr) return std::nullopt;
+  std::exchange(in_flight_, nullptr)->Add(-1);
+  absl::Duration took = absl::Now() - start_;
+  const RpcMetrics& m = Metrics();
+  (server_ ? m.server_duration : m.client_duration)
+      .With({service_, method_, CodeName(code)})
+      .Observe(absl::ToDoubleSeconds(took));
+  return took;
+}
+
 ServerCallTelemetry::ServerCallTelemetry(std::string_view method_path,
                                          const grpc::ServerContextBase& context)
-    : start_(absl::Now()) {
-  std::tie(service_, method_) = SplitMethodPath(method_path);
-  Metrics().server_in_flight.With({service_, method_}).Add(1);
+    : measure_(method_path, /*server=*/true) {
   trace::Tracer* tracer = trace::GlobalTracer();
   if (tracer == nullptr) return;
   const auto& metadata = context.client_metadata();
   std::optional<trace::SpanContext> parent =
       trace::ParseTraceparent(Metadata(metadata, "traceparent"), Metadata(metadata, "tracestate"));
   span_ = tracer->StartSpan(SpanName(method_path), trace::SpanKind::kServer,
-                            parent ? &*parent : nullptr, tracer->ResourceOfGrpcService(service_));
+                            parent ? &*parent : nullptr,
+                            tracer->ResourceOfGrpcService(measure_.service()));
   if (span_->recording()) {
-    SetRpcAttributes(*span_, service_, method_);
+    SetRpcAttributes(*span_, measure_.service(), measure_.method());
     SetPeer(*span_, "client", context.peer());
   }
 }
 
 ServerCallTelemetry::~ServerCallTelemetry() {
-  if (!ended_) End(absl::CancelledError("the call ended without an answer"));
+  End(absl::CancelledError("the call ended without an answer"));
 }
 
 void ServerCallTelemetry::End(const absl::Status& status) {
-  if (ended_) return;
-  ended_ = true;
-  absl::Duration took = absl::Now() - start_;
-  std::string_view code = CodeName(status.code());
-  Metrics().server_in_flight.With({service_, method_}).Add(-1);
-  Metrics().server_duration.With({service_, method_, code}).Observe(absl::ToDoubleSeconds(took));
+  std::optional<absl::Duration> took = measure_.Finish(status.code());
+  if (!took) return;
   if (span_ != nullptr) {
     span_->SetAttribute("rpc.grpc.status_code", static_cast<int64_t>(status.code()));
     if (trace::IsServerError(status.code())) span_->SetError(Message(status));
@@ -159,10 +177,10 @@ void ServerCallTelemetry::End(const absl::Status& status) {
   if (AccessLogEnabled()) {
     FANOUT_LOG(INFO)
             .Field("kind", "grpc")
-            .Field("service", service_)
-            .Field("method", method_)
-            .Field("code", code)
-            .Field("duration_ms", absl::ToDoubleMilliseconds(took))
+            .Field("service", measure_.service())
+            .Field("method", measure_.method())
+            .Field("code", CodeName(status.code()))
+            .Field("duration_ms", absl::ToDoubleMilliseconds(*took))
             .Trace(span_ ? span_->context().TraceIdHex() : "",
                    span_ ? span_->context().SpanIdHex() : "")
         << "served";
@@ -173,9 +191,7 @@ ClientCallTelemetry::ClientCallTelemetry(
     std::string_view method_path, const TaskContext& task,
     const std::vector<std::pair<std::string, std::string>>& span_attributes,
     grpc::ClientContext* context)
-    : start_(absl::Now()) {
-  std::tie(service_, method_) = SplitMethodPath(method_path);
-  Metrics().client_in_flight.With({service_, method_}).Add(1);
+    : measure_(method_path, /*server=*/false) {
   trace::Tracer* tracer = trace::GlobalTracer();
   if (tracer == nullptr) return;
   const trace::SpanContext* parent = task.span ? &task.span->context() : nullptr;
@@ -185,27 +201,15 @@ ClientCallTelemetry::ClientCallTelemetry(
   context->AddMetadata("traceparent", trace::FormatTraceparent(mine));
   if (!mine.tracestate.empty()) context->AddMetadata("tracestate", mine.tracestate);
   if (span_->recording()) {
-    SetRpcAttributes(*span_, service_, method_);
+    SetRpcAttributes(*span_, measure_.service(), measure_.method());
     for (const auto& [key, value] : span_attributes) span_->SetAttribute(key, value);
   }
 }
 
-ClientCallTelemetry::~ClientCallTelemetry() {
-  if (!ended_) {
-    ended_ = true;
-    Metrics().client_in_flight.With({service_, method_}).Add(-1);
-  }
-}
+ClientCallTelemetry::~ClientCallTelemetry() = default;
 
 void ClientCallTelemetry::End(const absl::Status& status, const grpc::ClientContext& context) {
-  if (ended_) return;
-  ended_ = true;
-  absl::Duration took = absl::Now() - start_;
-  Metrics().client_in_flight.With({service_, method_}).Add(-1);
-  Metrics()
-      .client_duration.With({service_, method_, CodeName(status.code())})
-      .Observe(absl::ToDoubleSeconds(took));
-  if (span_ == nullptr) return;
+  if (!measure_.Finish(status.code()) || span_ == nullptr) return;
   if (span_->recording()) {
     SetPeer(*span_, "server", context.peer());
     span_->SetAttribute("rpc.grpc.status_code", static_cast<int64_t>(status.code()));

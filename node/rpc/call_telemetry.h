@@ -17,6 +17,7 @@
 #include <grpcpp/server_context.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,6 +29,9 @@
 
 namespace google::protobuf {
 class Descriptor;
+}
+namespace fanout::metrics {
+class Gauge;
 }
 
 namespace fanout::internal {
@@ -48,6 +52,28 @@ const std::string& TypedMethodPath() {
   return path;
 }
 
+// What a server and a client call measure alike: the method, the time, and
+// the in-flight gauge held from start to Finish (or destruction).
+class CallMeasure {
+ public:
+  CallMeasure(std::string_view method_path, bool server);
+  ~CallMeasure();
+  CallMeasure(const CallMeasure&) = delete;
+  CallMeasure& operator=(const CallMeasure&) = delete;
+
+  std::string_view service() const { return service_; }
+  std::string_view method() const { return method_; }
+  // Records the duration under `code` and leaves the in-flight gauge; the
+  // time taken, or nullopt if the call was already finished.
+  std::optional<absl::Duration> Finish(absl::StatusCode code);
+
+ private:
+  std::string_view service_, method_;
+  bool server_;
+  absl::Time start_;
+  metrics::Gauge* in_flight_;  // Null once finished.
+};
+
 class ServerCallTelemetry {
  public:
   ServerCallTelemetry(std::string_view method_path, const grpc::ServerContextBase& context);
@@ -61,10 +87,8 @@ class ServerCallTelemetry {
   void End(const absl::Status& status);
 
  private:
-  std::string_view service_, method_;
-  absl::Time start_;
+  CallMeasure measure_;
   std::shared_ptr<trace::Span> span_;
-  bool ended_ = false;
 };
 
 class ClientCallTelemetry {
@@ -83,10 +107,8 @@ class ClientCallTelemetry {
   void End(const absl::Status& status, const grpc::ClientContext& context);
 
  private:
-  std::string_view service_, method_;
-  absl::Time start_;
+  CallMeasure measure_;
   std::shared_ptr<trace::Span> span_;
-  bool ended_ = false;
 };
 
 }  // namespace fanout::internal

@@ -56,13 +56,9 @@ void PrintHowToCall(const Node& node) {
 
 // "users,orders": the roles this process runs, for the log's role field.
 std::string RoleList(const config::v1::Roles& roles) {
-  std::vector<std::string> names;
-  if (roles.gateway()) names.push_back("gateway");
-  if (roles.users()) names.push_back("users");
-  if (roles.orders()) names.push_back("orders");
-  if (roles.recommendations()) names.push_back("recommendations");
-  if (roles.lab()) names.push_back("lab");
-  return absl::StrJoin(names, ",");
+  return absl::StrJoin(RoleServices(roles), ",", [](std::string* out, const auto& role) {
+    out->append(role.first);
+  });
 }
 
 int Serve(const std::string& config_path) {

@@ -87,19 +87,6 @@ absl::Status Node::StartAdmin() {
   return absl::OkStatus();
 }
 
-// The roles of this node and the gRPC service each serves: each role's
-// spans report under service.name "fanout-<role>".
-std::vector<std::pair<std::string, std::string>> RoleServices(const config::v1::Roles& roles) {
-  std::vector<std::pair<std::string, std::string>> out;
-  if (roles.users()) out.emplace_back("users", "fanout.users.v1.Users");
-  if (roles.orders()) out.emplace_back("orders", "fanout.orders.v1.Orders");
-  if (roles.recommendations())
-    out.emplace_back("recommendations", "fanout.recommendations.v1.Recommendations");
-  if (roles.lab()) out.emplace_back("lab", "fanout.lab.v1.Lab");
-  if (roles.gateway()) out.emplace_back("gateway", "fanout.gateway.v1.Gateway");
-  return out;
-}
-
 absl::Status Node::StartTracing() {
   const config::v1::Tracing& t = config_.tracing();
   if (t.otlp_endpoint().empty()) return absl::OkStatus();
@@ -141,11 +128,11 @@ absl::Status Node::CreateGateway() {
   options.channel = [this](const std::string& name) { return BackendChannel(name); };
   FANOUT_ASSIGN_OR_RETURN(gateway_, gateway::Gateway::Create(std::move(options)));
   gateway_->Register(*server_);
-  services_.push_back("fanout.gateway.v1.Gateway");
   return absl::OkStatus();
 }
 
 absl::Status Node::Start() {
+  for (const auto& [role, service] : RoleServices(config_.roles())) services_.push_back(service);
   FANOUT_RETURN_IF_ERROR(StartTracing());
   FANOUT_RETURN_IF_ERROR(StartAdmin());
   FANOUT_RETURN_IF_ERROR(OpenStores());
@@ -153,25 +140,21 @@ absl::Status Node::Start() {
   if (roles.lab()) {
     lab_ = std::make_unique<lab::LabService>(lab::LabService::Options{.name = config_.node_name()});
     lab_->Register(*server_);
-    services_.push_back("fanout.lab.v1.Lab");
   }
   if (roles.users()) {
     users_ = std::make_unique<users::UsersService>(users_store_.get(), pool_.get());
     users_->Register(*server_);
-    services_.push_back("fanout.users.v1.Users");
   }
   if (roles.orders()) {
     orders_ = std::make_unique<orders::OrdersService>(
         orders_store_.get(), pool_.get(), server_->loops(), orders::OrdersService::Options{});
     orders_->Register(*server_);
-    services_.push_back("fanout.orders.v1.Orders");
   }
   if (roles.recommendations()) {
     // The stub is bound once the port is known (see below); register now.
     recommendations_ = std::make_unique<recommendations::RecommendationsService>(
         nullptr, pool_.get(), recommendations::RecommendationsService::Options{});
     recommendations_->Register(*server_);
-    services_.push_back("fanout.recommendations.v1.Recommendations");
   }
   if (roles.gateway()) FANOUT_RETURN_IF_ERROR(CreateGateway());
   FANOUT_RETURN_IF_ERROR(server_->Start());

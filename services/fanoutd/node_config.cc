@@ -214,4 +214,15 @@ std::set<std::string> BackendNames(const NodeConfig& config) {
   return names;
 }
 
+std::vector<std::pair<std::string, std::string>> RoleServices(const config::v1::Roles& roles) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (roles.users()) out.emplace_back("users", "fanout.users.v1.Users");
+  if (roles.orders()) out.emplace_back("orders", "fanout.orders.v1.Orders");
+  if (roles.recommendations())
+    out.emplace_back("recommendations", "fanout.recommendations.v1.Recommendations");
+  if (roles.lab()) out.emplace_back("lab", "fanout.lab.v1.Lab");
+  if (roles.gateway()) out.emplace_back("gateway", "fanout.gateway.v1.Gateway");
+  return out;
+}
+
 }  // namespace fanout::fanoutd

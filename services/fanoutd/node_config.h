@@ -11,6 +11,8 @@
 
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "fanout/config/v1/node_config.pb.h"
@@ -41,5 +43,9 @@ std::string RedactedConfigText(const NodeConfig& config);
 // The backends this node can call by name: the configured ones and the
 // roles it runs itself (called over loopback).
 std::set<std::string> BackendNames(const NodeConfig& config);
+
+// The roles this node runs and the gRPC service each serves
+// ({"users", "fanout.users.v1.Users"}, ...): health, logs and traces name them.
+std::vector<std::pair<std::string, std::string>> RoleServices(const config::v1::Roles& roles);
 
 }  // namespace fanout::fanoutd
