@@ -57,7 +57,12 @@ Task<absl::StatusOr<v1::EchoResponse>> LabService::Echo(grpc::ServerContext& con
   response.set_deadline_remaining_ms(
       deadline == absl::InfiniteFuture() ? -1 : absl::ToInt64Milliseconds(deadline - absl::Now()));
   if (request.delay_ms() > 0) {
+    int64_t now = sleeping_.fetch_add(1) + 1;
+    for (int64_t peak = peak_sleeping_.load(); now > peak;) {
+      if (peak_sleeping_.compare_exchange_weak(peak, now)) break;
+    }
     absl::Status slept = co_await Sleep(absl::Milliseconds(request.delay_ms()));
+    sleeping_.fetch_sub(1);
     if (!slept.ok()) {
       interrupted_.fetch_add(1, std::memory_order_relaxed);
       co_return slept;

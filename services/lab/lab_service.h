@@ -35,6 +35,9 @@ class LabService {
   // Calls that ended because the caller cancelled or its deadline passed.
   int64_t interrupted_calls() const { return interrupted_.load(); }
   int64_t calls() const { return calls_.load(); }
+  // The most Echo calls that were sleeping at once: shows whether callers
+  // ran them concurrently, without timing anything.
+  int64_t peak_concurrent_sleeps() const { return peak_sleeping_.load(); }
 
   Task<absl::StatusOr<v1::EchoResponse>> Echo(grpc::ServerContext& context,
                                               const v1::EchoRequest& request);
@@ -46,6 +49,8 @@ class LabService {
   v1::Lab::AsyncService service_;
   std::atomic<int64_t> calls_{0};
   std::atomic<int64_t> interrupted_{0};
+  std::atomic<int64_t> sleeping_{0};
+  std::atomic<int64_t> peak_sleeping_{0};
 };
 
 }  // namespace fanout::lab

@@ -251,15 +251,14 @@ class GatewayRestTest : public ::testing::Test {
 
 TEST_F(GatewayRestTest, IndependentCallsRunConcurrently) {
   StartGateway();
-  absl::Time start = absl::Now();
-  HttpResult r = Get("/three?delay=300");
-  absl::Duration took = absl::Now() - start;
+  HttpResult r = Get("/three?delay=500");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(JsonAt(r.body, "a.message"), "a");
   EXPECT_EQ(JsonAt(r.body, "c.message"), "c");
   EXPECT_EQ(r.headers["x-fanout-completed"], "true");
-  // Sequential calls would take 900 ms; concurrent ones about 300.
-  EXPECT_LT(took, absl::Milliseconds(800));
+  // Sequential calls would never overlap at the backend; concurrent ones
+  // are all asleep there at once. Nothing is timed, so a slow run cannot fail it.
+  EXPECT_EQ(lab_.peak_concurrent_sleeps(), 3);
 }
 
 TEST_F(GatewayRestTest, DependentCallUsesTheEarlierAnswer) {
@@ -391,11 +390,10 @@ TEST_F(GatewayRestTest, HedgingCutsTheSlowTail) {
   StartGateway();
   // A connected channel first, so the first copy reaches the backend first.
   ASSERT_EQ(Get("/warm").status, 200);
-  absl::Time start = absl::Now();
   HttpResult r = Get("/hedged");
   ASSERT_EQ(r.status, 200) << r.body;
+  // The hedge's answer, not the first copy's (5 s late): a win, not a clock.
   EXPECT_THAT(r.body, HasSubstr(R"("message":"fast")"));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(4));  // Not the 5 s of the first copy.
   const BackendStats& stats = gateway_->backends().at("flaky")->stats();
   EXPECT_EQ(stats.hedges.load(), 1);
   EXPECT_EQ(stats.hedge_wins.load(), 1);
