@@ -62,7 +62,7 @@ gateway:
     - {name: slow, path: /slow, max_in_flight: 32, timeout_ms: 1000, respond_with: e,
        calls: [{name: e, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {delay_ms: "=20"}}]}
 YAML
-"$fanoutd" --config "$tmp/backend.yaml" >"$tmp/backend.out" 2>"$tmp/backend.log" & pids+=($!)
+"$fanoutd" --config "$tmp/backend.yaml" >"$tmp/backend.out" 2>"$tmp/backend.log" & backend=$!; pids+=($backend)
 "$fanoutd" --config "$tmp/gateway.yaml" >"$tmp/gateway.out" 2>"$tmp/gateway.log" & gw=$!; pids+=($gw)
 for i in $(seq 100); do
   curl -s -o /dev/null "http://127.0.0.1:$R/echo?m=up" && break
@@ -88,11 +88,23 @@ rest() {  # path label connections
     END {printf "  %-22s %9s req/s  p50 %9s  p99 %9s  non-2xx %s\n", label, rps, p50, p99, bad+0}' "$tmp/$2.wrk"
 }
 rss() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$gw/status"; }
+# CPU seconds (user + system) a process has used, in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# h2 with each process's CPU per request: what the gateway costs per call,
+# against what the backend costs, whatever else shares the cores.
+h2_cpu() {  # port label
+  local b0 g0 n
+  b0=$(ticks "$backend"); g0=$(ticks "$gw")
+  h2 "$1" "$2"
+  n=$(awk '/^requests:/ {print $8}' "$tmp/$2.out")
+  awk -v b="$(( $(ticks "$backend") - b0 ))" -v g="$(( $(ticks "$gw") - g0 ))" -v n="$n" \
+    -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "  %-22s CPU per request: backend %.1f us, gateway %.1f us\n", "", b / hz / n * 1e6, g / hz / n * 1e6}'
+}
 
 echo "gateway_bench: $(nproc) cores, $(date -u +%F), ${secs}s per step"
 echo "1. overhead (Echo, 8 connections x 4 streams for gRPC, 8 connections for REST)"
-h2 "$B" "gRPC direct"
-h2 "$G" "gRPC via gateway proxy"
+h2_cpu "$B" "gRPC direct"
+h2_cpu "$G" "gRPC via gateway proxy"
 rest "/echo?m=hi" "REST via gateway" 8
 echo "   one request at a time (added latency = via gateway - direct)"
 h2 "$B" "gRPC direct c=1" 1 1

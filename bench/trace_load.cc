@@ -90,8 +90,8 @@ bool CallOnce(bool echo, gateway::v1::Gateway::Stub& gateway, lab::v1::Lab::Stub
 }
 
 Round Drive(int port, bool echo, int callers, absl::Duration length) {
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   auto stub = gateway::v1::Gateway::NewStub(channel);
   auto lab = lab::v1::Lab::NewStub(channel);
   std::vector<std::vector<double>> latencies(callers);
@@ -132,9 +132,8 @@ int Main(int argc, char** argv) {
               (absl::StartsWith(arg, "--rounds=") && absl::SimpleAtoi(arg.substr(9), &rounds)) ||
               (absl::StartsWith(arg, "--callers=") && absl::SimpleAtoi(arg.substr(10), &callers)) ||
               (arg == "--echo" && (echo = true));
-    if (!ok || rounds < 1 || callers < 1) {
-      std::fprintf(stderr,
-                   "usage: trace_load [--seconds=S] [--rounds=N] [--callers=N] [--echo]\n");
+    if (!ok || seconds <= 0 || rounds < 1 || callers < 1) {
+      std::fprintf(stderr, "usage: trace_load [--seconds=S] [--rounds=N] [--callers=N] [--echo]\n");
       return 2;
     }
   }
@@ -181,9 +180,10 @@ int Main(int argc, char** argv) {
   }
   std::filesystem::remove_all(data);
   double off = Median(qps[0]), on = Median(qps[1]);
-  std::printf("median: off %.0f req/s, 100%% sampled %.0f req/s: tracing costs %.1f%% "
-              "of throughput\n",
-              off, on, 100.0 * (off - on) / off);
+  std::printf(
+      "median: off %.0f req/s, 100%% sampled %.0f req/s: tracing costs %.1f%% "
+      "of throughput\n",
+      off, on, 100.0 * (off - on) / off);
   return 0;
 }
 

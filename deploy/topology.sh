@@ -99,7 +99,8 @@ stop_all() {  # SIGTERM to every role (each drains), then their exit statuses
 }
 on_signal() {  # $1: INT or TERM
   if [ "$stopping" -eq 1 ]; then
-    # A second Ctrl-C: fanoutd exits at once on a second signal.
+    # A second Ctrl-C: fanoutd exits at once on a second signal (one that
+    # comes a second or more after the first).
     if [ "$1" = INT ]; then
       say "second Ctrl-C: stopping at once"
       for role in "${!pid[@]}"; do kill -TERM "${pid[$role]}" 2>/dev/null || true; done
@@ -128,8 +129,8 @@ if [ -n "$jaeger" ]; then
 fi
 
 # Each role in its own session: a terminal's Ctrl-C reaches this script only,
-# which then sends each role one SIGTERM (a second signal makes fanoutd exit
-# at once, without draining).
+# which then sends each role one SIGTERM (a later second signal makes
+# fanoutd exit at once, without draining).
 for role in "${run[@]}"; do
   setsid "$fanoutd" --config "$dir/config/$role.yaml" > "$dir/logs/$role.log" 2>&1 < /dev/null &
   pid[$role]=$!

@@ -150,7 +150,10 @@ Task<absl::StatusOr<CallOutcome>> RunCall(const CompiledRoute& route, int i,
   for (int need : call.needs) {
     const PartResult& before = done[need]->part;
     if (!before.status.ok()) {
-      out.part.status = absl::FailedPreconditionError(
+      // Its code, not a client error: a backend outage two steps back is
+      // still a 503 to the caller.
+      out.part.status = absl::Status(
+          before.status.code(),
           absl::StrCat("part \"", call.name, "\" needs part \"", before.name, "\", which failed (",
                        CodeName(before.status.code()), ")"));
       co_return out;

@@ -93,8 +93,8 @@ Task<absl::StatusOr<grpc::ByteBuffer>> Backend::DelayedAttempt(absl::Duration de
 }
 
 Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Attempt(std::string method,
-                                                        grpc::ByteBuffer request,
-                                                        CallPolicy policy, Try attempt) {
+                                                        grpc::ByteBuffer request, CallPolicy policy,
+                                                        Try attempt) {
   if (absl::Status allowed = breaker_.Allow(); !allowed.ok()) {
     ++stats_.breaker_rejected;
     if (const std::shared_ptr<trace::Span>& span = (co_await CurrentContext()).span) {
@@ -113,19 +113,29 @@ Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Attempt(std::string method,
                            absl::StrCat("backend \"", name_, "\" bulkhead (", bulkhead_.capacity(),
                                         " in flight): ", permit.status().message()));
   }
-  CallOptions options{.metadata = policy.metadata,
-                      .span_attributes = {{"fanout.backend", name_},
-                                          {"fanout.attempt", absl::StrCat(attempt.attempt)}}};
-  if (attempt.hedge) options.span_attributes.emplace_back("fanout.hedge", "true");
+  // A hedge's cancelled loser never writes server_metadata: only the answer
+  // taken does.
+  CallOptions options{.metadata = policy.metadata, .server_metadata = policy.server_metadata};
+  if (trace::GlobalTracer() != nullptr) {  // Else no span reads them.
+    options.span_attributes = {{"fanout.backend", name_},
+                               {"fanout.attempt", absl::StrCat(attempt.attempt)}};
+    if (attempt.hedge) options.span_attributes.emplace_back("fanout.hedge", "true");
+  }
   if (policy.attempt_timeout != absl::InfiniteDuration()) {
     options.deadline = absl::Now() + policy.attempt_timeout;
   }
   ++stats_.attempts;
+  const absl::Time attempt_deadline = options.deadline;
   absl::StatusOr<grpc::ByteBuffer> reply =
       co_await CallGenericUnary(&stub_, std::move(method), std::move(request), std::move(options));
   TaskContext context = co_await CurrentContext();
   if (!reply.ok()) ++stats_.failures;
-  if (!reply.ok() && context.token.cancelled()) {
+  // The caller's deadline (shorter than the attempt's own) passing says
+  // nothing of the backend either, whichever timer noticed first: a caller
+  // sending tiny timeouts must not open the breaker for everyone.
+  bool callers_deadline = reply.status().code() == absl::StatusCode::kDeadlineExceeded &&
+                          context.token.deadline() < attempt_deadline;
+  if (!reply.ok() && (context.token.cancelled() || callers_deadline)) {
     breaker_.Abandon();  // We gave up on it; says nothing of the backend.
   } else {
     breaker_.Record(!reply.ok() && CircuitBreaker::CountsAsFailure(reply.status().code()));

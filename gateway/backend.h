@@ -47,6 +47,8 @@ struct CallPolicy {
   RetryPolicy retry{.max_attempts = 1};
   absl::Duration hedge_delay = absl::ZeroDuration();  // Zero: no hedging.
   std::vector<std::pair<std::string, std::string>> metadata;
+  // Filled with the answering backend's metadata (CallOptions::server_metadata).
+  ServerMetadata* server_metadata = nullptr;
 };
 
 class Backend {

@@ -2,6 +2,9 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include <cmath>
+
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -11,6 +14,7 @@
 #include "node/base/log.h"
 #include "node/base/status_macros.h"
 #include "node/http/http_server.h"
+#include "node/rpc/client.h"
 #include "node/telemetry/trace.h"
 
 namespace fanout::gateway {
@@ -59,6 +63,13 @@ absl::Status ValidateTopLevel(const config::v1::GatewayConfig& config) {
   if (config.default_timeout_ms() < 0)
     return bad("default_timeout_ms", config.default_timeout_ms());
   if (config.max_headers() < 0) return bad("max_headers", config.max_headers());
+  for (int i = 0; i < config.metadata_allowlist_size(); ++i) {
+    absl::Status key = CheckMetadata(absl::AsciiStrToLower(config.metadata_allowlist(i)), "");
+    if (!key.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("gateway.metadata_allowlist[", i, "]: ", key.message()));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -82,44 +93,64 @@ absl::Status CheckGatewayConfig(const config::v1::GatewayConfig& config,
   return CompileGatewayRoutes(config, backends, &descriptors).status();
 }
 
+namespace {
+
+// gRPC's TimeoutValue: 1 to 8 digits, then H M S m u n.
+bool ParseGrpcTimeout(absl::string_view value, absl::Duration* timeout) {
+  if (value.size() < 2 || value.size() > 9) return false;
+  int64_t amount = 0;
+  absl::string_view digits = value.substr(0, value.size() - 1);
+  if (!absl::c_all_of(digits, absl::ascii_isdigit) || !absl::SimpleAtoi(digits, &amount)) {
+    return false;
+  }
+  switch (value.back()) {
+    case 'H':
+      *timeout = absl::Hours(amount);
+      return true;
+    case 'M':
+      *timeout = absl::Minutes(amount);
+      return true;
+    case 'S':
+      *timeout = absl::Seconds(amount);
+      return true;
+    case 'm':
+      *timeout = absl::Milliseconds(amount);
+      return true;
+    case 'u':
+      *timeout = absl::Microseconds(amount);
+      return true;
+    case 'n':
+      *timeout = absl::Nanoseconds(amount);
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Seconds ("2", "1.5") or a duration with units ("250ms", "1m30s").
+bool ParseRestTimeout(absl::string_view value, absl::Duration* timeout) {
+  double seconds = 0;
+  if (absl::SimpleAtod(value, &seconds)) {
+    if (!std::isfinite(seconds)) return false;
+    *timeout = absl::Seconds(seconds);
+    return true;
+  }
+  return absl::ParseDuration(value, timeout);
+}
+
+}  // namespace
+
 absl::StatusOr<absl::Duration> ParseTimeoutHeader(absl::string_view name, absl::string_view value) {
   absl::Duration timeout;
-  double seconds = 0;
-  bool ok = false;
-  if (absl::SimpleAtod(value, &seconds)) {
-    timeout = absl::Seconds(seconds);
-    ok = true;
-  } else if (absl::ParseDuration(value, &timeout)) {
-    ok = true;
-  } else if (value.size() >= 2) {  // gRPC: digits then H M S m u n.
-    int64_t amount = 0;
-    if (absl::SimpleAtoi(value.substr(0, value.size() - 1), &amount)) {
-      ok = true;
-      switch (value.back()) {
-        case 'H':
-          timeout = absl::Hours(amount);
-          break;
-        case 'M':
-          timeout = absl::Minutes(amount);
-          break;
-        case 'S':
-          timeout = absl::Seconds(amount);
-          break;
-        case 'm':
-          timeout = absl::Milliseconds(amount);
-          break;
-        case 'u':
-          timeout = absl::Microseconds(amount);
-          break;
-        case 'n':
-          timeout = absl::Nanoseconds(amount);
-          break;
-        default:
-          ok = false;
-      }
+  if (absl::EqualsIgnoreCase(name, "grpc-timeout")) {
+    if (!ParseGrpcTimeout(value, &timeout) || timeout <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "header ", name, ": expected gRPC's form, 1 to 8 digits and a unit H M S m u n (250m is ",
+          "250 ms), got \"", value, "\""));
     }
+    return timeout;
   }
-  if (!ok || timeout <= absl::ZeroDuration()) {
+  if (!ParseRestTimeout(value, &timeout) || timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "header ", name, ": expected a positive duration such as 250ms, 1.5s or 2, got \"", value,
         "\""));

@@ -90,7 +90,6 @@ class Gateway {
     std::shared_ptr<const CompiledRoute> route;
     std::map<std::string, std::string> params;
     absl::Duration timeout;
-    std::vector<AdmissionLimiter::Ticket> tickets;
     std::shared_ptr<trace::Span> span;  // The request's server span; null untraced.
   };
   Task<absl::Status> ServeRest(RestRequest rest);
@@ -106,7 +105,9 @@ class Gateway {
   Task<absl::Status> ServeAggregate(GenericCall& call);
   Task<absl::StatusOr<RouteResult>> RunGrpcRoute(GenericCall& call, const CompiledRoute& route,
                                                  RequestInput input, PartSink sink = nullptr);
-  Task<absl::Status> ProxyUnary(GenericCall& call, Backend& backend);
+  // Holds `ticket` until the backend has answered.
+  Task<absl::Status> ProxyUnary(GenericCall& call, Backend& backend,
+                                AdmissionLimiter::Ticket ticket);
 
   // Shared by both doors.
   std::optional<std::vector<AdmissionLimiter::Ticket>> Admit(const CompiledRoute& route);
@@ -147,7 +148,7 @@ class Gateway {
   std::unique_ptr<HttpServer> http_;
   LoopGroup* loops_ = nullptr;
   std::atomic<uint32_t> next_loop_{0};
-  int trace_resource_ = 0;  // The tracer resource REST spans report under.
+  int trace_resource_ = 0;                        // The tracer resource REST spans report under.
   std::vector<metrics::CallbackHandle> metrics_;  // Before backends_ dies: declared after it.
 };
 
@@ -160,8 +161,9 @@ absl::Status AddDefaultRoutes(config::v1::GatewayConfig* config,
 absl::Status CheckGatewayConfig(const config::v1::GatewayConfig& config,
                                 const std::set<std::string>& backends);
 
-// "250ms", "1.5s", "2" (seconds), or gRPC's "250m" form: the REST caller's
-// Request-Timeout / Grpc-Timeout header. INVALID_ARGUMENT naming the header.
+// The REST caller's deadline header: Request-Timeout as "250ms", "1.5s" or
+// "2" (seconds); Grpc-Timeout in gRPC's own form only ("250m" is 250 ms, not
+// minutes). INVALID_ARGUMENT naming the header.
 absl::StatusOr<absl::Duration> ParseTimeoutHeader(absl::string_view name, absl::string_view value);
 
 }  // namespace fanout::gateway

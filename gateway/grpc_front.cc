@@ -18,14 +18,6 @@ using google::protobuf::Message;
 
 constexpr char kAggregateMethod[] = "/fanout.gateway.v1.Gateway/Aggregate";
 
-std::vector<std::pair<std::string, std::string>> ClientMetadata(GenericCall& call) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& [key, value] : call.context().client_metadata()) {
-    out.emplace_back(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
-  }
-  return out;
-}
-
 gateway::v1::PartStatus PartStatusOf(const PartResult& part) {
   gateway::v1::PartStatus status;
   status.set_name(part.name);
@@ -102,7 +94,7 @@ Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
   }
   const google::protobuf::MethodDescriptor* known = descriptors_->FindMethod(method);
   if (known && !known->client_streaming() && !known->server_streaming()) {
-    co_return co_await ProxyUnary(call, *backends_.at(backend));
+    co_return co_await ProxyUnary(call, *backends_.at(backend), *std::move(ticket));
   }
   co_return co_await ProxyCall(call, backends_.at(backend)->stub(), proxy_options_);
 }
@@ -110,14 +102,24 @@ Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
 // A unary method the gateway knows: one message each way, through the
 // backend's bulkhead and breaker like any routed call (and cheaper than a
 // generic stream).
-Task<absl::Status> Gateway::ProxyUnary(GenericCall& call, Backend& backend) {
+Task<absl::Status> Gateway::ProxyUnary(GenericCall& call, Backend& backend,
+                                       AdmissionLimiter::Ticket ticket) {
   std::optional<grpc::ByteBuffer> request = co_await call.Read();
   if (!request) co_return absl::InvalidArgumentError("the call carried no request message");
-  CallPolicy policy{.metadata = Forwarded(ClientMetadata(call))};
+  ServerMetadata answered;
+  CallPolicy policy{.metadata = Forwarded(MetadataPairs(call.context().client_metadata())),
+                    .server_metadata = &answered};
   absl::StatusOr<grpc::ByteBuffer> reply =
       co_await backend.Call(call.method(), *std::move(request), std::move(policy));
+  // The backend's own metadata comes back, as through ProxyCall.
+  PassBackMetadata(answered.initial, MetadataPart::kInitial, call);
+  PassBackMetadata(answered.trailing, MetadataPart::kTrailing, call);
   if (!reply.ok()) co_return reply.status();
-  co_return co_await call.Write(*reply);
+  // The slot goes back before the caller can see the answer: its next call
+  // must not be shed by this one.
+  { AdmissionLimiter::Ticket done = std::move(ticket); }
+  if (!co_await call.WriteAndFinish(*reply)) co_return absl::CancelledError("the caller left");
+  co_return absl::OkStatus();
 }
 
 // A route's own method: the request's fields are the route's parameters.
@@ -207,7 +209,7 @@ Task<absl::StatusOr<RouteResult>> Gateway::RunGrpcRoute(GenericCall& call,
     co_return absl::UnavailableError(absl::StrCat("gateway overloaded: route \"", route.name,
                                                   "\" is at its limit; retry later"));
   }
-  input.headers = ClientMetadata(call);
+  input.headers = MetadataPairs(call.context().client_metadata());
   input.forward = Forwarded(input.headers);
   TaskContext context = co_await CurrentContext();
   absl::Time deadline = std::min(context.token.deadline(), absl::Now() + route.timeout);

@@ -27,14 +27,6 @@ CallOptions BackendCallOptions(GenericCall& call, const ProxyOptions& options) {
   return backend;
 }
 
-template <typename Add>
-void CopyMetadata(const MetadataMap& from, Add add) {
-  for (const auto& [key, value] : from) {
-    std::string name = ToString(key);
-    if (!IsReservedMetadataKey(name)) add(name, ToString(value));
-  }
-}
-
 // The two directions of one proxied call.
 class Relay {
  public:
@@ -50,10 +42,8 @@ class Relay {
     if (!written.ok()) status = written;
     if (backend_.finished()) {  // Else its metadata never came (the loop is stopping).
       ForwardInitialMetadata();
-      CopyMetadata(backend_.context().GetServerTrailingMetadata(),
-                   [&](const std::string& k, const std::string& v) {
-                     call_.context().AddTrailingMetadata(k, v);
-                   });
+      PassBackMetadata(backend_.context().GetServerTrailingMetadata(), MetadataPart::kTrailing,
+                       call_);
     }
     // Ends a client read still pending, so the request direction ends too.
     co_await call_.Finish(status);
@@ -96,10 +86,7 @@ class Relay {
   // Before the first message or the status, while the client has had none.
   void ForwardInitialMetadata() {
     if (std::exchange(initial_metadata_sent_, true)) return;
-    CopyMetadata(backend_.context().GetServerInitialMetadata(),
-                 [&](const std::string& k, const std::string& v) {
-                   call_.context().AddInitialMetadata(k, v);
-                 });
+    PassBackMetadata(backend_.context().GetServerInitialMetadata(), MetadataPart::kInitial, call_);
   }
 
   GenericCall& call_;
@@ -128,10 +115,7 @@ Task<absl::Status> ProxyCall(GenericCall& call, grpc::GenericStub* backend,
     Relay relay(call, upstream);
     status = co_await relay.Run();
   } else {
-    CopyMetadata(upstream.context().GetServerTrailingMetadata(),
-                 [&](const std::string& k, const std::string& v) {
-                   call.context().AddTrailingMetadata(k, v);
-                 });
+    PassBackMetadata(upstream.context().GetServerTrailingMetadata(), MetadataPart::kTrailing, call);
     co_await call.Finish(status);
   }
   co_return status;

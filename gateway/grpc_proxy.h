@@ -63,4 +63,21 @@ Task<absl::Status> ProxyCall(GenericCall& call, grpc::GenericStub* backend,
 // transport headers gRPC sets itself.
 bool IsReservedMetadataKey(absl::string_view key);
 
+// Copies a backend's metadata (key/value pairs: views or strings) onto
+// `call`'s initial or trailing metadata, reserved keys left out.
+enum class MetadataPart { kInitial, kTrailing };
+template <typename Metadata>
+void PassBackMetadata(const Metadata& from, MetadataPart part, GenericCall& call) {
+  for (const auto& [key, value] : from) {
+    std::string name(key.data(), key.size());
+    if (IsReservedMetadataKey(name)) continue;
+    std::string text(value.data(), value.size());
+    if (part == MetadataPart::kInitial) {
+      call.context().AddInitialMetadata(name, text);
+    } else {
+      call.context().AddTrailingMetadata(name, text);
+    }
+  }
+}
+
 }  // namespace fanout::gateway

@@ -3,12 +3,12 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "node/base/json_string.h"
 
@@ -57,8 +57,9 @@ void AppendJson(const Value& value, std::string* out) {
       } else if (n == std::trunc(n) && std::abs(n) < 9007199254740992.0) {
         absl::StrAppend(out, static_cast<int64_t>(n));
       } else {
-        std::string shortest = absl::StrFormat("%.15g", n);
-        out->append(std::stod(shortest) == n ? shortest : absl::StrFormat("%.17g", n));
+        // The shortest text that reads back as `n` (subnormals too: "1e-310").
+        char text[32];
+        out->append(text, std::to_chars(text, text + sizeof(text), n).ptr);
       }
       return;
     }

@@ -16,6 +16,7 @@
 #include "node/async/with_deadline.h"
 #include "node/http/http_server.h"
 #include "node/http/http_telemetry.h"
+#include "node/rpc/client.h"
 
 namespace fanout::gateway {
 namespace {
@@ -154,12 +155,16 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
                                             "\" or the gateway is at its in-flight limit; "
                                             "retry later"))));
   }
+  // The in-flight slots go back as the answer is sent, before the caller can
+  // see it (its next request must not be shed by this one), however the
+  // exchange ends.
+  auto held = std::make_shared<std::vector<AdmissionLimiter::Ticket>>(*std::move(tickets));
+  exchange->OnAnswered([held](const HttpResponse&) { held->clear(); });
   EventLoop& loop = loops_->At(next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_->size());
   RestRequest rest{.exchange = exchange,
                    .route = std::move(route),
                    .params = std::move(match.params),
                    .timeout = timeout,
-                   .tickets = *std::move(tickets),
                    .span = telemetry->span()};
   bool spawned = Spawn(loop, ServeRest(std::move(rest)), "REST request");
   if (!spawned) exchange->Reply(ErrorResponse(absl::UnavailableError("the gateway is stopping")));
@@ -185,6 +190,13 @@ Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
   input.query = *std::move(query);
   input.headers = request.headers;
   input.forward = Forwarded(request.headers);
+  for (const auto& [name, value] : input.forward) {
+    if (absl::Status sendable = CheckMetadata(name, value); !sendable.ok()) {
+      exchange->Reply(ErrorResponse(absl::InvalidArgumentError(
+          absl::StrCat("header ", sendable.message(), " (it is forwarded to the backends)"))));
+      co_return absl::OkStatus();
+    }
+  }
   if (!absl::StripAsciiWhitespace(request.body).empty()) {
     absl::StatusOr<Value> body = ParseJson(request.body);
     if (!body.ok()) {

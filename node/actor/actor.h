@@ -58,12 +58,12 @@
 
 #include "node/actor/actor_metrics.h"
 #include "node/async/channel.h"
-#include "node/telemetry/trace_span.h"
 #include "node/async/promise.h"
 #include "node/async/spawn.h"
 #include "node/async/with_deadline.h"
 #include "node/base/clock.h"
 #include "node/base/log.h"
+#include "node/telemetry/trace_span.h"
 
 namespace fanout {
 
@@ -308,7 +308,9 @@ class ActorRef {
     if (context.token.cancelled()) co_return context.token.reason();
     if (deadline <= absl::Now()) co_return internal::NoTimeToAskError(cell->options());
     auto [promise, future] = MakePromise<absl::StatusOr<Reply>>();
-    absl::Time asked = absl::Now();
+    // The asker's trace shows the actor's turn: queueing and handling.
+    const bool traced = context.span && context.span->recording();
+    const absl::Time asked = traced ? absl::Now() : absl::Time();
     absl::Status sent = cell->mailbox().TrySend({std::move(message), std::move(promise)});
     absl::StatusOr<Reply> reply;
     if (sent.ok()) {
@@ -316,8 +318,7 @@ class ActorRef {
     } else {
       reply = cell->Refusal(sent);
     }
-    // The asker's trace shows the actor's turn: queueing and handling.
-    if (context.span) {
+    if (traced) {
       context.span->AddEvent("actor.ask",
                              {{"actor", cell->options().name},
                               {"duration_ms", absl::ToDoubleMilliseconds(absl::Now() - asked)},

@@ -41,11 +41,11 @@ HttpExchange::~HttpExchange() {
 
 void HttpExchange::OnAnswered(std::function<void(const HttpResponse& head)> fn) {
   MutexLock lock(&mu_);
-  on_answered_ = std::move(fn);
+  on_answered_.push_back(std::move(fn));
 }
 
 void HttpExchange::Answered(const HttpResponse& head) {
-  if (on_answered_) std::exchange(on_answered_, nullptr)(head);
+  for (auto& fn : std::exchange(on_answered_, {})) fn(head);
 }
 
 void HttpExchange::Emit(HttpResponseEvent event) {
@@ -67,7 +67,7 @@ void HttpExchange::StartStream(HttpResponse head) {
   if (phase_ != Phase::kAwaiting) return;
   phase_ = Phase::kStreaming;
   head.body.clear();
-  if (on_answered_) stream_head_ = head;
+  if (!on_answered_.empty()) stream_head_ = head;
   Emit({.kind = HttpResponseEvent::Kind::kStreamStart, .response = std::move(head)});
 }
 

@@ -125,10 +125,12 @@ class HttpExchange {
   void OnClientGone(std::function<void()> fn);
   bool client_gone() const;
 
-  // `fn(head)` runs once, when the response is complete: after Reply, after
-  // End of a stream (with the stream's head), or when a stream is abandoned
-  // or the exchange dropped unanswered (with what was sent). For telemetry:
-  // it runs under the exchange's lock and must not call back into it.
+  // `fn(head)` runs once, when the response is complete, before it goes to
+  // the client: after Reply, after End of a stream (with the stream's head),
+  // or when a stream is abandoned or the exchange dropped unanswered (with
+  // what was sent). Every registered `fn` runs, in order. For telemetry and
+  // bookkeeping: it runs under the exchange's lock and must not call back
+  // into it.
   void OnAnswered(std::function<void(const HttpResponse& head)> fn);
 
   // Server side (the connection's I/O thread calls these; tests may call them
@@ -149,7 +151,7 @@ class HttpExchange {
   bool gone_ ABSL_GUARDED_BY(mu_) = false;
   bool written_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::function<void()>> on_gone_ ABSL_GUARDED_BY(mu_);
-  std::function<void(const HttpResponse&)> on_answered_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void(const HttpResponse&)>> on_answered_ ABSL_GUARDED_BY(mu_);
   HttpResponse stream_head_ ABSL_GUARDED_BY(mu_);  // Status and headers of a stream.
 };
 

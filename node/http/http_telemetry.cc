@@ -52,7 +52,7 @@ HttpRequestTelemetry::HttpRequestTelemetry(const HttpRequest& request, int trace
 }
 
 HttpRequestTelemetry::~HttpRequestTelemetry() {
-  if (!ended_) Finish(kClientGone, false);
+  Finish(kClientGone, false);  // Nothing when the request was answered.
 }
 
 void HttpRequestTelemetry::SetRoute(std::string route) {

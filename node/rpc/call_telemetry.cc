@@ -62,13 +62,21 @@ std::string_view CodeName(absl::StatusCode code) {
   return i >= 0 && i < 17 ? std::string_view(names[i]) : std::string_view("UNKNOWN");
 }
 
+// The OpenTelemetry attribute names for one end of a call.
+struct PeerKeys {
+  std::string_view address, port;
+};
+constexpr PeerKeys kClientPeer{"client.address", "client.port"};
+constexpr PeerKeys kServerPeer{"server.address", "server.port"};
+
 // A gRPC peer ("ipv4:10.0.0.7:50051", "ipv6:[::1]:50051") as OpenTelemetry
-// address and port attributes under `prefix` ("server", "client").
-void SetPeer(trace::Span& span, std::string_view prefix, std::string_view peer) {
+// address and port attributes.
+void SetPeer(trace::Span& span, const PeerKeys& keys, std::string_view peer) {
   std::string_view address = peer;
   int port = 0;
   size_t scheme = address.find(':');
-  if (scheme != std::string_view::npos && (peer.starts_with("ipv4:") || peer.starts_with("ipv6:"))) {
+  if (scheme != std::string_view::npos &&
+      (peer.starts_with("ipv4:") || peer.starts_with("ipv6:"))) {
     address.remove_prefix(scheme + 1);
     size_t colon = address.rfind(':');
     std::string_view digits = colon == std::string_view::npos ? "" : address.substr(colon + 1);
@@ -81,8 +89,8 @@ void SetPeer(trace::Span& span, std::string_view prefix, std::string_view peer) 
       }
     }
   }
-  span.SetAttribute(std::string(prefix) + ".address", address);
-  if (port > 0) span.SetAttribute(std::string(prefix) + ".port", port);
+  span.SetAttribute(keys.address, address);
+  if (port > 0) span.SetAttribute(keys.port, port);
 }
 
 void SetRpcAttributes(trace::Span& span, std::string_view service, std::string_view method) {
@@ -158,7 +166,7 @@ ServerCallTelemetry::ServerCallTelemetry(std::string_view method_path,
                             tracer->ResourceOfGrpcService(measure_.service()));
   if (span_->recording()) {
     SetRpcAttributes(*span_, measure_.service(), measure_.method());
-    SetPeer(*span_, "client", context.peer());
+    SetPeer(*span_, kClientPeer, context.peer());
   }
 }
 
@@ -211,7 +219,7 @@ ClientCallTelemetry::~ClientCallTelemetry() = default;
 void ClientCallTelemetry::End(const absl::Status& status, const grpc::ClientContext& context) {
   if (!measure_.Finish(status.code()) || span_ == nullptr) return;
   if (span_->recording()) {
-    SetPeer(*span_, "server", context.peer());
+    SetPeer(*span_, kServerPeer, context.peer());
     span_->SetAttribute("rpc.grpc.status_code", static_cast<int64_t>(status.code()));
     if (!status.ok()) span_->SetError(Message(status));
   }

@@ -26,6 +26,7 @@
 #include <grpcpp/support/async_unary_call.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,23 +41,47 @@
 
 namespace fanout {
 
+// The metadata a server sent with its answer.
+struct ServerMetadata {
+  std::vector<std::pair<std::string, std::string>> initial;
+  std::vector<std::pair<std::string, std::string>> trailing;
+};
+
+// gRPC's metadata (a multimap of views) as owned key/value pairs.
+std::vector<std::pair<std::string, std::string>> MetadataPairs(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
+
+// OK if gRPC can send `key: value` as metadata: a key of 0-9 a-z - _ . and,
+// unless the key ends in -bin (binary), a value of printable ASCII (0x20 to
+// 0x7E). gRPC 1.51 aborts the process on anything else, so a value taken
+// from a caller (an HTTP header) must pass this first. INVALID_ARGUMENT
+// naming the key and the offending byte.
+absl::Status CheckMetadata(std::string_view key, std::string_view value);
+
 struct CallOptions {
   absl::Time deadline = absl::InfiniteFuture();
   std::vector<std::pair<std::string, std::string>> metadata;
   bool wait_for_ready = false;
   // Added to the call's client span (which backend, which attempt, a hedge).
   std::vector<std::pair<std::string, std::string>> span_attributes;
+  // Unary calls: when set, filled with the server's metadata once the call
+  // ends with the server's answer (not when this side cancelled it). Must
+  // outlive the call.
+  ServerMetadata* server_metadata = nullptr;
 };
 
 namespace internal {
 
 // Fills `context` from the options and the task's deadline. A traced call
 // sends its own traceparent, not one found in the options' metadata.
+// Metadata that fails CheckMetadata is left out rather than sent (gRPC
+// would abort).
 void PrepareClientContext(const CallOptions& options, const TaskContext& task,
                           const ClientCallTelemetry& telemetry, grpc::ClientContext* context);
 // The status a finished call reports, preferring the task's cancellation
 // reason when the call was cancelled because of it.
 absl::Status CallStatus(const grpc::Status& status, const TaskContext& task);
+void CopyServerMetadata(const grpc::ClientContext& context, ServerMetadata* out);
 
 // `method_path` ("/pkg.Service/Method") names the call in telemetry and must
 // outlive it.
@@ -76,8 +101,12 @@ Task<absl::StatusOr<Response>> RunUnary(std::string_view method_path, Prepare pr
   grpc::Status status;
   CancellationCallback on_cancel(task.token, [&](const absl::Status&) { context.TryCancel(); });
   bool ok = co_await CqOp([&](EventLoop*, void* tag) { reader->Finish(&response, &status, tag); });
-  absl::Status result = ok ? CallStatus(status, task) : absl::InternalError("unary call did not finish");
+  absl::Status result =
+      ok ? CallStatus(status, task) : absl::InternalError("unary call did not finish");
   telemetry.End(result, context);
+  if (options.server_metadata && ok && !task.token.cancelled()) {
+    CopyServerMetadata(context, options.server_metadata);
+  }
   if (!result.ok()) co_return result;
   co_return response;
 }

@@ -93,4 +93,12 @@ Task<bool> GenericCall::Finish(const absl::Status& status) {
   co_return co_await internal::CqOp([&](EventLoop*, void* tag) { stream_.Finish(wire, tag); });
 }
 
+Task<bool> GenericCall::WriteAndFinish(const grpc::ByteBuffer& message) {
+  if (finished_) co_return false;
+  finished_ = true;
+  co_return co_await internal::CqOp([&](EventLoop*, void* tag) {
+    stream_.WriteAndFinish(message, grpc::WriteOptions(), grpc::Status::OK, tag);
+  });
+}
+
 }  // namespace fanout

@@ -2,20 +2,29 @@
 
 #include <string>
 
+#include "absl/strings/cord.h"
+
 namespace fanout {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  auto code = static_cast<grpc::StatusCode>(status.code());
+  auto details = status.GetPayload(kGrpcStatusDetailsUrl);  // absl::optional<absl::Cord>
+  if (!details) return grpc::Status(code, std::string(status.message()));
+  return grpc::Status(code, std::string(status.message()), std::string(*details));
 }
 
 absl::Status ToAbslStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   int code = status.error_code();
-  if (code < 0 || code > static_cast<int>(absl::StatusCode::kUnauthenticated)) {
-    return absl::UnknownError(status.error_message());
+  absl::Status converted =
+      code < 0 || code > static_cast<int>(absl::StatusCode::kUnauthenticated)
+          ? absl::UnknownError(status.error_message())
+          : absl::Status(static_cast<absl::StatusCode>(code), status.error_message());
+  if (!status.error_details().empty()) {
+    converted.SetPayload(kGrpcStatusDetailsUrl, absl::Cord(status.error_details()));
   }
-  return absl::Status(static_cast<absl::StatusCode>(code), status.error_message());
+  return converted;
 }
 
 }  // namespace fanout

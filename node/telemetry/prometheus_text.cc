@@ -24,44 +24,27 @@ bool IsValidName(std::string_view name, bool colon_ok) {
   return true;
 }
 
+// Backslash and newline escaped, and `"` too inside a label value.
+void AppendEscaped(std::string* out, std::string_view text, bool escape_quote) {
+  for (char c : text) {
+    if (c == '\\') {
+      out->append("\\\\");
+    } else if (c == '\n') {
+      out->append("\\n");
+    } else if (c == '"' && escape_quote) {
+      out->append("\\\"");
+    } else {
+      out->push_back(c);
+    }
+  }
+}
+
 }  // namespace
 
 bool IsValidMetricName(std::string_view name) { return IsValidName(name, /*colon_ok=*/true); }
 
 bool IsValidLabelName(std::string_view name) {
   return IsValidName(name, /*colon_ok=*/false) && name.substr(0, 2) != "__";
-}
-
-std::string EscapeLabelValue(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string EscapeHelp(std::string_view help) {
-  std::string out;
-  out.reserve(help.size());
-  for (char c : help) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 std::string FormatValue(double value) {
@@ -79,7 +62,8 @@ std::string FormatValue(double value) {
 
 void AppendHeader(std::string* out, std::string_view name, std::string_view help,
                   std::string_view type) {
-  out->append("# HELP ").append(name).append(" ").append(EscapeHelp(help));
+  out->append("# HELP ").append(name).append(" ");
+  AppendEscaped(out, help, /*escape_quote=*/false);
   out->append("\n# TYPE ").append(name).append(" ").append(type).append("\n");
 }
 
@@ -91,7 +75,9 @@ void AppendSample(std::string* out, std::string_view name, absl::Span<const std:
     char separator = '{';
     auto append_label = [&](std::string_view label, std::string_view value) {
       out->push_back(separator);
-      out->append(label).append("=\"").append(EscapeLabelValue(value)).append("\"");
+      out->append(label).append("=\"");
+      AppendEscaped(out, value, /*escape_quote=*/true);
+      out->push_back('"');
       separator = ',';
     };
     for (size_t i = 0; i < names.size() && i < values.size(); ++i)

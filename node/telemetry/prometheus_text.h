@@ -25,10 +25,6 @@ bool IsValidMetricName(std::string_view name);
 // [a-zA-Z_][a-zA-Z0-9_]*, and not starting with "__" (reserved by Prometheus).
 bool IsValidLabelName(std::string_view name);
 
-// A label value between its quotes: backslash, double quote and newline escaped.
-std::string EscapeLabelValue(std::string_view value);
-// HELP text: backslash and newline escaped (quotes stay as they are).
-std::string EscapeHelp(std::string_view help);
 // Shortest text that reads back as the same double; "+Inf", "-Inf", "NaN".
 std::string FormatValue(double value);
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "node/base/log.h"
 #include "services/fanoutd/node.h"
 
@@ -56,10 +57,13 @@ void PrintHowToCall(const Node& node) {
 
 // "users,orders": the roles this process runs, for the log's role field.
 std::string RoleList(const config::v1::Roles& roles) {
-  return absl::StrJoin(RoleServices(roles), ",", [](std::string* out, const auto& role) {
-    out->append(role.first);
-  });
+  return absl::StrJoin(RoleServices(roles), ",",
+                       [](std::string* out, const auto& role) { out->append(role.first); });
 }
+
+// Signals closer together than this are one request to stop, not a second
+// one asking to exit at once.
+constexpr absl::Duration kSameSignalWindow = absl::Seconds(1);
 
 int Serve(const std::string& config_path) {
   absl::StatusOr<NodeConfig> config = LoadNodeConfig(config_path);
@@ -105,16 +109,24 @@ int Serve(const std::string& config_path) {
 
   std::atomic<bool> drained{false};
   std::thread drainer;
+  absl::Time first_signal;
   for (;;) {
     timespec tick{0, 100 * 1000 * 1000};
     int sig = sigtimedwait(&signals, nullptr, &tick);
     if (drained.load()) break;
     if (sig <= 0) continue;
+    if (drainer.joinable() && absl::Now() - first_signal < kSameSignalWindow) {
+      // A terminal's Ctrl-C and a supervisor's SIGTERM often arrive together.
+      FANOUT_LOG(INFO) << "signal " << sig << " again within " << kSameSignalWindow
+                       << ": still draining";
+      continue;
+    }
     if (drainer.joinable()) {
       FANOUT_LOG(WARNING) << "second signal " << sig << ": exiting at once";
       std::fflush(nullptr);
       std::_Exit(1);
     }
+    first_signal = absl::Now();
     FANOUT_LOG(INFO) << "signal " << sig << ": draining (send again to exit at once)";
     drainer = std::thread([&] {
       node.Drain();

@@ -1,7 +1,6 @@
 #include "services/fanoutd/node.h"
 
 #include <grpcpp/create_channel.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include <filesystem>
 
@@ -22,9 +21,9 @@ std::string LoopbackTarget(const std::string& address, int port) {
 }  // namespace
 
 Node::Node(NodeConfig config) : config_(std::move(config)) {
-  grpc::EnableDefaultHealthCheckService(true);
   server_ = std::make_unique<Server>(
       Server::Options{.listen_addresses = {config_.grpc_address()}, .num_loops = config_.loops()});
+  health_.Register(*server_);
   pool_ = std::make_unique<OffloadPool>(OffloadPool::Options{
       .threads = config_.offload().threads() > 0 ? config_.offload().threads() : 2,
       .queue_capacity = config_.offload().queue_capacity() > 0
@@ -67,6 +66,9 @@ std::shared_ptr<grpc::Channel> Node::BackendChannel(const std::string& name) {
     target = LoopbackTarget(config_.grpc_address(), server_->port());
   }
   grpc::ChannelArguments args;
+  // Retries and hedging are ours (Retry, the gateway's policies); gRPC's own
+  // retry filter would only copy every message for nothing.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   args.SetServiceConfigJSON(absl::StrCat(R"({"loadBalancingConfig": [{")", lb, R"(": {}}]})"));
   FANOUT_LOG(INFO) << "backend " << name << " -> " << target << " (" << lb << ")";
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
@@ -105,11 +107,13 @@ absl::Status Node::StartTracing() {
   if (t.export_timeout_ms() > 0) options.export_timeout = absl::Milliseconds(t.export_timeout_ms());
   absl::StatusOr<std::unique_ptr<trace::Tracer>> tracer = trace::Tracer::Create(options);
   if (!tracer.ok()) {
-    return absl::Status(tracer.status().code(), absl::StrCat("tracing: ", tracer.status().message()));
+    return absl::Status(tracer.status().code(),
+                        absl::StrCat("tracing: ", tracer.status().message()));
   }
   tracer_ = *std::move(tracer);
   for (const auto& [role, service] : roles) {
-    tracer_->MapGrpcService(service, roles.size() == 1 ? 0 : tracer_->AddResource("fanout-" + role));
+    tracer_->MapGrpcService(service,
+                            roles.size() == 1 ? 0 : tracer_->AddResource("fanout-" + role));
   }
   trace::SetGlobalTracer(tracer_.get());
   FANOUT_LOG(INFO) << "tracing: OTLP to " << t.otlp_endpoint() << ", sampling "
@@ -158,6 +162,7 @@ absl::Status Node::Start() {
   }
   if (roles.gateway()) FANOUT_RETURN_IF_ERROR(CreateGateway());
   FANOUT_RETURN_IF_ERROR(server_->Start());
+  health_.Serve(*server_);
   SetServing(false);
   if (recommendations_) {
     orders_stub_ = orders::v1::Orders::NewStub(BackendChannel("orders"));
@@ -177,17 +182,15 @@ absl::Status Node::Start() {
 }
 
 void Node::SetServing(bool serving) {
-  grpc::HealthCheckServiceInterface* health =
-      server_->grpc_server() ? server_->grpc_server()->GetHealthCheckService() : nullptr;
   ready_.store(serving);
-  if (health == nullptr) return;
-  health->SetServingStatus("", serving);
-  for (const auto& service : services_) health->SetServingStatus(service, serving);
+  health_.Set("", serving);
+  for (const auto& service : services_) health_.Set(service, serving);
 }
 
 void Node::Drain() {
   if (!server_) return;
-  SetServing(false);
+  ready_.store(false);
+  health_.Shutdown();
   absl::Duration grace = absl::Milliseconds(config_.shutdown().grace_ms());
   FANOUT_LOG(INFO) << "draining: in-flight calls have " << grace << " to finish";
   server_->Shutdown(grace);  // REST requests in flight finish on the loops too.

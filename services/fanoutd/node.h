@@ -23,6 +23,7 @@
 #include "gateway/gateway.h"
 #include "node/async/offload.h"
 #include "node/http/admin_server.h"
+#include "node/rpc/health.h"
 #include "node/rpc/server.h"
 #include "node/telemetry/trace.h"
 #include "services/fanoutd/node_config.h"
@@ -39,7 +40,8 @@ class Node {
   ~Node();
 
   absl::Status Start();
-  // Readiness off, then Server::Shutdown with the configured grace.
+  // Readiness off (health watches end), then Server::Shutdown with the
+  // configured grace.
   void Drain();
 
   int grpc_port() const { return server_->port(); }
@@ -64,6 +66,7 @@ class Node {
   std::unique_ptr<trace::Tracer> tracer_;
   std::atomic<bool> ready_{false};
   std::unique_ptr<AdminServer> admin_;
+  HealthService health_;  // Outlives the server, as every service must.
   std::unique_ptr<Server> server_;
   std::unique_ptr<OffloadPool> pool_;
   std::vector<std::string> services_;

@@ -1,10 +1,12 @@
 #include "services/lab/lab_service.h"
 
 #include "absl/random/random.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "node/base/status_macros.h"
 #include "node/loop/timer.h"
 #include "node/rpc/server_call.h"
+#include "node/rpc/status.h"
 
 namespace fanout::lab {
 namespace {
@@ -51,6 +53,15 @@ void LabService::Serve(Server& server) {
 Task<absl::StatusOr<v1::EchoResponse>> LabService::Echo(grpc::ServerContext& context,
                                                         const v1::EchoRequest& request) {
   calls_.fetch_add(1, std::memory_order_relaxed);
+  // Metadata both ways, so proxies can be seen passing it back.
+  context.AddInitialMetadata("x-lab-served-by", options_.name);
+  absl::StatusOr<v1::EchoResponse> answer = co_await Answer(context, request);
+  context.AddTrailingMetadata("x-lab-code", absl::StrCat(static_cast<int>(answer.status().code())));
+  co_return answer;
+}
+
+Task<absl::StatusOr<v1::EchoResponse>> LabService::Answer(grpc::ServerContext& context,
+                                                          const v1::EchoRequest& request) {
   FANOUT_CO_RETURN_IF_ERROR(Validate(request, options_));
   v1::EchoResponse response;
   absl::Time deadline = internal::ServerDeadline(context);
@@ -71,8 +82,12 @@ Task<absl::StatusOr<v1::EchoResponse>> LabService::Echo(grpc::ServerContext& con
   if (ShouldFail(request)) {
     auto code = request.error_code() != 0 ? static_cast<absl::StatusCode>(request.error_code())
                                           : absl::StatusCode::kUnavailable;
-    co_return absl::Status(
+    absl::Status failed(
         code, request.error_message().empty() ? "lab: requested error" : request.error_message());
+    if (!request.error_details().empty()) {
+      failed.SetPayload(kGrpcStatusDetailsUrl, absl::Cord(request.error_details()));
+    }
+    co_return failed;
   }
   response.set_message(request.message());
   response.set_served_by(options_.name);

@@ -1,7 +1,9 @@
 // The lab backend: an httpbin for gRPC, for tests, benchmarks and fault
 // drills. Echo answers after a requested delay, or with a requested error
 // (always, or at a requested rate), with a payload of a requested size, and
-// reports the deadline it saw; Stream sends N messages at an interval.
+// reports the deadline it saw, with x-lab-served-by as initial and
+// x-lab-code (its status code) as trailing metadata; Stream sends N
+// messages at an interval.
 //
 //   LabService lab({.name = "lab-1"});
 //   lab.Register(server);         // before server.Start()
@@ -45,6 +47,9 @@ class LabService {
                             ServerStreamWriter<v1::EchoResponse>& out);
 
  private:
+  Task<absl::StatusOr<v1::EchoResponse>> Answer(grpc::ServerContext& context,
+                                                const v1::EchoRequest& request);
+
   Options options_;
   v1::Lab::AsyncService service_;
   std::atomic<int64_t> calls_{0};

@@ -19,6 +19,7 @@
 #include "fanout/orders/v1/orders.grpc.pb.h"
 #include "fanout/recommendations/v1/recommendations.grpc.pb.h"
 #include "fanout/users/v1/users.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "node/async/gather.h"
 #include "node/async/spawn.h"
 #include "node/rpc/client.h"
@@ -28,7 +29,9 @@ namespace fanout {
 namespace {
 
 using ::fanout::testing::IsOk;
+using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 int FreePort() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -87,7 +90,18 @@ class FanoutdTest : public ::testing::Test {
     pid_ = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
-  // Polls grpc.health.v1 through a raw channel until SERVING.
+  // The names of the process's threads.
+  std::vector<std::string> ThreadNames() {
+    std::vector<std::string> names;
+    for (const auto& task :
+         std::filesystem::directory_iterator(absl::StrCat("/proc/", pid_, "/task"))) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      if (std::getline(comm, name)) names.push_back(name);
+    }
+    return names;
+  }
+  // Polls Lab Echo through a raw channel until it answers.
   bool WaitServing(const std::shared_ptr<grpc::Channel>& channel) {
     auto lab = lab::v1::Lab::NewStub(channel);
     for (int i = 0; i < 200; ++i) {
@@ -123,6 +137,22 @@ shutdown: {grace_ms: 3000}
   auto channel =
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   ASSERT_TRUE(WaitServing(channel));
+
+  // grpc.health.v1 per service, as a Kubernetes probe asks it.
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::health::v1::HealthCheckResponse checked;
+  for (int i = 0; i < 100 && checked.status() != checked.SERVING; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service("fanout.users.v1.Users");
+    ASSERT_TRUE(health->Check(&ctx, request, &checked).ok());
+    if (checked.status() != checked.SERVING) absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(checked.status(), checked.SERVING);
+  // It is served on the loops, not by gRPC's callback-API default service,
+  // whose "nexting" threads would take the loops' socket work.
+  EXPECT_THAT(ThreadNames(), Not(Contains("nexting_thread")));
 
   // The admin port: probes, the effective config, clear errors.
   std::string admin_url = absl::StrCat("http://127.0.0.1:", admin);
@@ -183,10 +213,12 @@ shutdown: {grace_ms: 3000}
     }
     co_return co_await GatherSettled(std::move(calls));
   };
-  // While the calls drain, readiness is already off.
+  // While the calls drain, readiness is already off. A Ctrl-C and a SIGTERM
+  // arriving together are one request to drain, not "exit at once".
   bool saw_not_ready = false;
   std::thread terminator([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ::kill(pid_, SIGINT);
     ::kill(pid_, SIGTERM);
     for (int i = 0; i < 100 && !saw_not_ready; ++i) {
       saw_not_ready = RunCommand("curl -s -m 1 " + admin_url + "/readyz").second == "not ready\n";

@@ -97,6 +97,12 @@ struct PrometheusText {
     }
     return total;
   }
+  // How far series `name{labels}` moved since `before` (absent counts as 0):
+  // counters live as long as the process, so tests compare two scrapes.
+  double Delta(const PrometheusText& before, absl::string_view name,
+               const PrometheusLabels& labels = {}) const {
+    return Value(name, labels).value_or(0) - before.Value(name, labels).value_or(0);
+  }
 };
 
 namespace prometheus_internal {

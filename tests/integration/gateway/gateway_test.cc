@@ -18,12 +18,14 @@
 #include "node/config/yaml_proto.h"
 #include "node/loop/timer.h"
 #include "services/lab/lab_service.h"
+#include "tests/support/eventually.h"
 #include "tests/support/http_client.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout::gateway {
 namespace {
 
+using ::fanout::testing::Eventually;
 using ::fanout::testing::HttpCall;
 using ::fanout::testing::HttpResult;
 using ::fanout::testing::IsOk;
@@ -52,6 +54,12 @@ routes:
          request: {error_code: query.code, error_message: "=extra is down"}}
       - {name: after_extra, backend: lab, method: fanout.lab.v1.Lab/Echo, optional: true,
          request: {message: parts.extra.message}}
+  - name: needs_optional
+    path: /needs-optional
+    calls:
+      - {name: extra, backend: lab, method: fanout.lab.v1.Lab/Echo, optional: true,
+         request: {error_code: query.code, error_message: "=extra is down"}}
+      - {name: main, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: parts.extra.message}}
   - name: echo
     http_method: POST
     path: /echo
@@ -72,7 +80,7 @@ routes:
     path: /fragile
     respond_with: echo
     calls:
-      - {name: echo, backend: fragile, method: fanout.lab.v1.Lab/Echo, request: {error_code: query.code}}
+      - {name: echo, backend: fragile, method: fanout.lab.v1.Lab/Echo, request: {error_code: query.code, delay_ms: query.delay}}
   - name: retried
     path: /retried
     respond_with: echo
@@ -227,17 +235,6 @@ class GatewayRestTest : public ::testing::Test {
     return HttpCall(port_, "GET", target, "", headers);
   }
 
-  // Polls until `done` or 10 s pass (state reached through other threads).
-  template <typename Done>
-  bool Eventually(Done done) {
-    absl::Time give_up = absl::Now() + absl::Seconds(10);
-    while (!done()) {
-      if (absl::Now() > give_up) return false;
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    return true;
-  }
-
   Server backend_{{.listen_addresses = {"127.0.0.1:0"}, .num_loops = 2}};
   Server flaky_server_{{.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1}};
   Server liar_server_{{.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1}};
@@ -283,6 +280,14 @@ TEST_F(GatewayRestTest, OptionalPartFailureGivesAPartialAnswer) {
   EXPECT_EQ(whole.headers["x-fanout-completed"], "true");
 }
 
+TEST_F(GatewayRestTest, ARequiredPartThatNeedsAFailedOneFailsWithItsCode) {
+  StartGateway();
+  HttpResult r = Get("/needs-optional?code=14");
+  EXPECT_EQ(r.status, 503) << r.body;  // The backend's outage, not a client error.
+  EXPECT_THAT(r.body, HasSubstr(R"(needs part \"extra\", which failed (UNAVAILABLE))"));
+  EXPECT_EQ(Get("/needs-optional").status, 200);
+}
+
 TEST_F(GatewayRestTest, RequiredPartFailureFailsTheRequestWithItsStatus) {
   StartGateway();
   HttpResult r =
@@ -310,11 +315,16 @@ TEST_F(GatewayRestTest, BackendSeesTheRemainingBudget) {
 TEST_F(GatewayRestTest, CallerDeadlinePassingIs504AndCancelsTheBackendCall) {
   StartGateway();
   ASSERT_EQ(Get("/sleep/0").status, 200);  // Connected: the call reaches the backend in time.
-  int64_t interrupted = lab_.interrupted_calls();
-  HttpResult r = Get("/sleep/3000", {{"Request-Timeout", "200ms"}});
-  EXPECT_EQ(r.status, 504) << r.body;
-  EXPECT_THAT(r.body, HasSubstr("DEADLINE_EXCEEDED"));
-  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() > interrupted; }));
+  // The same 200 ms either way: gRPC's "200m" is milliseconds, not minutes.
+  for (const auto& header : {std::pair<std::string, std::string>{"Request-Timeout", "200ms"},
+                             std::pair<std::string, std::string>{"Grpc-Timeout", "200m"}}) {
+    SCOPED_TRACE(header.first);
+    int64_t interrupted = lab_.interrupted_calls();
+    HttpResult r = Get("/sleep/3000", {header});
+    EXPECT_EQ(r.status, 504) << r.body;
+    EXPECT_THAT(r.body, HasSubstr("DEADLINE_EXCEEDED"));
+    EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() > interrupted; }));
+  }
 }
 
 TEST_F(GatewayRestTest, FullBulkheadFailsFastWithResourceExhausted) {
@@ -358,6 +368,17 @@ TEST_F(GatewayRestTest, GlobalLimitShedsEveryRoute) {
   slow.join();
   EXPECT_EQ(Get("/three?delay=0").status, 200);
   EXPECT_EQ(gateway_->admission().shed(), 1);
+}
+
+TEST_F(GatewayRestTest, CallersOwnShortDeadlinesDoNotOpenTheCircuit) {
+  StartGateway();
+  // Eight callers each giving up after 20 ms on a 500 ms answer: their
+  // deadlines, not the backend's failures (min_calls is 4).
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(Get("/fragile?delay=500", {{"Request-Timeout", "20ms"}}).status, 504);
+  }
+  EXPECT_EQ(gateway_->backends().at("fragile")->breaker().state(), CircuitBreaker::State::kClosed);
+  EXPECT_EQ(Get("/fragile").status, 200);
 }
 
 TEST_F(GatewayRestTest, CircuitOpensOnFailuresAndClosesAfterAProbe) {
@@ -537,8 +558,7 @@ TEST_F(GatewayGrpcTest, CallerDeadlineReachesTheBackends) {
   grpc::ClientContext context;
   // A second: long enough for the call to reach the backend on a loaded
   // sanitizer run, so what ends it there is the deadline, not its absence.
-  grpc::Status status =
-      Aggregate("sleep", {{"ms", "30000"}}, &reply, &context, absl::Seconds(1));
+  grpc::Status status = Aggregate("sleep", {{"ms", "30000"}}, &reply, &context, absl::Seconds(1));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() > interrupted; }));
 }
@@ -554,6 +574,31 @@ TEST_F(GatewayGrpcTest, OtherMethodsAreProxiedToTheirBackend) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(reply.message(), "through");
   EXPECT_EQ(reply.served_by(), "lab");
+  // The backend's own metadata comes back both ways.
+  auto initial = context.GetServerInitialMetadata().find("x-lab-served-by");
+  ASSERT_NE(initial, context.GetServerInitialMetadata().end());
+  EXPECT_EQ(initial->second, "lab");
+  auto trailing = context.GetServerTrailingMetadata().find("x-lab-code");
+  ASSERT_NE(trailing, context.GetServerTrailingMetadata().end());
+  EXPECT_EQ(trailing->second, "0");
+}
+
+TEST_F(GatewayGrpcTest, AProxiedFailureKeepsTheBackendsStatusAndTrailers) {
+  auto lab = lab::v1::Lab::NewStub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  lab::v1::EchoRequest request;
+  request.set_error_code(static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  request.set_error_message("not now");
+  request.set_error_details(std::string("\x08\x09\x12\x07not now", 11));
+  lab::v1::EchoResponse reply;
+  grpc::Status status = lab->Echo(&context, request, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(status.error_message(), "not now");
+  EXPECT_EQ(status.error_details(), request.error_details());  // grpc-status-details-bin
+  auto trailing = context.GetServerTrailingMetadata().find("x-lab-code");
+  ASSERT_NE(trailing, context.GetServerTrailingMetadata().end());
+  EXPECT_EQ(trailing->second, "9");
 }
 
 TEST_F(GatewayGrpcTest, UnknownServiceIsUnimplemented) {
@@ -617,7 +662,30 @@ INSTANTIATE_TEST_SUITE_P(
                  400,
                  "request-timeout"},
         BadInput{
-            "HugeHeader", "GET", "/sleep/0", "", {{"X-Big", std::string(20000, 'x')}}, 431, ""}),
+            "HugeHeader", "GET", "/sleep/0", "", {{"X-Big", std::string(20000, 'x')}}, 431, ""},
+        // gRPC cannot send it on (and 1.51 would abort): refused, naming it.
+        BadInput{"HeaderNotSendableAsMetadata",
+                 "GET",
+                 "/sleep/0",
+                 "",
+                 {{"X-Request-Id", "caf\xc3\xa9"}},
+                 400,
+                 "header x-request-id: byte 0xC3 at 3"},
+        BadInput{"GrpcTimeoutNotInGrpcForm",
+                 "GET",
+                 "/sleep/0",
+                 "",
+                 {{"Grpc-Timeout", "250ms"}},
+                 400,
+                 "grpc-timeout: expected gRPC's form"},
+        // A subnormal number: valid JSON, and rendered back without a throw.
+        BadInput{"TinyNumberInAnIntField",
+                 "POST",
+                 "/echo",
+                 R"({"delayMs": 1e-310})",
+                 {},
+                 400,
+                 "delay_ms"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 }  // namespace

@@ -10,8 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <thread>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -25,12 +25,15 @@
 #include "node/rpc/client.h"
 #include "node/rpc/generic_stream.h"
 #include "node/rpc/server.h"
+#include "node/rpc/status.h"
 #include "services/lab/lab_service.h"
+#include "tests/support/eventually.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout::gateway {
 namespace {
 
+using ::fanout::testing::Eventually;
 using ::fanout::testing::IsOk;
 using ::fanout::testing::IsOkAndHolds;
 using ::fanout::testing::StatusIs;
@@ -45,6 +48,8 @@ constexpr char kTestMetadata[] = "/test.v1.Test/Metadata";  // answers with what
 constexpr char kTestHold[] = "/test.v1.Test/Hold";          // waits to be cancelled
 constexpr char kTestFailAfterOne[] = "/test.v1.Test/FailAfterOne";
 constexpr char kTestUpload[] = "/test.v1.Test/Upload";  // commits when the requests end
+// FailAfterOne's status details (grpc-status-details-bin), opaque bytes.
+constexpr char kFailureDetails[] = "\x08\x09\x12\x0cone is enough";
 
 EchoRequest Req(std::string message, int64_t delay_ms = 0) {
   EchoRequest r;
@@ -73,7 +78,9 @@ class TestBackend {
     if (call.method() == kTestUpload) co_return co_await Upload(call);
     if (call.method() == kTestFailAfterOne) {
       co_await call.Read();
-      co_return absl::FailedPreconditionError("one is enough");
+      absl::Status enough = absl::FailedPreconditionError("one is enough");
+      enough.SetPayload(kGrpcStatusDetailsUrl, absl::Cord(kFailureDetails));
+      co_return enough;
     }
     co_return absl::UnimplementedError(call.method());
   }
@@ -218,13 +225,6 @@ class GrpcProxyTest : public ::testing::Test {
   Task<absl::StatusOr<EchoResponse>> Echo(EchoRequest request, CallOptions options = {}) {
     co_return co_await CallUnary(lab_stub_.get(), &Lab::Stub::PrepareAsyncEcho, request, options);
   }
-  template <typename Pred>
-  bool Eventually(Pred pred) {
-    for (int i = 0; i < 500 && !pred(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return pred();
-  }
-
   Server lab_server_;
   Server test_server_;
   Server proxy_;
@@ -321,7 +321,10 @@ TEST_F(GrpcProxyTest, BackendFailingWhileTheClientStillSendsEndsTheClientCall) {
     if (co_await stream.Read()) co_return absl::InternalError("unexpected reply");
     co_return co_await stream.Finish();
   };
-  EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kFailedPrecondition, "one is enough"));
+  absl::Status status = Run(run());
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kFailedPrecondition, "one is enough"));
+  // The details come through too.
+  EXPECT_EQ(status.GetPayload(kGrpcStatusDetailsUrl), absl::Cord(kFailureDetails));
 }
 
 TEST_F(GrpcProxyTest, TheBackendSeesTheClientDeadline) {

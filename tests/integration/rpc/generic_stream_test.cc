@@ -8,8 +8,6 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
-#include <thread>
-
 #include "absl/strings/str_cat.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
 #include "node/async/task_group.h"
@@ -19,11 +17,13 @@
 #include "node/rpc/byte_buffer.h"
 #include "node/rpc/server.h"
 #include "services/lab/lab_service.h"
+#include "tests/support/eventually.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout {
 namespace {
 
+using ::fanout::testing::Eventually;
 using ::fanout::testing::IsOk;
 using ::fanout::testing::IsOkAndHolds;
 using ::fanout::testing::StatusIs;
@@ -112,13 +112,6 @@ class GenericStreamTest : public ::testing::Test {
   T Run(Task<T> task) {
     return BlockOn(server_.loops().At(0), std::move(task));
   }
-  template <typename Pred>
-  bool Eventually(Pred pred) {
-    for (int i = 0; i < 500 && !pred(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return pred();
-  }
-
   Server server_;
   Server echo_server_;
   grpc::AsyncGenericService echo_service_;

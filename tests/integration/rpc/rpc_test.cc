@@ -4,8 +4,6 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
-#include <thread>
-
 #include "fanout/lab/v1/lab.grpc.pb.h"
 #include "node/async/gather.h"
 #include "node/async/with_deadline.h"
@@ -14,11 +12,13 @@
 #include "node/rpc/client.h"
 #include "node/rpc/server.h"
 #include "services/lab/lab_service.h"
+#include "tests/support/eventually.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout {
 namespace {
 
+using ::fanout::testing::Eventually;
 using ::fanout::testing::IsOk;
 using ::fanout::testing::IsOkAndHolds;
 using ::fanout::testing::StatusIs;
@@ -53,14 +53,6 @@ class RpcTest : public ::testing::Test {
   Task<absl::StatusOr<EchoResponse>> Echo(EchoRequest request, CallOptions options = {}) {
     co_return co_await CallUnary(stub_.get(), &Lab::Stub::PrepareAsyncEcho, request, options);
   }
-  // Polls until `pred` holds (the server side finishes asynchronously).
-  template <typename Pred>
-  bool Eventually(Pred pred) {
-    for (int i = 0; i < 500 && !pred(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return pred();
-  }
-
   Server server_;
   lab::LabService lab_;
   std::shared_ptr<grpc::Channel> channel_;

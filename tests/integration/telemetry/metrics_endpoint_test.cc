@@ -7,7 +7,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "node/actor/actor.h"
@@ -18,53 +17,32 @@
 #include "node/http/admin_server.h"
 #include "node/loop/event_loop.h"
 #include "node/telemetry/metrics.h"
+#include "tests/support/eventually.h"
 #include "tests/support/http_client.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/prometheus_text.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout {
 namespace {
 
+using ::fanout::testing::Eventually;
 using ::fanout::testing::HttpCall;
 using ::fanout::testing::HttpResult;
 using ::fanout::testing::IsOk;
 using ::fanout::testing::ParsePrometheusText;
 using ::fanout::testing::PrometheusText;
+using ::fanout::testing::ScrapeMetrics;
 using ::fanout::testing::StatusIs;
 using ::testing::Optional;
-
-// Polls `done` until it holds; false after `limit` (a broken test, not a
-// slow one: the limit is far beyond what any run needs).
-bool Eventually(const std::function<bool()>& done, absl::Duration limit = absl::Seconds(30)) {
-  absl::Time give_up = absl::Now() + limit;
-  while (!done()) {
-    if (absl::Now() > give_up) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
 
 class MetricsEndpointTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_THAT(admin_.Start(), IsOk()); }
 
-  // One scrape, parsed strictly; an empty result (and a failure) if it is not
-  // Prometheus text.
-  PrometheusText Scrape() {
-    HttpResult result = HttpCall(admin_.port(), "GET", "/metrics");
-    EXPECT_EQ(result.status, 200);
-    absl::StatusOr<PrometheusText> text = ParsePrometheusText(result.body);
-    EXPECT_THAT(text.status(), IsOk()) << result.body;
-    return text.ok() ? *std::move(text) : PrometheusText{};
-  }
+  PrometheusText Scrape() { return ScrapeMetrics(admin_.port()); }
   double Value(const std::string& name, const testing::PrometheusLabels& labels) {
     return Scrape().Value(name, labels).value_or(-1);
-  }
-  // Counters live as long as the process (and tests may repeat): compare
-  // with an earlier scrape.
-  static double Delta(const PrometheusText& after, const PrometheusText& before,
-                      const std::string& name, const testing::PrometheusLabels& labels) {
-    return after.Value(name, labels).value_or(0) - before.Value(name, labels).value_or(0);
   }
 
   AdminServer admin_{{}};  // The default registry, on 127.0.0.1:0.
@@ -151,7 +129,7 @@ TEST_F(MetricsEndpointTest, OffloadPoolReportsDepthRunningWaitsAndRefusals) {
   PrometheusText busy = Scrape();
   EXPECT_THAT(busy.Value("fanout_offload_queue_depth", pool), Optional(1.0));
   EXPECT_THAT(busy.Value("fanout_offload_running", pool), Optional(1.0));
-  EXPECT_EQ(Delta(busy, before, "fanout_offload_rejected_total", pool), 1);
+  EXPECT_EQ(busy.Delta(before, "fanout_offload_rejected_total", pool), 1);
 
   release.Notify();
   ASSERT_TRUE(Eventually([&] { return done.size() == 3; }));
@@ -160,9 +138,9 @@ TEST_F(MetricsEndpointTest, OffloadPoolReportsDepthRunningWaitsAndRefusals) {
   PrometheusText idle = Scrape();
   EXPECT_THAT(idle.Value("fanout_offload_queue_depth", pool), Optional(0.0));
   EXPECT_THAT(idle.Value("fanout_offload_running", pool), Optional(0.0));
-  EXPECT_EQ(Delta(idle, before, "fanout_offload_run_seconds_count", pool), 2);
-  EXPECT_EQ(Delta(idle, before, "fanout_offload_queue_wait_seconds_count", pool), 2);
-  EXPECT_GT(Delta(idle, before, "fanout_offload_run_seconds_sum", pool), 0);
+  EXPECT_EQ(idle.Delta(before, "fanout_offload_run_seconds_count", pool), 2);
+  EXPECT_EQ(idle.Delta(before, "fanout_offload_queue_wait_seconds_count", pool), 2);
+  EXPECT_GT(idle.Delta(before, "fanout_offload_run_seconds_sum", pool), 0);
 }
 
 // Holds each message until the test lets one through.
@@ -201,12 +179,12 @@ TEST_F(MetricsEndpointTest, ActorMailboxDepthHandledAndRefusedByKind) {
   PrometheusText busy = Scrape();
   EXPECT_THAT(busy.Value("fanout_actor_mailbox_depth", kind), Optional(2.0));  // Summed.
   EXPECT_THAT(busy.Value("fanout_actors", kind), Optional(2.0));
-  EXPECT_EQ(Delta(busy, before, "fanout_actor_messages_refused_total", kind), 1);
-  EXPECT_EQ(Delta(busy, before, "fanout_actor_messages_handled_total", kind), 0);
+  EXPECT_EQ(busy.Delta(before, "fanout_actor_messages_refused_total", kind), 1);
+  EXPECT_EQ(busy.Delta(before, "fanout_actor_messages_handled_total", kind), 0);
 
   for (int i = 0; i < 4; ++i) ASSERT_THAT(gate->TrySend(0), IsOk());
   EXPECT_TRUE(Eventually(
-      [&] { return Delta(Scrape(), before, "fanout_actor_messages_handled_total", kind) == 4; }));
+      [&] { return Scrape().Delta(before, "fanout_actor_messages_handled_total", kind) == 4; }));
   EXPECT_THAT(Scrape().Value("fanout_actor_mailbox_depth", kind), Optional(0.0));
 
   first.Stop();

@@ -3,8 +3,8 @@
 // OTLP collector on 127.0.0.1:0, called through the gateway's REST and gRPC
 // doors.
 
-#include <grpcpp/create_channel.h>
 #include <gmock/gmock.h>
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -18,7 +18,9 @@
 #include "fanout/gateway/v1/gateway.grpc.pb.h"
 #include "node/telemetry/trace.h"
 #include "services/fanoutd/node.h"
+#include "tests/support/eventually.h"
 #include "tests/support/http_client.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/otlp_collector.h"
 #include "tests/support/prometheus_text.h"
 #include "tests/support/status_matchers.h"
@@ -27,8 +29,9 @@ namespace fanout {
 namespace {
 
 using ::testing::Contains;
-using ::testing::IsEmpty;
+using testing::Eventually;
 using testing::HttpCall;
+using ::testing::IsEmpty;
 using testing::OtlpCollector;
 using OtlpSpan = opentelemetry::proto::trace::v1::Span;
 
@@ -65,8 +68,8 @@ class RequestTraceTest : public ::testing::Test {
     ASSERT_THAT(fanoutd::ValidateNodeConfig(config), testing::IsOk());
     node_ = std::make_unique<fanoutd::Node>(config);
     ASSERT_THAT(node_->Start(), testing::IsOk());
-    testing::HttpResult created =
-        HttpCall(node_->rest_port(), "POST", "/v1/users", R"({"name":"Ada","email":"ada@example.com"})");
+    testing::HttpResult created = HttpCall(node_->rest_port(), "POST", "/v1/users",
+                                           R"({"name":"Ada","email":"ada@example.com"})");
     ASSERT_EQ(created.status, 201) << created.body;
   }
 
@@ -106,8 +109,8 @@ class RequestTraceTest : public ::testing::Test {
 
 TEST_F(RequestTraceTest, OneDashboardRequestIsOneTraceAcrossEveryService) {
   StartNode(collector_.address());
-  testing::HttpResult r =
-      HttpCall(node_->rest_port(), "GET", "/v1/users/1/dashboard", "", {{"traceparent", kTraceparent}});
+  testing::HttpResult r = HttpCall(node_->rest_port(), "GET", "/v1/users/1/dashboard", "",
+                                   {{"traceparent", kTraceparent}});
   ASSERT_EQ(r.status, 200) << r.body;
   // Gateway: 1 server span, 3 client spans; users, orders, recommendations:
   // 1 server span each; recommendations' own call to orders: 1 client and 1
@@ -116,10 +119,8 @@ TEST_F(RequestTraceTest, OneDashboardRequestIsOneTraceAcrossEveryService) {
     return Count(s, OtlpSpan::SPAN_KIND_SERVER) >= 5 && Count(s, OtlpSpan::SPAN_KIND_CLIENT) >= 4;
   });
 
-  std::map<std::string, const OtlpCollector::ReceivedSpan*> by_id;
   std::multimap<std::string, const OtlpCollector::ReceivedSpan*> children;
   for (const auto& s : spans) {
-    by_id[Hex(s.span.span_id())] = &s;
     children.emplace(Hex(s.span.parent_span_id()), &s);
   }
   // The caller's span parents exactly one span: the gateway's REST span.
@@ -216,9 +217,8 @@ TEST_F(RequestTraceTest, TheGrpcDoorContinuesTheCallersTrace) {
   request.set_id(1);
   gateway::v1::Dashboard reply;
   ASSERT_TRUE(stub->GetDashboard(&context, request, &reply).ok());
-  std::vector<OtlpCollector::ReceivedSpan> spans = TraceSpans(kTraceId, [](const auto& s) {
-    return Count(s, OtlpSpan::SPAN_KIND_SERVER) >= 5;
-  });
+  std::vector<OtlpCollector::ReceivedSpan> spans =
+      TraceSpans(kTraceId, [](const auto& s) { return Count(s, OtlpSpan::SPAN_KIND_SERVER) >= 5; });
   const OtlpCollector::ReceivedSpan* root = nullptr;
   for (const auto& s : spans) {
     if (Hex(s.span.parent_span_id()) == kCallerSpan) root = &s;
@@ -238,10 +238,7 @@ TEST_F(RequestTraceTest, ACollectorThatIsDownDropsAndCountsAndRequestsStillSucce
   }
   trace::Tracer* tracer = trace::GlobalTracer();
   ASSERT_NE(tracer, nullptr);
-  absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (tracer->stats().dropped < 20 * 5 && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  Eventually([&] { return tracer->stats().dropped >= 20 * 5; }, absl::Seconds(10));
   trace::Tracer::Stats stats = tracer->stats();
   EXPECT_GE(stats.dropped, 20 * 5) << "each dashboard request ends at least 5 spans";
   EXPECT_EQ(stats.exported, 0);
@@ -252,24 +249,14 @@ TEST_F(RequestTraceTest, ACollectorThatIsDownDropsAndCountsAndRequestsStillSucce
 // at every layer it went through.
 TEST_F(RequestTraceTest, MetricsMoveAsARequestFlows) {
   StartNode(collector_.address());
-  auto scrape = [&] {
-    testing::HttpResult r = HttpCall(node_->admin_port(), "GET", "/metrics");
-    EXPECT_EQ(r.status, 200);
-    absl::StatusOr<testing::PrometheusText> text = testing::ParsePrometheusText(r.body);
-    EXPECT_THAT(text.status(), testing::IsOk());
-    return text.ok() ? *text : testing::PrometheusText();
-  };
-  testing::PrometheusText before = scrape();
+  testing::PrometheusText before = testing::ScrapeMetrics(node_->admin_port());
   testing::HttpResult r = HttpCall(node_->rest_port(), "GET", "/v1/users/1/dashboard");
   ASSERT_EQ(r.status, 200) << r.body;
   // The export of this request's spans is counted too.
-  absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (trace::GlobalTracer()->stats().exported < 9 && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  testing::PrometheusText after = scrape();
+  Eventually([] { return trace::GlobalTracer()->stats().exported >= 9; }, absl::Seconds(10));
+  testing::PrometheusText after = testing::ScrapeMetrics(node_->admin_port());
   auto moved = [&](const std::string& name, const testing::PrometheusLabels& labels) {
-    return after.Value(name, labels).value_or(0) - before.Value(name, labels).value_or(0);
+    return after.Delta(before, name, labels);
   };
   EXPECT_EQ(moved("fanout_http_server_duration_seconds_count",
                   {{"route", "dashboard"}, {"method", "GET"}, {"status", "200"}}),
@@ -277,12 +264,14 @@ TEST_F(RequestTraceTest, MetricsMoveAsARequestFlows) {
   EXPECT_GE(moved("fanout_rpc_server_duration_seconds_count",
                   {{"service", "fanout.users.v1.Users"}, {"method", "GetUser"}, {"code", "OK"}}),
             1);
-  EXPECT_GE(moved("fanout_rpc_client_duration_seconds_count",
-                  {{"service", "fanout.orders.v1.Orders"}, {"method", "ListOrders"}, {"code", "OK"}}),
-            2) << "the gateway's call and recommendations' call";
+  EXPECT_GE(
+      moved("fanout_rpc_client_duration_seconds_count",
+            {{"service", "fanout.orders.v1.Orders"}, {"method", "ListOrders"}, {"code", "OK"}}),
+      2)
+      << "the gateway's call and recommendations' call";
   EXPECT_GE(moved("fanout_gateway_backend_attempts_total", {{"backend", "users"}}), 1);
-  EXPECT_EQ(after.Value("fanout_gateway_circuit_state", {{"backend", "users"}, {"state", "closed"}}),
-            1);
+  EXPECT_EQ(
+      after.Value("fanout_gateway_circuit_state", {{"backend", "users"}, {"state", "closed"}}), 1);
   EXPECT_GE(moved("fanout_trace_spans_exported_total", {}), 9);
   EXPECT_EQ(after.types.at("fanout_rpc_server_in_flight"), "gauge");
 }

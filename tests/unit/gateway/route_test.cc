@@ -157,6 +157,18 @@ INSTANTIATE_TEST_SUITE_P(
             R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo, select: nope}]}])",
             R"(select "nope": fanout.lab.v1.EchoResponse has no field "nope")"}));
 
+TEST(GatewayConfigTest, AllowlistKeysMustBeSendableAsMetadata) {
+  config::v1::GatewayConfig config;
+  ASSERT_THAT(
+      YamlTextToMessage(R"(metadata_allowlist: [X-Request-Id, "x request"])", "test", &config),
+      IsOk());
+  EXPECT_THAT(CheckGatewayConfig(config, {"lab"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(R"(gateway.metadata_allowlist[1]: metadata key "x request")")));
+  config.mutable_metadata_allowlist()->RemoveLast();
+  EXPECT_THAT(CheckGatewayConfig(config, {"lab"}), IsOk());  // Upper case is folded.
+}
+
 TEST(PathTemplateTest, MatchesSegments) {
   auto path = PathTemplate::Parse("/v1/users/{id}/orders");
   ASSERT_THAT(path, IsOk());

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "node/http/http_server.h"
@@ -36,6 +37,20 @@ TEST_F(HttpExchangeTest, FirstReplyWins) {
   exchange->End();
   ASSERT_EQ(kinds(), std::vector<Kind>{Kind::kReply});
   EXPECT_EQ(events_[0].response.status, 201);
+}
+
+TEST_F(HttpExchangeTest, EveryAnsweredCallbackRunsOnceBeforeTheAnswerGoesOut) {
+  auto exchange = Make();
+  std::vector<std::string> ran;
+  exchange->OnAnswered([&](const HttpResponse& head) {
+    ran.push_back("first " + std::to_string(head.status) + " sent " +
+                  std::to_string(events_.size()));
+  });
+  exchange->OnAnswered([&](const HttpResponse&) { ran.push_back("second"); });
+  exchange->StartStream({.status = 200});
+  exchange->End();
+  exchange->End();
+  EXPECT_THAT(ran, ::testing::ElementsAre("first 200 sent 1", "second"));  // Before kStreamEnd.
 }
 
 TEST_F(HttpExchangeTest, StreamEventsInOrderAndOutOfOrderCallsIgnored) {

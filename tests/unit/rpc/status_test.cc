@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace fanout {
 namespace {
 
@@ -15,6 +17,24 @@ TEST(StatusConversionTest, AllSeventeenCodesRoundTrip) {
     }
     EXPECT_EQ(ToAbslStatus(wire), original) << "code " << code;
   }
+}
+
+TEST(StatusConversionTest, DetailsRideAsThePayloadBothWays) {
+  const std::string details(
+      "\x08\x03\x12\x03"
+      "bad",
+      7);  // bytes of a google.rpc.Status
+  grpc::Status wire(grpc::StatusCode::INVALID_ARGUMENT, "bad", details);
+  absl::Status inside = ToAbslStatus(wire);
+  EXPECT_EQ(inside.code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(inside.GetPayload(kGrpcStatusDetailsUrl).has_value());
+  EXPECT_EQ(std::string(*inside.GetPayload(kGrpcStatusDetailsUrl)), details);
+  EXPECT_EQ(ToGrpcStatus(inside).error_details(), details);
+  // None on either side: none on the other.
+  EXPECT_FALSE(ToAbslStatus(grpc::Status(grpc::StatusCode::INTERNAL, "x"))
+                   .GetPayload(kGrpcStatusDetailsUrl)
+                   .has_value());
+  EXPECT_EQ(ToGrpcStatus(absl::InternalError("x")).error_details(), "");
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "node/telemetry/prometheus_text.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/prometheus_text.h"
 #include "tests/support/status_matchers.h"
 
@@ -18,17 +19,14 @@ namespace fanout::metrics {
 namespace {
 
 using ::fanout::testing::IsOk;
+using ::fanout::testing::ParsedOrEmpty;
 using ::fanout::testing::ParsePrometheusText;
 using ::fanout::testing::PrometheusText;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Optional;
 
-PrometheusText Parse(const Registry& registry) {
-  absl::StatusOr<PrometheusText> text = ParsePrometheusText(registry.Render());
-  EXPECT_THAT(text.status(), IsOk()) << registry.Render();
-  return text.ok() ? *std::move(text) : PrometheusText{};
-}
+PrometheusText Parse(const Registry& registry) { return ParsedOrEmpty(registry.Render()); }
 
 TEST(MetricsTest, CounterRendersHelpTypeAndOneLinePerChild) {
   Registry registry;
