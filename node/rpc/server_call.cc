@@ -81,9 +81,8 @@ Task<std::optional<grpc::ByteBuffer>> GenericCall::Read() {
 }
 
 Task<absl::Status> GenericCall::Write(const grpc::ByteBuffer& message) {
-  bool ok = co_await internal::CqOp([&](EventLoop*, void* tag) { stream_.Write(message, tag); });
-  if (!ok) co_return absl::CancelledError("stream closed by the client");
-  co_return absl::OkStatus();
+  return internal::ServerWrite(context_,
+                               [this, &message](void* tag) { stream_.Write(message, tag); });
 }
 
 Task<bool> GenericCall::Finish(const absl::Status& status) {

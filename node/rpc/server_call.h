@@ -20,6 +20,7 @@
 #include <optional>
 #include <string_view>
 
+#include "node/async/cancellation.h"
 #include "node/async/spawn.h"
 #include "node/rpc/call_telemetry.h"
 #include "node/rpc/cq_op.h"
@@ -59,6 +60,26 @@ struct MethodTraits<void (S::*)(grpc::ServerContext*, Req*, grpc::ServerAsyncWri
 };
 }  // namespace internal
 
+namespace internal {
+// Starts a server-side write (`start(tag)`) and waits for it. A write waits
+// on the client's flow control, so a client that stops reading would hold it
+// (and the task awaiting it) until the client reads or leaves, and Finish may
+// not overlap it. So a task cancelled meanwhile (a route's timeout, a failed
+// sibling) ends the call instead: the write then fails and the client sees
+// CANCELLED. A task already cancelled writes nothing.
+template <typename StartWrite>
+Task<absl::Status> ServerWrite(grpc::ServerContextBase& context, StartWrite start) {
+  TaskContext task = co_await CurrentContext();
+  if (task.token.cancelled()) co_return task.token.reason();
+  CancellationCallback on_cancel(task.token,
+                                 [&context](const absl::Status&) { context.TryCancel(); });
+  bool ok = co_await CqOp([&](EventLoop*, void* tag) { start(tag); });
+  if (ok) co_return absl::OkStatus();
+  if (task.token.cancelled()) co_return task.token.reason();
+  co_return absl::CancelledError("stream closed by the client");
+}
+}  // namespace internal
+
 template <typename Request, typename Response>
 using UnaryHandler =
     std::function<Task<absl::StatusOr<Response>>(grpc::ServerContext&, const Request&)>;
@@ -66,15 +87,18 @@ using UnaryHandler =
 template <typename Response>
 class ServerStreamWriter {
  public:
-  explicit ServerStreamWriter(grpc::ServerAsyncWriter<Response>* writer) : writer_(writer) {}
+  ServerStreamWriter(grpc::ServerContext* context, grpc::ServerAsyncWriter<Response>* writer)
+      : context_(context), writer_(writer) {}
   // OK once the message is handed to gRPC; CANCELLED if the call is gone.
+  // A task cancelled while its write waits on the client ends the call
+  // (internal::ServerWrite).
   Task<absl::Status> Write(const Response& message) {
-    bool ok = co_await internal::CqOp([&](EventLoop*, void* tag) { writer_->Write(message, tag); });
-    if (!ok) co_return absl::CancelledError("stream closed by the client");
-    co_return absl::OkStatus();
+    return internal::ServerWrite(*context_,
+                                 [this, &message](void* tag) { writer_->Write(message, tag); });
   }
 
  private:
+  grpc::ServerContext* context_;
   grpc::ServerAsyncWriter<Response>* writer_;
 };
 
@@ -98,7 +122,8 @@ class GenericCall {
   // half-close), false if the call broke first (cancelled, deadline passed,
   // connection lost). A proxy must not pass a broken stream on as complete.
   bool half_closed() const { return half_closed_; }
-  // OK once handed to gRPC; CANCELLED if the call is gone.
+  // OK once handed to gRPC; CANCELLED if the call is gone. A task cancelled
+  // while its write waits on the client ends the call (internal::ServerWrite).
   Task<absl::Status> Write(const grpc::ByteBuffer& message);
   // Ends the call now with `status` (and the trailing metadata added to
   // context() so far), even while a Read is outstanding: that Read then
@@ -199,7 +224,7 @@ Task<absl::Status> ServeStreamCall(
     std::shared_ptr<StreamHandler<Request, Response>> handler) {
   const std::string& method = TypedMethodPath<Request, Response, true>();
   co_return co_await RunServerCall(call->context, call->done, method, [&]() -> Task<absl::Status> {
-    ServerStreamWriter<Response> out(&call->responder);
+    ServerStreamWriter<Response> out(&call->context, &call->responder);
     absl::Status status = co_await (*handler)(call->context, call->request, out);
     co_await CqOp(
         [&](EventLoop*, void* tag) { call->responder.Finish(ToGrpcStatus(status), tag); });

@@ -13,6 +13,7 @@
 #include "node/async/task_group.h"
 #include "node/async/with_deadline.h"
 #include "node/base/status_macros.h"
+#include "node/base/sync.h"
 #include "node/loop/timer.h"
 #include "node/rpc/byte_buffer.h"
 #include "node/rpc/server.h"
@@ -36,6 +37,8 @@ using ::testing::HasSubstr;
 constexpr char kEcho[] = "/fanout.lab.v1.Lab/Echo";
 constexpr char kStream[] = "/fanout.lab.v1.Lab/Stream";
 constexpr char kBidiEcho[] = "/test.v1.Echo/Bidi";
+constexpr char kFlood[] = "/test.v1.Echo/Flood";  // writes until its timeout
+constexpr int kFloodMessages = 256;               // of 64 KB: 16 MB
 
 grpc::ByteBuffer Bytes(const google::protobuf::Message& message) { return *ToByteBuffer(message); }
 
@@ -83,7 +86,9 @@ class GenericStreamTest : public ::testing::Test {
     lab_.Serve(server_);
     echo_server_.RegisterGenericService(&echo_service_);
     EXPECT_THAT(echo_server_.Start(), IsOk());
-    echo_server_.ServeGeneric(&echo_service_, [](GenericCall& call) { return BidiEcho(call); });
+    echo_server_.ServeGeneric(&echo_service_, [this](GenericCall& call) {
+      return call.method() == kFlood ? Flood(call) : BidiEcho(call);
+    });
     lab_stub_ = std::make_unique<grpc::GenericStub>(Channel(server_.port()));
     echo_stub_ = std::make_unique<grpc::GenericStub>(Channel(echo_server_.port()));
   }
@@ -108,10 +113,35 @@ class GenericStreamTest : public ::testing::Test {
     co_return absl::OkStatus();
   }
 
+  // Writes 64 KB messages under a 1 s timeout, to a client that does not
+  // read: the client's flow control stalls a write, and the timeout has to
+  // end it.
+  Task<absl::Status> Flood(GenericCall& call) {
+    auto flood = [&]() -> Task<absl::Status> {
+      EchoResponse chunk;
+      chunk.set_payload(std::string(64 * 1024, 'x'));
+      grpc::ByteBuffer bytes = Bytes(chunk);
+      for (int i = 0; i < kFloodMessages; ++i) {
+        FANOUT_CO_RETURN_IF_ERROR(co_await call.Write(bytes));
+      }
+      co_return absl::FailedPreconditionError("the client's flow control never pushed back");
+    };
+    absl::Status ended = co_await WithTimeout(flood(), absl::Seconds(1));
+    MutexLock lock(&mu_);
+    flood_end_ = ended;
+    co_return ended;
+  }
+  std::optional<absl::Status> flood_end() {
+    MutexLock lock(&mu_);
+    return flood_end_;
+  }
+
   template <typename T>
   T Run(Task<T> task) {
     return BlockOn(server_.loops().At(0), std::move(task));
   }
+  Mutex mu_;
+  std::optional<absl::Status> flood_end_ ABSL_GUARDED_BY(mu_);
   Server server_;
   Server echo_server_;
   grpc::AsyncGenericService echo_service_;
@@ -166,9 +196,8 @@ TEST_F(GenericStreamTest, UnknownMethodIsUnimplemented) {
 }
 
 TEST_F(GenericStreamTest, ServerDownIsUnavailable) {
-  int port = echo_server_.port();
-  echo_server_.Shutdown(absl::ZeroDuration());
-  grpc::GenericStub stub(Channel(port));
+  // Port 1: nothing listens there, and no other test can take it meanwhile.
+  grpc::GenericStub stub(Channel(1));
   auto run = [&]() -> Task<absl::Status> {
     GenericClientStream stream(&stub, kBidiEcho);
     co_return (co_await CallToEnd(stream, grpc::ByteBuffer())).status();
@@ -241,7 +270,9 @@ TEST_F(GenericStreamTest, TaskDeadlineTravelsAsTheCallDeadline) {
   ASSERT_THAT(replies, IsOk());
   ASSERT_EQ(replies->size(), 1u);
   EXPECT_GT((*replies)[0].deadline_remaining_ms(), 0);
-  EXPECT_LE((*replies)[0].deadline_remaining_ms(), 5005);
+  // Give or take 100 ms: grpc-timeout rounds up to 10 ms and is computed
+  // from gRPC's cached clock, which can lag.
+  EXPECT_LE((*replies)[0].deadline_remaining_ms(), 5000 + 100);
 }
 
 TEST_F(GenericStreamTest, DeadlineExpires) {
@@ -250,7 +281,8 @@ TEST_F(GenericStreamTest, DeadlineExpires) {
     co_return co_await CallToEnd(stream, Bytes(Req("slow", 60000)));
   };
   auto run = [&]() -> Task<absl::StatusOr<std::vector<EchoResponse>>> {
-    co_return co_await WithTimeout(call(), absl::Seconds(1));
+    // Long enough to reach the server over a channel not yet connected.
+    co_return co_await WithTimeout(call(), absl::Seconds(3));
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() == 1; }));
@@ -305,6 +337,33 @@ TEST_F(GenericStreamTest, TryCancelEndsTheCall) {
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kCancelled));
   EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() == 1; }));
+}
+
+// A server write waits on the client's flow control; when the writing task
+// is cancelled (here by its timeout), the call ends instead of waiting for a
+// client that does not read.
+TEST_F(GenericStreamTest, CancellingAServerWriteTheClientDoesNotReadEndsTheCall) {
+  auto run = [&]() -> Task<absl::Status> {
+    GenericClientStream stream(echo_stub_.get(), kFlood);
+    FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
+    co_await stream.WritesDone();
+    // Reads nothing until the server has stopped writing. The 20 s is a hang
+    // guard, not a timing claim.
+    absl::Time give_up = absl::Now() + absl::Seconds(20);
+    while (!flood_end() && absl::Now() < give_up) co_await Sleep(absl::Milliseconds(5));
+    bool gave_up = !flood_end();
+    if (gave_up) stream.TryCancel();
+    // gRPC holds a call's status behind the messages that arrived before it.
+    while (co_await stream.Read()) {
+    }
+    absl::Status finished = co_await stream.Finish();
+    if (gave_up) co_return absl::InternalError("the server's write outlived its task's timeout");
+    co_return finished;
+  };
+  EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kCancelled));
+  ASSERT_TRUE(Eventually([&] { return flood_end().has_value(); }));
+  EXPECT_THAT(*flood_end(), StatusIs(absl::StatusCode::kDeadlineExceeded))
+      << "the server's write should end with its task's timeout, not with the client";
 }
 
 TEST_F(GenericStreamTest, DestroyingAnUnfinishedStreamCancelsIt) {
