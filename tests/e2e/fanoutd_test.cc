@@ -23,6 +23,8 @@
 #include "node/async/gather.h"
 #include "node/async/spawn.h"
 #include "node/rpc/client.h"
+#include "tests/support/http_client.h"
+#include "tests/support/prometheus_text.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout {
@@ -208,20 +210,30 @@ shutdown: {grace_ms: 3000}
     for (int i = 0; i < 50; ++i) {
       lab::v1::EchoRequest r;
       r.set_message(absl::StrCat(i));
-      r.set_delay_ms(500);
+      r.set_delay_ms(2000);  // Inside the 3 s grace.
       calls.push_back(CallUnary(lab.get(), &lab::v1::Lab::Stub::PrepareAsyncEcho, r));
     }
     co_return co_await GatherSettled(std::move(calls));
   };
-  // While the calls drain, readiness is already off. A Ctrl-C and a SIGTERM
+  // The signals go once the node holds all 50 calls (a call gRPC has not yet
+  // handed to the node when draining starts is refused, not accepted). While
+  // the calls drain, readiness is already off. A Ctrl-C and a SIGTERM
   // arriving together are one request to drain, not "exit at once".
   bool saw_not_ready = false;
   std::thread terminator([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const testing::PrometheusLabels echo = {{"service", "fanout.lab.v1.Lab"}, {"method", "Echo"}};
+    for (int i = 0; i < 1000; ++i) {  // A hang guard of about 10 s.
+      std::optional<double> held =
+          testing::ParsePrometheusText(testing::HttpCall(admin, "GET", "/metrics").body)
+              .value_or(testing::PrometheusText{})
+              .Value("fanout_rpc_server_in_flight", echo);
+      if (held.value_or(0) >= 50) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     ::kill(pid_, SIGINT);
     ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 100 && !saw_not_ready; ++i) {
-      saw_not_ready = RunCommand("curl -s -m 1 " + admin_url + "/readyz").second == "not ready\n";
+    for (int i = 0; i < 200 && !saw_not_ready; ++i) {
+      saw_not_ready = testing::HttpCall(admin, "GET", "/readyz").body == "not ready\n";
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   });

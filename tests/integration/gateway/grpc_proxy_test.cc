@@ -334,15 +334,17 @@ TEST_F(GrpcProxyTest, TheBackendSeesTheClientDeadline) {
   auto reply = Run(run());
   ASSERT_THAT(reply, IsOk());
   EXPECT_GT(reply->deadline_remaining_ms(), 0);
-  // grpc-timeout rounds up to 10 ms on each of the two hops.
-  EXPECT_LE(reply->deadline_remaining_ms(), 5000 + 2 * 10);
+  // Give or take 100 ms on each of the two hops: grpc-timeout rounds up to
+  // 10 ms and is computed from gRPC's cached clock, which can lag.
+  EXPECT_LE(reply->deadline_remaining_ms(), 5000 + 2 * 100);
   // Without one the proxy invents none.
   EXPECT_EQ(Run(Echo(Req("none")))->deadline_remaining_ms(), -1);
 }
 
 TEST_F(GrpcProxyTest, AnExpiredDeadlineEndsTheBackendCall) {
   auto run = [&]() -> Task<absl::StatusOr<EchoResponse>> {
-    co_return co_await WithTimeout(Echo(Req("slow", 60000)), absl::Seconds(1));
+    // Long enough to cross two channels not yet connected, under load.
+    co_return co_await WithTimeout(Echo(Req("slow", 60000)), absl::Seconds(3));
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() == 1; }));
@@ -431,11 +433,8 @@ TEST_F(GrpcProxyTest, UnknownMethodIsTheBackendsUnimplemented) {
 }
 
 TEST_F(GrpcProxyTest, BackendDownIsUnavailable) {
-  Server gone({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1});
-  ASSERT_THAT(gone.Start(), IsOk());
-  int dead_port = gone.port();
-  gone.Shutdown(absl::ZeroDuration());
-  grpc::GenericStub dead(Channel(dead_port));
+  // Port 1: nothing listens there, and no other test can take it meanwhile.
+  grpc::GenericStub dead(Channel(1));
 
   Server proxy({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1});
   grpc::AsyncGenericService service;
@@ -466,7 +465,7 @@ TEST_F(GrpcProxyTest, ARouteTimeoutAroundProxyCallCapsTheDeadline) {
   auto fast = Run(call(Req("fast")));
   ASSERT_THAT(fast, IsOk());
   EXPECT_GT(fast->deadline_remaining_ms(), 0);
-  EXPECT_LE(fast->deadline_remaining_ms(), 1000 + 10);
+  EXPECT_LE(fast->deadline_remaining_ms(), 1000 + 100);  // grpc-timeout's slack
   EXPECT_THAT(Run(call(Req("slow", 60000))), StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() == 1; }));
   capped.Shutdown(absl::Seconds(1));

@@ -7,8 +7,10 @@
 
 #include <filesystem>
 
+#include "absl/cleanup/cleanup.h"
 #include "node/async/gather.h"
 #include "node/base/status_macros.h"
+#include "node/base/sync.h"
 #include "node/rpc/client.h"
 #include "services/lab/lab_service.h"
 #include "services/orders/orders_service.h"
@@ -127,19 +129,30 @@ class HeavyRecommendationsTest : public RecommendationsTest {
   HeavyRecommendationsTest() : RecommendationsTest(/*catalogue_size=*/400000) {}
 };
 
-TEST_F(HeavyRecommendationsTest, OtherCallsAnswerWhileScoringRuns) {
-  // Scoring 400,000 items takes a while on the Offload thread; an Echo sent
-  // after it started, to the same single-loop node, must come back first.
+TEST_F(HeavyRecommendationsTest, OtherCallsAnswerWhileScoringWaitsForTheOffloadThread) {
+  // The Offload thread is held by a job that waits on `gate`, so the scoring
+  // of 400,000 items queues behind it; an Echo to the same single-loop node
+  // must come back meanwhile. The gate opens only after the Echo: the order
+  // does not depend on how fast anything runs.
+  Notification gate;
   auto run = [&]() -> Task<absl::StatusOr<std::string>> {
     std::string order_of_completion;
+    auto hold_the_thread = [&]() -> Task<absl::Status> {
+      co_return co_await cpu_pool_.Run([&] {
+        gate.WaitForNotification();
+        return absl::OkStatus();
+      });
+    };
     auto recommend = [&]() -> Task<absl::Status> {
+      while (cpu_pool_.running() == 0) co_await Sleep(absl::Microseconds(200));
       absl::Status s = (co_await Recommend(1)).status();
       order_of_completion += "R";
       co_return s;
     };
     auto echo = [&]() -> Task<absl::Status> {
-      // Wait until the scoring holds the Offload thread.
-      while (cpu_pool_.running() == 0 && order_of_completion.empty()) {
+      absl::Cleanup open_the_gate = [&] { gate.Notify(); };  // However this ends.
+      // Wait until the scoring is queued for the Offload thread.
+      while (cpu_pool_.queue_depth() == 0 && order_of_completion.empty()) {
         FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Microseconds(200)));
       }
       lab::v1::EchoRequest r;
@@ -149,7 +162,8 @@ TEST_F(HeavyRecommendationsTest, OtherCallsAnswerWhileScoringRuns) {
       order_of_completion += "E";
       co_return s;
     };
-    auto [r, e] = co_await GatherSettled(recommend(), echo());
+    auto [h, r, e] = co_await GatherSettled(hold_the_thread(), recommend(), echo());
+    FANOUT_CO_RETURN_IF_ERROR(h);
     FANOUT_CO_RETURN_IF_ERROR(r);
     FANOUT_CO_RETURN_IF_ERROR(e);
     co_return order_of_completion;

@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -83,15 +84,22 @@ TEST_F(CombinatorsTest, GatherReturnsAllValuesInOrder) {
 }
 
 TEST_F(CombinatorsTest, GatherRunsTasksConcurrently) {
-  // Three sleeps of 200 ms under a 500 ms deadline: only concurrent
-  // execution can finish in time.
-  auto run = []() -> Task<absl::StatusOr<std::tuple<int, int, int>>> {
-    co_return co_await WithTimeout(
-        Gather(After(absl::Milliseconds(200), 1), After(absl::Milliseconds(200), 2),
-               After(absl::Milliseconds(200), 3)),
-        absl::Milliseconds(500));
+  // All three are asleep at once: concurrency shown by the peak, not by a
+  // wall-clock bound.
+  int asleep = 0;
+  int peak = 0;
+  auto nap = [&](int value) -> Task<absl::StatusOr<int>> {
+    peak = std::max(peak, ++asleep);
+    absl::Status slept = co_await Sleep(absl::Milliseconds(50));
+    --asleep;
+    if (!slept.ok()) co_return slept;
+    co_return value;
+  };
+  auto run = [&]() -> Task<absl::StatusOr<std::tuple<int, int, int>>> {
+    co_return co_await Gather(nap(1), nap(2), nap(3));
   };
   EXPECT_THAT(Run(run()), IsOkAndHolds(std::make_tuple(1, 2, 3)));
+  EXPECT_EQ(peak, 3);
 }
 
 TEST_F(CombinatorsTest, GatherFirstErrorCancelsTheRest) {
@@ -178,9 +186,10 @@ TEST_F(CombinatorsTest, DeadlineFlowsIntoNestedTasks) {
 TEST_F(CombinatorsTest, AsCompletedYieldsInCompletionOrder) {
   auto run = []() -> Task<absl::StatusOr<std::vector<size_t>>> {
     std::vector<Task<absl::StatusOr<int>>> tasks;
-    tasks.push_back(After(absl::Milliseconds(150), 0));
+    // Gaps wide enough that a stalled timer thread cannot reorder them.
+    tasks.push_back(After(absl::Milliseconds(1000), 0));
     tasks.push_back(After(absl::ZeroDuration(), 1));
-    tasks.push_back(After(absl::Milliseconds(50), 2));
+    tasks.push_back(After(absl::Milliseconds(300), 2));
     AsCompleted<absl::StatusOr<int>> stream(std::move(tasks));
     std::vector<size_t> order;
     while (auto done = co_await stream.Next()) {

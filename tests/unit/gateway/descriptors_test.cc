@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <google/protobuf/timestamp.pb.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -31,7 +32,9 @@ constexpr char kGetWidget[] = "/test.made.v1.Widgets/GetWidget";
 // A FileDescriptorSet file in the test's temp dir, as protoc
 // --include_imports would write it.
 std::string WriteFile(const std::string& name, const std::string& bytes) {
-  std::string path = absl::StrCat(::testing::TempDir(), "/descriptors_test_", name);
+  // The pid: the plain and sanitizer builds' runs may share the temp dir.
+  std::string path =
+      absl::StrCat(::testing::TempDir(), "/descriptors_test_", ::getpid(), "_", name);
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
 }
