@@ -311,6 +311,42 @@ TEST_F(GrpcProxyTest, BidiStreamingBothWaysWithBackendMetadata) {
   EXPECT_EQ((*echoed)[kMessages + 1], "bye");
 }
 
+// Messages larger than HTTP/2's initial 64 KB window, each answered before
+// the client sends the next or half-closes: the proxy must keep both
+// directions' flow-control windows moving on its own.
+TEST_F(GrpcProxyTest, LargeMessagesFlowBothWaysBeforeTheHalfClose) {
+  constexpr int kMessages = 2;
+  auto run = [&]() -> Task<absl::StatusOr<int>> {
+    GenericClientStream stream(generic_.get(), kTestEcho);
+    FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
+    int echoed = 0;
+    for (int i = 0; i < kMessages; ++i) {
+      std::string big(100 * 1024, static_cast<char>('a' + i));
+      FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer bytes, ToByteBuffer(Req(big)));
+      if (!co_await stream.Write(bytes)) co_return absl::InternalError("write failed");
+      // Read the echo before sending anything more (no half-close yet).
+      std::optional<grpc::ByteBuffer> reply = co_await stream.Read();
+      if (!reply) break;
+      EchoRequest message;
+      FANOUT_CO_RETURN_IF_ERROR(FromByteBuffer(*reply, &message));
+      if (message.message() != big) co_return absl::InternalError("echo differs");
+      ++echoed;
+    }
+    co_await stream.WritesDone();
+    while (co_await stream.Read()) {
+    }
+    FANOUT_CO_RETURN_IF_ERROR(co_await stream.Finish());
+    co_return echoed;
+  };
+  auto guarded = [&]() -> Task<absl::StatusOr<int>> {
+    // A hang guard. Under TSan each write's completion comes seconds after
+    // the peer has read the message (gRPC's, not the proxy's: direct calls
+    // show it too); the plain build does 200 round trips in 0.5 s.
+    co_return co_await WithTimeout(run(), absl::Seconds(60));
+  };
+  EXPECT_THAT(Run(guarded()), IsOkAndHolds(kMessages));
+}
+
 TEST_F(GrpcProxyTest, BackendFailingWhileTheClientStillSendsEndsTheClientCall) {
   auto run = [&]() -> Task<absl::Status> {
     GenericClientStream stream(generic_.get(), kTestFailAfterOne);
