@@ -487,13 +487,18 @@ TEST(HttpServerTest, ConnectionsBeyondTheLimitAreClosed) {
 }
 
 TEST(HttpServerTest, SilentClientsAreClosedAfterTheTimeouts) {
-  auto server =
-      StartServer({.read_timeout = absl::Milliseconds(50), .idle_timeout = absl::Milliseconds(50)},
-                  EchoHandler);
-  TestHttpClient partial(server->port());
+  // A request that stops half-way: closed after read_timeout.
+  auto reading = StartServer(
+      {.read_timeout = absl::Milliseconds(50), .idle_timeout = absl::Seconds(10)}, EchoHandler);
+  TestHttpClient partial(reading->port());
   ASSERT_TRUE(partial.Send("GET / HTTP/1.1\r\nHo"));
   EXPECT_TRUE(partial.ServerClosed());
-  TestHttpClient idle(server->port());
+  // A kept-alive connection with nothing more to ask: closed after
+  // idle_timeout. Its first request has a generous read_timeout, so a
+  // stalled test thread cannot lose it.
+  auto idling = StartServer(
+      {.read_timeout = absl::Seconds(10), .idle_timeout = absl::Milliseconds(50)}, EchoHandler);
+  TestHttpClient idle(idling->port());
   ASSERT_TRUE(idle.Send(kGet));
   ASSERT_TRUE(idle.ReadResponse().has_value());
   EXPECT_TRUE(idle.ServerClosed());
