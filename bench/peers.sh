@@ -1,0 +1,377 @@
+#!/usr/bin/env bash
+# Peers: the fanout gateway beside nginx and HAProxy, one core's worth each,
+# in ONE run, on the same lab backend and the same load.
+#
+#   bash bench/peers.sh [build-dir] [seconds-per-step]     # defaults: build 8; ~80 s
+#
+# build-dir holds fanoutd as services/fanoutd/fanoutd (a build tree, or a copy
+# with the same layout) or as ./fanoutd (a flat copy).
+#
+# Processes (all on 127.0.0.1, random free ports, all killed on exit):
+#   backend   fanoutd, lab role only, `loops: 1`            pinned to CPU 0
+#   nginx     grpc_pass, 1 worker, keepalive to the backend  pinned to CPU 1
+#   haproxy   h2 in, h2 out, nbthread 1                      pinned to CPU 1
+#   gateway   fanoutd, gateway role only, `loops: 1`,        pinned to CPU 1
+#             backend = the lab node, built-in routes
+#   h2load / wrk (the load)                                  pinned to CPU 0
+# The proxies share CPU 1 but take turns: only the one under test has load.
+# Backend and load generator share CPU 0, so req/s is bounded by that core
+# as much as by the proxy: CPU per request (utime + stime from
+# /proc/PID/stat over the step, divided by the requests answered) is the
+# figure to compare, not req/s.
+#
+# Steps (every step: a short warm-up, then $secs seconds; gRPC by h2load,
+# 8 connections x 4 streams, REST by wrk, 8 connections):
+#   direct        Lab/Echo on the backend itself
+#   nginx         Lab/Echo through nginx grpc_pass
+#   haproxy       Lab/Echo through HAProxy
+#   gw-known      Lab/Echo through the gateway's gRPC proxy. Echo is compiled
+#                 into fanoutd, so grpc_front.cc takes ProxyUnary (one message
+#                 each way through the backend's bulkhead, one WriteAndFinish).
+#   direct-stream Lab/Stream{count: 1} on the backend itself (baseline for:)
+#   gw-generic    Lab/Stream{count: 1} through the gateway. Every method the
+#                 gateway knows is compiled in, and the lab serves no unary
+#                 method the gateway does not know, so the generic path is
+#                 reached with the lab's server-streaming method asked for one
+#                 message: streaming -> ProxyCall (the generic byte relay, as
+#                 for an unknown type). On the wire it is one request, one
+#                 message, trailers: h2load drives it like a unary call. The
+#                 backend's Stream handler costs a little more than Echo
+#                 (see direct-stream). The script checks the path taken: the
+#                 gateway's fanout_gateway_backend_attempts_total (counted by
+#                 Backend::Call, which ProxyUnary uses and ProxyCall does not)
+#                 must move by N in gw-known and by 0 in gw-generic.
+#   rest-echo     GET /v1/lab/echo?message=hi (built-in route: one Echo, JSON out)
+#   rest-post     POST /v1/fanout.lab.v1.Lab/Echo, body {"message":"hi"}
+#                 (any unary method by name: JSON in, JSON out)
+#   rest-fanout3  GET /v1/lab/fanout (built-in route: three Echo calls at once)
+#
+# Success checks (h2load counts an HTTP 200 carrying a gRPC error as a
+# success): one reply per gRPC target sampled with a real HTTP/2 client
+# (deploy/grpc_curl.sh: reply decoded, grpc-status 0); h2load's status
+# counts (all 2xx, none failed or errored); wrk's non-2xx and socket errors;
+# and the backend's own counts (fanout_rpc_server_duration_seconds_count on
+# its admin port): Lab calls answered OK moved by at least the requests
+# answered (times 3 for the fan-out; a few more are those in flight when the
+# load stopped) and no Lab call answered anything else. The gateway's gRPC
+# door is checked the same way on its own admin port.
+#
+# Installs nghttp2-client (h2load), wrk, nginx, haproxy with apt when missing
+# (services are not started by the install: a policy-rc.d that refuses is put
+# in place for it when the machine has none). Not part of deploy/setup.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+secs=${2:-8}
+fanoutd=$build/services/fanoutd/fanoutd
+[ -x "$fanoutd" ] || fanoutd=$build/fanoutd
+[ -x "$fanoutd" ] || { echo "peers: no fanoutd in $build (services/fanoutd/fanoutd or ./fanoutd)"; exit 1; }
+fanoutd=$(realpath "$fanoutd")
+
+# --- tools ---------------------------------------------------------------
+need=()
+command -v h2load >/dev/null || need+=(nghttp2-client)
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v taskset >/dev/null || need+=(util-linux)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "peers: installing ${need[*]} (apt)"
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+fi
+export PATH=$PATH:/usr/sbin
+source deploy/grpc_curl.sh
+
+# --- pinning -------------------------------------------------------------
+if [ "$(nproc)" -ge 2 ]; then
+  pin_proxy=(taskset -c 1)   # the proxy under test: a core of its own
+  pin_load=(taskset -c 0)    # backend + load generator: the other core
+else
+  pin_proxy=(); pin_load=()
+  echo "peers: one core only, nothing pinned"
+fi
+
+# --- processes -----------------------------------------------------------
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 30); do
+    local alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+B=$(free_port); BA=$(free_port); N=$(free_port); H=$(free_port)
+G=$(free_port); GA=$(free_port); R=$(free_port)
+
+cat > "$tmp/backend.yaml" <<YAML
+node_name: peers-lab
+grpc_address: 127.0.0.1:$B
+admin_address: 127.0.0.1:$BA
+loops: 1
+roles: {lab: true}
+log: {level: WARNING}
+YAML
+# No routes: the built-in ones (lab-echo, lab-fanout; those needing other
+# backends are left out).
+cat > "$tmp/gateway.yaml" <<YAML
+node_name: peers-gateway
+grpc_address: 127.0.0.1:$G
+admin_address: 127.0.0.1:$GA
+loops: 1
+roles: {gateway: true}
+log: {level: WARNING}
+backends:
+  lab: {target: "127.0.0.1:$B", max_concurrent_calls: 2000, max_queued_calls: 2000, services: [fanout.lab.v1.Lab]}
+gateway:
+  rest_address: 127.0.0.1:$R
+  max_in_flight: 20000
+YAML
+mkdir -p "$tmp/nginx"
+# keepalive_requests high on both sides (nginx closes a connection after 1000
+# requests otherwise); grpc_pass uses one upstream connection per stream in
+# flight, so the upstream keepalive pool holds more than the 32 in flight.
+cat > "$tmp/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  upstream lab {
+    server 127.0.0.1:$B;
+    keepalive 128;
+    keepalive_requests 100000000;
+    keepalive_timeout 600s;
+  }
+  server {
+    listen 127.0.0.1:$N http2;
+    keepalive_requests 100000000;
+    keepalive_timeout 600s;
+    location / { grpc_pass grpc://lab; }
+  }
+}
+NGINX
+# maxconn within the fd limit (HAProxy refuses to start otherwise): two fds
+# a connection, and some to spare.
+nofile=$(ulimit -n)
+maxconn=$(( (nofile - 200) / 2 )); [ "$maxconn" -gt 4000 ] && maxconn=4000
+cat > "$tmp/haproxy.cfg" <<HAPROXY
+global
+  nbthread 1
+  maxconn $maxconn
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 600s
+  timeout server 600s
+  http-reuse always
+frontend grpc
+  bind 127.0.0.1:$H proto h2
+  default_backend lab
+backend lab
+  server lab1 127.0.0.1:$B proto h2
+HAPROXY
+
+"${pin_load[@]}" "$fanoutd" --config "$tmp/backend.yaml" >"$tmp/backend.out" 2>"$tmp/backend.log" &
+backend=$!; pids+=($backend)
+"${pin_proxy[@]}" "$fanoutd" --config "$tmp/gateway.yaml" >"$tmp/gateway.out" 2>"$tmp/gateway.log" &
+gw=$!; pids+=($gw)
+"${pin_proxy[@]}" nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx.out" 2>&1 &
+nginx_master=$!; pids+=($nginx_master)
+"${pin_proxy[@]}" haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.out" 2>&1 &
+hap=$!; pids+=($hap)
+
+echo_hex=$(grpc_string_field 0a hi)            # EchoRequest{message: "hi"}
+stream_hex=${echo_hex}1001                     # StreamRequest{message: "hi", count: 1}
+up=0
+for _ in $(seq 100); do
+  if GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$B" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
+     GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$G" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
+     GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$N" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
+     GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$H" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
+     curl -sf -o /dev/null "http://127.0.0.1:$R/v1/lab/echo?message=up"; then
+    up=1; break
+  fi
+  sleep 0.1
+done
+if [ $up = 0 ]; then
+  echo "peers: not everything came up"
+  tail -n 5 "$tmp"/*.log "$tmp"/*.out "$tmp/nginx/error.log" 2>/dev/null
+  exit 1
+fi
+nginx_pids=("$nginx_master" $(pgrep -P "$nginx_master"))
+pids+=("${nginx_pids[@]:1}")
+
+# --- one reply each, with a real client ------------------------------------
+# The reply's message field must come back as "hi" (0a026869), grpc-status 0.
+sample() {  # address method hex label
+  local reply
+  reply=$(grpc_call "$1" "$2" "$3") || { echo "peers: $4: $2 failed"; exit 1; }
+  case $reply in 0a026869*) ;; *) echo "peers: $4: unexpected reply $reply"; exit 1 ;; esac
+  echo "  sample $4: grpc-status 0, reply ${reply:0:40}..."
+}
+echo "peers: $(nproc) cores, $(date -u +%F), ${secs}s per step, fanoutd $fanoutd"
+echo "  load average before: $(cut -d' ' -f1-3 /proc/loadavg) (anything else on these cores moves req/s more than CPU per request)"
+echo "  $(nginx -v 2>&1); $(haproxy -v | head -1); $(h2load --version | head -1); $(wrk -v 2>&1 | head -1)"
+sample "127.0.0.1:$B" fanout.lab.v1.Lab/Echo "$echo_hex" "direct"
+sample "127.0.0.1:$N" fanout.lab.v1.Lab/Echo "$echo_hex" "nginx"
+sample "127.0.0.1:$H" fanout.lab.v1.Lab/Echo "$echo_hex" "haproxy"
+sample "127.0.0.1:$G" fanout.lab.v1.Lab/Echo "$echo_hex" "gateway Echo"
+sample "127.0.0.1:$B" fanout.lab.v1.Lab/Stream "$stream_hex" "direct Stream"
+sample "127.0.0.1:$G" fanout.lab.v1.Lab/Stream "$stream_hex" "gateway Stream"
+for path in "/v1/lab/echo?message=hi" "/v1/lab/fanout"; do
+  echo "  sample GET $path: $(curl -sS "http://127.0.0.1:$R$path" | head -c 160)"
+done
+echo "  sample POST /v1/fanout.lab.v1.Lab/Echo: $(curl -sS -X POST -H 'content-type: application/json' \
+  -d '{"message":"hi"}' "http://127.0.0.1:$R/v1/fanout.lab.v1.Lab/Echo" | head -c 160)"
+
+# --- measuring -------------------------------------------------------------
+hz=$(getconf CLK_TCK)
+ticks() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo $t; }
+# Lab calls the backend (or the gateway's gRPC door) answered:
+# "ok cancelled other". Calls still in flight when h2load or wrk stops are
+# CANCELLED: at most the 32 in flight (times the calls per request).
+served() {  # admin-port service
+  curl -sf "http://127.0.0.1:$1/metrics" | awk -v svc="service=\"$2\"" '
+    /^fanout_rpc_server_duration_seconds_count\{/ && index($0, svc) {
+      if (index($0, "code=\"OK\"")) ok += $NF
+      else if (index($0, "code=\"CANCELLED\"")) cancelled += $NF
+      else other += $NF }
+    END {printf "%d %d %d\n", ok, cancelled, other}'
+}
+# "a b c" - "x y z", element-wise.
+minus() { local -a a=($1) b=($2); echo $(( a[0] - b[0] )) $(( a[1] - b[1] )) $(( a[2] - b[2] )); }
+attempts() { curl -sf "http://127.0.0.1:$GA/metrics" | awk '/^fanout_gateway_backend_attempts_total/ {n += $NF} END {print n + 0}'; }
+
+grpc_frame "$echo_hex" > "$tmp/echo.bin"
+grpc_frame "$stream_hex" > "$tmp/stream.bin"
+printf 'wrk.method = "POST"\nwrk.body = "{\\"message\\":\\"hi\\"}"\nwrk.headers["Content-Type"] = "application/json"\n' > "$tmp/post.lua"
+
+declare -A RPS P50 P99 NREQ PCPU BCPU CHECK LABEL
+order=()
+# Runs one step and records it. kind: grpc or rest. proxy pids: "" for direct.
+step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
+  local key=$1 label=$2 kind=$3 url=$4 calls=$5 body=$6; shift 6
+  local proxy=("$@") out="$tmp/$key.out" lat="$tmp/$key.lat"
+  local p0=0 p1=0 b0 b1 s0 s1 g0 g1 a0 a1 n rps p50 p99 bad note=""
+  if [ $kind = grpc ]; then
+    "${pin_load[@]}" h2load -n 2000 -c 8 -m 4 -t 1 --data="$body" -H 'content-type: application/grpc' \
+      -H 'te: trailers' "$url" >/dev/null
+  else
+    "${pin_load[@]}" wrk -t1 -c8 -d1s ${body:+-s "$body"} "$url" >/dev/null
+  fi
+  s0=$(served "$BA" fanout.lab.v1.Lab); g0=$(served "$GA" fanout.lab.v1.Lab); a0=$(attempts)
+  b0=$(ticks "$backend"); [ ${#proxy[@]} = 0 ] || p0=$(ticks "${proxy[@]}")
+  if [ $kind = grpc ]; then
+    "${pin_load[@]}" h2load -D "$secs" -c 8 -m 4 -t 1 --data="$body" -H 'content-type: application/grpc' \
+      -H 'te: trailers' --log-file="$lat" "$url" > "$out"
+  else
+    "${pin_load[@]}" wrk -t1 -c8 -d"${secs}s" --latency ${body:+-s "$body"} "$url" > "$out"
+  fi
+  b1=$(ticks "$backend"); [ ${#proxy[@]} = 0 ] || p1=$(ticks "${proxy[@]}")
+  s1=$(served "$BA" fanout.lab.v1.Lab); g1=$(served "$GA" fanout.lab.v1.Lab); a1=$(attempts)
+
+  if [ $kind = grpc ]; then
+    read -r n rps bad <<<"$(awk '/^finished in/ {gsub(",",""); rps=$4}
+      /^requests:/ {ok=$8; bad=$10+$12+$14} /^status codes:/ {non2xx=$5+$7+$9}
+      END {print ok, rps, bad+non2xx}' "$out")"
+    [ "$bad" = 0 ] || note="h2load: $bad failed/errored/timeout/non-2xx; "
+    read -r p50 p99 <<<"$(sort -n -k3 "$lat" | awk '{a[NR]=$3} END {printf "%.3f %.3f", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')"
+  else
+    read -r n rps p50 p99 bad <<<"$(awk '
+      function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+      / requests in / {n=$1} /Requests\/sec/ {rps=$2} / 50%/ {p50=ms($2)} / 99%/ {p99=ms($2)}
+      /Non-2xx/ {bad+=$NF} /Socket errors/ {gsub(",",""); bad+=$4+$6+$8+$10}
+      END {printf "%d %s %.3f %.3f %d", n, rps, p50, p99, bad}' "$out")"
+    [ "$bad" = 0 ] || note="wrk: $bad non-2xx/socket errors; "
+  fi
+  # The backend's answers: at least n*calls OK, nothing else but the few
+  # cancelled at the end.
+  local ok cancelled other
+  read -r ok cancelled other <<<"$(minus "$s1" "$s0")"
+  if [ "$ok" -lt $(( n * calls )) ] || [ "$other" != 0 ] || [ "$cancelled" -gt $(( 32 * calls )) ]; then
+    note+="backend: $ok OK, $cancelled CANCELLED, $other other for $((n * calls)) expected; "
+  fi
+  # The gateway's gRPC door, when it is the proxy: as many OK answers.
+  if [ "$key" = gw-known ] || [ "$key" = gw-generic ]; then
+    read -r ok cancelled other <<<"$(minus "$g1" "$g0")"
+    if [ "$ok" -lt "$n" ] || [ "$other" != 0 ] || [ "$cancelled" -gt 32 ]; then
+      note+="gateway door: $ok OK, $cancelled CANCELLED, $other other for $n expected; "
+    fi
+  fi
+  # Which path the gateway took (Backend::Call counts attempts; ProxyCall does not).
+  local att=$(( a1 - a0 ))
+  if [ "$key" = gw-known ] && [ "$att" -lt "$n" ]; then note+="ProxyUnary not taken ($att attempts); "; fi
+  if [ "$key" = gw-generic ] && [ "$att" != 0 ]; then note+="not ProxyCall ($att attempts); "; fi
+  RPS[$key]=$rps; P50[$key]=$p50; P99[$key]=$p99; NREQ[$key]=$n; LABEL[$key]=$label
+  BCPU[$key]=$(awk -v t=$((b1 - b0)) -v hz="$hz" -v n="$n" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')
+  if [ ${#proxy[@]} = 0 ]; then PCPU[$key]=-; else
+    PCPU[$key]=$(awk -v t=$((p1 - p0)) -v hz="$hz" -v n="$n" 'BEGIN {printf "%.1f", t / hz / n * 1e6}'); fi
+  CHECK[$key]=${note:-ok}
+  order+=("$key")
+  printf '  %-44s %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  proxy %6s us/req  backend %5s us/req  [%s]\n' \
+    "$label" "$rps" "$p50" "$p99" "${PCPU[$key]}" "${BCPU[$key]}" "${CHECK[$key]}"
+}
+
+E=fanout.lab.v1.Lab/Echo S=fanout.lab.v1.Lab/Stream
+echo "steps (gRPC: h2load 8 conn x 4 streams; REST: wrk 8 conn; CPU per request answered)"
+step direct "gRPC Echo direct (backend)" grpc "http://127.0.0.1:$B/$E" 1 "$tmp/echo.bin"
+step nginx "gRPC Echo via nginx grpc_pass" grpc "http://127.0.0.1:$N/$E" 1 "$tmp/echo.bin" "${nginx_pids[@]}"
+step haproxy "gRPC Echo via HAProxy (h2)" grpc "http://127.0.0.1:$H/$E" 1 "$tmp/echo.bin" "$hap"
+step gw-known "gRPC Echo via gateway (ProxyUnary)" grpc "http://127.0.0.1:$G/$E" 1 "$tmp/echo.bin" "$gw"
+step direct-stream "gRPC Stream{count:1} direct (backend)" grpc "http://127.0.0.1:$B/$S" 1 "$tmp/stream.bin"
+step gw-generic "gRPC Stream{count:1} via gateway (ProxyCall)" grpc "http://127.0.0.1:$G/$S" 1 "$tmp/stream.bin" "$gw"
+step rest-echo "REST GET /v1/lab/echo via gateway" rest "http://127.0.0.1:$R/v1/lab/echo?message=hi" 1 "" "$gw"
+step rest-post "REST POST /v1/fanout.lab.v1.Lab/Echo" rest "http://127.0.0.1:$R/v1/$E" 1 "$tmp/post.lua" "$gw"
+step rest-fanout3 "REST GET /v1/lab/fanout (3 Echo) via gateway" rest "http://127.0.0.1:$R/v1/lab/fanout" 3 "" "$gw"
+
+echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- summary ---------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
+echo
+echo "| step | req/s | p50 ms | p99 ms | proxy CPU/req | backend CPU/req | check |"
+echo "|---|---|---|---|---|---|---|"
+for k in "${order[@]}"; do
+  pc=${PCPU[$k]}; [ "$pc" = - ] || pc="$pc µs"
+  printf '| %s | %.0f | %s | %s | %s | %s µs | %s |\n' "${LABEL[$k]}" "${RPS[$k]}" "${P50[$k]}" "${P99[$k]}" \
+    "$pc" "${BCPU[$k]}" "${CHECK[$k]}"
+done
+echo
+echo "| ratio (CPU per request) | value |"
+echo "|---|---|"
+echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ HAProxy | $(ratio "${PCPU[gw-known]}" "${PCPU[haproxy]}") |"
+echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ nginx | $(ratio "${PCPU[gw-known]}" "${PCPU[nginx]}") |"
+echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ HAProxy | $(ratio "${PCPU[gw-generic]}" "${PCPU[haproxy]}") |"
+echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ nginx | $(ratio "${PCPU[gw-generic]}" "${PCPU[nginx]}") |"
+echo "| gateway REST fan-out of 3, per request ÷ backend per Echo (direct) | $(ratio "${PCPU[rest-fanout3]}" "${BCPU[direct]}") |"
+echo "| gateway REST GET Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${PCPU[rest-echo]}" "${PCPU[gw-known]}") |"
+echo "| gateway REST POST Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${PCPU[rest-post]}" "${PCPU[gw-known]}") |"
+echo "| HAProxy ÷ backend per Echo (direct) | $(ratio "${PCPU[haproxy]}" "${BCPU[direct]}") |"
+echo "| gateway gRPC proxy (route-known) ÷ backend per Echo (direct) | $(ratio "${PCPU[gw-known]}" "${BCPU[direct]}") |"
+fail=0
+for k in "${order[@]}"; do [ "${CHECK[$k]}" = ok ] || fail=1; done
+[ $fail = 0 ] || { echo "peers: some steps failed their checks (see the check column)"; exit 1; }
