@@ -1,7 +1,12 @@
 #include "gateway/aggregator.h"
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "node/base/json_string.h"
+#include "node/base/status_macros.h"
 #include "gateway/http_status.h"
+#include "gateway/message_json.h"
 #include "node/async/as_completed.h"
 #include "node/rpc/byte_buffer.h"
 
@@ -75,52 +80,27 @@ const Value* Resolve(const Source& source, const RequestInput& input,
   return nullptr;
 }
 
-// Fills `request` from the call's sources. On failure says which source was
-// wrong; `bad_input` tells the caller's fault from a backend's or config's.
+// Fills `request` from the call's sources, each straight into its field.
+// On failure says which source was wrong; `bad_input` tells the caller's
+// fault from a backend's or config's.
 absl::Status BuildRequest(const CompiledCall& call, const RequestInput& input,
                           const std::vector<std::optional<CallOutcome>>& done, Message* request,
                           bool* bad_input) {
-  Value json = ObjectValue();
   for (const RequestField& field : call.request) {
     Value scratch;
     const Value* value = Resolve(field.source, input, done, &scratch);
     if (value == nullptr) continue;
-    if (field.field.empty()) {
-      if (value->kind_case() != Value::kStructValue) {
-        *bad_input = field.source.kind != Source::Kind::kPart;
-        return absl::InvalidArgumentError(absl::StrCat(
-            Describe(field.source), ": expected a JSON object for ", request->GetTypeName()));
-      }
-      MergeFields(*value, &json);
-    } else {
-      SetPath(&json, field.field, *value);
-    }
+    absl::Status set = SetFieldPath(request, field.field, *value);
+    if (set.ok()) continue;
+    bool from_caller =
+        field.source.kind != Source::Kind::kPart && field.source.kind != Source::Kind::kLiteral;
+    *bad_input = from_caller;
+    return absl::Status(
+        from_caller ? absl::StatusCode::kInvalidArgument : absl::StatusCode::kInternal,
+        absl::StrCat(Describe(field.source), field.field.empty() ? "" : " (for request field \"",
+                     field.field, field.field.empty() ? "" : "\")", ": ", set.message()));
   }
-  absl::Status converted = ValueToMessage(json, request);
-  if (converted.ok()) return converted;
-  // Find the culprit: try each source alone.
-  for (const RequestField& field : call.request) {
-    Value scratch;
-    const Value* value = Resolve(field.source, input, done, &scratch);
-    if (value == nullptr) continue;
-    Value alone = ObjectValue();
-    if (field.field.empty()) {
-      alone = *value;
-    } else {
-      SetPath(&alone, field.field, *value);
-    }
-    if (absl::Status s = ValueToMessage(alone, request); !s.ok()) {
-      bool from_caller =
-          field.source.kind != Source::Kind::kPart && field.source.kind != Source::Kind::kLiteral;
-      *bad_input = from_caller;
-      return absl::Status(
-          from_caller ? absl::StatusCode::kInvalidArgument : absl::StatusCode::kInternal,
-          absl::StrCat(Describe(field.source), field.field.empty() ? "" : " (for request field \"",
-                       field.field, field.field.empty() ? "" : "\")", ": ", s.message()));
-    }
-  }
-  *bad_input = true;
-  return converted;
+  return absl::OkStatus();
 }
 
 void Shape(const CompiledCall& call, Value* value) {
@@ -147,6 +127,7 @@ Task<absl::StatusOr<CallOutcome>> RunCall(const CompiledRoute& route, int i,
   CallOutcome out;
   out.part.name = call.name;
   out.part.optional = call.optional;
+  out.part.call = &call;
   for (int need : call.needs) {
     const PartResult& before = done[need]->part;
     if (!before.status.ok()) {
@@ -196,15 +177,16 @@ Task<absl::StatusOr<CallOutcome>> RunCall(const CompiledRoute& route, int i,
         " with bytes that are not a ", method->output_type()->full_name()));
     co_return out;
   }
-  absl::StatusOr<Value> value = MessageToValue(*out.part.message);
-  if (!value.ok()) {
-    out.part.status = absl::InternalError(absl::StrCat(
-        "part \"", call.name, "\": answer not convertible to JSON: ", value.status().message()));
-    co_return out;
+  if (!call.needed_by.empty()) {
+    // Later calls read this answer by JSON path.
+    absl::StatusOr<Value> value = MessageToValue(*out.part.message);
+    if (!value.ok()) {
+      out.part.status = absl::InternalError(absl::StrCat(
+          "part \"", call.name, "\": answer not convertible to JSON: ", value.status().message()));
+      co_return out;
+    }
+    out.raw = *std::move(value);
   }
-  out.raw = *std::move(value);
-  out.part.value = out.raw;
-  Shape(call, &out.part.value);
   co_return out;
 }
 
@@ -254,6 +236,18 @@ Task<absl::StatusOr<RouteResult>> RunRoute(const CompiledRoute& route, const Req
   co_return result;
 }
 
+const Value& PartResult::value() const {
+  if (!value_cache) {
+    value_cache.emplace();
+    if (message) {
+      absl::StatusOr<Value> converted = MessageToValue(*message);
+      if (converted.ok()) *value_cache = *std::move(converted);
+      if (call) Shape(*call, &*value_cache);
+    }
+  }
+  return *value_cache;
+}
+
 Value PartErrorValue(const PartResult& part) {
   Value error = ObjectValue();
   SetPath(&error, "part", StringValue(part.name));
@@ -276,13 +270,89 @@ Value MergeParts(const CompiledRoute& route, const RouteResult& result) {
     if (!part->status.ok()) {
       *errors.mutable_list_value()->add_values() = PartErrorValue(*part);
     } else if (call.output == ".") {
-      MergeFields(part->value, &root);
+      MergeFields(part->value(), &root);
     } else if (!call.output.empty()) {
-      SetPath(&root, call.output, part->value);
+      SetPath(&root, call.output, part->value());
     }
   }
   if (errors.list_value().values_size() > 0) SetPath(&root, "errors", std::move(errors));
   return root;
+}
+
+}  // namespace fanout::gateway
+
+namespace fanout::gateway {
+namespace {
+
+// The merged answer's shape: output keys as a tree, a part or "errors" at
+// the leaves; std::map orders keys as ToJson does.
+struct OutputNode {
+  const PartResult* part = nullptr;
+  const Value* value = nullptr;
+  std::map<absl::string_view, OutputNode> children;
+};
+
+void Place(OutputNode* root, absl::string_view path, const PartResult* part, const Value* value) {
+  OutputNode* at = root;
+  for (absl::string_view segment : absl::StrSplit(path, '.')) {
+    if (at->part || at->value) *at = OutputNode{};  // A value on the way becomes an object.
+    at = &at->children[segment];
+  }
+  *at = OutputNode{.part = part, .value = value};
+}
+
+absl::Status Write(const OutputNode& node, std::string* out) {
+  if (node.value) {
+    AppendJson(*node.value, out);
+    return absl::OkStatus();
+  }
+  if (node.part) {
+    if (node.part->call->Reshapes()) {
+      AppendJson(node.part->value(), out);
+      return absl::OkStatus();
+    }
+    absl::Status written = AppendMessageJson(*node.part->message, out);
+    if (written.ok()) return written;
+    return absl::InternalError(absl::StrCat("part \"", node.part->name,
+                                            "\": answer not convertible to JSON: ",
+                                            written.message()));
+  }
+  out->push_back('{');
+  bool first = true;
+  for (const auto& [key, child] : node.children) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendJsonString(key, out);
+    out->push_back(':');
+    FANOUT_RETURN_IF_ERROR(Write(child, out));
+  }
+  out->push_back('}');
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status AppendMergedJson(const CompiledRoute& route, const RouteResult& result,
+                              std::string* out) {
+  bool merges = absl::c_any_of(route.calls, [](const CompiledCall& c) { return c.output == "."; });
+  if (merges) {
+    AppendJson(MergeParts(route, result), out);
+    return absl::OkStatus();
+  }
+  OutputNode root;
+  Value errors;
+  errors.mutable_list_value();
+  for (const CompiledCall& call : route.calls) {  // Route order, as MergeParts.
+    const PartResult* part = result.Find(call.name);
+    if (part == nullptr) continue;
+    if (!part->status.ok()) {
+      *errors.mutable_list_value()->add_values() = PartErrorValue(*part);
+    } else if (!call.output.empty()) {
+      Place(&root, call.output, part, nullptr);
+    }
+  }
+  if (errors.list_value().values_size() > 0) Place(&root, "errors", nullptr, &errors);
+  return Write(root, out);
 }
 
 }  // namespace fanout::gateway

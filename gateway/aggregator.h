@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,10 +45,16 @@ struct RequestInput {
 struct PartResult {
   std::string name;
   absl::Status status;
-  Value value;  // The answer as JSON, after select/drop/rename.
-  // The answer message, for routes that respond with one part as it came.
+  // The answer as the backend sent it; null when the call failed.
   std::unique_ptr<google::protobuf::Message> message;
   bool optional = false;
+  const CompiledCall* call = nullptr;  // Null for a whole-route outcome.
+
+  // The answer as JSON after select/drop/rename, made on first use (most
+  // REST answers are printed straight from `message` and never need it).
+  // Null when the answer has no JSON form (an Any; a Timestamp out of range).
+  const Value& value() const;
+  mutable std::optional<Value> value_cache;
 };
 
 struct RouteResult {
@@ -87,6 +94,10 @@ Task<absl::StatusOr<RouteResult>> RunRoute(const CompiledRoute& route, const Req
 // The merged answer: each part's value at its output key, "." parts merged
 // into the top level; failed optional parts listed under "errors".
 Value MergeParts(const CompiledRoute& route, const RouteResult& result);
+// The same answer as JSON text, printed straight from the parts' messages
+// where no part is merged into the top level (else through MergeParts).
+absl::Status AppendMergedJson(const CompiledRoute& route, const RouteResult& result,
+                              std::string* out);
 
 // {"name": ..., "code": ..., "status": "NOT_FOUND", "message": ...}
 Value PartErrorValue(const PartResult& part);

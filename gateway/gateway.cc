@@ -63,6 +63,14 @@ absl::Status ValidateTopLevel(const config::v1::GatewayConfig& config) {
   if (config.default_timeout_ms() < 0)
     return bad("default_timeout_ms", config.default_timeout_ms());
   if (config.max_headers() < 0) return bad("max_headers", config.max_headers());
+  const config::v1::JsonLimits& json = config.json();
+  if (json.max_depth() < 0 || json.max_depth() > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gateway.json.max_depth: must be 0 (64) to 1000, got ", json.max_depth()));
+  }
+  if (json.max_elements() < 0) return bad("json.max_elements", json.max_elements());
+  if (json.max_string_bytes() < 0) return bad("json.max_string_bytes", json.max_string_bytes());
+  if (json.offload_bytes() < 0) return bad("json.offload_bytes", json.offload_bytes());
   for (int i = 0; i < config.metadata_allowlist_size(); ++i) {
     absl::Status key = CheckMetadata(absl::AsciiStrToLower(config.metadata_allowlist(i)), "");
     if (!key.ok()) {
@@ -158,9 +166,21 @@ absl::StatusOr<absl::Duration> ParseTimeoutHeader(absl::string_view name, absl::
   return timeout;
 }
 
+JsonLimits BodyLimits(const config::v1::JsonLimits& config) {
+  JsonLimits limits;
+  if (config.max_depth() > 0) limits.max_depth = config.max_depth();
+  if (config.max_elements() > 0) limits.max_elements = config.max_elements();
+  if (config.max_string_bytes() > 0) limits.max_string_bytes = config.max_string_bytes();
+  return limits;
+}
+
 Gateway::Gateway(Options options)
     : options_(std::move(options)),
       admission_(options_.config.max_in_flight() > 0 ? options_.config.max_in_flight() : 10000),
+      body_limits_(BodyLimits(options_.config.json())),
+      offload_bytes_(options_.config.json().offload_bytes() > 0
+                         ? options_.config.json().offload_bytes()
+                         : 64 * 1024),
       descriptors_(std::make_unique<DescriptorRegistry>()) {}
 
 Gateway::~Gateway() { Stop(); }
@@ -224,6 +244,10 @@ absl::Status Gateway::Start(Server& server) {
   server.ServeGeneric(&generic_, [this](GenericCall& call) { return ServeGrpc(call); });
   const config::v1::GatewayConfig& config = options_.config;
   if (config.rest_address().empty()) return absl::OkStatus();
+  // One thread and a short queue: large bodies are rare, and a flood of
+  // them is refused (RESOURCE_EXHAUSTED) rather than queued without bound.
+  parse_pool_ = std::make_unique<OffloadPool>(
+      OffloadPool::Options{.threads = 1, .queue_capacity = 64, .name = "gateway-json"});
   HttpServer::Options http{.address = config.rest_address()};
   if (config.http_threads() > 0) http.threads = config.http_threads();
   if (config.max_body_bytes() > 0) http.max_body_bytes = config.max_body_bytes();
@@ -270,11 +294,12 @@ void Gateway::NoteShed(trace::Span* span, std::string_view route) {
 }
 
 std::vector<std::pair<std::string, std::string>> Gateway::Forwarded(
-    const std::vector<std::pair<std::string, std::string>>& headers) const {
+    const std::vector<std::pair<std::string, std::string>>& headers, int hops) const {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [name, value] : headers) {
-    if (allowlist_.contains(name)) out.emplace_back(name, value);
+    if (allowlist_.contains(name) && name != kHopsKey) out.emplace_back(name, value);
   }
+  out.emplace_back(kHopsKey, std::to_string(hops + 1));
   return out;
 }
 

@@ -37,7 +37,9 @@
 #include "gateway/aggregator.h"
 #include "gateway/backend.h"
 #include "gateway/grpc_proxy.h"
+#include "gateway/json_parse.h"
 #include "gateway/route.h"
+#include "node/async/offload.h"
 #include "node/rpc/server.h"
 #include "node/telemetry/metrics.h"
 
@@ -62,6 +64,10 @@ class Gateway {
     // The channel to a backend, by name.
     std::function<std::shared_ptr<grpc::Channel>(const std::string&)> channel;
     Clock* clock = &Clock::Real();
+    // gRPC services this node serves itself. A call to one that reaches the
+    // gateway names a method the service lacks: UNIMPLEMENTED, never
+    // proxied (to a backend that may be this very node).
+    std::set<std::string> local_services;
   };
 
   // Compiles the routes: INVALID_ARGUMENT naming the route and key.
@@ -120,8 +126,9 @@ class Gateway {
     bool configured = &route >= routes_.data() && &route < routes_.data() + routes_.size();
     return configured ? static_cast<int>(&route - routes_.data()) : -1;
   }
+  // The allowlisted headers, and the hop count (`hops` + 1) for backends.
   std::vector<std::pair<std::string, std::string>> Forwarded(
-      const std::vector<std::pair<std::string, std::string>>& headers) const;
+      const std::vector<std::pair<std::string, std::string>>& headers, int hops) const;
   // A route's deadline when its config sets none.
   absl::Duration default_timeout() const;
   // The backend serving a gRPC service, or "".
@@ -133,6 +140,9 @@ class Gateway {
   std::vector<std::unique_ptr<AdmissionLimiter>> route_limits_;  // By route index.
   std::map<std::string, const CompiledRoute*> grpc_routes_;
   AdmissionLimiter admission_;
+  const JsonLimits body_limits_;  // gateway.json
+  const int64_t offload_bytes_;
+  std::unique_ptr<OffloadPool> parse_pool_;  // Large bodies are parsed here, not on a loop.
   BackendMap backends_;
   std::map<std::string, std::string> services_;  // gRPC service -> backend.
   std::set<std::string> allowlist_;

@@ -8,7 +8,9 @@
 #include "gateway/gateway.h"
 #include "gateway/grpc_proxy.h"
 #include "gateway/http_status.h"
+#include "gateway/message_json.h"
 #include "node/async/with_deadline.h"
+#include "node/base/status_macros.h"
 #include "node/rpc/byte_buffer.h"
 
 namespace fanout::gateway {
@@ -51,13 +53,13 @@ absl::Status FillResponse(const CompiledRoute& route, const RouteResult& result,
       response->CopyFrom(*part.message);
       return absl::OkStatus();
     }
-    return ValueToMessage(part.value, response, /*ignore_unknown=*/true);
+    return ValueToMessage(part.value(), response, {.ignore_unknown = true});
   }
   Value merged = MergeParts(route, result);
   ErasePath(&merged, "errors");
   SetPath(&merged, "parts", PartsValue(result));
   SetPath(&merged, "completed", BoolValue(result.completed));
-  absl::Status filled = ValueToMessage(merged, response, /*ignore_unknown=*/true);
+  absl::Status filled = ValueToMessage(merged, response, {.ignore_unknown = true});
   if (!filled.ok()) {
     return absl::InternalError(absl::StrCat("route \"", route.name, "\": its answer does not fit ",
                                             response->GetTypeName(), ": ", filled.message()));
@@ -69,7 +71,7 @@ gateway::v1::Part PartMessage(const PartResult& part) {
   gateway::v1::Part out;
   out.set_name(part.name);
   *out.mutable_status() = PartStatusOf(part);
-  if (part.status.ok()) *out.mutable_value() = part.value;
+  if (part.status.ok()) *out.mutable_value() = part.value();
   return out;
 }
 
@@ -77,11 +79,16 @@ gateway::v1::Part PartMessage(const PartResult& part) {
 
 Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
   const std::string& method = call.method();
+  FANOUT_CO_RETURN_IF_ERROR(CheckHops(HopsOf(call.context().client_metadata()), method));
   if (auto it = grpc_routes_.find(method); it != grpc_routes_.end()) {
     co_return co_await ServeGrpcRoute(call, *it->second);
   }
   if (method == kAggregateMethod) co_return co_await ServeAggregate(call);
   std::string service = ServiceOf(method);
+  if (options_.local_services.contains(service)) {
+    co_return absl::UnimplementedError(
+        absl::StrCat("method ", method, ": this node serves ", service, ", which has no such method"));
+  }
   std::string backend = BackendFor(service);
   if (backend.empty()) {
     co_return absl::UnimplementedError(
@@ -107,7 +114,8 @@ Task<absl::Status> Gateway::ProxyUnary(GenericCall& call, Backend& backend,
   std::optional<grpc::ByteBuffer> request = co_await call.Read();
   if (!request) co_return absl::InvalidArgumentError("the call carried no request message");
   ServerMetadata answered;
-  CallPolicy policy{.metadata = Forwarded(MetadataPairs(call.context().client_metadata())),
+  const auto& metadata = call.context().client_metadata();
+  CallPolicy policy{.metadata = Forwarded(MetadataPairs(metadata), HopsOf(metadata)),
                     .server_metadata = &answered};
   absl::StatusOr<grpc::ByteBuffer> reply =
       co_await backend.Call(call.method(), *std::move(request), std::move(policy));
@@ -210,7 +218,7 @@ Task<absl::StatusOr<RouteResult>> Gateway::RunGrpcRoute(GenericCall& call,
                                                   "\" is at its limit; retry later"));
   }
   input.headers = MetadataPairs(call.context().client_metadata());
-  input.forward = Forwarded(input.headers);
+  input.forward = Forwarded(input.headers, HopsOf(call.context().client_metadata()));
   TaskContext context = co_await CurrentContext();
   absl::Time deadline = std::min(context.token.deadline(), absl::Now() + route.timeout);
   Task<absl::StatusOr<RouteResult>> run =

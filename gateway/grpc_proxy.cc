@@ -4,7 +4,11 @@
 #include <optional>
 #include <utility>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "node/async/task_group.h"
 #include "node/rpc/generic_stream.h"
 
@@ -20,10 +24,11 @@ CallOptions BackendCallOptions(GenericCall& call, const ProxyOptions& options) {
   CallOptions backend;
   const MetadataMap& metadata = call.context().client_metadata();
   for (const std::string& key : options.metadata_allowlist) {
-    if (IsReservedMetadataKey(key)) continue;
+    if (IsReservedMetadataKey(key) || key == kHopsKey) continue;
     auto [begin, end] = metadata.equal_range(grpc::string_ref(key));
     for (auto it = begin; it != end; ++it) backend.metadata.emplace_back(key, ToString(it->second));
   }
+  backend.metadata.emplace_back(kHopsKey, std::to_string(HopsOf(metadata) + 1));
   return backend;
 }
 
@@ -96,6 +101,23 @@ class Relay {
 };
 
 }  // namespace
+
+int HopsOf(const MetadataMap& client_metadata) {
+  auto it = client_metadata.find(grpc::string_ref(kHopsKey));
+  int hops = 0;
+  if (it == client_metadata.end() ||
+      !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &hops)) {
+    return 0;
+  }
+  return std::max(hops, 0);
+}
+
+absl::Status CheckHops(int hops, absl::string_view method) {
+  if (hops < kMaxHops) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "method ", method, ": the call has passed through ", hops, " gateways (", kHopsKey,
+      "), a proxy loop; check gateway.services and the backends' targets"));
+}
 
 bool IsReservedMetadataKey(absl::string_view key) {
   return key.empty() || key[0] == ':' || absl::StartsWith(key, "grpc-") || key == "content-type" ||

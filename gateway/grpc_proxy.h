@@ -39,6 +39,7 @@
 
 #include <grpcpp/generic/generic_stub.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,19 @@ struct ProxyOptions {
 // status the client call was finished with. A null `backend` is UNAVAILABLE.
 Task<absl::Status> ProxyCall(GenericCall& call, grpc::GenericStub* backend,
                              const ProxyOptions& options);
+
+// Hops: every call a gateway sends on carries x-fanout-hops, one more than
+// the call it came from (REST requests start at 0). A call arriving with
+// kMaxHops or more is refused (FAILED_PRECONDITION), so gateways that
+// proxy to each other in a loop end it at once instead of multiplying
+// calls until memory runs out. A caller's own value is replaced, never
+// forwarded.
+inline constexpr char kHopsKey[] = "x-fanout-hops";
+inline constexpr int kMaxHops = 8;
+// The hops a gRPC call has made so far: 0 when absent or not a number.
+int HopsOf(const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata);
+// FAILED_PRECONDITION naming the method when `hops` is at the limit.
+absl::Status CheckHops(int hops, absl::string_view method);
 
 // Keys a proxy never copies: grpc-*, ':'-pseudo-headers and the HTTP/2
 // transport headers gRPC sets itself.

@@ -1,7 +1,5 @@
 #include "gateway/json_value.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -15,35 +13,12 @@
 namespace fanout::gateway {
 namespace {
 
-namespace json = google::protobuf::util;
-
-absl::Status FromProtobuf(const google::protobuf::util::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::InvalidArgumentError(std::string(status.message()));
-}
-
 std::vector<absl::string_view> Segments(absl::string_view path) {
   if (path.empty()) return {};
   return absl::StrSplit(path, '.');
 }
 
 }  // namespace
-
-google::protobuf::util::JsonPrintOptions AnswerOptions() {
-  google::protobuf::util::JsonPrintOptions options;
-  // An empty list is [] and a zero is 0, not a missing key: callers of a
-  // REST API should not need the proto3 defaults to read an answer.
-  options.always_print_primitive_fields = true;
-  return options;
-}
-
-absl::StatusOr<Value> ParseJson(absl::string_view text) {
-  Value value;
-  absl::Status status =
-      FromProtobuf(json::JsonStringToMessage(std::string(text.data(), text.size()), &value));
-  if (!status.ok()) return status;
-  return value;
-}
 
 void AppendJson(const Value& value, std::string* out) {
   switch (value.kind_case()) {
@@ -99,25 +74,6 @@ std::string ToJson(const Value& value) {
   std::string out;
   AppendJson(value, &out);
   return out;
-}
-
-absl::StatusOr<Value> MessageToValue(const google::protobuf::Message& message) {
-  std::string text;
-  absl::Status status = FromProtobuf(json::MessageToJsonString(message, &text, AnswerOptions()));
-  if (!status.ok()) return status;
-  return ParseJson(text);
-}
-
-absl::Status ValueToMessage(const Value& value, google::protobuf::Message* message,
-                            bool ignore_unknown) {
-  message->Clear();
-  if (value.kind_case() != Value::kStructValue) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "expected a JSON object for ", message->GetTypeName(), ", got ", ToJson(value)));
-  }
-  json::JsonParseOptions options;
-  options.ignore_unknown_fields = ignore_unknown;
-  return FromProtobuf(json::JsonStringToMessage(ToJson(value), message, options));
 }
 
 Value StringValue(std::string text) {

@@ -2,8 +2,6 @@
 // HandleHttp runs on an HTTP I/O thread and only does what must happen
 // before any work (match, deadline header, admission); the request itself
 // runs on a loop (ServeRest).
-#include <google/protobuf/util/json_util.h>
-
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -13,6 +11,8 @@
 #include "gateway/descriptors.h"
 #include "gateway/gateway.h"
 #include "gateway/http_status.h"
+#include "gateway/message_json.h"
+#include "node/async/offload.h"
 #include "node/async/with_deadline.h"
 #include "node/http/http_server.h"
 #include "node/http/http_telemetry.h"
@@ -80,7 +80,7 @@ std::string PartLine(const PartResult& part) {
   Value line = ObjectValue();
   SetPath(&line, "part", StringValue(part.name));
   if (part.status.ok()) {
-    SetPath(&line, "value", part.value);
+    SetPath(&line, "value", part.value());
   } else {
     SetPath(&line, "error", PartErrorValue(part));
   }
@@ -102,13 +102,17 @@ HttpResponse RouteResponse(const CompiledRoute& route, const absl::StatusOr<Rout
     // The answering part succeeded: a failed one failed the request.
     const PartResult& part = *result->Find(call.name);
     if (!call.Reshapes() && part.message) {
-      (void)google::protobuf::util::MessageToJsonString(*part.message, &response.body,
-                                                        AnswerOptions());
+      absl::Status written = AppendMessageJson(*part.message, &response.body);
+      if (!written.ok()) {
+        return ErrorResponse(absl::InternalError(absl::StrCat(
+            "part \"", part.name, "\": answer not convertible to JSON: ", written.message())));
+      }
     } else {
-      response.body = ToJson(part.value);
+      AppendJson(part.value(), &response.body);
     }
-  } else {
-    response.body = ToJson(MergeParts(route, *result));
+  } else if (absl::Status written = AppendMergedJson(route, *result, &response.body);
+             !written.ok()) {
+    return ErrorResponse(written);
   }
   response.body += "\n";
   return response;
@@ -189,7 +193,7 @@ Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
   }
   input.query = *std::move(query);
   input.headers = request.headers;
-  input.forward = Forwarded(request.headers);
+  input.forward = Forwarded(request.headers, /*hops=*/0);
   for (const auto& [name, value] : input.forward) {
     if (absl::Status sendable = CheckMetadata(name, value); !sendable.ok()) {
       exchange->Reply(ErrorResponse(absl::InvalidArgumentError(
@@ -198,7 +202,19 @@ Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
     }
   }
   if (!absl::StripAsciiWhitespace(request.body).empty()) {
-    absl::StatusOr<Value> body = ParseJson(request.body);
+    // Parsing is linear and bounded, but a large body still takes
+    // milliseconds: those are parsed off the loop.
+    absl::StatusOr<Value> body;
+    if (static_cast<int64_t>(request.body.size()) > offload_bytes_) {
+      auto parse = [&] { return ParseJson(request.body, body_limits_); };
+      body = co_await Offload(*parse_pool_, std::move(parse));
+    } else {
+      body = ParseJson(request.body, body_limits_);
+    }
+    if (!body.ok() && body.status().code() != absl::StatusCode::kInvalidArgument) {
+      exchange->Reply(ErrorResponse(body.status()));  // The parse thread is busy.
+      co_return absl::OkStatus();
+    }
     if (!body.ok()) {
       exchange->Reply(ErrorResponse(absl::InvalidArgumentError(
           absl::StrCat("body is not valid JSON: ", body.status().message()))));

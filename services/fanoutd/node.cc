@@ -130,6 +130,9 @@ absl::Status Node::CreateGateway() {
   // Channels are made when the gateway starts, after the port is bound
   // (a local role is reached through it).
   options.channel = [this](const std::string& name) { return BackendChannel(name); };
+  for (const auto& [role, service] : RoleServices(config_.roles())) {
+    options.local_services.insert(service);
+  }
   FANOUT_ASSIGN_OR_RETURN(gateway_, gateway::Gateway::Create(std::move(options)));
   gateway_->Register(*server_);
   return absl::OkStatus();

@@ -192,9 +192,11 @@ class GatewayRestTest : public ::testing::Test {
     liar_server_.Shutdown(absl::Milliseconds(100));
   }
 
-  void StartGateway(std::string extra_yaml = "") {
+  // `max_body_bytes` replaces the routes' 1 KiB when set.
+  void StartGateway(std::string extra_yaml = "", int64_t max_body_bytes = 0) {
     config::v1::GatewayConfig config;
     ASSERT_THAT(YamlTextToMessage(std::string(kRoutes) + extra_yaml, "test", &config), IsOk());
+    if (max_body_bytes > 0) config.set_max_body_bytes(max_body_bytes);
     Gateway::Options options{.config = config, .clock = &breaker_clock_};
     auto lab_target = absl::StrCat("127.0.0.1:", backend_.port());
     config::v1::Backend narrow;
@@ -209,7 +211,7 @@ class GatewayRestTest : public ::testing::Test {
     budgeted.mutable_retry_budget()->set_max_tokens(10);
     options.backends = {
         {"lab", {}},   {"narrow", narrow}, {"fragile", fragile}, {"budgeted", budgeted},
-        {"flaky", {}}, {"dead", {}},       {"liar", {}}};
+        {"flaky", {}}, {"dead", {}},       {"liar", {}}, {"self", {}}};
     std::map<std::string, std::string> targets = {
         {"lab", lab_target},
         {"narrow", lab_target},
@@ -218,8 +220,11 @@ class GatewayRestTest : public ::testing::Test {
         {"flaky", absl::StrCat("127.0.0.1:", flaky_server_.port())},
         {"dead", "127.0.0.1:1"},
         {"liar", absl::StrCat("127.0.0.1:", liar_server_.port())}};
-    options.channel = [targets](const std::string& name) {
-      return grpc::CreateChannel(targets.at(name), grpc::InsecureChannelCredentials());
+    options.channel = [this, targets](const std::string& name) {
+      // "self": the gateway's own gRPC port (bound by the time channels are made).
+      std::string target =
+          name == "self" ? absl::StrCat("127.0.0.1:", front_.port()) : targets.at(name);
+      return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
     };
     auto gateway = Gateway::Create(std::move(options));
     ASSERT_THAT(gateway, IsOk());
@@ -484,6 +489,43 @@ TEST_F(GatewayRestTest, GarbageFromABackendIsAnInternalErrorAndTheGatewayGoesOn)
   EXPECT_EQ(Get("/sleep/0").status, 200);
 }
 
+// One request of 800 KB, nested 200,000 deep: refused at the depth limit,
+// parsed off the loops, while a request beside it is answered.
+TEST_F(GatewayRestTest, NestingBombIsRefusedWhileOtherRequestsAreAnswered) {
+  StartGateway("", 1 << 20);
+  std::string bomb = R"({"message": )" + std::string(200000, '[') + std::string(200000, ']') + "}";
+  HttpResult refused;
+  std::thread sender([&] { refused = HttpCall(port_, "POST", "/echo", bomb); });
+  HttpResult beside = Get("/three?delay=0");
+  sender.join();
+  EXPECT_EQ(beside.status, 200) << beside.body;
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_THAT(refused.body, HasSubstr("nesting deeper than 64 levels (gateway.json.max_depth)"));
+  // And the gateway goes on.
+  EXPECT_EQ(HttpCall(port_, "POST", "/echo", R"({"message": "after"})").status, 200);
+}
+
+TEST_F(GatewayRestTest, ABodyOfManyKeysIsRefusedAtTheElementLimit) {
+  StartGateway("", 2 << 20);
+  std::string body = "{";
+  for (int i = 0; i < 100000; ++i) absl::StrAppend(&body, i ? "," : "", "\"k", i, "\":0");
+  body += "}";
+  HttpResult r = HttpCall(port_, "POST", "/echo", body);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("more than 10000 values (gateway.json.max_elements)"));
+}
+
+TEST_F(GatewayRestTest, JsonLimitsComeFromTheConfig) {
+  StartGateway("json: {max_depth: 2, max_string_bytes: 8}\n");  // "message" is 7.
+  EXPECT_EQ(HttpCall(port_, "POST", "/echo", R"({"message": "12345678"})").status, 200);
+  HttpResult deep = HttpCall(port_, "POST", "/echo", R"({"message": [[1]]})");
+  EXPECT_EQ(deep.status, 400);
+  EXPECT_THAT(deep.body, HasSubstr("nesting deeper than 2 levels"));
+  HttpResult longer = HttpCall(port_, "POST", "/echo", R"({"message": "123456789"})");
+  EXPECT_EQ(longer.status, 400);
+  EXPECT_THAT(longer.body, HasSubstr("longer than 8 bytes"));
+}
+
 TEST_F(GatewayRestTest, DirectCallOfAnyUnaryMethod) {
   StartGateway();
   HttpResult r = HttpCall(port_, "POST", "/v1/fanout.lab.v1.Lab/Echo", R"({"message": "direct"})");
@@ -622,6 +664,28 @@ TEST_F(GatewayGrpcTest, UnknownServiceIsUnimplemented) {
   ASSERT_TRUE(cq.Next(&tag, &ok));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_THAT(status.error_message(), HasSubstr("no backend serves nope.v1.Nothing"));
+}
+
+// A gateway whose backend for a service is itself: each hop adds one to
+// x-fanout-hops, and the call ends at the limit instead of multiplying.
+TEST_F(GatewayRestTest, AProxyLoopEndsAtTheHopLimit) {
+  StartGateway("services: {\"loop.v1.Loop\": self}\n");
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", front_.port()),
+                                     grpc::InsecureChannelCredentials());
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  grpc::ByteBuffer request, reply;
+  grpc::Status status;
+  grpc::CompletionQueue cq;
+  auto call = generic.PrepareUnaryCall(&context, "/loop.v1.Loop/Call", request, &cq);
+  call->StartCall();
+  call->Finish(&reply, &status, reinterpret_cast<void*>(1));
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("passed through 8 gateways (x-fanout-hops)"));
 }
 
 struct BadInput {

@@ -456,7 +456,9 @@ TEST_F(GrpcProxyTest, OnlyAllowlistedMetadataIsForwarded) {
   };
   EXPECT_THAT(Run(run()),
               IsOkAndHolds(ElementsAre("x-allowed=yes", "x-allowed=twice",
-                                       std::string("x-allowed-bin=\0\xff\x01", 17), "bye")));
+                                       std::string("x-allowed-bin=\0\xff\x01", 17),
+                                       "x-fanout-hops=1",  // Set by the proxy itself.
+                                       "bye")));
 }
 
 TEST_F(GrpcProxyTest, UnknownMethodIsTheBackendsUnimplemented) {
