@@ -73,6 +73,18 @@ void AppendFloating(T value, std::string* out) {
   }
 }
 
+// Whether a FieldMask path survives snake -> camel -> snake: no capitals,
+// and every '_' is followed by a lower-case letter.
+bool CamelRoundTrips(absl::string_view path) {
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] >= 'A' && path[i] <= 'Z') return false;
+    if (path[i] == '_' && (i + 1 == path.size() || path[i + 1] < 'a' || path[i + 1] > 'z')) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // "foo_bar.baz" -> "fooBar.baz" (FieldMask paths).
 std::string SnakeToCamel(absl::string_view path) {
   std::string out;
@@ -310,7 +322,12 @@ class Writer {
         const FieldDescriptor* paths = type->field(0);
         std::vector<std::string> camel;
         for (int i = 0; i < r.FieldSize(message, paths); ++i) {
-          camel.push_back(SnakeToCamel(r.GetRepeatedString(message, paths, i)));
+          const std::string& path = r.GetRepeatedString(message, paths, i);
+          if (!CamelRoundTrips(path)) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                ": FieldMask path \"", path, "\" has no lowerCamelCase form"));
+          }
+          camel.push_back(SnakeToCamel(path));
         }
         AppendJsonString(absl::StrJoin(camel, ","), out_);
         return absl::OkStatus();
@@ -689,6 +706,10 @@ class Reader {
     const std::string& text = value.string_value();
     if (wkt == Wkt::kFieldMask) {
       for (absl::string_view path : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+        if (path.find('_') != absl::string_view::npos) {
+          return Fail(absl::StrCat("FieldMask paths are lowerCamelCase in JSON, got \"", path,
+                                   "\""));
+        }
         r.AddString(message, type->field(0), CamelToSnake(path));
       }
       return absl::OkStatus();

@@ -352,11 +352,13 @@ INSTANTIATE_TEST_SUITE_P(
 
 // Where protobuf 3.21's util is lenient and we are not (documented in
 // gateway/README.md): a scalar for a repeated field, a string other than
-// true/false for a bool, a trailing comma.
+// true/false for a bool, a trailing comma, a snake_case FieldMask path (it
+// could not print back the same).
 TEST(MessageJsonTest, StricterThanProtobufWhereItIsLenient) {
   for (const BadInput& bad : {BadInput{R"({"int32s": 5})", "field \"int32s\": expected an array"},
                               BadInput{R"({"aBool": "yes"})", "field \"a_bool\""},
-                              BadInput{R"({"anInt32": 1,})", "line 1 column 15"}}) {
+                              BadInput{R"({"anInt32": 1,})", "line 1 column 15"},
+                              BadInput{R"({"mask": "foo_bar"})", "lowerCamelCase"}}) {
     EXPECT_THAT(OursIn(bad.json),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(bad.named)));
   }
@@ -438,13 +440,16 @@ TEST(MessageJsonTest, SetFieldPathReplacesOneField) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a message")));
 }
 
-TEST(MessageJsonTest, AnyIsRefusedByName) {
-  // Out-of-range Timestamps have no JSON form either.
+TEST(MessageJsonTest, ValuesWithoutAJsonFormAreRefusedByName) {
   EveryField m;
   m.mutable_at()->set_seconds(-62135596801);
   std::string text;
   EXPECT_THAT(AppendMessageJson(m, &text),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("field \"at\"")));
+  EveryField mask;
+  mask.mutable_mask()->add_paths("a_1");  // "a1" would read back as "a1".
+  EXPECT_THAT(AppendMessageJson(mask, &text),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no lowerCamelCase form")));
 }
 
 // ------------------------------------------------------------ bounds
