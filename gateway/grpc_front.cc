@@ -20,6 +20,14 @@ using google::protobuf::Message;
 
 constexpr char kAggregateMethod[] = "/fanout.gateway.v1.Gateway/Aggregate";
 
+// Why a unary call's request never came: the client sent none (a bad
+// call), or the call broke first (a caller that cancelled; h2load's streams
+// when it stops), which is not the caller's mistake to report.
+absl::Status NoRequest(const GenericCall& call) {
+  if (call.half_closed()) return absl::InvalidArgumentError("the call carried no request message");
+  return absl::CancelledError("the call ended before its request message arrived");
+}
+
 gateway::v1::PartStatus PartStatusOf(const PartResult& part) {
   gateway::v1::PartStatus status;
   status.set_name(part.name);
@@ -80,9 +88,12 @@ gateway::v1::Part PartMessage(const PartResult& part) {
 Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
   const std::string& method = call.method();
   FANOUT_CO_RETURN_IF_ERROR(CheckHops(HopsOf(call.context().client_metadata()), method));
+  EventLoop* loop = EventLoop::Current();
   if (auto it = grpc_routes_.find(method); it != grpc_routes_.end()) {
+    if (loop) loop->NoteActivity(it->second->activity);
     co_return co_await ServeGrpcRoute(call, *it->second);
   }
+  if (loop) loop->NoteActivity("the gateway's gRPC proxy or Aggregate");
   if (method == kAggregateMethod) co_return co_await ServeAggregate(call);
   std::string service = ServiceOf(method);
   if (options_.local_services.contains(service)) {
@@ -112,7 +123,7 @@ Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
 Task<absl::Status> Gateway::ProxyUnary(GenericCall& call, Backend& backend,
                                        AdmissionLimiter::Ticket ticket) {
   std::optional<grpc::ByteBuffer> request = co_await call.Read();
-  if (!request) co_return absl::InvalidArgumentError("the call carried no request message");
+  if (!request) co_return NoRequest(call);
   ServerMetadata answered;
   const auto& metadata = call.context().client_metadata();
   CallPolicy policy{.metadata = Forwarded(MetadataPairs(metadata), HopsOf(metadata)),
@@ -133,7 +144,7 @@ Task<absl::Status> Gateway::ProxyUnary(GenericCall& call, Backend& backend,
 // A route's own method: the request's fields are the route's parameters.
 Task<absl::Status> Gateway::ServeGrpcRoute(GenericCall& call, const CompiledRoute& route) {
   std::optional<grpc::ByteBuffer> bytes = co_await call.Read();
-  if (!bytes) co_return absl::InvalidArgumentError("the call carried no request message");
+  if (!bytes) co_return NoRequest(call);
   const google::protobuf::MethodDescriptor* method = route.grpc_descriptor;
   std::unique_ptr<Message> request = descriptors_->NewMessage(method->input_type());
   if (!FromByteBuffer(*bytes, request.get()).ok()) {
@@ -172,7 +183,7 @@ Task<absl::Status> Gateway::ServeGrpcRoute(GenericCall& call, const CompiledRout
 // Gateway/Aggregate: any (non-streaming) route by name, untyped.
 Task<absl::Status> Gateway::ServeAggregate(GenericCall& call) {
   std::optional<grpc::ByteBuffer> bytes = co_await call.Read();
-  if (!bytes) co_return absl::InvalidArgumentError("the call carried no request message");
+  if (!bytes) co_return NoRequest(call);
   gateway::v1::AggregateRequest request;
   if (!FromByteBuffer(*bytes, &request).ok()) {
     co_return absl::InvalidArgumentError("the request is not a fanout.gateway.v1.AggregateRequest");

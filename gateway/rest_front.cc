@@ -178,6 +178,7 @@ Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
   const std::shared_ptr<HttpExchange>& exchange = rest.exchange;
   const std::shared_ptr<const CompiledRoute>& route = rest.route;
   const HttpRequest& request = exchange->request();
+  if (EventLoop* loop = EventLoop::Current()) loop->NoteActivity(route->activity);
   RequestInput input;
   for (auto& [name, raw] : rest.params) {
     if (!PercentDecode(raw, false, &input.path[name])) {
@@ -240,6 +241,7 @@ Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
   } else {
     Task<absl::StatusOr<RouteResult>> run = WithDeadline(RunRoute(*route, input, env_), deadline);
     absl::StatusOr<RouteResult> result = co_await std::move(run).WithContext(watched);
+    loop->NoteActivity(route->activity);
     exchange->Reply(RouteResponse(*route, result));
   }
   watch->source.reset();

@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "gateway/http_status.h"
 #include "node/base/status_macros.h"
+#include "node/loop/stall_watch.h"
 
 namespace fanout::gateway {
 namespace {
@@ -314,6 +315,7 @@ absl::StatusOr<CompiledRoute> CompileRoute(const config::v1::Route& config,
           ? absl::StrCat(method, " ", config.path().empty() ? config.grpc_method() : config.path())
           : config.name();
   std::string where = absl::StrCat("route \"", route.name, "\"");
+  route.activity = InternActivity(where);  // Route names come from config: a bounded set.
   if (config.path().empty() && config.grpc_method().empty()) {
     return Bad(where, "needs a path (REST), a grpc_method, or both");
   }
@@ -407,6 +409,8 @@ CompiledRoute DirectCallRoute(std::string backend, std::string service, std::str
                               const MethodDescriptor* descriptor, absl::Duration timeout) {
   CompiledRoute route;
   route.name = absl::StrCat("POST /v1/", service, "/", method);
+  // Not the method's name: callers choose it (unknown methods are tried too).
+  route.activity = "a direct call (POST /v1/{service}/{method})";
   route.http_method = "POST";
   route.timeout = timeout;
   CompiledCall call;

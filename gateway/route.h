@@ -92,6 +92,8 @@ struct CompiledRoute {
   std::vector<CompiledCall> calls;
   int respond_with = -1;  // Index of the call answering for the route, or -1.
   int success_status = 200;
+  // What a loop serving this route notes it is doing (EventLoop::NoteActivity).
+  const char* activity = "a gateway route";
 };
 
 // What compilation needs to know about the world.

@@ -8,6 +8,7 @@
 #include "node/base/log.h"
 #include "node/base/sync.h"
 #include "node/loop/lag_probe.h"
+#include "node/loop/stall_watch.h"
 
 namespace fanout {
 namespace {
@@ -105,8 +106,11 @@ void EventLoop::Run() {
     }
     void* tag = nullptr;
     bool ok = false;
+    waiting_.store(true, std::memory_order_relaxed);
     auto status = cq_->AsyncNext(
         &tag, &ok, more ? gpr_time_0(GPR_CLOCK_MONOTONIC) : gpr_inf_future(GPR_CLOCK_MONOTONIC));
+    waiting_.store(false, std::memory_order_relaxed);
+    turns_.store(turns_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (status == grpc::CompletionQueue::SHUTDOWN) break;
     if (status == grpc::CompletionQueue::GOT_EVENT) static_cast<Completion*>(tag)->OnComplete(ok);
   }
@@ -216,6 +220,11 @@ LoopGroup::LoopGroup(Options options, grpc::ServerBuilder* builder) {
     }
   }
   for (auto& loop : loops_) loop->Start();
+  if (options.stall_report_after > absl::ZeroDuration()) {
+    std::vector<EventLoop*> watched;
+    for (auto& loop : loops_) watched.push_back(loop.get());
+    stall_watch_ = std::make_unique<StallWatch>(std::move(watched), options.stall_report_after);
+  }
 }
 
 LoopGroup::~LoopGroup() { Stop(absl::Now() + absl::Seconds(1)); }
@@ -230,6 +239,7 @@ void LoopGroup::Stop(absl::Time deadline) {
   for (auto& loop : loops_) loop->BeginStop();
   for (auto& loop : loops_) loop->AwaitIdle(deadline);
   for (auto& loop : loops_) loop->FinishStop();
+  stall_watch_.reset();  // After the loops: a loop stuck while draining is reported too.
 }
 
 }  // namespace fanout

@@ -39,6 +39,7 @@ class ServerBuilder;
 namespace fanout {
 
 class LagProbe;
+class StallWatch;
 
 // A tag on a completion queue. The loop calls OnComplete(ok) on its thread
 // when the operation the tag was given to finishes.
@@ -90,6 +91,17 @@ class EventLoop {
   void ReportFailure(std::string_view what, const absl::Status& status);
   int64_t failures() const { return failures_.load(std::memory_order_relaxed); }
 
+  // Loop-affine. Names what the loop is working for, for StallWatch's
+  // report of a loop that stays busy ("route \"dashboard\""). Set when a
+  // request's work starts on the loop; `label` must live for the process
+  // (InternActivity in node/loop/stall_watch.h).
+  void NoteActivity(const char* label) { activity_.store(label, std::memory_order_relaxed); }
+  // Thread-safe reads for StallWatch: the last noted activity, the events
+  // handled so far, and whether the loop is waiting on its queue right now.
+  const char* activity() const { return activity_.load(std::memory_order_relaxed); }
+  uint64_t turns() const { return turns_.load(std::memory_order_relaxed); }
+  bool waiting() const { return waiting_.load(std::memory_order_relaxed); }
+
   // Thread-safe. Starts the thread. Called once.
   void Start();
   // Not from a loop thread. Cancels every task, waits for them to finish until
@@ -114,6 +126,10 @@ class EventLoop {
   CancellationSource root_;
   bool draining_ = false;
   std::atomic<int64_t> failures_{0};
+  // Written by the loop's thread only (plain stores), read by StallWatch.
+  std::atomic<const char*> activity_{nullptr};
+  std::atomic<uint64_t> turns_{0};
+  std::atomic<bool> waiting_{false};
 
   Mutex mu_;
   std::vector<absl::AnyInvocable<void()>> posted_ ABSL_GUARDED_BY(mu_);
@@ -138,6 +154,8 @@ class LoopGroup {
     int num_loops = 0;
     // How often each loop's lag is sampled (fanout_loop_lag_seconds); zero: never.
     absl::Duration lag_probe_interval = absl::Seconds(1);
+    // A loop busy this long on one event is reported (StallWatch); zero: never.
+    absl::Duration stall_report_after = absl::Seconds(1);
   };
   // With a builder, every loop's queue is a server queue of that builder.
   explicit LoopGroup(Options options, grpc::ServerBuilder* builder = nullptr);
@@ -153,6 +171,7 @@ class LoopGroup {
 
  private:
   std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::unique_ptr<StallWatch> stall_watch_;  // Null when not asked for.
   std::atomic<uint64_t> next_{0};
   bool stopped_ = false;
 };
