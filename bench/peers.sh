@@ -3,6 +3,10 @@
 # in ONE run, on the same lab backend and the same load.
 #
 #   bash bench/peers.sh [build-dir] [seconds-per-step]     # defaults: build 8; ~80 s
+#   PEERS_PERF=1 bash bench/peers.sh ...   # also perf-records the gateway in its
+#                                          # steps and prints its top symbols
+#   PEERS_PRELOAD=/path/to/libtcmalloc_minimal.so.4 bash bench/peers.sh ...
+#                                          # the gateway on another allocator
 #
 # build-dir holds fanoutd as services/fanoutd/fanoutd (a build tree, or a copy
 # with the same layout) or as ./fanoutd (a flat copy).
@@ -197,7 +201,10 @@ HAPROXY
 
 "${pin_load[@]}" "$fanoutd" --config "$tmp/backend.yaml" >"$tmp/backend.out" 2>"$tmp/backend.log" &
 backend=$!; pids+=($backend)
-"${pin_proxy[@]}" "$fanoutd" --config "$tmp/gateway.yaml" >"$tmp/gateway.out" 2>"$tmp/gateway.log" &
+# PEERS_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 (or jemalloc's):
+# the gateway with another allocator.
+env ${PEERS_PRELOAD:+LD_PRELOAD="$PEERS_PRELOAD"} "${pin_proxy[@]}" "$fanoutd" --config "$tmp/gateway.yaml" \
+  >"$tmp/gateway.out" 2>"$tmp/gateway.log" &
 gw=$!; pids+=($gw)
 "${pin_proxy[@]}" nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx.out" 2>&1 &
 nginx_master=$!; pids+=($nginx_master)
@@ -270,7 +277,7 @@ grpc_frame "$echo_hex" > "$tmp/echo.bin"
 grpc_frame "$stream_hex" > "$tmp/stream.bin"
 printf 'wrk.method = "POST"\nwrk.body = "{\\"message\\":\\"hi\\"}"\nwrk.headers["Content-Type"] = "application/json"\n' > "$tmp/post.lua"
 
-declare -A RPS P50 P99 NREQ PCPU BCPU CHECK LABEL
+declare -A RPS P50 P99 NREQ PCPU BCPU CHECK LABEL PERF_TOP
 order=()
 # Runs one step and records it. kind: grpc or rest. proxy pids: "" for direct.
 step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
@@ -285,6 +292,11 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
   fi
   s0=$(served "$BA" fanout.lab.v1.Lab); g0=$(served "$GA" fanout.lab.v1.Lab); a0=$(attempts)
   b0=$(ticks "$backend"); [ ${#proxy[@]} = 0 ] || p0=$(ticks "${proxy[@]}")
+  local perf_pid=""
+  if [ -n "${PEERS_PERF:-}" ] && [ "${proxy[0]:-}" = "$gw" ]; then
+    perf record -F 999 -g -p "$gw" -o "$tmp/$key.perf" -- sleep "$secs" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   if [ $kind = grpc ]; then
     "${pin_load[@]}" h2load -D "$secs" -c 8 -m 4 -t 1 --data="$body" -H 'content-type: application/grpc' \
       -H 'te: trailers' --log-file="$lat" "$url" > "$out"
@@ -292,6 +304,15 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
     "${pin_load[@]}" wrk -t1 -c8 -d"${secs}s" --latency ${body:+-s "$body"} "$url" > "$out"
   fi
   b1=$(ticks "$backend"); [ ${#proxy[@]} = 0 ] || p1=$(ticks "${proxy[@]}")
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    { perf report -i "$tmp/$key.perf" --no-children --sort dso --stdio 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -n 8
+      echo "   ..."
+      perf report -i "$tmp/$key.perf" --no-children --sort dso,sym --stdio 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -n 25; } | sed 's/  */ /g' | cut -c1-150 > "$tmp/$key.top" || true
+    PERF_TOP[$key]=$(cat "$tmp/$key.top")
+  fi
   s1=$(served "$BA" fanout.lab.v1.Lab); g1=$(served "$GA" fanout.lab.v1.Lab); a1=$(attempts)
 
   if [ $kind = grpc ]; then
@@ -319,7 +340,8 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
   if [ "$key" = gw-known ] || [ "$key" = gw-generic ]; then
     read -r ok cancelled other <<<"$(minus "$g1" "$g0")"
     if [ "$ok" -lt "$n" ] || [ "$other" != 0 ] || [ "$cancelled" -gt 32 ]; then
-      note+="gateway door: $ok OK, $cancelled CANCELLED, $other other for $n expected; "
+      note+="gateway door: $ok OK, $cancelled CANCELLED, $other other for $n expected ($(curl -sf "http://127.0.0.1:$GA/metrics" |
+        awk '/^fanout_rpc_server_duration_seconds_count\{/ && /fanout.lab.v1.Lab/ && !/code="(OK|CANCELLED)"/ {match($0, /code="[A-Z_]+"/); printf "%s %s ", substr($0, RSTART, RLENGTH), $NF}')); "
     fi
   fi
   # Which path the gateway took (Backend::Call counts attempts; ProxyCall does not).
@@ -372,6 +394,14 @@ echo "| gateway REST GET Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${P
 echo "| gateway REST POST Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${PCPU[rest-post]}" "${PCPU[gw-known]}") |"
 echo "| HAProxy ÷ backend per Echo (direct) | $(ratio "${PCPU[haproxy]}" "${BCPU[direct]}") |"
 echo "| gateway gRPC proxy (route-known) ÷ backend per Echo (direct) | $(ratio "${PCPU[gw-known]}" "${BCPU[direct]}") |"
+if [ -n "${PEERS_PERF:-}" ]; then
+  for k in "${order[@]}"; do
+    [ -n "${PERF_TOP[$k]:-}" ] || continue
+    echo
+    echo "perf, gateway, ${LABEL[$k]} (self time, top symbols):"
+    echo "${PERF_TOP[$k]}"
+  done
+fi
 fail=0
 for k in "${order[@]}"; do [ "${CHECK[$k]}" = ok ] || fail=1; done
 [ $fail = 0 ] || { echo "peers: some steps failed their checks (see the check column)"; exit 1; }
