@@ -3,7 +3,10 @@
 #include <google/protobuf/descriptor.h>
 
 #include <charconv>
+#include <mutex>
+#include <shared_mutex>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "node/base/log.h"
@@ -130,38 +133,93 @@ std::string MethodPathOf(const google::protobuf::Descriptor* request,
   return "/unknown/unknown";
 }
 
-CallMeasure::CallMeasure(std::string_view method_path, bool server)
-    : server_(server), start_(absl::Now()) {
-  std::tie(service_, method_) = SplitMethodPath(method_path);
-  const RpcMetrics& m = Metrics();
-  in_flight_ = &(server ? m.server_in_flight : m.client_in_flight).With({service_, method_});
-  in_flight_->Add(1);
+CallSeries::CallSeries(std::string method_path, bool server)
+    : path_(std::move(method_path)),
+      server_(server),
+      service_(SplitMethodPath(path_).first),
+      method_(SplitMethodPath(path_).second),
+      durations_(server ? Metrics().server_duration : Metrics().client_duration),
+      in_flight_((server ? Metrics().server_in_flight : Metrics().client_in_flight)
+                     .With({service_, method_})) {}
+
+metrics::Histogram& CallSeries::duration(absl::StatusCode code) const {
+  int i = static_cast<int>(code);
+  // CodeName calls a code outside 0..16 UNKNOWN: the same series as kUnknown.
+  if (i < 0 || i >= kCodes) i = static_cast<int>(absl::StatusCode::kUnknown);
+  metrics::Histogram* histogram = by_code_[i].load(std::memory_order_acquire);
+  if (histogram == nullptr) {
+    histogram = &durations_.With({service_, method_, CodeName(code)});
+    by_code_[i].store(histogram, std::memory_order_release);
+  }
+  return *histogram;
+}
+
+namespace {
+
+// Method path → its series, one table per side. Grows with the methods
+// called, as the metric families themselves do.
+class CallSeriesTable {
+ public:
+  explicit CallSeriesTable(bool server) : server_(server) {}
+
+  const CallSeries& Find(std::string_view method_path) {
+    // Debian's Abseil has its own string_view: spell the lookup key in it.
+    absl::string_view key(method_path.data(), method_path.size());
+    {
+      std::shared_lock lock(mu_);
+      auto it = series_.find(key);
+      if (it != series_.end()) return *it->second;
+    }
+    std::unique_lock lock(mu_);
+    std::unique_ptr<CallSeries>& slot = series_[key];
+    if (slot == nullptr) slot = std::make_unique<CallSeries>(std::string(method_path), server_);
+    return *slot;
+  }
+
+ private:
+  const bool server_;
+  std::shared_mutex mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<CallSeries>> series_;  // Guarded by mu_.
+};
+
+}  // namespace
+
+const CallSeries& CallSeries::Server(std::string_view method_path) {
+  static CallSeriesTable* table = new CallSeriesTable(/*server=*/true);
+  return table->Find(method_path);
+}
+
+const CallSeries& CallSeries::Client(std::string_view method_path) {
+  static CallSeriesTable* table = new CallSeriesTable(/*server=*/false);
+  return table->Find(method_path);
+}
+
+CallMeasure::CallMeasure(const CallSeries& series) : series_(series), start_(absl::Now()) {
+  series_.in_flight().Add(1);
 }
 
 CallMeasure::~CallMeasure() {
-  if (in_flight_ != nullptr) in_flight_->Add(-1);
+  if (!finished_) series_.in_flight().Add(-1);
 }
 
 std::optional<absl::Duration> CallMeasure::Finish(absl::StatusCode code) {
-  if (in_flight_ == nullptr) return std::nullopt;
-  std::exchange(in_flight_, nullptr)->Add(-1);
+  if (finished_) return std::nullopt;
+  finished_ = true;
+  series_.in_flight().Add(-1);
   absl::Duration took = absl::Now() - start_;
-  const RpcMetrics& m = Metrics();
-  (server_ ? m.server_duration : m.client_duration)
-      .With({service_, method_, CodeName(code)})
-      .Observe(absl::ToDoubleSeconds(took));
+  series_.duration(code).Observe(absl::ToDoubleSeconds(took));
   return took;
 }
 
-ServerCallTelemetry::ServerCallTelemetry(std::string_view method_path,
+ServerCallTelemetry::ServerCallTelemetry(const CallSeries& series,
                                          const grpc::ServerContextBase& context)
-    : measure_(method_path, /*server=*/true) {
+    : measure_(series) {
   trace::Tracer* tracer = trace::GlobalTracer();
   if (tracer == nullptr) return;
   const auto& metadata = context.client_metadata();
   std::optional<trace::SpanContext> parent =
       trace::ParseTraceparent(Metadata(metadata, "traceparent"), Metadata(metadata, "tracestate"));
-  span_ = tracer->StartSpan(SpanName(method_path), trace::SpanKind::kServer,
+  span_ = tracer->StartSpan(SpanName(series.path()), trace::SpanKind::kServer,
                             parent ? &*parent : nullptr,
                             tracer->ResourceOfGrpcService(measure_.service()));
   if (span_->recording()) {
@@ -171,7 +229,9 @@ ServerCallTelemetry::ServerCallTelemetry(std::string_view method_path,
 }
 
 ServerCallTelemetry::~ServerCallTelemetry() {
-  End(absl::CancelledError("the call ended without an answer"));
+  // Checked first: the status is a heap allocation, and nearly every call
+  // was answered (End already ran).
+  if (!measure_.finished()) End(absl::CancelledError("the call ended without an answer"));
 }
 
 void ServerCallTelemetry::End(const absl::Status& status) {
@@ -196,14 +256,14 @@ void ServerCallTelemetry::End(const absl::Status& status) {
 }
 
 ClientCallTelemetry::ClientCallTelemetry(
-    std::string_view method_path, const TaskContext& task,
+    const CallSeries& series, const TaskContext& task,
     const std::vector<std::pair<std::string, std::string>>& span_attributes,
     grpc::ClientContext* context)
-    : measure_(method_path, /*server=*/false) {
+    : measure_(series) {
   trace::Tracer* tracer = trace::GlobalTracer();
   if (tracer == nullptr) return;
   const trace::SpanContext* parent = task.span ? &task.span->context() : nullptr;
-  span_ = tracer->StartSpan(SpanName(method_path), trace::SpanKind::kClient, parent,
+  span_ = tracer->StartSpan(SpanName(series.path()), trace::SpanKind::kClient, parent,
                             task.span ? task.span->resource() : 0);
   const trace::SpanContext& mine = span_->context();
   context->AddMetadata("traceparent", trace::FormatTraceparent(mine));

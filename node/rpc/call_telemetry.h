@@ -16,6 +16,7 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/server_context.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,7 +33,10 @@ class Descriptor;
 }
 namespace fanout::metrics {
 class Gauge;
-}
+class Histogram;
+template <typename Metric>
+class Family;
+}  // namespace fanout::metrics
 
 namespace fanout::internal {
 
@@ -52,31 +56,78 @@ const std::string& TypedMethodPath() {
   return path;
 }
 
+// The metric series one method records into on one side of its calls: the
+// in-flight gauge and a duration histogram per status code. Family::With
+// hashes the label values and takes the family's lock on every lookup; a
+// method's series are found once here and reused by all its calls (a
+// family's children live as long as the registry). Made on a method's first
+// call, like the series they hold, and never destroyed. Thread-safe.
+class CallSeries {
+ public:
+  CallSeries(std::string method_path, bool server);
+  CallSeries(const CallSeries&) = delete;
+  CallSeries& operator=(const CallSeries&) = delete;
+
+  const std::string& path() const { return path_; }  // "/pkg.Service/Method"
+  std::string_view service() const { return service_; }
+  std::string_view method() const { return method_; }
+  bool server() const { return server_; }
+  metrics::Gauge& in_flight() const { return in_flight_; }
+  // The histogram for calls that ended with `code`, made on the first such
+  // call (as before: /metrics shows only the codes a method has answered).
+  metrics::Histogram& duration(absl::StatusCode code) const;
+
+  // The series of `method_path` on the server or client side, from a
+  // process-wide table: for paths known only at run time (the generic
+  // proxy path). One lookup instead of two per call.
+  static const CallSeries& Server(std::string_view method_path);
+  static const CallSeries& Client(std::string_view method_path);
+
+ private:
+  static constexpr int kCodes = 17;  // absl::StatusCode 0..16
+  const std::string path_;
+  const bool server_;
+  std::string_view service_, method_;  // Views into path_.
+  metrics::Family<metrics::Histogram>& durations_;
+  metrics::Gauge& in_flight_;
+  // Filled on first use per code (a race stores the same child twice).
+  mutable std::atomic<metrics::Histogram*> by_code_[kCodes] = {};
+};
+
+// The series of a typed method, found once per type pair and side.
+template <typename Request, typename Response, bool kServerStreaming, bool kServer>
+const CallSeries& TypedCallSeries() {
+  static const CallSeries& series =
+      kServer ? CallSeries::Server(TypedMethodPath<Request, Response, kServerStreaming>())
+              : CallSeries::Client(TypedMethodPath<Request, Response, kServerStreaming>());
+  return series;
+}
+
 // What a server and a client call measure alike: the method, the time, and
 // the in-flight gauge held from start to Finish (or destruction).
 class CallMeasure {
  public:
-  CallMeasure(std::string_view method_path, bool server);
+  explicit CallMeasure(const CallSeries& series);
   ~CallMeasure();
   CallMeasure(const CallMeasure&) = delete;
   CallMeasure& operator=(const CallMeasure&) = delete;
 
-  std::string_view service() const { return service_; }
-  std::string_view method() const { return method_; }
+  std::string_view service() const { return series_.service(); }
+  std::string_view method() const { return series_.method(); }
+  bool finished() const { return finished_; }
   // Records the duration under `code` and leaves the in-flight gauge; the
   // time taken, or nullopt if the call was already finished.
   std::optional<absl::Duration> Finish(absl::StatusCode code);
 
  private:
-  std::string_view service_, method_;
-  bool server_;
+  const CallSeries& series_;
   absl::Time start_;
-  metrics::Gauge* in_flight_;  // Null once finished.
+  bool finished_ = false;
 };
 
 class ServerCallTelemetry {
  public:
-  ServerCallTelemetry(std::string_view method_path, const grpc::ServerContextBase& context);
+  ServerCallTelemetry(const CallSeries& series, const grpc::ServerContextBase& context);
   ~ServerCallTelemetry();
   ServerCallTelemetry(const ServerCallTelemetry&) = delete;
   ServerCallTelemetry& operator=(const ServerCallTelemetry&) = delete;
@@ -94,7 +145,7 @@ class ServerCallTelemetry {
 class ClientCallTelemetry {
  public:
   // Starts the client span and puts its context on `context` as traceparent.
-  ClientCallTelemetry(std::string_view method_path, const TaskContext& task,
+  ClientCallTelemetry(const CallSeries& series, const TaskContext& task,
                       const std::vector<std::pair<std::string, std::string>>& span_attributes,
                       grpc::ClientContext* context);
   ~ClientCallTelemetry();

@@ -75,7 +75,7 @@ Task<absl::StatusOr<grpc::ByteBuffer>> CallGenericUnary(grpc::GenericStub* stub,
                                                         grpc::ByteBuffer request,
                                                         CallOptions options) {
   co_return co_await internal::RunUnary<grpc::ByteBuffer>(
-      method,
+      internal::CallSeries::Client(method),
       [&](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
         return stub->PrepareUnaryCall(context, method, request, cq);
       },

@@ -83,17 +83,16 @@ void PrepareClientContext(const CallOptions& options, const TaskContext& task,
 absl::Status CallStatus(const grpc::Status& status, const TaskContext& task);
 void CopyServerMetadata(const grpc::ClientContext& context, ServerMetadata* out);
 
-// `method_path` ("/pkg.Service/Method") names the call in telemetry and must
-// outlive it.
+// `series` names the call in telemetry (its method's, client side).
 template <typename Response, typename Prepare>
-Task<absl::StatusOr<Response>> RunUnary(std::string_view method_path, Prepare prepare,
+Task<absl::StatusOr<Response>> RunUnary(const CallSeries& series, Prepare prepare,
                                         CallOptions options) {
   TaskContext task = co_await CurrentContext();
   if (task.token.cancelled()) co_return task.token.reason();
   if (!task.loop->accepting_operations())
     co_return absl::UnavailableError("event loop is stopping");
   grpc::ClientContext context;
-  ClientCallTelemetry telemetry(method_path, task, options.span_attributes, &context);
+  ClientCallTelemetry telemetry(series, task, options.span_attributes, &context);
   PrepareClientContext(options, task, telemetry, &context);
   auto reader = prepare(&context, task.loop->cq());
   reader->StartCall();
@@ -122,7 +121,7 @@ Task<absl::StatusOr<Response>> CallUnary(
     Request request, CallOptions options = {}) {
   // The task is lazy: it owns its request, so a temporary can be passed.
   return internal::RunUnary<Response>(
-      internal::TypedMethodPath<Request, Response, false>(),
+      internal::TypedCallSeries<Request, Response, false, /*kServer=*/false>(),
       [stub, prepare, request = std::move(request)](grpc::ClientContext* context,
                                                     grpc::CompletionQueue* cq) {
         return (stub->*prepare)(context, request, cq);
@@ -146,7 +145,7 @@ class ServerStreamCall {
                    std::unique_ptr<grpc::ClientAsyncReader<Response>> (Stub::*prepare)(
                        grpc::ClientContext*, const Request&, grpc::CompletionQueue*),
                    const Request& request, CallOptions options = {})
-      : method_path_(internal::TypedMethodPath<Request, Response, true>()),
+      : series_(internal::TypedCallSeries<Request, Response, true, /*kServer=*/false>()),
         options_(std::move(options)) {
     start_ = [stub, prepare, request](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
       return (stub->*prepare)(c, request, cq);
@@ -197,7 +196,7 @@ class ServerStreamCall {
     if (!task.loop->accepting_operations()) {
       co_return absl::UnavailableError("event loop is stopping");
     }
-    telemetry_.emplace(method_path_, task, options_.span_attributes, &context_);
+    telemetry_.emplace(series_, task, options_.span_attributes, &context_);
     internal::PrepareClientContext(options_, task, *telemetry_, &context_);
     reader_ = start_(&context_, task.loop->cq());
     bool started;
@@ -220,7 +219,7 @@ class ServerStreamCall {
     telemetry_->End(final_status_, context_);
   }
 
-  const std::string& method_path_;
+  const internal::CallSeries& series_;
   CallOptions options_;
   std::function<std::unique_ptr<grpc::ClientAsyncReader<Response>>(grpc::ClientContext*,
                                                                    grpc::CompletionQueue*)>

@@ -43,7 +43,8 @@ Task<absl::Status> GenericClientStream::Start() {
                                            : absl::UnavailableError("event loop is stopping");
     co_return final_status_;
   }
-  telemetry_.emplace(method_, task, options_.span_attributes, &context_);
+  telemetry_.emplace(internal::CallSeries::Client(method_), task, options_.span_attributes,
+                     &context_);
   internal::PrepareClientContext(options_, task, *telemetry_, &context_);
   stream_ = stub_->PrepareCall(&context_, method_, task.loop->cq());
   bool started = co_await Step([this](void* tag) { stream_->StartCall(tag); });

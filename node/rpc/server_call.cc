@@ -18,10 +18,10 @@ absl::Time ServerDeadline(const grpc::ServerContext& context) {
 }
 
 Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
-                                 std::string_view method_path,
+                                 const CallSeries& series,
                                  std::function<Task<absl::Status>()> body) {
   TaskContext task = co_await CurrentContext();
-  ServerCallTelemetry telemetry(method_path, context);
+  ServerCallTelemetry telemetry(series, context);
   CancellationSource source(task.token, ServerDeadline(context));
   auto cancel_if_gone = [&] {
     bool cancelled = context.IsCancelled();
@@ -47,7 +47,8 @@ Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
 namespace {
 Task<absl::Status> ServeGenericCall(std::unique_ptr<GenericCall> call,
                                     std::shared_ptr<GenericHandler> handler) {
-  co_return co_await RunServerCall(call->context(), call->done(), call->method(),
+  co_return co_await RunServerCall(call->context(), call->done(),
+                                   CallSeries::Server(call->method()),
                                    [&]() -> Task<absl::Status> {
                                      absl::Status status = co_await (*handler)(*call);
                                      co_await call->Finish(status);

@@ -159,10 +159,9 @@ absl::Time ServerDeadline(const grpc::ServerContext& context);
 // cancels (client cancelled, deadline passed) and under the call's span, then
 // waits for that notification so the call state outlives every gRPC
 // reference to it. `body` returns the status the call was answered with,
-// which the call's telemetry records. `method_path` ("/pkg.Service/Method")
-// must outlive the call.
+// which the call's telemetry records into `series` (the method's).
 Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
-                                 std::string_view method_path,
+                                 const CallSeries& series,
                                  std::function<Task<absl::Status>()> body);
 
 // Accepts calls on `loop` one after another until the server shuts down:
@@ -205,8 +204,8 @@ template <typename Request, typename Response>
 Task<absl::Status> ServeUnaryCall(
     std::unique_ptr<TypedCall<Request, grpc::ServerAsyncResponseWriter<Response>>> call,
     std::shared_ptr<UnaryHandler<Request, Response>> handler) {
-  const std::string& method = TypedMethodPath<Request, Response, false>();
-  co_return co_await RunServerCall(call->context, call->done, method, [&]() -> Task<absl::Status> {
+  const CallSeries& series = TypedCallSeries<Request, Response, false, /*kServer=*/true>();
+  co_return co_await RunServerCall(call->context, call->done, series, [&]() -> Task<absl::Status> {
     absl::StatusOr<Response> response = co_await (*handler)(call->context, call->request);
     co_await CqOp([&](EventLoop*, void* tag) {
       if (response.ok())
@@ -222,8 +221,8 @@ template <typename Request, typename Response>
 Task<absl::Status> ServeStreamCall(
     std::unique_ptr<TypedCall<Request, grpc::ServerAsyncWriter<Response>>> call,
     std::shared_ptr<StreamHandler<Request, Response>> handler) {
-  const std::string& method = TypedMethodPath<Request, Response, true>();
-  co_return co_await RunServerCall(call->context, call->done, method, [&]() -> Task<absl::Status> {
+  const CallSeries& series = TypedCallSeries<Request, Response, true, /*kServer=*/true>();
+  co_return co_await RunServerCall(call->context, call->done, series, [&]() -> Task<absl::Status> {
     ServerStreamWriter<Response> out(&call->context, &call->responder);
     absl::Status status = co_await (*handler)(call->context, call->request, out);
     co_await CqOp(
