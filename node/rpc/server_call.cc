@@ -17,43 +17,41 @@ absl::Time ServerDeadline(const grpc::ServerContext& context) {
   return deadline;
 }
 
-Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
-                                 const CallSeries& series,
-                                 std::function<Task<absl::Status>()> body) {
-  TaskContext task = co_await CurrentContext();
-  ServerCallTelemetry telemetry(series, context);
-  CancellationSource source(task.token, ServerDeadline(context));
-  auto cancel_if_gone = [&] {
-    bool cancelled = context.IsCancelled();
-    FANOUT_LOG(DEBUG) << "server call done-notification: cancelled=" << cancelled;
-    if (!cancelled) return;
-    source.Cancel(absl::Now() >= source.deadline()
-                      ? absl::DeadlineExceededError("the call's deadline passed")
-                      : absl::CancelledError("the client cancelled the call"));
-  };
-  if (done.arrived()) cancel_if_gone();
-  done.set_on_arrival(cancel_if_gone);
+ServerCallScope::ServerCallScope(grpc::ServerContext& context, Signal& done,
+                                 const CallSeries& series, const TaskContext& task)
+    : context_(context),
+      done_(done),
+      loop_(task.loop),
+      telemetry_(series, context),
+      source_(task.token, ServerDeadline(context)) {
   // Server shutdown past its grace period cancels the call through gRPC too.
-  // Named, not a braced temporary: GCC 12 destroys aggregate temporaries in
-  // a co_await expression twice (the span's count would drop twice).
-  TaskContext call_context{task.loop, source.token(), telemetry.span()};
-  absl::Status answered = co_await body().WithContext(call_context);
-  telemetry.End(answered);
-  co_await done;
-  done.set_on_arrival(nullptr);
-  co_return absl::OkStatus();
+  if (done_.arrived()) CancelIfGone();
+  done_.set_on_arrival([this] { CancelIfGone(); });
+}
+
+ServerCallScope::~ServerCallScope() { done_.set_on_arrival(nullptr); }
+
+void ServerCallScope::CancelIfGone() {
+  bool cancelled = context_.IsCancelled();
+  FANOUT_LOG(DEBUG) << "server call done-notification: cancelled=" << cancelled;
+  if (!cancelled) return;
+  source_.Cancel(absl::Now() >= source_.deadline()
+                     ? absl::DeadlineExceededError("the call's deadline passed")
+                     : absl::CancelledError("the client cancelled the call"));
 }
 
 namespace {
 Task<absl::Status> ServeGenericCall(std::unique_ptr<GenericCall> call,
                                     std::shared_ptr<GenericHandler> handler) {
-  co_return co_await RunServerCall(call->context(), call->done(),
-                                   CallSeries::Server(call->method()),
-                                   [&]() -> Task<absl::Status> {
-                                     absl::Status status = co_await (*handler)(*call);
-                                     co_await call->Finish(status);
-                                     co_return status;
-                                   });
+  TaskContext task = co_await CurrentContext();
+  ServerCallScope scope(call->context(), call->done(), CallSeries::Server(call->method()), task);
+  TaskContext handler_context = scope.handler_context();
+  absl::Status status = co_await (*handler)(*call).WithContext(handler_context);
+  co_await call->Finish(status).WithContext(handler_context);
+  scope.End(status);
+  Signal& done = call->done();  // Awaited by name: GCC 12 copies a call's result.
+  co_await done;
+  co_return absl::OkStatus();
 }
 }  // namespace
 

@@ -155,14 +155,44 @@ namespace internal {
 
 absl::Time ServerDeadline(const grpc::ServerContext& context);
 
-// Runs `body` under a cancellation source that the call's done-notification
-// cancels (client cancelled, deadline passed) and under the call's span, then
-// waits for that notification so the call state outlives every gRPC
-// reference to it. `body` returns the status the call was answered with,
-// which the call's telemetry records into `series` (the method's).
-Task<absl::Status> RunServerCall(grpc::ServerContext& context, Signal& done,
-                                 const CallSeries& series,
-                                 std::function<Task<absl::Status>()> body);
+// What the runtime keeps for one served call while it is answered: its
+// telemetry (span, metrics into `series`, the method's), and a cancellation
+// source that the call's done-notification cancels (client cancelled,
+// deadline passed). The handler runs under handler_context(). A local of
+// the call's coroutine rather than a coroutine of its own: every coroutine
+// is a heap frame, and this is every served call's path.
+//
+//   TaskContext task = co_await CurrentContext();
+//   ServerCallScope scope(call->context, call->done, series, task);
+//   TaskContext handler_context = scope.handler_context();   // named: GCC 12 trap
+//   absl::Status status = co_await Handle(...).WithContext(handler_context);
+//   ... send the answer ...
+//   scope.End(status);
+//   co_await call->done;   // gRPC may still refer to the call state until then
+//
+// Loop-affine.
+class ServerCallScope {
+ public:
+  ServerCallScope(grpc::ServerContext& context, Signal& done, const CallSeries& series,
+                  const TaskContext& task);
+  ~ServerCallScope();
+  ServerCallScope(const ServerCallScope&) = delete;
+  ServerCallScope& operator=(const ServerCallScope&) = delete;
+
+  // The call's loop, token (cancelled with the call) and span.
+  TaskContext handler_context() { return {loop_, source_.token(), telemetry_.span()}; }
+  // The status the call was answered with.
+  void End(const absl::Status& answered) { telemetry_.End(answered); }
+
+ private:
+  void CancelIfGone();
+
+  grpc::ServerContext& context_;
+  Signal& done_;
+  EventLoop* loop_;
+  ServerCallTelemetry telemetry_;
+  CancellationSource source_;
+};
 
 // Accepts calls on `loop` one after another until the server shuts down:
 // `request(call, loop, tag)` asks gRPC for the next call into a fresh `Call`
@@ -204,31 +234,38 @@ template <typename Request, typename Response>
 Task<absl::Status> ServeUnaryCall(
     std::unique_ptr<TypedCall<Request, grpc::ServerAsyncResponseWriter<Response>>> call,
     std::shared_ptr<UnaryHandler<Request, Response>> handler) {
-  const CallSeries& series = TypedCallSeries<Request, Response, false, /*kServer=*/true>();
-  co_return co_await RunServerCall(call->context, call->done, series, [&]() -> Task<absl::Status> {
-    absl::StatusOr<Response> response = co_await (*handler)(call->context, call->request);
-    co_await CqOp([&](EventLoop*, void* tag) {
-      if (response.ok())
-        call->responder.Finish(*response, grpc::Status::OK, tag);
-      else
-        call->responder.FinishWithError(ToGrpcStatus(response.status()), tag);
-    });
-    co_return response.status();
+  TaskContext task = co_await CurrentContext();
+  ServerCallScope scope(call->context, call->done,
+                        TypedCallSeries<Request, Response, false, /*kServer=*/true>(), task);
+  TaskContext handler_context = scope.handler_context();
+  absl::StatusOr<Response> response =
+      co_await (*handler)(call->context, call->request).WithContext(handler_context);
+  co_await CqOp([&](EventLoop*, void* tag) {
+    if (response.ok())
+      call->responder.Finish(*response, grpc::Status::OK, tag);
+    else
+      call->responder.FinishWithError(ToGrpcStatus(response.status()), tag);
   });
+  scope.End(response.status());
+  co_await call->done;
+  co_return absl::OkStatus();
 }
 
 template <typename Request, typename Response>
 Task<absl::Status> ServeStreamCall(
     std::unique_ptr<TypedCall<Request, grpc::ServerAsyncWriter<Response>>> call,
     std::shared_ptr<StreamHandler<Request, Response>> handler) {
-  const CallSeries& series = TypedCallSeries<Request, Response, true, /*kServer=*/true>();
-  co_return co_await RunServerCall(call->context, call->done, series, [&]() -> Task<absl::Status> {
-    ServerStreamWriter<Response> out(&call->context, &call->responder);
-    absl::Status status = co_await (*handler)(call->context, call->request, out);
-    co_await CqOp(
-        [&](EventLoop*, void* tag) { call->responder.Finish(ToGrpcStatus(status), tag); });
-    co_return status;
-  });
+  TaskContext task = co_await CurrentContext();
+  ServerCallScope scope(call->context, call->done,
+                        TypedCallSeries<Request, Response, true, /*kServer=*/true>(), task);
+  TaskContext handler_context = scope.handler_context();
+  ServerStreamWriter<Response> out(&call->context, &call->responder);
+  absl::Status status =
+      co_await (*handler)(call->context, call->request, out).WithContext(handler_context);
+  co_await CqOp([&](EventLoop*, void* tag) { call->responder.Finish(ToGrpcStatus(status), tag); });
+  scope.End(status);
+  co_await call->done;
+  co_return absl::OkStatus();
 }
 
 template <typename Service, typename Request, typename Response>
