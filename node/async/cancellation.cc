@@ -22,11 +22,12 @@ CancellationSource::CancellationSource(CancellationToken parent, absl::Time dead
     reason_ = parent.reason();
     return;
   }
-  parent_link_.emplace(parent, [this](const absl::Status& reason) { Cancel(reason); });
+  parent_link_ =
+      new CancellationCallback(parent, [this](const absl::Status& reason) { Cancel(reason); });
 }
 
 CancellationSource::~CancellationSource() {
-  parent_link_.reset();
+  delete parent_link_;
   // Callbacks that outlive us (their owners are being torn down too) must not
   // touch us later.
   for (CancellationCallback* cb = head_; cb != nullptr;) {

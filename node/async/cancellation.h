@@ -17,8 +17,6 @@
 // cancel from another thread, Post() the Cancel() to that loop.
 #pragma once
 
-#include <optional>
-
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -44,24 +42,6 @@ class CancellationToken {
 
  private:
   CancellationSource* source_ = nullptr;
-};
-
-// Registers `fn` to run when the token is cancelled, until this object dies.
-// If the token is already cancelled, `fn` is not registered (and not run):
-// check `token.cancelled()` first.
-class CancellationCallback {
- public:
-  CancellationCallback(CancellationToken token, absl::AnyInvocable<void(const absl::Status&)> fn);
-  ~CancellationCallback();
-  CancellationCallback(const CancellationCallback&) = delete;
-  CancellationCallback& operator=(const CancellationCallback&) = delete;
-
- private:
-  friend class CancellationSource;
-  CancellationSource* source_ = nullptr;  // Null once run or unlinked.
-  CancellationCallback* prev_ = nullptr;
-  CancellationCallback* next_ = nullptr;
-  absl::AnyInvocable<void(const absl::Status&)> fn_;
 };
 
 class CancellationSource {
@@ -90,9 +70,25 @@ class CancellationSource {
   absl::Time deadline_;
   CancellationCallback* head_ = nullptr;
   CancellationCallback* tail_ = nullptr;
-  // Our callback on the parent, when there is one. A member, not a heap
-  // object: a source is made for every spawned task and served call.
-  std::optional<CancellationCallback> parent_link_;
+  CancellationCallback* parent_link_ = nullptr;  // Owned; our callback on the parent.
+};
+
+// Registers `fn` to run when the token is cancelled, until this object dies.
+// If the token is already cancelled, `fn` is not registered (and not run):
+// check `token.cancelled()` first.
+class CancellationCallback {
+ public:
+  CancellationCallback(CancellationToken token, absl::AnyInvocable<void(const absl::Status&)> fn);
+  ~CancellationCallback();
+  CancellationCallback(const CancellationCallback&) = delete;
+  CancellationCallback& operator=(const CancellationCallback&) = delete;
+
+ private:
+  friend class CancellationSource;
+  CancellationSource* source_ = nullptr;  // Null once run or unlinked.
+  CancellationCallback* prev_ = nullptr;
+  CancellationCallback* next_ = nullptr;
+  absl::AnyInvocable<void(const absl::Status&)> fn_;
 };
 
 }  // namespace fanout
