@@ -266,8 +266,19 @@ absl::Status Gateway::Start(Server& server) {
   return absl::OkStatus();
 }
 
+void Gateway::BeginDrain() {
+  if (http_) http_->BeginDrain();
+}
+
+bool Gateway::AwaitDrained(absl::Time deadline) {
+  return http_ == nullptr || http_->AwaitIdle(deadline);
+}
+
 void Gateway::Stop() {
-  if (http_) http_->Stop();
+  if (!http_) return;
+  // Answers of requests cancelled as the loops stopped (503) are on their way.
+  http_->AwaitIdle(absl::Now() + absl::Seconds(1));
+  http_->Stop();
 }
 
 absl::Duration Gateway::default_timeout() const { return DefaultTimeout(options_.config); }

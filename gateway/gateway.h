@@ -76,8 +76,14 @@ class Gateway {
 
   void Register(Server& server);
   absl::Status Start(Server& server);
-  // Closes the REST door (calls in flight get their answers or are
-  // cancelled); the gRPC door closes with the server.
+  // Drain, in order: BeginDrain (the REST door takes no new connections;
+  // answers carry Connection: close), AwaitDrained (until every REST request
+  // read is answered and written, or the deadline), then the server's
+  // shutdown (the gRPC door; remaining requests are cancelled with
+  // UNAVAILABLE, 503 on REST), then Stop (closes the REST door, after at
+  // most a second for those last answers to be written).
+  void BeginDrain();
+  bool AwaitDrained(absl::Time deadline);
   void Stop();
 
   int rest_port() const;

@@ -223,6 +223,19 @@ asio::awaitable<void> Connection::Linger() {
 asio::awaitable<bool> Connection::Answer(http::request<http::string_body> request) {
   HttpRequest converted = ToHttpRequest(std::move(request));
   HttpFraming framing = FramingFor(converted);
+  ServerContext& server = worker_->server();
+  {
+    MutexLock lock(&server.exchanges_mu);
+    ++server.exchanges;
+  }
+  // However the exchange ends (written, client gone, connection dropped).
+  struct Done {
+    ServerContext& server;
+    ~Done() {
+      MutexLock lock(&server.exchanges_mu);
+      if (--server.exchanges == 0) server.exchanges_idle.SignalAll();
+    }
+  } done{server};
   ++seq_;
   auto exchange = std::make_shared<HttpExchange>(std::move(converted), MakeSink(framing));
   exchange_ = exchange;
@@ -237,9 +250,14 @@ asio::awaitable<bool> Connection::Answer(http::request<http::string_body> reques
 
 HttpResponseSink Connection::MakeSink(const HttpFraming& framing) {
   // Runs on the answering thread: serialise there, then hop to ours.
-  return [poster = worker_->poster(), weak = weak_from_this(), seq = seq_,
-          framing](HttpResponseEvent event) {
-    poster->Post([weak, seq, piece = SerializeEvent(std::move(event), framing)]() mutable {
+  // A draining server answers what it was sent, then closes: the client's
+  // next request goes to a server that stays. Decided as the answer is
+  // serialised, so a request read before the drain began is closed too.
+  return [poster = worker_->poster(), weak = weak_from_this(), seq = seq_, framing,
+          draining = worker_->server().draining](HttpResponseEvent event) {
+    HttpFraming now = framing;
+    if (draining->load()) now.keep_alive = false;
+    poster->Post([weak, seq, piece = SerializeEvent(std::move(event), now)]() mutable {
       if (auto self = weak.lock()) self->Enqueue(seq, std::move(piece));
     });
   };

@@ -39,6 +39,13 @@ struct ServerContext {
   HttpHandler handler;
   std::atomic<int> connections{0};
   std::atomic<bool> stopping{false};
+  // Draining: answers carry Connection: close (HttpServer::BeginDrain).
+  // Shared with the response sinks, which may outlive the server.
+  std::shared_ptr<std::atomic<bool>> draining = std::make_shared<std::atomic<bool>>(false);
+  // Requests read and not yet wholly written back (HttpServer::AwaitIdle).
+  Mutex exchanges_mu;
+  CondVar exchanges_idle;
+  int exchanges ABSL_GUARDED_BY(exchanges_mu) = 0;
 };
 
 // Posts to an io_context until Close(); afterwards posting is a no-op, so

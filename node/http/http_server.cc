@@ -169,6 +169,25 @@ absl::Status HttpServer::Start() {
 
 int HttpServer::port() const { return impl_->port; }
 
+void HttpServer::BeginDrain() {
+  if (!impl_->started || impl_->stopped || impl_->context.draining->exchange(true)) return;
+  asio::post(impl_->workers[0]->io(), [impl = impl_.get()] {
+    boost::system::error_code ignored;
+    impl->acceptor->close(ignored);
+  });
+}
+
+bool HttpServer::AwaitIdle(absl::Time deadline) {
+  http_internal::ServerContext& context = impl_->context;
+  MutexLock lock(&context.exchanges_mu);
+  while (context.exchanges > 0) {
+    if (!context.exchanges_idle.WaitWithDeadline(&context.exchanges_mu, deadline)) {
+      return context.exchanges == 0;
+    }
+  }
+  return true;
+}
+
 void HttpServer::Stop() {
   if (!impl_->started || impl_->stopped) return;
   impl_->stopped = true;

@@ -188,6 +188,15 @@ class HttpServer {
   absl::Status Start();
   // The bound port (useful with port 0), after Start.
   int port() const;
+  // The first step of a graceful stop: no new connections (the listening
+  // socket closes: a client connecting now is refused and tries another
+  // replica), and every answer from now on carries `Connection: close`, so
+  // keep-alive clients leave after their request in flight. Requests
+  // already read are served as usual. Idempotent.
+  void BeginDrain();
+  // Waits until no request is being served (each read request answered and
+  // written, or its client gone), or `deadline`. True when idle.
+  bool AwaitIdle(absl::Time deadline);
   // Stops accepting, closes every connection (firing OnClientGone of the
   // exchanges in flight) and joins the threads. Idempotent. Exchanges still
   // held elsewhere stay valid; answering them is a no-op.

@@ -155,7 +155,9 @@ void EventLoop::Stop(absl::Time deadline) {
 }
 
 void EventLoop::BeginStop() {
-  Post([this] { root_.Cancel(absl::CancelledError("event loop stopping")); });
+  // UNAVAILABLE, not CANCELLED: nobody cancelled the work, the node is going
+  // away (a REST caller sees 503, not 499; a gRPC caller may retry elsewhere).
+  Post([this] { root_.Cancel(absl::UnavailableError("the node is shutting down")); });
 }
 
 void EventLoop::AwaitIdle(absl::Time deadline) {

@@ -7,7 +7,9 @@
 //
 // SIGTERM/SIGINT: readiness goes NOT_SERVING, the node stops accepting,
 // in-flight calls get shutdown.grace_ms to finish, the rest are cancelled,
-// exit 0. A second signal exits at once (status 1).
+// exit 0. A second signal exits at once (status 1). A drain still running
+// kHardStopAfter past the grace (a loop stuck in CPU work) is logged and
+// ends the process with status 2: a pod never hangs in Terminating.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <signal.h>
 
@@ -64,6 +66,10 @@ std::string RoleList(const config::v1::Roles& roles) {
 // Signals closer together than this are one request to stop, not a second
 // one asking to exit at once.
 constexpr absl::Duration kSameSignalWindow = absl::Seconds(1);
+// Past the grace: the loops' own stop (5 s) and the REST door's last writes
+// (1 s) fit inside it. The chart's terminationGracePeriodSeconds covers the
+// preStop pause, the grace and this.
+constexpr absl::Duration kHardStopAfter = absl::Seconds(10);
 
 int Serve(const std::string& config_path) {
   absl::StatusOr<NodeConfig> config = LoadNodeConfig(config_path);
@@ -110,10 +116,17 @@ int Serve(const std::string& config_path) {
   std::atomic<bool> drained{false};
   std::thread drainer;
   absl::Time first_signal;
+  absl::Time hard_stop = absl::InfiniteFuture();
   for (;;) {
     timespec tick{0, 100 * 1000 * 1000};
     int sig = sigtimedwait(&signals, nullptr, &tick);
     if (drained.load()) break;
+    if (absl::Now() > hard_stop) {
+      FANOUT_LOG(ERROR) << "drain still running " << kHardStopAfter
+                        << " past shutdown.grace_ms (a loop stuck in CPU work?): exiting now";
+      std::fflush(nullptr);
+      std::_Exit(2);
+    }
     if (sig <= 0) continue;
     if (drainer.joinable() && absl::Now() - first_signal < kSameSignalWindow) {
       // A terminal's Ctrl-C and a supervisor's SIGTERM often arrive together.
@@ -127,6 +140,7 @@ int Serve(const std::string& config_path) {
       std::_Exit(1);
     }
     first_signal = absl::Now();
+    hard_stop = first_signal + absl::Milliseconds(config->shutdown().grace_ms()) + kHardStopAfter;
     FANOUT_LOG(INFO) << "signal " << sig << ": draining (send again to exit at once)";
     drainer = std::thread([&] {
       node.Drain();

@@ -2,6 +2,7 @@
 
 #include <grpcpp/create_channel.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -195,8 +196,20 @@ void Node::Drain() {
   ready_.store(false);
   health_.Shutdown();
   absl::Duration grace = absl::Milliseconds(config_.shutdown().grace_ms());
+  absl::Time deadline = absl::Now() + grace;
   FANOUT_LOG(INFO) << "draining: in-flight calls have " << grace << " to finish";
-  server_->Shutdown(grace);  // REST requests in flight finish on the loops too.
+  if (gateway_) {
+    // REST first, while the gRPC server still takes calls: in the all-in-one
+    // node a REST request's backend calls come back in through it.
+    gateway_->BeginDrain();
+    if (!gateway_->AwaitDrained(deadline)) {
+      FANOUT_LOG(WARNING) << "draining: REST requests still running at the grace deadline "
+                             "are answered 503";
+    }
+  }
+  // gRPC calls in flight finish until the deadline; then the loops stop and
+  // cancel what is left with UNAVAILABLE.
+  server_->Shutdown(std::max(deadline - absl::Now(), absl::ZeroDuration()));
   if (gateway_) gateway_->Stop();
   if (admin_) admin_->Stop();
   server_.reset();

@@ -70,6 +70,10 @@ class FanoutdTest : public ::testing::Test {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
+    for (pid_t other : others_) {
+      ::kill(other, SIGKILL);
+      ::waitpid(other, nullptr, 0);
+    }
     std::filesystem::remove_all(dir_);
   }
   std::string WriteConfig(const std::string& name, const std::string& yaml) {
@@ -77,15 +81,19 @@ class FanoutdTest : public ::testing::Test {
     std::ofstream(path) << yaml;
     return path;
   }
-  void Launch(const std::string& config) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::string log = (dir_ / "fanoutd.log").string();
+  void Launch(const std::string& config) { pid_ = LaunchProcess(config, "fanoutd.log"); }
+  // Another fanoutd (a backend of the one under test), killed with the test.
+  pid_t LaunchProcess(const std::string& config, const std::string& log_name) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      std::string log = (dir_ / log_name).string();
       FILE* out = std::freopen(log.c_str(), "w", stderr);
       (void)out;
       ::execl(FANOUTD_PATH, FANOUTD_PATH, "--config", config.c_str(), nullptr);
       ::_exit(127);
     }
+    if (log_name != "fanoutd.log") others_.push_back(pid);
+    return pid;
   }
   int Wait() {
     int status = 0;
@@ -120,6 +128,7 @@ class FanoutdTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   pid_t pid_ = -1;
+  std::vector<pid_t> others_;
 };
 
 TEST_F(FanoutdTest, ServesEveryRoleAndDrainsOnSigterm) {
@@ -244,6 +253,70 @@ shutdown: {grace_ms: 3000}
   EXPECT_TRUE(saw_not_ready);
   EXPECT_EQ(Wait(), 0);
   loops.Stop(absl::Now() + absl::Seconds(2));
+}
+
+// The chart's topology, one role per process: a gateway-only node in front
+// of a lab-only node. SIGTERM reaches the gateway with REST requests in
+// flight: those that can finish inside shutdown.grace_ms are answered 200,
+// those that cannot are answered 503 at the grace deadline (never 499 or a
+// reset), a new connection is refused meanwhile, and the node exits 0.
+TEST_F(FanoutdTest, AGatewayOnlyNodeDrainsItsRestRequestsOnSigterm) {
+  int lab_grpc = FreePort(), gw_grpc = FreePort(), gw_admin = FreePort(), rest = FreePort();
+  std::string lab = WriteConfig("lab.yaml", absl::StrCat("node_name: lab\ngrpc_address: 127.0.0.1:",
+                                                         lab_grpc, "\nloops: 1\nroles: {lab: true}\n"));
+  std::string gateway = WriteConfig("gateway.yaml", absl::StrCat(R"(node_name: gw
+grpc_address: 127.0.0.1:)", gw_grpc, R"(
+admin_address: 127.0.0.1:)", gw_admin, R"(
+loops: 1
+roles: {gateway: true}
+shutdown: {grace_ms: 3000}
+backends:
+  lab: {target: "127.0.0.1:)", lab_grpc, R"(", services: [fanout.lab.v1.Lab]}
+gateway:
+  rest_address: 127.0.0.1:)", rest, "\n"));
+  LaunchProcess(lab, "lab.log");
+  Launch(gateway);
+  bool up = false;
+  for (int i = 0; i < 200 && !up; ++i) {
+    up = testing::HttpCall(rest, "GET", "/v1/lab/echo?message=up").status == 200;
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(up) << "the gateway never answered";
+
+  // 10 requests of 2 s (inside the 3 s grace) and 5 of 8 s (past it).
+  constexpr int kShort = 10, kLong = 5;
+  std::vector<testing::HttpResult> results(kShort + kLong);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kShort + kLong; ++i) {
+    callers.emplace_back([&, i] {
+      results[i] = testing::HttpCall(
+          rest, "GET", absl::StrCat("/v1/lab/echo?delay_ms=", i < kShort ? 2000 : 8000));
+    });
+  }
+  // SIGTERM once the gateway holds all of them.
+  for (int i = 0; i < 1000; ++i) {  // A hang guard of about 10 s.
+    auto scraped = testing::ParsePrometheusText(testing::HttpCall(gw_admin, "GET", "/metrics").body);
+    double held = 0;
+    if (scraped.ok()) {
+      held = scraped->Value("fanout_http_server_in_flight", {{"route", "lab-echo"}}).value_or(0);
+    }
+    if (held >= kShort + kLong) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid_, SIGTERM);
+  bool refused = false;
+  for (int i = 0; i < 100 && !refused; ++i) {
+    refused = testing::HttpCall(rest, "GET", "/v1/lab/echo").status == 0;
+    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (std::thread& caller : callers) caller.join();
+  EXPECT_TRUE(refused) << "a new connection was still served while draining";
+  for (int i = 0; i < kShort + kLong; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(results[i].status, i < kShort ? 200 : 503) << results[i].body;
+  }
+  EXPECT_THAT(results[kShort].body, HasSubstr("shutting down"));
+  EXPECT_EQ(Wait(), 0);
 }
 
 // The README's main job: every role in one process; the sample curls work.

@@ -15,11 +15,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/base/sync.h"
+#include "tests/support/eventually.h"
 #include "tests/support/http_test_client.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout {
 namespace {
+
+using ::fanout::testing::Eventually;
 
 using ::fanout::testing::IsOk;
 using ::fanout::testing::StatusIs;
@@ -135,6 +138,42 @@ TEST(HttpServerTest, ReplyFromAnotherThreadLater) {
   ASSERT_TRUE(client.Send(kGet));
   queue.Next()->Reply({.body = "next"});
   EXPECT_EQ(client.ReadResponse()->body, "next");
+}
+
+// A graceful stop: the request in flight is answered with Connection: close,
+// a keep-alive client's next request on its open connection too, a new
+// connection is refused, and AwaitIdle tells when the last answer is out.
+TEST(HttpServerTest, DrainAnswersWhatWasReadClosesKeepAliveAndRefusesNewConnections) {
+  ExchangeQueue queue;
+  auto server = StartServer({}, queue.Handler());
+  TestHttpClient held(server->port());
+  TestHttpClient idle(server->port());
+  ASSERT_TRUE(held.Send(kGet));
+  std::shared_ptr<HttpExchange> in_flight = queue.Next();
+  // `idle` is accepted (a request of its own, answered) before the drain.
+  ASSERT_TRUE(idle.Send(kGet));
+  queue.Next()->Reply({.body = "first"});
+  EXPECT_NE(idle.ReadResponse()->Header("connection"), "close");
+
+  server->BeginDrain();
+  EXPECT_FALSE(server->AwaitIdle(absl::Now() + absl::Milliseconds(50)));  // One is in flight.
+  in_flight->Reply({.body = "late"});
+  std::optional<TestHttpResponse> answered = held.ReadResponse();
+  ASSERT_TRUE(answered.has_value());
+  EXPECT_EQ(answered->body, "late");
+  EXPECT_EQ(answered->Header("connection"), "close");
+
+  ASSERT_TRUE(idle.Send(kGet));
+  queue.Next()->Reply({.body = "second"});
+  std::optional<TestHttpResponse> second = idle.ReadResponse();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->Header("connection"), "close");
+  EXPECT_EQ(idle.ReadToEof(), "");  // And the server closed it.
+
+  EXPECT_TRUE(server->AwaitIdle(absl::Now() + absl::Seconds(10)));
+  // The listening socket is closed: a connect is refused.
+  EXPECT_TRUE(Eventually([&] { return !TestHttpClient(server->port()).connected(); }));
+  server->Stop();
 }
 
 TEST(HttpServerTest, StreamChunksArriveInOrderAndOneAtATime) {
