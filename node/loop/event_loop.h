@@ -95,10 +95,11 @@ class EventLoop {
   // report of a loop that stays busy ("route \"dashboard\""). Set when a
   // request's work starts on the loop; `label` must live for the process
   // (InternActivity in node/loop/stall_watch.h).
-  void NoteActivity(const char* label) { activity_.store(label, std::memory_order_relaxed); }
+  // Release/acquire: the watch reads the text the pointer leads to.
+  void NoteActivity(const char* label) { activity_.store(label, std::memory_order_release); }
   // Thread-safe reads for StallWatch: the last noted activity, the events
   // handled so far, and whether the loop is waiting on its queue right now.
-  const char* activity() const { return activity_.load(std::memory_order_relaxed); }
+  const char* activity() const { return activity_.load(std::memory_order_acquire); }
   uint64_t turns() const { return turns_.load(std::memory_order_relaxed); }
   bool waiting() const { return waiting_.load(std::memory_order_relaxed); }
 

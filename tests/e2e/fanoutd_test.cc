@@ -1,7 +1,6 @@
 // fanoutd as users run it: a real binary, real config files, free ports.
 #include <gmock/gmock.h>
 #include <grpcpp/create_channel.h>
-#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -24,6 +23,7 @@
 #include "node/async/gather.h"
 #include "node/async/spawn.h"
 #include "node/rpc/client.h"
+#include "tests/support/generic_unary.h"
 #include "tests/support/http_client.h"
 #include "tests/support/prometheus_text.h"
 #include "tests/support/status_matchers.h"
@@ -357,22 +357,9 @@ gateway: {rest_address: "127.0.0.1:)",
 
   // A method a served service lacks is UNIMPLEMENTED here, never proxied
   // back into this node (which proxied it again, without end).
-  {
-    grpc::GenericStub generic(channel);
-    grpc::ClientContext nope;
-    nope.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    grpc::ByteBuffer request, reply;
-    grpc::Status nope_status;
-    grpc::CompletionQueue cq;
-    auto call = generic.PrepareUnaryCall(&nope, "/fanout.users.v1.Users/Nope", request, &cq);
-    call->StartCall();
-    call->Finish(&reply, &nope_status, reinterpret_cast<void*>(1));
-    void* tag;
-    bool ok;
-    ASSERT_TRUE(cq.Next(&tag, &ok));
-    EXPECT_EQ(nope_status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-    EXPECT_THAT(nope_status.error_message(), HasSubstr("this node serves fanout.users.v1.Users"));
-  }
+  grpc::Status nope = testing::GenericUnaryStatus(channel, "/fanout.users.v1.Users/Nope");
+  EXPECT_EQ(nope.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(nope.error_message(), HasSubstr("this node serves fanout.users.v1.Users"));
 
   // The same route on the gateway's typed gRPC method.
   auto gateway = gateway::v1::Gateway::NewStub(channel);

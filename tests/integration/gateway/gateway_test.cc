@@ -16,6 +16,7 @@
 #include "fanout/gateway/v1/gateway.grpc.pb.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
 #include "node/config/yaml_proto.h"
+#include "tests/support/generic_unary.h"
 #include "node/loop/timer.h"
 #include "services/lab/lab_service.h"
 #include "tests/support/eventually.h"
@@ -650,18 +651,7 @@ TEST_F(GatewayGrpcTest, AProxiedFailureKeepsTheBackendsStatusAndTrailers) {
 }
 
 TEST_F(GatewayGrpcTest, UnknownServiceIsUnimplemented) {
-  grpc::GenericStub generic(channel_);
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  grpc::ByteBuffer request, reply;
-  grpc::Status status;
-  grpc::CompletionQueue cq;
-  auto call = generic.PrepareUnaryCall(&context, "/nope.v1.Nothing/Here", request, &cq);
-  call->StartCall();
-  call->Finish(&reply, &status, reinterpret_cast<void*>(1));
-  void* tag;
-  bool ok;
-  ASSERT_TRUE(cq.Next(&tag, &ok));
+  grpc::Status status = testing::GenericUnaryStatus(channel_, "/nope.v1.Nothing/Here");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_THAT(status.error_message(), HasSubstr("no backend serves nope.v1.Nothing"));
 }
@@ -672,18 +662,7 @@ TEST_F(GatewayRestTest, AProxyLoopEndsAtTheHopLimit) {
   StartGateway("services: {\"loop.v1.Loop\": self}\n");
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", front_.port()),
                                      grpc::InsecureChannelCredentials());
-  grpc::GenericStub generic(channel);
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-  grpc::ByteBuffer request, reply;
-  grpc::Status status;
-  grpc::CompletionQueue cq;
-  auto call = generic.PrepareUnaryCall(&context, "/loop.v1.Loop/Call", request, &cq);
-  call->StartCall();
-  call->Finish(&reply, &status, reinterpret_cast<void*>(1));
-  void* tag;
-  bool ok;
-  ASSERT_TRUE(cq.Next(&tag, &ok));
+  grpc::Status status = testing::GenericUnaryStatus(channel, "/loop.v1.Loop/Call");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("passed through 8 gateways (x-fanout-hops)"));
 }
