@@ -123,6 +123,13 @@ const T& AsGenerated(const Message& message, T* scratch) {
   return *scratch;
 }
 
+// INVALID_ARGUMENT naming the field by its proto path: `field "a.b": what`.
+absl::Status FieldError(const std::vector<absl::string_view>& path, absl::string_view what) {
+  if (path.empty()) return absl::InvalidArgumentError(what);
+  return absl::InvalidArgumentError(
+      absl::StrCat("field \"", absl::StrJoin(path, "."), "\": ", what));
+}
+
 // ---------------------------------------------------------------- writing
 
 class Writer {
@@ -162,6 +169,14 @@ class Writer {
 
   absl::Status Field(const google::protobuf::Message& message, const Reflection& reflection,
                      const FieldDescriptor* field) {
+    path_.push_back(field->name());
+    absl::Status written = FieldIn(message, reflection, field);
+    path_.pop_back();
+    return written;
+  }
+
+  absl::Status FieldIn(const google::protobuf::Message& message, const Reflection& reflection,
+                       const FieldDescriptor* field) {
     if (field->is_map()) {
       const FieldDescriptor* key = field->message_type()->map_key();
       const FieldDescriptor* value = field->message_type()->map_value();
@@ -173,7 +188,7 @@ class Writer {
         MapKey(entry, key);
         out_->push_back(':');
         absl::Status written = Single(entry, *entry.GetReflection(), value, -1);
-        if (!written.ok()) return Named(written, field);
+        if (!written.ok()) return written;
       }
       out_->push_back('}');
       return absl::OkStatus();
@@ -184,17 +199,12 @@ class Writer {
       for (int i = 0; i < n; ++i) {
         if (i > 0) out_->push_back(',');
         absl::Status written = Single(message, reflection, field, i);
-        if (!written.ok()) return Named(written, field);
+        if (!written.ok()) return written;
       }
       out_->push_back(']');
       return absl::OkStatus();
     }
-    absl::Status written = Single(message, reflection, field, -1);
-    return written.ok() ? written : Named(written, field);
-  }
-
-  static absl::Status Named(const absl::Status& status, const FieldDescriptor* field) {
-    return absl::Status(status.code(), absl::StrCat(field->name(), ".", status.message()));
+    return Single(message, reflection, field, -1);
   }
 
   void MapKey(const google::protobuf::Message& entry, const FieldDescriptor* key) {
@@ -292,8 +302,8 @@ class Writer {
         int32_t nanos = r.GetInt32(message, type->field(1));
         if (seconds < kMinTimestampSeconds || seconds > kMaxTimestampSeconds || nanos < 0 ||
             nanos > 999999999) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              ": Timestamp out of range (seconds ", seconds, ", nanos ", nanos, ")"));
+          return FieldError(path_, absl::StrCat(
+              "Timestamp out of range (seconds ", seconds, ", nanos ", nanos, ")"));
         }
         out_->push_back('"');
         out_->append(absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(seconds),
@@ -308,8 +318,8 @@ class Writer {
         if (seconds < -kMaxDurationSeconds || seconds > kMaxDurationSeconds ||
             nanos < -999999999 || nanos > 999999999 || (seconds > 0 && nanos < 0) ||
             (seconds < 0 && nanos > 0)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              ": Duration out of range (seconds ", seconds, ", nanos ", nanos, ")"));
+          return FieldError(path_, absl::StrCat(
+              "Duration out of range (seconds ", seconds, ", nanos ", nanos, ")"));
         }
         out_->push_back('"');
         if (seconds < 0 || nanos < 0) out_->push_back('-');
@@ -324,8 +334,8 @@ class Writer {
         for (int i = 0; i < r.FieldSize(message, paths); ++i) {
           const std::string& path = r.GetRepeatedString(message, paths, i);
           if (!CamelRoundTrips(path)) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                ": FieldMask path \"", path, "\" has no lowerCamelCase form"));
+            return FieldError(path_, absl::StrCat(
+                "FieldMask path \"", path, "\" has no lowerCamelCase form"));
           }
           camel.push_back(SnakeToCamel(path));
         }
@@ -352,8 +362,7 @@ class Writer {
         return absl::OkStatus();
       }
       case Wkt::kAny:
-        return absl::InvalidArgumentError(
-            ": google.protobuf.Any is not supported by the REST transcoder");
+        return FieldError(path_, "google.protobuf.Any is not supported by the REST transcoder");
       case Wkt::kNone:
         break;
     }
@@ -361,6 +370,7 @@ class Writer {
   }
 
   std::string* out_;
+  std::vector<absl::string_view> path_;  // Proto names of the fields being written.
 };
 
 // ---------------------------------------------------------------- reading
@@ -449,11 +459,7 @@ class Reader {
     return field;
   }
 
-  absl::Status Fail(absl::string_view what) const {
-    if (path_.empty()) return absl::InvalidArgumentError(what);
-    return absl::InvalidArgumentError(
-        absl::StrCat("field \"", absl::StrJoin(path_, "."), "\": ", what));
-  }
+  absl::Status Fail(absl::string_view what) const { return FieldError(path_, what); }
 
  private:
   absl::Status FieldIn(const Value& value, const FieldDescriptor* field,
@@ -802,16 +808,7 @@ class Reader {
 }  // namespace
 
 absl::Status AppendMessageJson(const google::protobuf::Message& message, std::string* out) {
-  absl::Status written = Writer(out).Message(message);
-  if (written.ok()) return written;
-  // The writer names the path as "a.b.: what"; make it read as the reader's.
-  std::string text(written.message());
-  size_t colon = text.find(": ");
-  std::string path = text.substr(0, colon);
-  while (!path.empty() && path.back() == '.') path.pop_back();
-  return absl::InvalidArgumentError(
-      path.empty() ? text.substr(colon + 2)
-                   : absl::StrCat("field \"", path, "\": ", text.substr(colon + 2)));
+  return Writer(out).Message(message);
 }
 
 absl::StatusOr<Value> MessageToValue(const google::protobuf::Message& message) {
