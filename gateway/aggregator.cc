@@ -152,7 +152,7 @@ Task<absl::StatusOr<CallOutcome>> RunCall(const CompiledRoute& route, int i,
   std::unique_ptr<Message> request = env.new_message(method->input_type());
   out.part.status = BuildRequest(call, input, done, request.get(), &out.bad_input);
   if (!out.part.status.ok()) co_return out;
-  absl::StatusOr<grpc::ByteBuffer> bytes = ToByteBuffer(*request);
+  absl::StatusOr<Bytes> bytes = ToByteBuffer(*request);
   if (!bytes.ok()) {
     out.part.status = bytes.status();
     co_return out;
@@ -162,7 +162,7 @@ Task<absl::StatusOr<CallOutcome>> RunCall(const CompiledRoute& route, int i,
                     .retry = call.retry,
                     .hedge_delay = call.hedge_delay,
                     .metadata = input.forward};
-  absl::StatusOr<grpc::ByteBuffer> reply =
+  absl::StatusOr<Bytes> reply =
       co_await backend.Call(call.method, *std::move(bytes), std::move(policy));
   if (!reply.ok()) {
     out.part.status = absl::Status(reply.status().code(),

@@ -46,9 +46,11 @@ Backend::Backend(std::string name, std::shared_ptr<grpc::Channel> channel,
       breaker_(BreakerOptions(name_, config, clock)),
       retry_budget_(BudgetOptions(config)) {}
 
-Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Call(std::string method, grpc::ByteBuffer request,
+Task<absl::StatusOr<Bytes>> Backend::Call(std::string method, Bytes request,
                                                      CallPolicy policy) {
-  if (policy.retry.max_attempts <= 1) co_return co_await Hedged(method, request, policy, 1);
+  if (policy.retry.max_attempts <= 1) {
+    co_return co_await Hedged(std::move(method), std::move(request), policy, 1);
+  }
   int tries = 0;
   RetryOptions options{.budget = &retry_budget_,
                        .on_retry = [this](int, const absl::Status&) { ++stats_.retries; }};
@@ -56,17 +58,19 @@ Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Call(std::string method, grpc::B
   co_return co_await Retry(policy.retry, attempt, std::move(options));
 }
 
-Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Hedged(std::string method, grpc::ByteBuffer request,
+Task<absl::StatusOr<Bytes>> Backend::Hedged(std::string method, Bytes request,
                                                        const CallPolicy& policy, int attempt) {
-  if (policy.hedge_delay <= absl::ZeroDuration())
-    co_return co_await Attempt(method, request, policy, Try{.attempt = attempt});
+  if (policy.hedge_delay <= absl::ZeroDuration()) {
+    co_return co_await Attempt(std::move(method), std::move(request), policy,
+                               Try{.attempt = attempt});
+  }
   auto sent = std::make_shared<bool>(false);
-  std::vector<Task<absl::StatusOr<grpc::ByteBuffer>>> copies;
+  std::vector<Task<absl::StatusOr<Bytes>>> copies;
   copies.push_back(Attempt(method, request, policy, Try{.attempt = attempt}));
   copies.push_back(DelayedAttempt(policy.hedge_delay, method, request, policy,
                                   Try{.attempt = attempt, .hedge = true}, sent));
-  AsCompleted<absl::StatusOr<grpc::ByteBuffer>> race(std::move(copies));
-  std::optional<absl::StatusOr<grpc::ByteBuffer>> first_failure;
+  AsCompleted<absl::StatusOr<Bytes>> race(std::move(copies));
+  std::optional<absl::StatusOr<Bytes>> first_failure;
   while (auto done = co_await race.Next()) {
     if (done->result.ok()) {
       if (done->index == 1) ++stats_.hedge_wins;
@@ -80,9 +84,9 @@ Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Hedged(std::string method, grpc:
   co_return std::move(*first_failure);
 }
 
-Task<absl::StatusOr<grpc::ByteBuffer>> Backend::DelayedAttempt(absl::Duration delay,
+Task<absl::StatusOr<Bytes>> Backend::DelayedAttempt(absl::Duration delay,
                                                                std::string method,
-                                                               grpc::ByteBuffer request,
+                                                               Bytes request,
                                                                CallPolicy policy, Try attempt,
                                                                std::shared_ptr<bool> sent) {
   absl::Status slept = co_await Sleep(delay);
@@ -92,8 +96,8 @@ Task<absl::StatusOr<grpc::ByteBuffer>> Backend::DelayedAttempt(absl::Duration de
   co_return co_await Attempt(std::move(method), std::move(request), policy, attempt);
 }
 
-Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Attempt(std::string method,
-                                                        grpc::ByteBuffer request, CallPolicy policy,
+Task<absl::StatusOr<Bytes>> Backend::Attempt(std::string method,
+                                                        Bytes request, CallPolicy policy,
                                                         Try attempt) {
   if (absl::Status allowed = breaker_.Allow(); !allowed.ok()) {
     ++stats_.breaker_rejected;
@@ -115,7 +119,8 @@ Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Attempt(std::string method,
   }
   // A hedge's cancelled loser never writes server_metadata: only the answer
   // taken does.
-  CallOptions options{.metadata = policy.metadata, .server_metadata = policy.server_metadata};
+  CallOptions options{.metadata = std::move(policy.metadata),
+                      .server_metadata = policy.server_metadata};
   if (trace::GlobalTracer() != nullptr) {  // Else no span reads them.
     options.span_attributes = {{"fanout.backend", name_},
                                {"fanout.attempt", absl::StrCat(attempt.attempt)}};
@@ -126,7 +131,7 @@ Task<absl::StatusOr<grpc::ByteBuffer>> Backend::Attempt(std::string method,
   }
   ++stats_.attempts;
   const absl::Time attempt_deadline = options.deadline;
-  absl::StatusOr<grpc::ByteBuffer> reply =
+  absl::StatusOr<Bytes> reply =
       co_await CallGenericUnary(&stub_, std::move(method), std::move(request), std::move(options));
   TaskContext context = co_await CurrentContext();
   if (!reply.ok()) ++stats_.failures;

@@ -8,7 +8,7 @@
 // (a second copy after a delay, first answer wins, the other cancelled).
 //
 //   Backend users("users", channel, config.backends().at("users"));
-//   absl::StatusOr<grpc::ByteBuffer> reply = co_await users.Call(
+//   absl::StatusOr<Bytes> reply = co_await users.Call(
 //       "/fanout.users.v1.Users/GetUser", request, {.retry = policy, .hedge_delay = 20ms});
 //
 // Thread-safe: one Backend is shared by every loop; each call runs on the
@@ -57,7 +57,7 @@ class Backend {
           const config::v1::Backend& config, Clock* clock = &Clock::Real());
 
   // A unary call by method path, with retries and hedging per `policy`.
-  Task<absl::StatusOr<grpc::ByteBuffer>> Call(std::string method, grpc::ByteBuffer request,
+  Task<absl::StatusOr<Bytes>> Call(std::string method, Bytes request,
                                               CallPolicy policy);
 
   const std::string& name() const { return name_; }
@@ -74,14 +74,14 @@ class Backend {
     bool hedge = false;
   };
   // One copy: hedged when the policy says so.
-  Task<absl::StatusOr<grpc::ByteBuffer>> Hedged(std::string method, grpc::ByteBuffer request,
+  Task<absl::StatusOr<Bytes>> Hedged(std::string method, Bytes request,
                                                 const CallPolicy& policy, int attempt);
-  Task<absl::StatusOr<grpc::ByteBuffer>> DelayedAttempt(absl::Duration delay, std::string method,
-                                                        grpc::ByteBuffer request, CallPolicy policy,
+  Task<absl::StatusOr<Bytes>> DelayedAttempt(absl::Duration delay, std::string method,
+                                                        Bytes request, CallPolicy policy,
                                                         Try attempt, std::shared_ptr<bool> sent);
   // One attempt through the bulkhead and the breaker. Copies and delayed
   // copies own their arguments: a cancelled loser may outlive the caller.
-  Task<absl::StatusOr<grpc::ByteBuffer>> Attempt(std::string method, grpc::ByteBuffer request,
+  Task<absl::StatusOr<Bytes>> Attempt(std::string method, Bytes request,
                                                  CallPolicy policy, Try attempt);
 
   const std::string name_;

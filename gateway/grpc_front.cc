@@ -122,13 +122,12 @@ Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
 // generic stream).
 Task<absl::Status> Gateway::ProxyUnary(GenericCall& call, Backend& backend,
                                        AdmissionLimiter::Ticket ticket) {
-  std::optional<grpc::ByteBuffer> request = co_await call.Read();
+  std::optional<Bytes> request = co_await call.Read();
   if (!request) co_return NoRequest(call);
   ServerMetadata answered;
-  const auto& metadata = call.context().client_metadata();
-  CallPolicy policy{.metadata = Forwarded(MetadataPairs(metadata), HopsOf(metadata)),
+  CallPolicy policy{.metadata = ForwardedMetadata(call.context().client_metadata(), proxy_options_),
                     .server_metadata = &answered};
-  absl::StatusOr<grpc::ByteBuffer> reply =
+  absl::StatusOr<Bytes> reply =
       co_await backend.Call(call.method(), *std::move(request), std::move(policy));
   // The backend's own metadata comes back, as through ProxyCall.
   PassBackMetadata(answered.initial, MetadataPart::kInitial, call);
@@ -143,7 +142,7 @@ Task<absl::Status> Gateway::ProxyUnary(GenericCall& call, Backend& backend,
 
 // A route's own method: the request's fields are the route's parameters.
 Task<absl::Status> Gateway::ServeGrpcRoute(GenericCall& call, const CompiledRoute& route) {
-  std::optional<grpc::ByteBuffer> bytes = co_await call.Read();
+  std::optional<Bytes> bytes = co_await call.Read();
   if (!bytes) co_return NoRequest(call);
   const google::protobuf::MethodDescriptor* method = route.grpc_descriptor;
   std::unique_ptr<Message> request = descriptors_->NewMessage(method->input_type());
@@ -158,14 +157,14 @@ Task<absl::Status> Gateway::ServeGrpcRoute(GenericCall& call, const CompiledRout
 
   if (route.stream) {
     PartSink sink = [&](const PartResult& part) -> Task<void> {
-      absl::StatusOr<grpc::ByteBuffer> message = ToByteBuffer(PartMessage(part));
+      absl::StatusOr<Bytes> message = ToByteBuffer(PartMessage(part));
       if (message.ok()) (void)co_await call.Write(*message);
     };
     absl::StatusOr<RouteResult> result = co_await RunGrpcRoute(call, route, std::move(input), sink);
     if (!result.ok()) co_return result.status();
     gateway::v1::Part end;
     end.set_completed(result->completed);
-    absl::StatusOr<grpc::ByteBuffer> last = ToByteBuffer(end);
+    absl::StatusOr<Bytes> last = ToByteBuffer(end);
     if (last.ok()) (void)co_await call.Write(*last);
     co_return absl::OkStatus();
   }
@@ -175,14 +174,14 @@ Task<absl::Status> Gateway::ServeGrpcRoute(GenericCall& call, const CompiledRout
   std::unique_ptr<Message> response = descriptors_->NewMessage(method->output_type());
   absl::Status filled = FillResponse(route, *result, response.get());
   if (!filled.ok()) co_return filled;
-  absl::StatusOr<grpc::ByteBuffer> out = ToByteBuffer(*response);
+  absl::StatusOr<Bytes> out = ToByteBuffer(*response);
   if (!out.ok()) co_return out.status();
   co_return co_await call.Write(*out);
 }
 
 // Gateway/Aggregate: any (non-streaming) route by name, untyped.
 Task<absl::Status> Gateway::ServeAggregate(GenericCall& call) {
-  std::optional<grpc::ByteBuffer> bytes = co_await call.Read();
+  std::optional<Bytes> bytes = co_await call.Read();
   if (!bytes) co_return NoRequest(call);
   gateway::v1::AggregateRequest request;
   if (!FromByteBuffer(*bytes, &request).ok()) {
@@ -210,7 +209,7 @@ Task<absl::Status> Gateway::ServeAggregate(GenericCall& call) {
   *response.mutable_result() = MergeParts(*route, *result).struct_value();
   for (const PartResult& part : result->parts) *response.add_parts() = PartStatusOf(part);
   response.set_completed(result->completed);
-  absl::StatusOr<grpc::ByteBuffer> out = ToByteBuffer(response);
+  absl::StatusOr<Bytes> out = ToByteBuffer(response);
   if (!out.ok()) co_return out.status();
   co_return co_await call.Write(*out);
 }

@@ -19,19 +19,6 @@ using MetadataMap = std::multimap<grpc::string_ref, grpc::string_ref>;
 
 std::string ToString(grpc::string_ref s) { return std::string(s.data(), s.size()); }
 
-// The allowlisted client metadata, for the backend call.
-CallOptions BackendCallOptions(GenericCall& call, const ProxyOptions& options) {
-  CallOptions backend;
-  const MetadataMap& metadata = call.context().client_metadata();
-  for (const std::string& key : options.metadata_allowlist) {
-    if (IsReservedMetadataKey(key) || key == kHopsKey) continue;
-    auto [begin, end] = metadata.equal_range(grpc::string_ref(key));
-    for (auto it = begin; it != end; ++it) backend.metadata.emplace_back(key, ToString(it->second));
-  }
-  backend.metadata.emplace_back(kHopsKey, std::to_string(HopsOf(metadata) + 1));
-  return backend;
-}
-
 // The two directions of one proxied call.
 class Relay {
  public:
@@ -62,7 +49,7 @@ class Relay {
   // requests are complete (it might commit half an upload).
   Task<absl::Status> ForwardRequests() {
     while (!backend_done_) {
-      std::optional<grpc::ByteBuffer> message = co_await call_.Read();
+      std::optional<Bytes> message = co_await call_.Read();
       if (!message) break;
       if (!co_await backend_.Write(*message)) co_return absl::OkStatus();
     }
@@ -77,7 +64,7 @@ class Relay {
 
   // Backend to client, until the backend's stream ends.
   Task<absl::Status> ForwardResponses() {
-    while (std::optional<grpc::ByteBuffer> message = co_await backend_.Read()) {
+    while (std::optional<Bytes> message = co_await backend_.Read()) {
       ForwardInitialMetadata();
       absl::Status written = co_await call_.Write(*message);
       if (!written.ok()) {
@@ -101,6 +88,18 @@ class Relay {
 };
 
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> ForwardedMetadata(const MetadataMap& client_metadata,
+                                                                   const ProxyOptions& options) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& key : options.metadata_allowlist) {
+    if (IsReservedMetadataKey(key) || key == kHopsKey) continue;
+    auto [begin, end] = client_metadata.equal_range(grpc::string_ref(key));
+    for (auto it = begin; it != end; ++it) out.emplace_back(key, ToString(it->second));
+  }
+  out.emplace_back(kHopsKey, std::to_string(HopsOf(client_metadata) + 1));
+  return out;
+}
 
 int HopsOf(const MetadataMap& client_metadata) {
   auto it = client_metadata.find(grpc::string_ref(kHopsKey));
@@ -131,7 +130,9 @@ Task<absl::Status> ProxyCall(GenericCall& call, grpc::GenericStub* backend,
     co_await call.Finish(none);
     co_return none;
   }
-  GenericClientStream upstream(backend, call.method(), BackendCallOptions(call, options));
+  GenericClientStream upstream(
+      backend, call.method(),
+      CallOptions{.metadata = ForwardedMetadata(call.context().client_metadata(), options)});
   absl::Status status = co_await upstream.Start();
   if (status.ok()) {
     Relay relay(call, upstream);

@@ -41,6 +41,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -72,6 +73,12 @@ inline constexpr int kMaxHops = 8;
 int HopsOf(const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata);
 // FAILED_PRECONDITION naming the method when `hops` is at the limit.
 absl::Status CheckHops(int hops, absl::string_view method);
+
+// What a proxied call sends on: the client's metadata under the allowlisted
+// keys, and x-fanout-hops one more than the call came with.
+std::vector<std::pair<std::string, std::string>> ForwardedMetadata(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata,
+    const ProxyOptions& options);
 
 // Keys a proxy never copies: grpc-*, ':'-pseudo-headers and the HTTP/2
 // transport headers gRPC sets itself.

@@ -71,10 +71,9 @@ std::vector<std::pair<std::string, std::string>> MetadataPairs(
   return out;
 }
 
-Task<absl::StatusOr<grpc::ByteBuffer>> CallGenericUnary(grpc::GenericStub* stub, std::string method,
-                                                        grpc::ByteBuffer request,
-                                                        CallOptions options) {
-  co_return co_await internal::RunUnary<grpc::ByteBuffer>(
+Task<absl::StatusOr<Bytes>> CallGenericUnary(grpc::GenericStub* stub, std::string method,
+                                             Bytes request, CallOptions options) {
+  co_return co_await internal::RunUnary<Bytes>(
       internal::CallSeries::Client(method),
       [&](grpc::ClientContext* context, grpc::CompletionQueue* cq) {
         return stub->PrepareUnaryCall(context, method, request, cq);

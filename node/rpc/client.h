@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "node/async/task.h"
+#include "node/rpc/byte_buffer.h"
 #include "node/rpc/call_telemetry.h"
 #include "node/rpc/cq_op.h"
 #include "node/rpc/status.h"
@@ -83,6 +84,13 @@ void PrepareClientContext(const CallOptions& options, const TaskContext& task,
 absl::Status CallStatus(const grpc::Status& status, const TaskContext& task);
 void CopyServerMetadata(const grpc::ClientContext& context, ServerMetadata* out);
 
+// Where a unary call's reply is read into.
+template <typename Response>
+Response* ReplyTarget(Response& response) {
+  return &response;
+}
+inline grpc::ByteBuffer* ReplyTarget(Bytes& response) { return &response.buffer(); }
+
 // `series` names the call in telemetry (its method's, client side).
 template <typename Response, typename Prepare>
 Task<absl::StatusOr<Response>> RunUnary(const CallSeries& series, Prepare prepare,
@@ -99,7 +107,7 @@ Task<absl::StatusOr<Response>> RunUnary(const CallSeries& series, Prepare prepar
   Response response;
   grpc::Status status;
   CancellationCallback on_cancel(task.token, [&](const absl::Status&) { context.TryCancel(); });
-  bool ok = co_await CqOp([&](EventLoop*, void* tag) { reader->Finish(&response, &status, tag); });
+  bool ok = co_await CqOp([&](EventLoop*, void* tag) { reader->Finish(ReplyTarget(response), &status, tag); });
   absl::Status result =
       ok ? CallStatus(status, task) : absl::InternalError("unary call did not finish");
   telemetry.End(result, context);
@@ -107,7 +115,7 @@ Task<absl::StatusOr<Response>> RunUnary(const CallSeries& series, Prepare prepar
     CopyServerMetadata(context, options.server_metadata);
   }
   if (!result.ok()) co_return result;
-  co_return response;
+  co_return std::move(response);
 }
 
 }  // namespace internal
@@ -131,9 +139,8 @@ Task<absl::StatusOr<Response>> CallUnary(
 
 // A unary call by method path ("/pkg.Service/Method") with serialized bytes:
 // the proxy path.
-Task<absl::StatusOr<grpc::ByteBuffer>> CallGenericUnary(grpc::GenericStub* stub, std::string method,
-                                                        grpc::ByteBuffer request,
-                                                        CallOptions options = {});
+Task<absl::StatusOr<Bytes>> CallGenericUnary(grpc::GenericStub* stub, std::string method,
+                                             Bytes request, CallOptions options = {});
 
 // A server-streaming call read as an async sequence. Read to the end (nullopt)
 // or an error, or Cancel(); destroying it earlier cancels the call.

@@ -69,10 +69,10 @@ Task<bool> GenericClientStream::WritesDone() {
   co_return co_await Step([this](void* tag) { stream_->WritesDone(tag); });
 }
 
-Task<std::optional<grpc::ByteBuffer>> GenericClientStream::Read() {
+Task<std::optional<Bytes>> GenericClientStream::Read() {
   if (stream_ == nullptr || finished_) co_return std::nullopt;
-  grpc::ByteBuffer message;
-  bool ok = co_await Step([&](void* tag) { stream_->Read(&message, tag); });
+  Bytes message;
+  bool ok = co_await Step([&](void* tag) { stream_->Read(&message.buffer(), tag); });
   if (!ok) co_return std::nullopt;
   co_return std::move(message);
 }

@@ -5,7 +5,7 @@
 //   GenericClientStream stream(&generic_stub, "/fanout.lab.v1.Lab/Echo");
 //   FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
 //   if (co_await stream.Write(request_bytes)) co_await stream.WritesDone();
-//   while (std::optional<grpc::ByteBuffer> reply = co_await stream.Read()) { ... }
+//   while (std::optional<Bytes> reply = co_await stream.Read()) { ... }
 //   absl::Status status = co_await stream.Finish();
 //
 // Like CallUnary, the call runs on the current task's loop and carries its
@@ -30,6 +30,7 @@
 #include "absl/status/status.h"
 #include "node/async/task.h"
 #include "node/rpc/client.h"
+#include "node/rpc/byte_buffer.h"
 
 namespace fanout {
 
@@ -50,7 +51,7 @@ class GenericClientStream {
   // Half-closes: the server sees the end of the requests.
   Task<bool> WritesDone();
   // The next message; nullopt when no more will come (then Finish).
-  Task<std::optional<grpc::ByteBuffer>> Read();
+  Task<std::optional<Bytes>> Read();
   // The call's status. When the call was cut short by the cancellation of a
   // task awaiting it, that task's reason (CANCELLED, DEADLINE_EXCEEDED).
   // Later calls return the same status.

@@ -54,8 +54,8 @@ class ReflectionSession {
   // The server's answer; its error_response as a status with its code.
   Task<absl::StatusOr<ServerReflectionResponse>> Ask(const ServerReflectionRequest& request) {
     std::string what = Describe(request);
-    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer bytes, ToByteBuffer(request));
-    std::optional<grpc::ByteBuffer> reply;
+    FANOUT_CO_ASSIGN_OR_RETURN(Bytes bytes, ToByteBuffer(request));
+    std::optional<Bytes> reply;
     if (co_await stream_.Write(bytes)) reply = co_await stream_.Read();
     if (!reply) co_return co_await Broken(what);
     ServerReflectionResponse response;

@@ -68,15 +68,15 @@ Task<absl::Status> AcceptGeneric(EventLoop* loop, grpc::AsyncGenericService* ser
 
 }  // namespace internal
 
-Task<std::optional<grpc::ByteBuffer>> GenericCall::Read() {
-  grpc::ByteBuffer message;
-  bool ok = co_await internal::CqOp([&](EventLoop*, void* tag) { stream_.Read(&message, tag); });
+Task<std::optional<Bytes>> GenericCall::Read() {
+  Bytes message;
+  bool ok = co_await internal::CqOp([&](EventLoop*, void* tag) { stream_.Read(&message.buffer(), tag); });
   if (!ok) {
     // gRPC reports both ends as a failed read; only the core call knows which.
     half_closed_ = grpc_call_failed_before_recv_message(context_.c_call()) == 0;
     co_return std::nullopt;
   }
-  co_return message;
+  co_return std::move(message);
 }
 
 Task<absl::Status> GenericCall::Write(const grpc::ByteBuffer& message) {

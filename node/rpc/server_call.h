@@ -25,6 +25,7 @@
 #include "node/rpc/call_telemetry.h"
 #include "node/rpc/cq_op.h"
 #include "node/rpc/status.h"
+#include "node/rpc/byte_buffer.h"
 
 namespace fanout {
 
@@ -117,7 +118,7 @@ class GenericCall {
   const std::string& method() const { return context_.method(); }
   // The next request message; nullopt when the client has finished sending
   // or the call broke (half_closed() tells which).
-  Task<std::optional<grpc::ByteBuffer>> Read();
+  Task<std::optional<Bytes>> Read();
   // After a Read returned nullopt: true if the client ended its requests (a
   // half-close), false if the call broke first (cancelled, deadline passed,
   // connection lost). A proxy must not pass a broken stream on as complete.

@@ -49,11 +49,11 @@ class FileReflectionService {
   // Serves ServerReflectionInfo; UNIMPLEMENTED for any other method.
   Task<absl::Status> Handle(GenericCall& call) {
     if (call.method() != kServerReflectionMethod) co_return absl::UnimplementedError(call.method());
-    while (std::optional<grpc::ByteBuffer> bytes = co_await call.Read()) {
+    while (std::optional<Bytes> bytes = co_await call.Read()) {
       reflection::v1::ServerReflectionRequest request;
       if (absl::Status parsed = FromByteBuffer(*bytes, &request); !parsed.ok()) co_return parsed;
       reflection::v1::ServerReflectionResponse response = Answer(request);
-      absl::StatusOr<grpc::ByteBuffer> out = ToByteBuffer(response);
+      absl::StatusOr<Bytes> out = ToByteBuffer(response);
       if (!out.ok()) co_return out.status();
       if (absl::Status written = co_await call.Write(*out); !written.ok()) co_return written;
     }

@@ -44,7 +44,7 @@ class WidgetsBackend {
     if (call.method() != "/test.made.v1.Widgets/GetWidget") {
       co_return absl::UnimplementedError(call.method());
     }
-    std::optional<grpc::ByteBuffer> bytes = co_await call.Read();
+    std::optional<Bytes> bytes = co_await call.Read();
     const auto* request_type = pool_.FindMessageTypeByName("test.made.v1.GetWidgetRequest");
     const auto* widget_type = pool_.FindMessageTypeByName("test.made.v1.Widget");
     std::unique_ptr<google::protobuf::Message> request(factory_.GetPrototype(request_type)->New());
@@ -60,7 +60,7 @@ class WidgetsBackend {
     price->GetReflection()->SetInt64(price, price->GetDescriptor()->FindFieldByName("units"), 5);
     price->GetReflection()->SetString(price, price->GetDescriptor()->FindFieldByName("currency"),
                                       "EUR");
-    absl::StatusOr<grpc::ByteBuffer> reply = ToByteBuffer(*widget);
+    absl::StatusOr<Bytes> reply = ToByteBuffer(*widget);
     if (!reply.ok()) co_return reply.status();
     co_return co_await call.Write(*reply);
   }

@@ -160,7 +160,7 @@ Task<absl::Status> Garbage(GenericCall& call) {
   (void)co_await call.Read();
   std::string junk = "\x0a\xff\xff\xff";
   grpc::Slice slice(junk);
-  grpc::ByteBuffer bytes(&slice, 1);
+  Bytes bytes(&slice, 1);
   co_return co_await call.Write(bytes);
 }
 

@@ -120,7 +120,7 @@ class TestBackend {
   static Task<absl::Status> Echo(GenericCall& call) {
     call.context().AddInitialMetadata("x-backend-initial", "hello");
     call.context().AddTrailingMetadata("x-backend-trailing", "bye");
-    while (std::optional<grpc::ByteBuffer> message = co_await call.Read()) {
+    while (std::optional<Bytes> message = co_await call.Read()) {
       FANOUT_CO_RETURN_IF_ERROR(co_await call.Write(*message));
     }
     co_return absl::OkStatus();
@@ -138,7 +138,7 @@ class TestBackend {
     EchoResponse response;
     response.set_payload(absl::StrJoin(seen, "\n"));  // bytes: -bin values are binary
     call.context().AddTrailingMetadata("x-backend-trailing", "bye");
-    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer bytes, ToByteBuffer(response));
+    FANOUT_CO_ASSIGN_OR_RETURN(Bytes bytes, ToByteBuffer(response));
     co_return co_await call.Write(bytes);
   }
 
@@ -149,7 +149,7 @@ class TestBackend {
       MutexLock lock(&mu_);
       upload_arrived_ = true;
     }
-    absl::Status written = co_await call.Write(grpc::ByteBuffer());
+    absl::Status written = co_await call.Write(Bytes());
     {
       MutexLock lock(&mu_);
       upload_end_ = written.ok() ? "committed" : "abandoned";
@@ -280,14 +280,14 @@ TEST_F(GrpcProxyTest, BidiStreamingBothWaysWithBackendMetadata) {
     std::vector<std::string> echoed;
     auto writer = [&]() -> Task<absl::Status> {
       for (int i = 0; i < kMessages; ++i) {
-        FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer bytes, ToByteBuffer(Req(absl::StrCat(i))));
+        FANOUT_CO_ASSIGN_OR_RETURN(Bytes bytes, ToByteBuffer(Req(absl::StrCat(i))));
         if (!co_await stream.Write(bytes)) co_return absl::InternalError("write failed");
       }
       co_await stream.WritesDone();
       co_return absl::OkStatus();
     };
     auto reader = [&]() -> Task<absl::Status> {
-      while (std::optional<grpc::ByteBuffer> bytes = co_await stream.Read()) {
+      while (std::optional<Bytes> bytes = co_await stream.Read()) {
         EchoRequest message;
         FANOUT_CO_RETURN_IF_ERROR(FromByteBuffer(*bytes, &message));
         echoed.push_back(message.message());
@@ -322,10 +322,10 @@ TEST_F(GrpcProxyTest, LargeMessagesFlowBothWaysBeforeTheHalfClose) {
     int echoed = 0;
     for (int i = 0; i < kMessages; ++i) {
       std::string big(100 * 1024, static_cast<char>('a' + i));
-      FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer bytes, ToByteBuffer(Req(big)));
+      FANOUT_CO_ASSIGN_OR_RETURN(Bytes bytes, ToByteBuffer(Req(big)));
       if (!co_await stream.Write(bytes)) co_return absl::InternalError("write failed");
       // Read the echo before sending anything more (no half-close yet).
-      std::optional<grpc::ByteBuffer> reply = co_await stream.Read();
+      std::optional<Bytes> reply = co_await stream.Read();
       if (!reply) break;
       EchoRequest message;
       FANOUT_CO_RETURN_IF_ERROR(FromByteBuffer(*reply, &message));
@@ -351,7 +351,7 @@ TEST_F(GrpcProxyTest, BackendFailingWhileTheClientStillSendsEndsTheClientCall) {
   auto run = [&]() -> Task<absl::Status> {
     GenericClientStream stream(generic_.get(), kTestFailAfterOne);
     FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
-    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer bytes, ToByteBuffer(Req("one")));
+    FANOUT_CO_ASSIGN_OR_RETURN(Bytes bytes, ToByteBuffer(Req("one")));
     co_await stream.Write(bytes);
     // No WritesDone: the proxy's read of the client is still pending.
     if (co_await stream.Read()) co_return absl::InternalError("unexpected reply");
@@ -391,7 +391,7 @@ TEST_F(GrpcProxyTest, ClientCancellationReachesTheBackend) {
     auto call = [&]() -> Task<absl::Status> {
       GenericClientStream stream(generic_.get(), kTestHold);
       FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
-      co_await stream.Write(grpc::ByteBuffer());
+      co_await stream.Write(Bytes());
       co_await stream.WritesDone();
       co_await stream.Read();
       co_return co_await stream.Finish();
@@ -417,7 +417,7 @@ TEST_F(GrpcProxyTest, ACancelledClientStreamIsNotPassedOnAsComplete) {
     auto call = [&]() -> Task<absl::Status> {
       GenericClientStream stream(generic_.get(), kTestUpload);
       FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
-      co_await stream.Write(grpc::ByteBuffer());  // One part of many, then the client goes.
+      co_await stream.Write(Bytes());  // One part of many, then the client goes.
       co_await stream.Read();
       co_return co_await stream.Finish();
     };
@@ -443,9 +443,9 @@ TEST_F(GrpcProxyTest, OnlyAllowlistedMetadataIsForwarded) {
                         {"x-other", "no"}};
     GenericClientStream stream(generic_.get(), kTestMetadata, options);
     FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
-    co_await stream.Write(grpc::ByteBuffer());
+    co_await stream.Write(Bytes());
     co_await stream.WritesDone();
-    std::optional<grpc::ByteBuffer> bytes = co_await stream.Read();
+    std::optional<Bytes> bytes = co_await stream.Read();
     FANOUT_CO_RETURN_IF_ERROR(co_await stream.Finish());
     if (!bytes) co_return absl::InternalError("no answer");
     EchoResponse seen;
@@ -464,7 +464,7 @@ TEST_F(GrpcProxyTest, OnlyAllowlistedMetadataIsForwarded) {
 TEST_F(GrpcProxyTest, UnknownMethodIsTheBackendsUnimplemented) {
   auto run = [&]() -> Task<absl::Status> {
     co_return (co_await CallGenericUnary(generic_.get(), "/fanout.lab.v1.Lab/NoSuchMethod",
-                                         grpc::ByteBuffer()))
+                                         Bytes()))
         .status();
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kUnimplemented));

@@ -40,7 +40,7 @@ constexpr char kBidiEcho[] = "/test.v1.Echo/Bidi";
 constexpr char kFlood[] = "/test.v1.Echo/Flood";  // writes until its timeout
 constexpr int kFloodMessages = 256;               // of 64 KB: 16 MB
 
-grpc::ByteBuffer Bytes(const google::protobuf::Message& message) { return *ToByteBuffer(message); }
+Bytes Serialized(const google::protobuf::Message& message) { return *ToByteBuffer(message); }
 
 EchoRequest Req(std::string message, int64_t delay_ms = 0) {
   EchoRequest r;
@@ -63,11 +63,11 @@ std::string Metadata(const std::multimap<grpc::string_ref, grpc::string_ref>& ma
 
 // Sends `request`, half-closes, reads every reply and finishes.
 Task<absl::StatusOr<std::vector<EchoResponse>>> CallToEnd(GenericClientStream& stream,
-                                                          grpc::ByteBuffer request) {
+                                                          Bytes request) {
   FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
   if (co_await stream.Write(request)) co_await stream.WritesDone();
   std::vector<EchoResponse> replies;
-  while (std::optional<grpc::ByteBuffer> bytes = co_await stream.Read()) {
+  while (std::optional<Bytes> bytes = co_await stream.Read()) {
     FANOUT_CO_ASSIGN_OR_RETURN(EchoResponse reply, Parse(*bytes));
     replies.push_back(std::move(reply));
   }
@@ -107,7 +107,7 @@ class GenericStreamTest : public ::testing::Test {
     if (call.method() != kBidiEcho) co_return absl::UnimplementedError(call.method());
     call.context().AddInitialMetadata("x-initial", "hello");
     call.context().AddTrailingMetadata("x-trailing", "bye");
-    while (std::optional<grpc::ByteBuffer> message = co_await call.Read()) {
+    while (std::optional<Bytes> message = co_await call.Read()) {
       FANOUT_CO_RETURN_IF_ERROR(co_await call.Write(*message));
     }
     co_return absl::OkStatus();
@@ -120,7 +120,7 @@ class GenericStreamTest : public ::testing::Test {
     auto flood = [&]() -> Task<absl::Status> {
       EchoResponse chunk;
       chunk.set_payload(std::string(64 * 1024, 'x'));
-      grpc::ByteBuffer bytes = Bytes(chunk);
+      Bytes bytes = Serialized(chunk);
       for (int i = 0; i < kFloodMessages; ++i) {
         FANOUT_CO_RETURN_IF_ERROR(co_await call.Write(bytes));
       }
@@ -153,7 +153,7 @@ class GenericStreamTest : public ::testing::Test {
 TEST_F(GenericStreamTest, UnaryMethodAsAStream) {
   auto run = [&]() -> Task<absl::StatusOr<std::vector<EchoResponse>>> {
     GenericClientStream stream(lab_stub_.get(), kEcho);
-    co_return co_await CallToEnd(stream, Bytes(Req("hi")));
+    co_return co_await CallToEnd(stream, Serialized(Req("hi")));
   };
   auto replies = Run(run());
   ASSERT_THAT(replies, IsOk());
@@ -168,7 +168,7 @@ TEST_F(GenericStreamTest, ServerStreamingMethodReadsEveryMessageInOrder) {
     request.set_count(5);
     request.set_interval_ms(1);
     GenericClientStream stream(lab_stub_.get(), kStream);
-    FANOUT_CO_ASSIGN_OR_RETURN(auto replies, co_await CallToEnd(stream, Bytes(request)));
+    FANOUT_CO_ASSIGN_OR_RETURN(auto replies, co_await CallToEnd(stream, Serialized(request)));
     std::vector<int> indexes;
     for (const auto& reply : replies) indexes.push_back(reply.index());
     co_return indexes;
@@ -182,7 +182,7 @@ TEST_F(GenericStreamTest, ServerErrorsComeFromFinish) {
     request.set_error_code(static_cast<int>(absl::StatusCode::kNotFound));
     request.set_error_message("no such thing");
     GenericClientStream stream(lab_stub_.get(), kEcho);
-    co_return (co_await CallToEnd(stream, Bytes(request))).status();
+    co_return (co_await CallToEnd(stream, Serialized(request))).status();
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kNotFound, "no such thing"));
 }
@@ -190,7 +190,7 @@ TEST_F(GenericStreamTest, ServerErrorsComeFromFinish) {
 TEST_F(GenericStreamTest, UnknownMethodIsUnimplemented) {
   auto run = [&]() -> Task<absl::Status> {
     GenericClientStream stream(lab_stub_.get(), "/no.Such/Method");
-    co_return (co_await CallToEnd(stream, grpc::ByteBuffer())).status();
+    co_return (co_await CallToEnd(stream, Bytes())).status();
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kUnimplemented));
 }
@@ -200,7 +200,7 @@ TEST_F(GenericStreamTest, ServerDownIsUnavailable) {
   grpc::GenericStub stub(Channel(1));
   auto run = [&]() -> Task<absl::Status> {
     GenericClientStream stream(&stub, kBidiEcho);
-    co_return (co_await CallToEnd(stream, grpc::ByteBuffer())).status();
+    co_return (co_await CallToEnd(stream, Bytes())).status();
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kUnavailable));
 }
@@ -213,7 +213,7 @@ TEST_F(GenericStreamTest, ConcurrentReadAndWriteFromTwoTasks) {
     std::vector<std::string> received;
     auto writer = [&]() -> Task<absl::Status> {
       for (int i = 0; i < kMessages; ++i) {
-        if (!co_await stream.Write(Bytes(Req(absl::StrCat(i))))) {
+        if (!co_await stream.Write(Serialized(Req(absl::StrCat(i))))) {
           co_return absl::InternalError("write failed");
         }
       }
@@ -221,7 +221,7 @@ TEST_F(GenericStreamTest, ConcurrentReadAndWriteFromTwoTasks) {
       co_return absl::OkStatus();
     };
     auto reader = [&]() -> Task<absl::Status> {
-      while (std::optional<grpc::ByteBuffer> bytes = co_await stream.Read()) {
+      while (std::optional<Bytes> bytes = co_await stream.Read()) {
         FANOUT_CO_ASSIGN_OR_RETURN(EchoResponse echoed, Parse(*bytes));
         received.push_back(echoed.message());
       }
@@ -248,9 +248,9 @@ TEST_F(GenericStreamTest, ADefaultByteBufferIsSentAsTheEmptyMessage) {
   auto run = [&]() -> Task<absl::StatusOr<size_t>> {
     GenericClientStream stream(echo_stub_.get(), kBidiEcho);
     FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
-    if (!co_await stream.Write(grpc::ByteBuffer())) co_return absl::InternalError("write failed");
+    if (!co_await stream.Write(Bytes())) co_return absl::InternalError("write failed");
     co_await stream.WritesDone();
-    std::optional<grpc::ByteBuffer> echoed = co_await stream.Read();
+    std::optional<Bytes> echoed = co_await stream.Read();
     FANOUT_CO_RETURN_IF_ERROR(co_await stream.Finish());
     if (!echoed) co_return absl::InternalError("nothing came back");
     co_return echoed->Length();
@@ -261,7 +261,7 @@ TEST_F(GenericStreamTest, ADefaultByteBufferIsSentAsTheEmptyMessage) {
 TEST_F(GenericStreamTest, TaskDeadlineTravelsAsTheCallDeadline) {
   auto call = [&]() -> Task<absl::StatusOr<std::vector<EchoResponse>>> {
     GenericClientStream stream(lab_stub_.get(), kEcho);
-    co_return co_await CallToEnd(stream, Bytes(Req("d")));
+    co_return co_await CallToEnd(stream, Serialized(Req("d")));
   };
   auto run = [&]() -> Task<absl::StatusOr<std::vector<EchoResponse>>> {
     co_return co_await WithTimeout(call(), absl::Seconds(5));
@@ -278,7 +278,7 @@ TEST_F(GenericStreamTest, TaskDeadlineTravelsAsTheCallDeadline) {
 TEST_F(GenericStreamTest, DeadlineExpires) {
   auto call = [&]() -> Task<absl::StatusOr<std::vector<EchoResponse>>> {
     GenericClientStream stream(lab_stub_.get(), kEcho);
-    co_return co_await CallToEnd(stream, Bytes(Req("slow", 60000)));
+    co_return co_await CallToEnd(stream, Serialized(Req("slow", 60000)));
   };
   auto run = [&]() -> Task<absl::StatusOr<std::vector<EchoResponse>>> {
     // Long enough to reach the server over a channel not yet connected.
@@ -292,7 +292,7 @@ TEST_F(GenericStreamTest, CallOptionDeadlineAlsoApplies) {
   auto run = [&]() -> Task<absl::Status> {
     CallOptions options{.deadline = absl::Now() + absl::Milliseconds(200)};
     GenericClientStream stream(lab_stub_.get(), kEcho, options);
-    co_return (co_await CallToEnd(stream, Bytes(Req("slow", 60000)))).status();
+    co_return (co_await CallToEnd(stream, Serialized(Req("slow", 60000)))).status();
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kDeadlineExceeded));
 }
@@ -301,10 +301,10 @@ TEST_F(GenericStreamTest, CancellingTheReadingTaskCancelsTheCall) {
   auto run = [&]() -> Task<absl::Status> {
     GenericClientStream stream(lab_stub_.get(), kEcho);
     FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
-    co_await stream.Write(Bytes(Req("slow", 60000)));
+    co_await stream.Write(Serialized(Req("slow", 60000)));
     co_await stream.WritesDone();
     auto reader = [&]() -> Task<absl::Status> {
-      std::optional<grpc::ByteBuffer> reply = co_await stream.Read();
+      std::optional<Bytes> reply = co_await stream.Read();
       co_return reply ? absl::InternalError("a reply came") : absl::OkStatus();
     };
     // Fails once the server holds the call, so the cancel has somewhere to go.
@@ -329,7 +329,7 @@ TEST_F(GenericStreamTest, TryCancelEndsTheCall) {
   auto run = [&]() -> Task<absl::Status> {
     GenericClientStream stream(lab_stub_.get(), kEcho);
     FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
-    co_await stream.Write(Bytes(Req("slow", 60000)));
+    co_await stream.Write(Serialized(Req("slow", 60000)));
     while (lab_.calls() == 0) co_await Sleep(absl::Milliseconds(1));
     stream.TryCancel();
     if (co_await stream.Read()) co_return absl::InternalError("a reply came");
@@ -370,7 +370,7 @@ TEST_F(GenericStreamTest, DestroyingAnUnfinishedStreamCancelsIt) {
   auto run = [&]() -> Task<absl::Status> {
     GenericClientStream stream(lab_stub_.get(), kEcho);
     FANOUT_CO_RETURN_IF_ERROR(co_await stream.Start());
-    co_await stream.Write(Bytes(Req("slow", 60000)));
+    co_await stream.Write(Serialized(Req("slow", 60000)));
     co_await stream.WritesDone();
     while (lab_.calls() == 0) co_await Sleep(absl::Milliseconds(1));
     co_return absl::OkStatus();
@@ -382,7 +382,7 @@ TEST_F(GenericStreamTest, DestroyingAnUnfinishedStreamCancelsIt) {
 TEST_F(GenericStreamTest, MisuseIsReported) {
   auto run = [&]() -> Task<absl::Status> {
     GenericClientStream stream(lab_stub_.get(), kEcho);
-    if (co_await stream.Write(grpc::ByteBuffer())) co_return absl::InternalError("wrote");
+    if (co_await stream.Write(Bytes())) co_return absl::InternalError("wrote");
     if (co_await stream.Read()) co_return absl::InternalError("read");
     co_return co_await stream.Finish();
   };

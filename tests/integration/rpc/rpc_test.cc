@@ -173,9 +173,9 @@ TEST_F(RpcTest, ServerStreamingErrorAndCancel) {
 TEST_F(RpcTest, GenericUnaryCallCarriesBytes) {
   grpc::GenericStub generic(channel_);
   auto run = [&]() -> Task<absl::StatusOr<std::string>> {
-    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer request, ToByteBuffer(Req("raw")));
+    FANOUT_CO_ASSIGN_OR_RETURN(Bytes request, ToByteBuffer(Req("raw")));
     FANOUT_CO_ASSIGN_OR_RETURN(
-        grpc::ByteBuffer reply,
+        Bytes reply,
         co_await CallGenericUnary(&generic, "/fanout.lab.v1.Lab/Echo", request));
     EchoResponse parsed;
     FANOUT_CO_RETURN_IF_ERROR(FromByteBuffer(reply, &parsed));
@@ -183,7 +183,7 @@ TEST_F(RpcTest, GenericUnaryCallCarriesBytes) {
   };
   EXPECT_THAT(Run(run()), IsOkAndHolds("raw"));
   auto unknown = [&]() -> Task<absl::Status> {
-    grpc::ByteBuffer empty;
+    Bytes empty;
     co_return (co_await CallGenericUnary(&generic, "/no.Such/Method", empty)).status();
   };
   EXPECT_THAT(Run(unknown()), StatusIs(absl::StatusCode::kUnimplemented));
@@ -197,9 +197,9 @@ TEST_F(RpcTest, GenericServerProxiesToABackend) {
   ASSERT_THAT(proxy.Start(), IsOk());
   grpc::GenericStub backend(channel_);
   proxy.ServeGeneric(&generic_service, [&](GenericCall& call) -> Task<absl::Status> {
-    std::optional<grpc::ByteBuffer> request = co_await call.Read();
+    std::optional<Bytes> request = co_await call.Read();
     if (!request) co_return absl::InvalidArgumentError("no request message");
-    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer reply,
+    FANOUT_CO_ASSIGN_OR_RETURN(Bytes reply,
                                co_await CallGenericUnary(&backend, call.method(), *request));
     co_return co_await call.Write(reply);
   });
@@ -228,14 +228,14 @@ TEST_F(RpcTest, ServerHandlerFansOutOneHundredCalls) {
     FANOUT_CO_ASSIGN_OR_RETURN(auto replies, co_await Gather(std::move(calls)));
     EchoResponse joined;
     for (const auto& reply : replies) joined.set_index(joined.index() + std::stoi(reply.message()));
-    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer bytes, ToByteBuffer(joined));
+    FANOUT_CO_ASSIGN_OR_RETURN(Bytes bytes, ToByteBuffer(joined));
     co_return co_await call.Write(bytes);
   });
   grpc::GenericStub stub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", front.port()),
                                              grpc::InsecureChannelCredentials()));
   auto run = [&]() -> Task<absl::StatusOr<int>> {
-    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer request, ToByteBuffer(Req("go")));
-    FANOUT_CO_ASSIGN_OR_RETURN(grpc::ByteBuffer reply,
+    FANOUT_CO_ASSIGN_OR_RETURN(Bytes request, ToByteBuffer(Req("go")));
+    FANOUT_CO_ASSIGN_OR_RETURN(Bytes reply,
                                co_await CallGenericUnary(&stub, "/front.Any/FanOut", request));
     EchoResponse parsed;
     FANOUT_CO_RETURN_IF_ERROR(FromByteBuffer(reply, &parsed));
