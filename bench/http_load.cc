@@ -1,17 +1,38 @@
-// http_load: a paced HTTP/1.1 load driver for the gateway's overload
-// benchmark. Each of --connections keep-alive connections sends GETs at
-// --rate / connections per second (closed loop when --rate is 0) for
-// --seconds, and the answers are tallied by status with their latencies:
-// accepted (2xx) and shed (503) requests are reported apart, because
-// shedding exists to keep the first fast by answering the second at once.
+// http_load: a paced HTTP/1.1 load driver that counts every answer, for the
+// gateway's overload benchmark and the fault drills (tests/drill). Each of
+// --connections keep-alive connections sends requests at --rate /
+// connections per second (closed loop when --rate is 0) for --seconds, and
+// the answers are tallied by status with their latencies: accepted (2xx) and
+// shed (429/503) requests are reported apart, because shedding exists to
+// keep the first fast by answering the second at once.
 //
 //   http_load --port=8080 --path=/v1/lab/echo?delay_ms=50 --connections=200 --rate=20000 --seconds=5
+//   http_load --ports=8080,8081 --method=POST --path=/v1/users
+//             --body='{"name": "n{n}", "email": "n{n}@example.com"}' --record=created.ndjson
+//
+// As a client behind a Kubernetes Service would: a new connection goes to
+// the first of --ports (in turn from a rotating start) that accepts it; an
+// answer with `Connection: close` closes the connection and the next
+// request opens another. A request is "lost" when it was written and no
+// answer came: the connection broke, or nothing came within --timeout-ms.
+// Connects that every port refused are counted apart ("unreachable"): no
+// request was sent.
+//
+// Options: --body may hold {n}, replaced by a number unique in the run.
+// --count-header=NAME tallies the values of that header on 2xx answers
+// (x-fanout-completed: how many dashboards were partial). --record=FILE
+// writes each 2xx body on a line of its own (the drills check what was
+// acknowledged).
+//
+// The last line is machine-readable, for scripts:
+//   http_load-summary: sent=N answered=N lost=N unreachable=N status_200=N ... p50_ms=X p99_ms=X max_ms=X
 //
 // Traffic goes to 127.0.0.1 only; the run stops by itself.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,25 +45,44 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 
 namespace {
 
 struct Options {
-  int port = 8080;
+  std::vector<int> ports = {8080};
+  std::string method = "GET";
   std::string path = "/v1/lab/echo";
+  std::string body;
   int connections = 16;
   double rate = 0;  // Requests per second over all connections; 0: as fast as answers come.
   double seconds = 5;
+  int timeout_ms = 10000;
+  std::string count_header;  // Lower-case.
+  std::string record;
 };
 
-int Connect(int port) {
+// What one connection learned from one response.
+struct Answer {
+  int status = 0;  // 0: no answer.
+  bool close = false;
+  std::string counted;  // The --count-header value, when present.
+  std::string body;
+};
+
+int ConnectTo(int port, int timeout_ms) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  timeval timeout{.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -54,43 +94,83 @@ int Connect(int port) {
   return fd;
 }
 
-// Reads one response (Content-Length bodies; the gateway sends them for
-// non-streaming routes). Returns the status, or 0 when the connection broke.
-int ReadResponse(int fd, std::string& buffer) {
+// The first port, from `start` on, that accepts a connection; -1 if none.
+int Connect(const Options& options, size_t start) {
+  for (size_t i = 0; i < options.ports.size(); ++i) {
+    int fd = ConnectTo(options.ports[(start + i) % options.ports.size()], options.timeout_ms);
+    if (fd >= 0) return fd;
+  }
+  return -1;
+}
+
+// The value of header `name` (lower-case) in `head`, or "".
+std::string HeaderValue(absl::string_view head, absl::string_view name) {
+  for (absl::string_view line : absl::StrSplit(head, "\r\n")) {
+    size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) continue;
+    if (absl::EqualsIgnoreCase(line.substr(0, colon), name)) {
+      return std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    }
+  }
+  return "";
+}
+
+// Reads one response with a Content-Length body (the gateway sends them for
+// non-streaming routes). Status 0 when the connection broke or timed out.
+Answer ReadResponse(int fd, std::string& buffer, const Options& options) {
+  Answer answer;
   for (;;) {
-    size_t head = buffer.find("\r\n\r\n");
-    if (head != std::string::npos) {
+    size_t head_end = buffer.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      absl::string_view head(buffer.data(), head_end);
       size_t length = 0;
-      size_t at = buffer.find("Content-Length: ");
-      if (at == std::string::npos) at = buffer.find("content-length: ");
-      if (at != std::string::npos && at < head) {
-        size_t end = buffer.find("\r\n", at);
-        (void)absl::SimpleAtoi(buffer.substr(at + 16, end - at - 16), &length);
-      }
-      if (buffer.size() >= head + 4 + length) {
-        int status = 0;
-        (void)absl::SimpleAtoi(buffer.substr(9, 3), &status);
-        buffer.erase(0, head + 4 + length);
-        return status;
+      (void)absl::SimpleAtoi(HeaderValue(head, "content-length"), &length);
+      if (buffer.size() >= head_end + 4 + length) {
+        (void)absl::SimpleAtoi(head.substr(9, 3), &answer.status);
+        answer.close = absl::EqualsIgnoreCase(HeaderValue(head, "connection"), "close");
+        if (!options.count_header.empty()) {
+          answer.counted = HeaderValue(head, options.count_header);
+        }
+        if (!options.record.empty()) answer.body = buffer.substr(head_end + 4, length);
+        buffer.erase(0, head_end + 4 + length);
+        return answer;
       }
     }
     char chunk[16384];
     ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
-    if (n <= 0) return 0;
+    if (n <= 0) return Answer{};
     buffer.append(chunk, n);
   }
 }
 
 struct Tally {
   std::mutex mu;
-  std::map<int, std::vector<double>> latency_ms;  // By status.
+  std::map<int, std::vector<double>> latency_ms;  // By status; 0: lost.
+  std::map<std::string, long> counted;            // --count-header values on 2xx.
+  long unreachable = 0;
+  std::vector<std::string> recorded;
 };
 
-void Worker(const Options& options, absl::Time stop, double interval_s, Tally* tally) {
+std::atomic<long> next_number{1};
+
+std::string RequestText(const Options& options) {
+  std::string body = absl::StrReplaceAll(options.body, {{"{n}", absl::StrCat(next_number++)}});
+  std::string text =
+      absl::StrCat(options.method, " ", options.path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+  if (!body.empty() || options.method != "GET") {
+    absl::StrAppend(&text, "Content-Type: application/json\r\nContent-Length: ", body.size(),
+                    "\r\n");
+  }
+  return absl::StrCat(text, "\r\n", body);
+}
+
+void Worker(const Options& options, int index, absl::Time stop, double interval_s, Tally* tally) {
   std::map<int, std::vector<double>> mine;
-  std::string request =
-      absl::StrCat("GET ", options.path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  std::map<std::string, long> counted;
+  std::vector<std::string> recorded;
+  long unreachable = 0;
   int fd = -1;
+  size_t connects = index;
   std::string buffer;
   absl::Time next = absl::Now();
   while (absl::Now() < stop) {
@@ -100,21 +180,26 @@ void Worker(const Options& options, absl::Time stop, double interval_s, Tally* t
       next += absl::Seconds(interval_s);
     }
     if (fd < 0) {
-      fd = Connect(options.port);
+      fd = Connect(options, connects++);
       buffer.clear();
       if (fd < 0) {
-        mine[0].push_back(0);
+        ++unreachable;
         absl::SleepFor(absl::Milliseconds(10));
         continue;
       }
     }
+    std::string request = RequestText(options);
     absl::Time start = absl::Now();
-    int status = ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-                         static_cast<ssize_t>(request.size())
-                     ? ReadResponse(fd, buffer)
-                     : 0;
-    mine[status].push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
-    if (status == 0) {
+    Answer answer = ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+                            static_cast<ssize_t>(request.size())
+                        ? ReadResponse(fd, buffer, options)
+                        : Answer{};
+    mine[answer.status].push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+    if (answer.status >= 200 && answer.status < 300) {
+      if (!options.count_header.empty()) ++counted[answer.counted];
+      if (!options.record.empty()) recorded.push_back(std::move(answer.body));
+    }
+    if (answer.status == 0 || answer.close) {
       ::close(fd);
       fd = -1;
     }
@@ -125,6 +210,9 @@ void Worker(const Options& options, absl::Time stop, double interval_s, Tally* t
     auto& all = tally->latency_ms[status];
     all.insert(all.end(), values.begin(), values.end());
   }
+  for (const auto& [value, n] : counted) tally->counted[value] += n;
+  tally->unreachable += unreachable;
+  for (std::string& body : recorded) tally->recorded.push_back(std::move(body));
 }
 
 double Percentile(std::vector<double>& values, double p) {
@@ -134,6 +222,16 @@ double Percentile(std::vector<double>& values, double p) {
   return values[k];
 }
 
+bool ParsePorts(absl::string_view text, std::vector<int>* ports) {
+  ports->clear();
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int port = 0;
+    if (!absl::SimpleAtoi(part, &port) || port < 1 || port > 65535) return false;
+    ports->push_back(port);
+  }
+  return !ports->empty();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -141,17 +239,24 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::pair<std::string, std::string> kv = absl::StrSplit(argv[i], absl::MaxSplits('=', 1));
     bool ok = true;
-    if (kv.first == "--port") ok = absl::SimpleAtoi(kv.second, &options.port);
+    if (kv.first == "--port" || kv.first == "--ports") ok = ParsePorts(kv.second, &options.ports);
+    else if (kv.first == "--method") options.method = kv.second;
     else if (kv.first == "--path") options.path = kv.second;
+    else if (kv.first == "--body") options.body = kv.second;
     else if (kv.first == "--connections") ok = absl::SimpleAtoi(kv.second, &options.connections);
     else if (kv.first == "--rate") ok = absl::SimpleAtod(kv.second, &options.rate);
     else if (kv.first == "--seconds") ok = absl::SimpleAtod(kv.second, &options.seconds);
+    else if (kv.first == "--timeout-ms") ok = absl::SimpleAtoi(kv.second, &options.timeout_ms);
+    else if (kv.first == "--count-header") options.count_header = absl::AsciiStrToLower(kv.second);
+    else if (kv.first == "--record") options.record = kv.second;
     else ok = false;
     if (!ok || options.connections < 1 || options.connections > 2000 || options.seconds <= 0 ||
-        options.seconds > 600) {
+        options.seconds > 600 || options.timeout_ms < 1 || options.method.empty() ||
+        options.path.empty() || options.path[0] != '/') {
       std::fprintf(stderr,
-                   "http_load: bad argument \"%s\"\nusage: http_load --port=P --path=/x "
-                   "--connections=1..2000 --rate=R --seconds=0..600\n",
+                   "http_load: bad argument \"%s\"\nusage: http_load --ports=P[,P...] "
+                   "[--method=GET] --path=/x [--body=TEXT] --connections=1..2000 --rate=R "
+                   "--seconds=0..600 [--timeout-ms=N] [--count-header=NAME] [--record=FILE]\n",
                    argv[i]);
       return 2;
     }
@@ -162,20 +267,57 @@ int main(int argc, char** argv) {
   double interval = options.rate > 0 ? options.connections / options.rate : 0;
   std::vector<std::thread> workers;
   for (int i = 0; i < options.connections; ++i) {
-    workers.emplace_back(Worker, std::cref(options), stop, interval, &tally);
+    workers.emplace_back(Worker, std::cref(options), i, stop, interval, &tally);
   }
   for (auto& w : workers) w.join();
   double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
-  size_t total = 0;
-  for (auto& [status, values] : tally.latency_ms) total += values.size();
-  std::printf("http_load: %s, %d connections, offered %s, %.1f s: %zu answers, %.0f/s\n",
-              options.path.c_str(), options.connections,
-              options.rate > 0 ? absl::StrCat(options.rate, "/s").c_str() : "closed loop", elapsed,
-              total, total / elapsed);
+  size_t sent = 0;
+  std::vector<double> answered_ms;
   for (auto& [status, values] : tally.latency_ms) {
-    std::printf("  status %3d: %8zu (%5.1f%%)  p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms\n", status,
-                values.size(), 100.0 * values.size() / std::max<size_t>(total, 1),
-                Percentile(values, 0.5), Percentile(values, 0.99), Percentile(values, 1.0));
+    sent += values.size();
+    if (status != 0) answered_ms.insert(answered_ms.end(), values.begin(), values.end());
   }
+  std::printf("http_load: %s %s, %d connections, offered %s, %.1f s: %zu sent, %.0f/s\n",
+              options.method.c_str(), options.path.c_str(), options.connections,
+              options.rate > 0 ? absl::StrCat(options.rate, "/s").c_str() : "closed loop", elapsed,
+              sent, sent / elapsed);
+  auto lost = tally.latency_ms.find(0);
+  std::string summary = absl::StrCat(
+      "sent=", sent, " answered=", answered_ms.size(),
+      " lost=", lost == tally.latency_ms.end() ? 0 : lost->second.size(),
+                                     " unreachable=", tally.unreachable);
+  for (auto& [status, values] : tally.latency_ms) {
+    std::printf("  %s %8zu (%5.1f%%)  p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms\n",
+                status == 0 ? "lost      " : absl::StrCat("status ", status).c_str(),
+                values.size(), 100.0 * values.size() / std::max<size_t>(sent, 1),
+                Percentile(values, 0.5), Percentile(values, 0.99), Percentile(values, 1.0));
+    if (status != 0) {
+      absl::StrAppend(&summary, " status_", status, "=", values.size(), " p99_ms_", status, "=",
+                      Percentile(values, 0.99));
+    }
+  }
+  for (const auto& [value, n] : tally.counted) {
+    std::printf("  2xx with %s: %-8s %ld\n", options.count_header.c_str(),
+                value.empty() ? "(absent)" : value.c_str(), n);
+    absl::StrAppend(&summary, " ", options.count_header, "_", value.empty() ? "absent" : value,
+                    "=", n);
+  }
+  if (tally.unreachable > 0) {
+    std::printf("  unreachable %ld connects (no port accepted; no request sent)\n",
+                tally.unreachable);
+  }
+  if (!options.record.empty()) {
+    FILE* out = std::fopen(options.record.c_str(), "w");
+    if (out == nullptr) {
+      std::fprintf(stderr, "http_load: cannot write --record=%s\n", options.record.c_str());
+      return 1;
+    }
+    for (const std::string& body : tally.recorded) std::fprintf(out, "%s\n", body.c_str());
+    std::fclose(out);
+  }
+  absl::StrAppend(&summary, " p50_ms=", Percentile(answered_ms, 0.5),
+                  " p99_ms=", Percentile(answered_ms, 0.99),
+                  " max_ms=", Percentile(answered_ms, 1.0));
+  std::printf("http_load-summary: %s\n", summary.c_str());
   return 0;
 }

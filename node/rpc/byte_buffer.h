@@ -57,7 +57,7 @@ inline absl::StatusOr<Bytes> ToByteBuffer(const google::protobuf::Message& messa
   grpc::Status s = grpc::SerializationTraits<google::protobuf::Message>::Serialize(
       message, &buffer.buffer(), &own);
   if (!s.ok()) return absl::InternalError("cannot serialize " + message.GetTypeName());
-  return std::move(buffer);
+  return buffer;
 }
 
 // INVALID_ARGUMENT naming the type when the bytes are not one.

@@ -70,6 +70,10 @@ std::shared_ptr<grpc::Channel> Node::BackendChannel(const std::string& name) {
   // Retries and hedging are ours (Retry, the gateway's policies); gRPC's own
   // retry filter would only copy every message for nothing.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  // A backend that restarts (a pod rescheduled) is called again within a few
+  // seconds: gRPC's reconnect backoff would otherwise grow to 120 s.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   args.SetServiceConfigJSON(absl::StrCat(R"({"loadBalancingConfig": [{")", lb, R"(": {}}]})"));
   FANOUT_LOG(INFO) << "backend " << name << " -> " << target << " (" << lb << ")";
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
