@@ -31,10 +31,19 @@ const HttpMetrics& Metrics() {
 // Status 499 (nginx's): the client closed the request before the answer.
 constexpr int kClientGone = 499;
 
+// The method as a label: the standard ones as sent, anything else "other"
+// (a caller must not mint metric series or span names).
+std::string MethodLabel(std::string_view method) {
+  for (const char* known : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    if (method == known) return known;
+  }
+  return "other";
+}
+
 }  // namespace
 
 HttpRequestTelemetry::HttpRequestTelemetry(const HttpRequest& request, int trace_resource)
-    : method_(request.method), path_(request.path), start_(absl::Now()) {
+    : method_(MethodLabel(request.method)), path_(request.path), start_(absl::Now()) {
   trace::Tracer* tracer = trace::GlobalTracer();
   if (tracer == nullptr) return;
   std::optional<trace::SpanContext> parent =

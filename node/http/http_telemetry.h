@@ -54,7 +54,7 @@ class HttpRequestTelemetry {
  private:
   void Finish(int status, bool partial);
 
-  std::string method_;
+  std::string method_;  // "GET", ... or "other": a label, bounded
   std::string path_;
   std::string route_ = "unmatched";
   metrics::Gauge* in_flight_ = nullptr;  // The route's, once known.

@@ -156,11 +156,26 @@ metrics::Histogram& CallSeries::duration(absl::StatusCode code) const {
 
 namespace {
 
-// Method path → its series, one table per side. Grows with the methods
-// called, as the metric families themselves do.
+// Whether this binary has a descriptor for the method ("/pkg.Service/M").
+bool KnownMethod(std::string_view method_path) {
+  size_t slash = method_path.rfind('/');
+  if (method_path.size() < 4 || method_path[0] != '/' || slash == 0 ||
+      slash == std::string_view::npos) {
+    return false;
+  }
+  std::string dotted(method_path.substr(1));
+  dotted[slash - 1] = '.';
+  return google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(dotted) != nullptr;
+}
+
+// Method path → its series, one table per side. A path this binary has no
+// descriptor for (a proxied method of a service compiled elsewhere, or a
+// caller's made-up :path) records as service and method "other": callers
+// cannot mint metric series. The table holds only known methods, so it is
+// bounded by the protos linked in.
 class CallSeriesTable {
  public:
-  explicit CallSeriesTable(bool server) : server_(server) {}
+  explicit CallSeriesTable(bool server) : server_(server), other_(kOtherPath, server) {}
 
   const CallSeries& Find(std::string_view method_path) {
     // Debian's Abseil has its own string_view: spell the lookup key in it.
@@ -170,6 +185,7 @@ class CallSeriesTable {
       auto it = series_.find(key);
       if (it != series_.end()) return *it->second;
     }
+    if (!KnownMethod(method_path)) return other_;
     std::unique_lock lock(mu_);
     std::unique_ptr<CallSeries>& slot = series_[key];
     if (slot == nullptr) slot = std::make_unique<CallSeries>(std::string(method_path), server_);
@@ -177,7 +193,9 @@ class CallSeriesTable {
   }
 
  private:
+  static constexpr char kOtherPath[] = "/other/other";
   const bool server_;
+  const CallSeries other_;
   std::shared_mutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<CallSeries>> series_;  // Guarded by mu_.
 };

@@ -79,7 +79,9 @@ class CallSeries {
 
   // The series of `method_path` on the server or client side, from a
   // process-wide table: for paths known only at run time (the generic
-  // proxy path). One lookup instead of two per call.
+  // proxy path). One lookup instead of two per call. A method this binary
+  // has no descriptor for records as "/other/other" (service and method
+  // labels "other"), so a caller cannot mint series.
   static const CallSeries& Server(std::string_view method_path);
   static const CallSeries& Client(std::string_view method_path);
 

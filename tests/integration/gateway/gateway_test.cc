@@ -10,6 +10,7 @@
 
 #include <thread>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -18,6 +19,7 @@
 #include "node/config/yaml_proto.h"
 #include "tests/support/generic_unary.h"
 #include "node/loop/timer.h"
+#include "node/telemetry/metrics.h"
 #include "services/lab/lab_service.h"
 #include "tests/support/eventually.h"
 #include "tests/support/http_client.h"
@@ -31,6 +33,7 @@ using ::fanout::testing::HttpCall;
 using ::fanout::testing::HttpResult;
 using ::fanout::testing::IsOk;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kRoutes[] = R"yaml(
 rest_address: 127.0.0.1:0
@@ -654,6 +657,43 @@ TEST_F(GatewayGrpcTest, UnknownServiceIsUnimplemented) {
   grpc::Status status = testing::GenericUnaryStatus(channel_, "/nope.v1.Nothing/Here");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_THAT(status.error_message(), HasSubstr("no backend serves nope.v1.Nothing"));
+}
+
+// Callers cannot mint metric series: made-up HTTP verbs fold into "other",
+// gRPC methods this binary has no descriptor for into service and method
+// "other". The first request of each kind makes the "other" series; the
+// next 1,000 add none.
+TEST_F(GatewayGrpcTest, MadeUpVerbsAndMethodsAddNoMetricSeries) {
+  // The families labelled by what a caller sends (others, such as the loop
+  // lag, gain series with time).
+  auto series = [] {
+    std::string text = metrics::DefaultRegistry().Render();
+    return absl::c_count_if(absl::StrSplit(text, '\n'), [](absl::string_view line) {
+      return absl::StartsWith(line, "fanout_http_server_") || absl::StartsWith(line, "fanout_rpc_");
+    });
+  };
+  auto made_up = [&](int i) {
+    HttpResult http = HttpCall(port_, absl::StrCat("VERB", i), absl::StrCat("/v1/made/up/", i));
+    EXPECT_EQ(http.status, 404) << http.body;
+    grpc::Status grpc = testing::GenericUnaryStatus(
+        channel_, absl::StrCat("/made.up.v", i, ".Service", i, "/Method", i));
+    EXPECT_EQ(grpc.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  };
+  made_up(0);
+  // Both doors record after the answer is out: wait for the "other" series.
+  ASSERT_TRUE(Eventually([] {
+    std::string text = metrics::DefaultRegistry().Render();
+    return absl::StrContains(text, "method=\"other\",status=\"404\"") &&
+           absl::StrContains(text, "service=\"other\",method=\"other\",code=\"UNIMPLEMENTED\"");
+  }));
+  const int64_t before = series();
+  for (int i = 1; i <= 500; ++i) made_up(i);
+  EXPECT_EQ(series(), before);
+  std::string text = metrics::DefaultRegistry().Render();
+  EXPECT_THAT(text, HasSubstr("method=\"other\""));
+  EXPECT_THAT(text, HasSubstr("service=\"other\""));
+  EXPECT_THAT(text, Not(HasSubstr("VERB")));
+  EXPECT_THAT(text, Not(HasSubstr("made.up")));
 }
 
 // A gateway whose backend for a service is itself: each hop adds one to
