@@ -1,0 +1,89 @@
+// RateLimiter: a token bucket per caller (and per route), in a bounded
+// table. Each bucket holds at most `burst` tokens and gains
+// `per_second` a second; a request takes one or is refused.
+//
+//   RateLimiter limiter({.max_buckets = 100000});
+//   RateLimiter::Decision d = limiter.Take(RateLimiter::Key(route, caller), {10, 20});
+//   if (!d.allowed) -> 429, Retry-After: ceil(d.retry_after), RateLimit-* from d
+//
+// Bounded: a bucket that has refilled to `burst` is the same as no bucket,
+// so when a shard of the table is full its refilled buckets are dropped
+// (at most once per sweep interval, so a flood of new callers cannot make
+// every request a sweep); callers that still find no room share one
+// overflow bucket per limit until room comes back. Memory is
+// O(max_buckets) whatever the callers do.
+//
+// Limits are per gateway replica: N replicas admit up to N times a limit.
+//
+// Thread-safe (sharded mutexes): the REST I/O threads and the loops share it.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "node/base/clock.h"
+#include "node/base/sync.h"
+
+namespace fanout::gateway {
+
+class RateLimiter {
+ public:
+  struct Limit {
+    double per_second = 0;  // > 0
+    int burst = 1;          // >= 1
+  };
+  struct Options {
+    size_t max_buckets = 100000;
+    absl::Duration sweep_interval = absl::Milliseconds(100);
+    Clock* clock = &Clock::Real();
+  };
+  struct Decision {
+    bool allowed = true;
+    int limit = 0;                                    // The bucket's size (RateLimit-Limit).
+    int remaining = 0;                                // Whole tokens left (RateLimit-Remaining).
+    absl::Duration reset = absl::ZeroDuration();      // Until it is full again (RateLimit-Reset).
+    absl::Duration retry_after = absl::ZeroDuration();  // Refused: until a token is there.
+  };
+
+  explicit RateLimiter(Options options);
+  RateLimiter(const RateLimiter&) = delete;
+  RateLimiter& operator=(const RateLimiter&) = delete;
+
+  // Takes a token from `key`'s bucket, made full on first use.
+  Decision Take(absl::string_view key, const Limit& limit);
+
+  // The key of `caller`'s bucket for `scope` (a route's name; "" for the
+  // gateway-wide limit).
+  static std::string Key(absl::string_view scope, absl::string_view caller);
+
+  size_t buckets() const;  // For tests and metrics.
+
+ private:
+  struct Bucket {
+    double tokens = 0;
+    absl::Time updated;
+    Limit limit;
+  };
+  struct Shard {
+    mutable Mutex mu;
+    absl::flat_hash_map<std::string, Bucket> buckets ABSL_GUARDED_BY(mu);
+    // Callers that found the shard full, by scope.
+    absl::flat_hash_map<std::string, Bucket> overflow ABSL_GUARDED_BY(mu);
+    absl::Time last_sweep ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  };
+  static constexpr size_t kShards = 16;
+
+  Bucket* Find(Shard& shard, absl::string_view key, const Limit& limit, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+
+  const Options options_;
+  const size_t per_shard_;
+  std::array<Shard, kShards> shards_;
+};
+
+}  // namespace fanout::gateway
