@@ -42,6 +42,11 @@
 // drained, or when its loop stops. A stopped actor answers UNAVAILABLE:
 // Tell, Send and Ask, and askers whose messages were still queued.
 //
+// Work in flight. unfinished() counts the messages sent and not yet handled
+// (queued, or in the handler), from before they enter the mailbox: at zero,
+// and with no other ActorRef held, nothing can reach the actor, which is
+// when ActorRegistry may evict it.
+//
 // Metrics, by `kind` (node/actor/actor_metrics.h): mailbox depth and live
 // actors read at scrape time; messages handled and refused, failures and
 // restarts counted.
@@ -191,6 +196,8 @@ class ActorCell final : public MailboxGauge {
         actor.reset();
         cell.Finish();
       }
+      // Finished before the answer: an asker that has its reply sees it done.
+      cell.EndMessage();
       if (envelope->reply) envelope->reply->Set(std::move(result));
     }
     cell.Finish();
@@ -204,6 +211,7 @@ class ActorCell final : public MailboxGauge {
     mailbox_.Close();
     while (std::optional<Envelope<Msg, Reply>> left = mailbox_.TryReceive()) {
       if (left->reply) left->reply->Set(ActorStoppedError(options_));
+      EndMessage();
     }
     metrics_.Remove(this);  // No longer a live actor, though refs may keep the cell.
   }
@@ -218,6 +226,12 @@ class ActorCell final : public MailboxGauge {
     return ActorRefusal(options_, mailbox_error);
   }
   bool stopped() const { return stopped_.load(); }
+
+  // Around every send: counted before the message can be taken, and
+  // uncounted once handled, answered by Finish, or refused.
+  void BeginMessage() { unfinished_.fetch_add(1, std::memory_order_relaxed); }
+  void EndMessage() { unfinished_.fetch_sub(1, std::memory_order_release); }
+  int64_t unfinished() const { return unfinished_.load(std::memory_order_acquire); }
   int64_t restarts() const { return restarts_.load(std::memory_order_relaxed); }
   int64_t failures() const { return failures_.load(std::memory_order_relaxed); }
 
@@ -242,6 +256,7 @@ class ActorCell final : public MailboxGauge {
   Mailbox mailbox_;
   Supervision supervision_;  // Owning actor only.
   std::atomic<bool> stopped_{false};
+  std::atomic<int64_t> unfinished_{0};
   std::atomic<int64_t> restarts_{0};
   std::atomic<int64_t> failures_{0};
   ActorKindMetrics& metrics_;
@@ -261,8 +276,11 @@ class ActorRef {
   // Enqueues without waiting: RESOURCE_EXHAUSTED when full, UNAVAILABLE
   // when stopped.
   absl::Status Tell(Msg message) const {
+    cell_->BeginMessage();
     absl::Status s = cell_->mailbox().TrySend({std::move(message), std::nullopt});
-    return s.ok() ? s : cell_->Refusal(s);
+    if (s.ok()) return s;
+    cell_->EndMessage();
+    return cell_->Refusal(s);
   }
 
   // Enqueues, suspending while the mailbox is full. UNAVAILABLE when
@@ -285,8 +303,12 @@ class ActorRef {
   int64_t restarts() const { return cell_->restarts(); }
   int64_t failures() const { return cell_->failures(); }
   size_t mailbox_depth() const { return cell_->mailbox().size(); }
+  // Messages sent and not yet handled: queued or in the handler.
+  int64_t unfinished() const { return cell_->unfinished(); }
 
  private:
+  template <typename K, typename M, typename R, typename H>
+  friend class ActorRegistry;  // Reads how many refs share the actor.
   using Cell = internal::ActorCell<Msg, Reply>;
 
   // Coroutines own copies of what they use: the ActorRef they were called
@@ -295,9 +317,13 @@ class ActorRef {
     // Named, not a braced temporary inside the co_await: GCC 12 destroys
     // such a temporary twice (a double free of whatever Msg owns).
     internal::Envelope<Msg, Reply> envelope{std::move(message), std::nullopt};
+    cell->BeginMessage();
     absl::Status s = co_await cell->mailbox().Send(std::move(envelope));
+    if (!s.ok()) cell->EndMessage();
     // FAILED_PRECONDITION is the closed mailbox; cancellation passes through.
-    co_return absl::IsFailedPrecondition(s) ? internal::ActorRefusal(cell->options(), s) : s;
+    if (absl::IsFailedPrecondition(s)) co_return internal::ActorRefusal(cell->options(), s);
+    cell.reset();  // Done with the actor: a registry may evict it once idle.
+    co_return s;
   }
   static Task<absl::StatusOr<Reply>> AskOf(std::shared_ptr<Cell> cell, Msg message,
                                            absl::Duration timeout) {
@@ -311,11 +337,13 @@ class ActorRef {
     // The asker's trace shows the actor's turn: queueing and handling.
     const bool traced = context.span && context.span->recording();
     const absl::Time asked = traced ? absl::Now() : absl::Time();
+    cell->BeginMessage();
     absl::Status sent = cell->mailbox().TrySend({std::move(message), std::move(promise)});
     absl::StatusOr<Reply> reply;
     if (sent.ok()) {
       reply = co_await WithDeadline(AwaitReply(std::move(future)), deadline);
     } else {
+      cell->EndMessage();
       reply = cell->Refusal(sent);
     }
     if (traced) {
@@ -324,6 +352,7 @@ class ActorRef {
                               {"duration_ms", absl::ToDoubleMilliseconds(absl::Now() - asked)},
                               {"code", absl::StatusCodeToString(reply.status().code())}});
     }
+    cell.reset();  // Done with the actor: a registry may evict it once idle.
     co_return reply;
   }
   static Task<absl::StatusOr<Reply>> AwaitReply(Future<absl::StatusOr<Reply>> future) {

@@ -68,7 +68,11 @@ ActorKindMetrics::ActorKindMetrics(const std::string& kind)
                            "DATA_LOSS).",
                            kind)),
       restarts(KindCounter("fanout_actor_restarts_total",
-                           "Actor instances rebuilt by the restart policy.", kind)) {}
+                           "Actor instances rebuilt by the restart policy.", kind)),
+      evictions(KindCounter("fanout_actor_evictions_total",
+                            "Idle actors an ActorRegistry stopped to stay under its max_actors "
+                            "or past its idle_timeout.",
+                            kind)) {}
 
 void ActorKindMetrics::Add(const MailboxGauge* mailbox) {
   MutexLock lock(&mu_);

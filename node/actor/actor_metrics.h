@@ -1,6 +1,6 @@
 // Metrics of actors, by kind: the mailbox depth summed over the live actors
 // of a kind, how many are live, and counters of messages handled, messages
-// refused (mailbox full), failures and restarts. A kind is
+// refused (mailbox full), failures, restarts and evictions. A kind is
 // ActorOptions::kind ("orders/user" for every actor of that registry), never
 // one actor: ids would make a label without bound.
 //
@@ -53,6 +53,7 @@ class ActorKindMetrics {
   metrics::Counter& refused;
   metrics::Counter& failures;
   metrics::Counter& restarts;
+  metrics::Counter& evictions;  // By an ActorRegistry.
 
  private:
   mutable Mutex mu_;

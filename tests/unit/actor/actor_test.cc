@@ -457,15 +457,77 @@ TEST_F(ActorRegistryTest, KeysAreSpreadOverTheLoopsByHash) {
   EXPECT_EQ(registry.size(), 6u);
 }
 
-TEST_F(ActorRegistryTest, MaxActorsIsEnforced) {
+TEST_F(ActorRegistryTest, TheCapEvictsTheLeastRecentlyUsedIdleActor) {
   ActorRegistry<int, Op, int> registry(loops(), [](int) { return NewRecorder(); },
-                                       {.actor = {.name = "user"}, .max_actors = 2});
-  ASSERT_THAT(registry.Get(1), IsOk());
-  ASSERT_THAT(registry.Get(2), IsOk());
-  EXPECT_THAT(registry.Get(3), StatusIs(absl::StatusCode::kResourceExhausted,
-                                        HasSubstr("user: max_actors (2) reached")));
-  EXPECT_THAT(registry.Get(1), IsOk());  // Known keys still work.
-  EXPECT_EQ(registry.size(), 2u);
+                                       {.actor = {.name = "user"}, .max_actors = 100});
+  size_t most = 0;
+  for (int key = 0; key < 1000; ++key) {
+    auto ref = registry.Get(key);
+    ASSERT_THAT(ref, IsOk()) << "key " << key;
+    ASSERT_THAT(Run(ref->Ask({.value = key}, absl::Seconds(5))), IsOkAndHolds(1)) << "key " << key;
+    most = std::max(most, registry.size());
+  }
+  EXPECT_EQ(most, 100u);
+  EXPECT_EQ(registry.evictions(), 900);
+  // Key 999 is still there; key 0 was evicted: a message for it starts a
+  // fresh actor (its count starts over), which evicts the oldest again.
+  EXPECT_THAT(Run(registry.Get(999)->Ask({.value = 1}, absl::Seconds(5))), IsOkAndHolds(2));
+  EXPECT_THAT(Run(registry.Get(0)->Ask({.value = 1}, absl::Seconds(5))), IsOkAndHolds(1));
+  EXPECT_EQ(registry.size(), 100u);
+  EXPECT_EQ(registry.evictions(), 901);
+}
+
+TEST_F(ActorRegistryTest, AnActorWithWorkInFlightIsNotEvicted) {
+  ActorRegistry<int, Op, int> registry(loops(), [](int) { return NewRecorder(); },
+                                       {.actor = {.name = "user"}, .max_actors = 1});
+  auto gate = std::make_shared<Gate>();
+  ASSERT_THAT(registry.Get(1)->Tell({.value = 1, .gate = gate}), IsOk());
+  ASSERT_THAT(registry.Get(1)->Tell({.value = 2}), IsOk());  // Queued behind it.
+  ASSERT_THAT(Run(gate->Entered()), IsOk());
+  // No ref is held now, but actor 1 is in its handler with one more queued.
+  EXPECT_THAT(registry.Get(2), StatusIs(absl::StatusCode::kResourceExhausted,
+                                        HasSubstr("user: max_actors (1) reached and the 16 "
+                                                  "least recently used are busy")));
+  gate->Open();
+  // The same instance handled all three: nothing was lost or reordered.
+  EXPECT_THAT(Run(registry.Get(1)->Ask({.value = 3}, absl::Seconds(5))), IsOkAndHolds(3));
+  EXPECT_EQ(registry.evictions(), 0);
+  // Answered, and no ref held: idle, so it makes room.
+  EXPECT_THAT(registry.Get(2), IsOk());
+  EXPECT_EQ(registry.evictions(), 1);
+  EXPECT_EQ(registry.size(), 1u);
+}
+
+TEST_F(ActorRegistryTest, AHeldRefPinsItsActor) {
+  ActorRegistry<int, Op, int> registry(loops(), [](int) { return NewRecorder(); },
+                                       {.actor = {.name = "user"}, .max_actors = 1});
+  {
+    absl::StatusOr<ActorRef<Op, int>> held = registry.Get(1);
+    ASSERT_THAT(held, IsOk());
+    EXPECT_THAT(registry.Get(2), StatusIs(absl::StatusCode::kResourceExhausted));
+    EXPECT_THAT(Run(held->Ask({.value = 1}, absl::Seconds(5))), IsOkAndHolds(1));  // Still works.
+  }
+  EXPECT_THAT(registry.Get(2), IsOk());
+  EXPECT_EQ(registry.evictions(), 1);
+}
+
+TEST_F(ActorRegistryTest, ActorsIdlePastTheTimeoutAreEvictedByLaterGets) {
+  ManualClock clock;
+  ActorRegistry<int, Op, int> registry(
+      loops(), [](int) { return NewRecorder(); },
+      {.actor = {.name = "user"}, .idle_timeout = absl::Minutes(1), .clock = &clock});
+  for (int key = 1; key <= 10; ++key) {
+    ASSERT_THAT(Run(registry.Get(key)->Ask({.value = key}, absl::Seconds(5))), IsOkAndHolds(1));
+  }
+  clock.Advance(absl::Seconds(30));
+  ASSERT_THAT(Run(registry.Get(1)->Ask({.value = 1}, absl::Seconds(5))), IsOkAndHolds(2));
+  clock.Advance(absl::Seconds(40));  // Key 1 was used 40 s ago, keys 2..10 70 s ago.
+  for (int key = 100; key < 105; ++key) ASSERT_THAT(registry.Get(key), IsOk());
+  // Two idle ones per Get: all nine are gone, key 1 is not.
+  EXPECT_EQ(registry.evictions(), 9);
+  EXPECT_EQ(registry.size(), 6u);
+  EXPECT_THAT(Run(registry.Get(1)->Ask({.value = 1}, absl::Seconds(5))), IsOkAndHolds(3));
+  EXPECT_THAT(Run(registry.Get(2)->Ask({.value = 2}, absl::Seconds(5))), IsOkAndHolds(1));
 }
 
 TEST_F(ActorRegistryTest, AStoppedActorIsReplacedAndFreesItsSlot) {
