@@ -19,6 +19,18 @@ std::string LoopbackTarget(const std::string& address, int port) {
   return absl::StrCat("127.0.0.1:", port);
 }
 
+orders::OrdersService::Options OrdersOptions(const config::v1::Orders& config) {
+  orders::OrdersService::Options options;
+  if (config.max_user_actors() > 0) options.max_user_actors = config.max_user_actors();
+  if (config.actor_idle_ms() > 0) {
+    options.actor_idle_timeout = absl::Milliseconds(config.actor_idle_ms());
+  }
+  if (config.user_check_ttl_ms() > 0) {
+    options.user_check_ttl = absl::Milliseconds(config.user_check_ttl_ms());
+  }
+  return options;
+}
+
 }  // namespace
 
 Node::Node(NodeConfig config) : config_(std::move(config)) {
@@ -158,8 +170,9 @@ absl::Status Node::Start() {
     users_->Register(*server_);
   }
   if (roles.orders()) {
+    // The users stub is bound once the port is known (see below).
     orders_ = std::make_unique<orders::OrdersService>(
-        orders_store_.get(), pool_.get(), server_->loops(), orders::OrdersService::Options{});
+        orders_store_.get(), pool_.get(), server_->loops(), OrdersOptions(config_.orders()));
     orders_->Register(*server_);
   }
   if (roles.recommendations()) {
@@ -172,6 +185,10 @@ absl::Status Node::Start() {
   FANOUT_RETURN_IF_ERROR(server_->Start());
   health_.Serve(*server_);
   SetServing(false);
+  if (orders_) {
+    users_stub_ = users::v1::Users::NewStub(BackendChannel("users"));
+    orders_->set_users(users_stub_.get());
+  }
   if (recommendations_) {
     orders_stub_ = orders::v1::Orders::NewStub(BackendChannel("orders"));
     recommendations_->set_orders(orders_stub_.get());

@@ -75,6 +75,7 @@ class Node {
   std::unique_ptr<users::UsersService> users_;
   std::unique_ptr<orders::OrdersStore> orders_store_;
   std::unique_ptr<orders::OrdersService> orders_;
+  std::unique_ptr<users::v1::Users::Stub> users_stub_;
   std::unique_ptr<orders::v1::Orders::Stub> orders_stub_;
   std::unique_ptr<recommendations::RecommendationsService> recommendations_;
   std::unique_ptr<gateway::Gateway> gateway_;

@@ -44,6 +44,22 @@ absl::Status ValidateTracing(const config::v1::Tracing& t) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateOrders(const config::v1::Orders& o) {
+  constexpr int32_t kMostActors = 10'000'000;
+  if (o.max_user_actors() < 0 || o.max_user_actors() > kMostActors) {
+    return Bad("orders.max_user_actors", absl::StrCat("must be in [0, ", kMostActors,
+                                                      "] (0: 10000), got ", o.max_user_actors()));
+  }
+  if (o.actor_idle_ms() < 0) {
+    return Bad("orders.actor_idle_ms", absl::StrCat("must be >= 0, got ", o.actor_idle_ms()));
+  }
+  if (o.user_check_ttl_ms() < 0) {
+    return Bad("orders.user_check_ttl_ms",
+               absl::StrCat("must be >= 0, got ", o.user_check_ttl_ms()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 NodeConfig DefaultNodeConfig() {
@@ -142,6 +158,12 @@ absl::Status ValidateNodeConfig(const NodeConfig& c) {
                  absl::StrCat("must be round_robin or pick_first, got \"", lb, "\""));
     }
   }
+  if (r.orders() && !r.users() && !c.backends().contains("users")) {
+    return Bad("backends.users",
+               "orders checks every new user with the users backend: run the users "
+               "role here or set backends.users.target");
+  }
+  FANOUT_RETURN_IF_ERROR(ValidateOrders(c.orders()));
   if (r.recommendations() && !r.orders() && !c.backends().contains("orders")) {
     return Bad("backends.orders",
                "recommendations needs the orders backend: run the orders "

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/base/status_macros.h"
+#include "node/rpc/client.h"
 
 namespace fanout::orders {
 namespace {
@@ -31,66 +32,27 @@ absl::Status Validate(const v1::CreateOrderRequest& r) {
   return absl::OkStatus();
 }
 
-// One user's writer: stores the order, then tells the watchers.
-class UserOrders : public Actor<v1::CreateOrderRequest, v1::Order> {
- public:
-  UserOrders(OrdersStore* store, OffloadPool* pool, WatchHub* hub)
-      : store_(store), pool_(pool), hub_(hub) {}
-
-  Task<absl::StatusOr<v1::Order>> Handle(v1::CreateOrderRequest request) override {
-    FANOUT_CO_ASSIGN_OR_RETURN(v1::Order order,
-                               co_await Offload(*pool_, [&] { return store_->Insert(request); }));
-    hub_->Publish(order);
-    co_return order;
-  }
-
- private:
-  OrdersStore* store_;
-  OffloadPool* pool_;
-  WatchHub* hub_;
-};
-
 }  // namespace
 
-std::shared_ptr<WatchHub::Watcher> WatchHub::Add(int64_t user_id) {
-  auto watcher = std::make_shared<Watcher>(user_id, buffer_);
-  MutexLock lock(&mu_);
-  watchers_.push_back(watcher);
-  return watcher;
-}
-
-void WatchHub::Remove(const std::shared_ptr<Watcher>& watcher) {
-  MutexLock lock(&mu_);
-  watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher), watchers_.end());
-}
-
-void WatchHub::Publish(const v1::Order& order) {
-  MutexLock lock(&mu_);
-  for (const auto& w : watchers_) {
-    if (w->user_id != 0 && w->user_id != order.user_id()) continue;
-    if (w->overflowed.load()) continue;
-    if (!w->queue.TrySend(order).ok()) {
-      w->overflowed.store(true);
-      w->queue.Close();
-    }
-  }
-}
-
-size_t WatchHub::size() const {
-  MutexLock lock(&mu_);
-  return watchers_.size();
-}
-
 OrdersService::OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& loops,
-                             Options options)
+                             Options options, users::v1::Users::Stub* users)
     : store_(store),
       pool_(pool),
+      users_(users),
       options_(options),
       hub_(options.watcher_buffer),
-      users_(loops,
-             [this](const int64_t&) { return std::make_unique<UserOrders>(store_, pool_, &hub_); },
-             {.actor = {.name = "orders/user", .mailbox_capacity = options.mailbox_capacity},
-              .max_actors = options.max_user_actors}) {}
+      context_{.store = store_,
+               .pool = pool_,
+               .hub = &hub_,
+               .outcomes = &outcomes_,
+               .user_check_ttl = options.user_check_ttl},
+      writers_(loops,
+               [this](const int64_t& user_id) {
+                 return std::make_unique<UserOrders>(user_id, &context_);
+               },
+               {.actor = {.name = "orders/user", .mailbox_capacity = options.mailbox_capacity},
+                .max_actors = options.max_user_actors,
+                .idle_timeout = options.actor_idle_timeout}) {}
 
 void OrdersService::Serve(Server& server) {
   using S = v1::Orders::AsyncService;
@@ -108,8 +70,60 @@ void OrdersService::Serve(Server& server) {
 
 Task<absl::StatusOr<v1::Order>> OrdersService::CreateOrder(const v1::CreateOrderRequest& request) {
   FANOUT_CO_RETURN_IF_ERROR(Validate(request));
-  FANOUT_CO_ASSIGN_OR_RETURN(auto writer, users_.Get(request.user_id()));
-  co_return co_await writer.Ask(request, options_.write_timeout);
+  WriteOrder write{.request = request};
+  FANOUT_CO_ASSIGN_OR_RETURN(WriteResult result, co_await Write(write));
+  if (result.user_unchecked) {
+    // The actor is fresh or its check is old: ask users, then write.
+    FANOUT_CO_RETURN_IF_ERROR(co_await CheckUser(request.user_id()));
+    write.user_checked = true;
+    FANOUT_CO_ASSIGN_OR_RETURN(result, co_await Write(write));
+  }
+  co_return std::move(result.order);
+}
+
+Task<absl::StatusOr<WriteResult>> OrdersService::Write(WriteOrder write) {
+  const TaskContext context = co_await CurrentContext();
+  auto left = std::make_shared<std::atomic<bool>>(false);
+  write.caller_left = left;
+  write.answer_by = std::min(absl::Now() + options_.write_timeout, context.token.deadline());
+  absl::StatusOr<WriteResult> result;
+  {
+    absl::StatusOr<ActorRef<WriteOrder, WriteResult>> writer =
+        writers_.Get(write.request.user_id());
+    FANOUT_CO_RETURN_IF_ERROR(writer.status());
+    result = co_await writer->Ask(std::move(write), options_.write_timeout);
+  }  // The ref goes at once: an idle actor may then be evicted.
+  if (!result.ok() && (context.token.cancelled() || absl::IsDeadlineExceeded(result.status()))) {
+    left->store(true);
+    callers_left_.fetch_add(1);
+  }
+  co_return result;
+}
+
+Task<absl::Status> OrdersService::CheckUser(int64_t user_id) {
+  if (users_ == nullptr) {
+    co_return absl::FailedPreconditionError("orders: no users backend to check user_id against");
+  }
+  users::v1::GetUserRequest get;
+  get.set_id(user_id);
+  // Made from the handler's task: the call carries the caller's deadline
+  // and is cancelled with it.
+  absl::StatusOr<users::v1::User> user =
+      co_await CallUnary(users_, &users::v1::Users::Stub::PrepareAsyncGetUser, std::move(get));
+  if (user.ok()) co_return absl::OkStatus();
+  const absl::Status& s = user.status();
+  switch (s.code()) {
+    case absl::StatusCode::kNotFound:
+      co_return absl::NotFoundError(absl::StrCat("user_id ", user_id, ": no such user"));
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kDeadlineExceeded:
+      co_return absl::Status(s.code(), absl::StrCat("checking user_id ", user_id,
+                                                    " with the users backend: ", s.message()));
+    default:  // Not a silent create: the order waits until users can answer.
+      co_return absl::UnavailableError(
+          absl::StrCat("cannot check user_id ", user_id, ": users backend answered ",
+                       absl::StatusCodeToString(s.code()), ": ", s.message()));
+  }
 }
 
 Task<absl::StatusOr<v1::ListOrdersResponse>> OrdersService::ListOrders(

@@ -1,60 +1,60 @@
-// The orders service. Each user's writes go through that user's actor (one
-// per user id, spread over the loops), so they are numbered 1, 2, 3, ... in
-// the order accepted even under concurrent writers; storage is SQLite
-// through Offload. WatchOrders streams new orders live; each watcher has a
-// bounded buffer, and one that falls behind is dropped with
-// RESOURCE_EXHAUSTED instead of growing memory.
+// The orders service. Each user's writes go through that user's actor
+// (UserOrders, one per user id, spread over the loops), so they are
+// numbered 1, 2, 3, ... in the order accepted even under concurrent
+// writers; storage is SQLite through Offload. WatchOrders streams new
+// orders live (WatchHub).
 //
+//   auto users_stub = users::v1::Users::NewStub(users_channel);
 //   OrdersService orders(store.get(), &pool, server.loops(), {});
-//   orders.Register(server);  server.Start();  orders.Serve(server);
+//   orders.Register(server);  server.Start();
+//   orders.set_users(users_stub.get());  orders.Serve(server);
+//
+// CreateOrder checks that the user exists by calling the users service
+// (GetUser) from the handler, so the call carries the caller's deadline and
+// cancellation: an unknown user is NOT_FOUND naming the id, a users service
+// that cannot answer is UNAVAILABLE, and nothing is written in either case.
+// The answer is kept by the user's actor for `user_check_ttl`
+// (user_orders.h says what that means for a deleted user).
+//
+// The actors are evicted when idle (ActorRegistry): at most
+// `max_user_actors` live, and one not written to for `actor_idle_timeout`
+// goes, so any number of distinct users keeps memory bounded.
+// services/orders/README.md has the whole contract, cancelled writes included.
 //
 // Thread-safe.
 #pragma once
 
 #include <memory>
-#include <vector>
 
 #include "fanout/orders/v1/orders.grpc.pb.h"
+#include "fanout/users/v1/users.grpc.pb.h"
 #include "node/actor/actor_registry.h"
 #include "node/async/offload.h"
 #include "node/rpc/server.h"
 #include "services/orders/orders_store.h"
+#include "services/orders/user_orders.h"
+#include "services/orders/watch_hub.h"
 
 namespace fanout::orders {
-
-// Fans new orders out to live watchers. Thread-safe.
-class WatchHub {
- public:
-  struct Watcher {
-    Watcher(int64_t user, size_t capacity) : user_id(user), queue(capacity) {}
-    const int64_t user_id;  // 0: everyone.
-    Channel<v1::Order> queue;
-    std::atomic<bool> overflowed{false};
-  };
-
-  explicit WatchHub(size_t buffer) : buffer_(buffer) {}
-  std::shared_ptr<Watcher> Add(int64_t user_id);
-  void Remove(const std::shared_ptr<Watcher>& watcher);
-  // A watcher whose buffer is full is closed and marked overflowed.
-  void Publish(const v1::Order& order);
-  size_t size() const;
-
- private:
-  const size_t buffer_;
-  mutable Mutex mu_;
-  std::vector<std::shared_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(mu_);
-};
 
 class OrdersService {
  public:
   struct Options {
     size_t watcher_buffer = 64;
     size_t mailbox_capacity = 128;
-    size_t max_user_actors = 100000;
+    // Live user actors at most (idle ones are evicted to stay under it).
+    size_t max_user_actors = 10000;
+    absl::Duration actor_idle_timeout = absl::Minutes(1);
+    // How long a user's actor trusts that its user exists.
+    absl::Duration user_check_ttl = absl::Minutes(1);
     absl::Duration write_timeout = absl::Seconds(5);
   };
-  OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& loops, Options options);
+  // `users` talks to the users backend; it may be set later (set_users),
+  // before Serve().
+  OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& loops, Options options,
+                users::v1::Users::Stub* users = nullptr);
 
+  void set_users(users::v1::Users::Stub* users) { users_ = users; }
   void Register(Server& server) { server.RegisterService(&service_); }
   void Serve(Server& server);
 
@@ -64,13 +64,28 @@ class OrdersService {
                                  ServerStreamWriter<v1::Order>& out);
 
   size_t watchers() const { return hub_.size(); }
+  // User actors held now, and evicted so far.
+  size_t user_actors() const { return writers_.size(); }
+  int64_t user_actor_evictions() const { return writers_.evictions(); }
+  const WriteOutcomes& write_outcomes() const { return outcomes_; }
+  // Asks whose caller stopped waiting (a cancelled or expired CreateOrder).
+  int64_t callers_left() const { return callers_left_.load(); }
 
  private:
+  // OK when the users service knows the user.
+  Task<absl::Status> CheckUser(int64_t user_id);
+  // One Ask of the user's actor; marks the write abandoned if it fails.
+  Task<absl::StatusOr<WriteResult>> Write(WriteOrder write);
+
   OrdersStore* store_;
   OffloadPool* pool_;
+  users::v1::Users::Stub* users_;
   const Options options_;
   WatchHub hub_;
-  ActorRegistry<int64_t, v1::CreateOrderRequest, v1::Order> users_;
+  WriteOutcomes outcomes_;
+  const UserOrders::Context context_;
+  ActorRegistry<int64_t, WriteOrder, WriteResult> writers_;
+  std::atomic<int64_t> callers_left_{0};
   v1::Orders::AsyncService service_;
 };
 

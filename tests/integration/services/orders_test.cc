@@ -6,11 +6,14 @@
 
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "node/async/gather.h"
 #include "node/base/status_macros.h"
 #include "node/rpc/client.h"
 #include "services/orders/orders_service.h"
+#include "services/users/users_service.h"
+#include "tests/support/eventually.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout::orders {
@@ -31,17 +34,22 @@ v1::CreateOrderRequest Order(int64_t user, std::string item, int32_t quantity = 
   return r;
 }
 
+// An orders service and the users service it checks with, on one server
+// (each on its own Offload pool, so a test can hold the orders writes alone).
 class OrdersTest : public ::testing::Test {
  protected:
-  OrdersTest() : pool_({.threads = 2}) {
+  explicit OrdersTest(OrdersService::Options options = {}) : pool_({.threads = 1}) {
     dir_ = std::filesystem::temp_directory_path() /
            absl::StrCat("fanout-orders-", ::getpid(), "-", reinterpret_cast<uintptr_t>(this));
     std::filesystem::create_directories(dir_);
     auto store = OrdersStore::Open((dir_ / "orders.db").string());
     EXPECT_THAT(store, IsOk());
     store_ = std::move(*store);
-    service_ = std::make_unique<OrdersService>(store_.get(), &pool_, server_.loops(),
-                                               OrdersService::Options{});
+    auto users_store = users::UsersStore::Open((dir_ / "users.db").string());
+    EXPECT_THAT(users_store, IsOk());
+    users_store_ = std::move(*users_store);
+    users_ = std::make_unique<users::UsersService>(users_store_.get(), &users_pool_);
+    service_ = std::make_unique<OrdersService>(store_.get(), &pool_, server_.loops(), options);
   }
   ~OrdersTest() override {
     server_.Shutdown(absl::Seconds(1));
@@ -55,23 +63,56 @@ class OrdersTest : public ::testing::Test {
   Task<absl::StatusOr<v1::Order>> Create(v1::CreateOrderRequest r) {
     co_return co_await CallUnary(stub_.get(), &Orders::Stub::PrepareAsyncCreateOrder, std::move(r));
   }
+  absl::StatusOr<v1::ListOrdersResponse> List(int64_t user) {
+    v1::ListOrdersRequest list;
+    list.set_user_id(user);
+    return Run(CallUnary(stub_.get(), &Orders::Stub::PrepareAsyncListOrders, list));
+  }
+  // Users 1..n (ids are given in order on a fresh database).
+  void AddUsers(int n) {
+    for (int i = 1; i <= n; ++i) {
+      users::v1::CreateUserRequest r;
+      r.set_name(absl::StrCat("user", i));
+      r.set_email(absl::StrCat("user", i, "@example.com"));
+      auto user =
+          Run(CallUnary(users_stub_.get(), &users::v1::Users::Stub::PrepareAsyncCreateUser, r));
+      ASSERT_THAT(user, IsOk());
+      ASSERT_EQ(user->id(), i);
+    }
+  }
 
   std::filesystem::path dir_;
   Server server_{{.listen_addresses = {"127.0.0.1:0"}, .num_loops = 2}};
-  OffloadPool pool_;
+  OffloadPool pool_;  // The orders writes'.
+  OffloadPool users_pool_{{.threads = 1}};
   std::unique_ptr<OrdersStore> store_;
+  std::unique_ptr<users::UsersStore> users_store_;
+  std::unique_ptr<users::UsersService> users_;
   std::unique_ptr<OrdersService> service_;
   std::unique_ptr<Orders::Stub> stub_;
+  std::unique_ptr<users::v1::Users::Stub> users_stub_;
+  // What orders calls as its users backend; `users_target` can move it.
+  std::unique_ptr<users::v1::Users::Stub> orders_users_stub_;
 };
 
 class StartedOrdersTest : public OrdersTest {
  protected:
-  StartedOrdersTest() {
+  // `users_target` empty: the users service beside orders.
+  explicit StartedOrdersTest(OrdersService::Options options = {}, std::string users_target = "")
+      : OrdersTest(options) {
     service_->Register(server_);
+    users_->Register(server_);
     EXPECT_THAT(server_.Start(), IsOk());
+    std::string here = absl::StrCat("127.0.0.1:", server_.port());
+    auto channel = grpc::CreateChannel(here, grpc::InsecureChannelCredentials());
+    orders_users_stub_ = users::v1::Users::NewStub(grpc::CreateChannel(
+        users_target.empty() ? here : users_target, grpc::InsecureChannelCredentials()));
+    service_->set_users(orders_users_stub_.get());
     service_->Serve(server_);
-    stub_ = Orders::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_.port()),
-                                                grpc::InsecureChannelCredentials()));
+    users_->Serve(server_);
+    stub_ = Orders::NewStub(channel);
+    users_stub_ = users::v1::Users::NewStub(channel);
+    AddUsers(8);
   }
 };
 
@@ -146,6 +187,176 @@ TEST_F(StartedOrdersTest, WatchersSeeNewOrdersForTheirUser) {
     co_return seen;
   };
   EXPECT_THAT(Run(run()), IsOkAndHolds(::testing::ElementsAre("first", "second")));
+}
+
+TEST_F(StartedOrdersTest, AnOrderForAnUnknownUserIsNotFoundAndNotWritten) {
+  EXPECT_THAT(Run(Create(Order(999, "ghost"))),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("user_id 999: no such user")));
+  auto listed = List(999);
+  ASSERT_THAT(listed, IsOk());
+  EXPECT_EQ(listed->orders_size(), 0);
+  // Once the user exists, the order goes through (no negative answer is kept).
+  users::v1::CreateUserRequest r;
+  r.set_name("late");
+  r.set_email("late@example.com");
+  auto late = Run(CallUnary(users_stub_.get(), &users::v1::Users::Stub::PrepareAsyncCreateUser, r));
+  ASSERT_THAT(late, IsOk());
+  EXPECT_THAT(Run(Create(Order(late->id(), "first"))), IsOk());
+}
+
+TEST_F(StartedOrdersTest, AUserIsCheckedOncePerActorNotPerOrder) {
+  ASSERT_THAT(Run(Create(Order(3, "a"))), IsOk());
+  // Deleted now; the actor's check still holds (user_check_ttl, 1 min): the
+  // documented staleness. A fresh actor would ask again.
+  users::v1::DeleteUserRequest del;
+  del.set_id(3);
+  ASSERT_THAT(
+      Run(CallUnary(users_stub_.get(), &users::v1::Users::Stub::PrepareAsyncDeleteUser, del)),
+      IsOk());
+  EXPECT_THAT(Run(Create(Order(3, "b"))), IsOk());
+}
+
+class NoUserCheckCacheTest : public StartedOrdersTest {
+ protected:
+  NoUserCheckCacheTest() : StartedOrdersTest({.user_check_ttl = absl::ZeroDuration()}) {}
+};
+
+TEST_F(NoUserCheckCacheTest, ADeletedUserIsRefusedOnceItsCheckHasExpired) {
+  ASSERT_THAT(Run(Create(Order(3, "a"))), IsOk());
+  users::v1::DeleteUserRequest del;
+  del.set_id(3);
+  ASSERT_THAT(
+      Run(CallUnary(users_stub_.get(), &users::v1::Users::Stub::PrepareAsyncDeleteUser, del)),
+      IsOk());
+  EXPECT_THAT(Run(Create(Order(3, "b"))),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("user_id 3")));
+}
+
+// Orders' users backend is an address where nothing listens.
+class UsersDownTest : public StartedOrdersTest {
+ protected:
+  UsersDownTest() : StartedOrdersTest({}, "127.0.0.1:1") {}
+};
+
+TEST_F(UsersDownTest, NoUsersServiceIsUnavailableNotASilentCreate) {
+  EXPECT_THAT(Run(Create(Order(1, "x"))),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot check user_id 1")));
+  auto listed = List(1);
+  ASSERT_THAT(listed, IsOk());
+  EXPECT_EQ(listed->orders_size(), 0);
+}
+
+class DistinctUsersTest : public StartedOrdersTest {
+ protected:
+  DistinctUsersTest() : StartedOrdersTest({.max_user_actors = 10}) {}
+};
+
+TEST_F(DistinctUsersTest, UserActorsStayUnderTheCap) {
+  for (int i = 9; i <= 60; ++i) {
+    users::v1::CreateUserRequest r;
+    r.set_name("u");
+    r.set_email(absl::StrCat("u", i, "@example.com"));
+    ASSERT_THAT(
+        Run(CallUnary(users_stub_.get(), &users::v1::Users::Stub::PrepareAsyncCreateUser, r)),
+        IsOk());
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (int user = 1; user <= 60; ++user) {
+      auto order = Run(Create(Order(user, "x")));
+      ASSERT_THAT(order, IsOk()) << "user " << user;
+      EXPECT_EQ(order->sequence(), round + 1);
+      EXPECT_LE(service_->user_actors(), 10u);
+    }
+  }
+  EXPECT_EQ(service_->user_actor_evictions(), 2 * 60 - 10);
+}
+
+// Holds every orders write in the Offload pool until Release().
+class WriteHold {
+ public:
+  explicit WriteHold(EventLoop& loop, OffloadPool& pool) {
+    Spawn(loop, Hold(pool, &open_), "hold the orders pool");
+  }
+  ~WriteHold() { Release(); }
+  void Release() {
+    if (!open_.HasBeenNotified()) open_.Notify();
+  }
+
+ private:
+  static Task<absl::Status> Hold(OffloadPool& pool, Notification* open) {
+    co_return co_await Offload(pool, [open] {
+      open->WaitForNotification();
+      return absl::OkStatus();
+    });
+  }
+  Notification open_;
+};
+
+// A CreateOrder on its own thread, cancellable from the test's.
+class CancellableCreate {
+ public:
+  CancellableCreate(Orders::Stub* stub, v1::CreateOrderRequest request)
+      : thread_([this, stub, request] {
+          context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+          status_ = stub->CreateOrder(&context_, request, &order_);
+        }) {}
+  void Cancel() { context_.TryCancel(); }
+  grpc::Status Finish() {
+    thread_.join();
+    return status_;
+  }
+  const v1::Order& order() const { return order_; }
+
+ private:
+  grpc::ClientContext context_;
+  grpc::Status status_;
+  v1::Order order_;
+  std::thread thread_;
+};
+
+TEST_F(StartedOrdersTest, AWriteCancelledWhileStoredCommitsAndTheLogSaysSo) {
+  WriteHold hold(server_.loops().At(0), pool_);
+  ASSERT_TRUE(::fanout::testing::Eventually([&] { return pool_.running() == 1; }));
+  ::testing::internal::CaptureStderr();
+  CancellableCreate create(stub_.get(), Order(4, "kept"));
+  // The actor has taken it: its insert waits in the pool's queue.
+  ASSERT_TRUE(::fanout::testing::Eventually([&] { return pool_.queue_depth() == 1; }));
+  create.Cancel();
+  EXPECT_EQ(create.Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(::fanout::testing::Eventually([&] { return service_->callers_left() == 1; }));
+  hold.Release();
+  ASSERT_TRUE(::fanout::testing::Eventually(
+      [&] { return service_->write_outcomes().committed_after_caller_left() == 1; }));
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(log, HasSubstr("for user 4 (sequence 1) committed after its caller stopped waiting"));
+  auto listed = List(4);
+  ASSERT_THAT(listed, IsOk());
+  ASSERT_EQ(listed->orders_size(), 1);
+  EXPECT_EQ(listed->orders(0).item(), "kept");
+}
+
+TEST_F(StartedOrdersTest, AWriteCancelledBeforeItsTurnIsNotWritten) {
+  WriteHold hold(server_.loops().At(0), pool_);
+  ASSERT_TRUE(::fanout::testing::Eventually([&] { return pool_.running() == 1; }));
+  CancellableCreate first(stub_.get(), Order(5, "first"));
+  ASSERT_TRUE(::fanout::testing::Eventually([&] { return pool_.queue_depth() == 1; }));
+  // The second waits in the actor's mailbox behind the first.
+  CancellableCreate second(stub_.get(), Order(5, "second"));
+  ASSERT_TRUE(::fanout::testing::Eventually(
+      [&] { return internal::ActorMetricsFor("orders/user").mailbox_depth() == 1; }));
+  second.Cancel();
+  EXPECT_EQ(second.Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(::fanout::testing::Eventually([&] { return service_->callers_left() == 1; }));
+  hold.Release();
+  EXPECT_TRUE(first.Finish().ok());
+  EXPECT_EQ(first.order().sequence(), 1);
+  ASSERT_TRUE(::fanout::testing::Eventually(
+      [&] { return service_->write_outcomes().not_written_caller_left() == 1; }));
+  auto listed = List(5);
+  ASSERT_THAT(listed, IsOk());
+  ASSERT_EQ(listed->orders_size(), 1);
+  EXPECT_EQ(listed->orders(0).item(), "first");
+  EXPECT_EQ(service_->write_outcomes().committed(), 1);
 }
 
 TEST(WatchHubTest, ASlowWatcherIsDroppedNotBuffered) {

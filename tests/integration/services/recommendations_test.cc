@@ -15,6 +15,7 @@
 #include "services/lab/lab_service.h"
 #include "services/orders/orders_service.h"
 #include "services/recommendations/recommendations_service.h"
+#include "services/users/users_service.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout::recommendations {
@@ -24,7 +25,8 @@ using ::fanout::testing::IsOk;
 using ::fanout::testing::StatusIs;
 using ::testing::HasSubstr;
 
-// Node A runs orders; node B runs recommendations (a client of A) and lab.
+// Node A runs users and orders (orders checks each user with users, on A);
+// node B runs recommendations (a client of A) and lab.
 class RecommendationsTest : public ::testing::Test {
  protected:
   explicit RecommendationsTest(int catalogue_size = 2000) {
@@ -34,13 +36,25 @@ class RecommendationsTest : public ::testing::Test {
     auto store = orders::OrdersStore::Open((dir_ / "orders.db").string());
     EXPECT_THAT(store, IsOk());
     orders_store_ = std::move(*store);
+    auto users_store = users::UsersStore::Open((dir_ / "users.db").string());
+    EXPECT_THAT(users_store, IsOk());
+    users_store_ = std::move(*users_store);
+    for (int i = 1; i <= 10; ++i) {  // Users 1..10.
+      EXPECT_THAT(users_store_->Create(absl::StrCat("u", i), absl::StrCat("u", i, "@example.com")),
+                  IsOk());
+    }
+    users_ = std::make_unique<users::UsersService>(users_store_.get(), &db_pool_);
     orders_ = std::make_unique<orders::OrdersService>(orders_store_.get(), &db_pool_, a_.loops(),
                                                       orders::OrdersService::Options{});
+    users_->Register(a_);
     orders_->Register(a_);
     EXPECT_THAT(a_.Start(), IsOk());
-    orders_->Serve(a_);
     auto to_a = grpc::CreateChannel(absl::StrCat("127.0.0.1:", a_.port()),
                                     grpc::InsecureChannelCredentials());
+    users_stub_ = users::v1::Users::NewStub(to_a);
+    orders_->set_users(users_stub_.get());
+    users_->Serve(a_);
+    orders_->Serve(a_);
     orders_stub_ = orders::v1::Orders::NewStub(to_a);
 
     recs_ = std::make_unique<RecommendationsService>(
@@ -79,6 +93,9 @@ class RecommendationsTest : public ::testing::Test {
   OffloadPool db_pool_{{.threads = 1}};
   OffloadPool cpu_pool_{{.threads = 1}};
   lab::LabService lab_{{.name = "lab"}};
+  std::unique_ptr<users::UsersStore> users_store_;
+  std::unique_ptr<users::UsersService> users_;
+  std::unique_ptr<users::v1::Users::Stub> users_stub_;
   std::unique_ptr<orders::OrdersStore> orders_store_;
   std::unique_ptr<orders::OrdersService> orders_;
   std::unique_ptr<orders::v1::Orders::Stub> orders_stub_;
