@@ -344,6 +344,12 @@ gateway: {rest_address: "127.0.0.1:)",
       "curl -s -X POST ", url,
       R"(/v1/users/1/orders -d '{"item": "tea", "quantity": 2, "amountCents": 700}')"));
   EXPECT_THAT(order, HasSubstr(R"("item":"tea")"));
+  // Orders asks users first: no user 999, no order, and REST says 404.
+  auto [refused_code, refused] = RunCommand(absl::StrCat(
+      "curl -s -i -X POST ", url,
+      R"(/v1/users/999/orders -d '{"item": "tea", "quantity": 2, "amountCents": 700}')"));
+  EXPECT_THAT(refused, HasSubstr("HTTP/1.1 404"));
+  EXPECT_THAT(refused, HasSubstr("user_id 999: no such user"));
   auto [code, dashboard] = RunCommand(absl::StrCat("curl -s -i ", url, "/v1/users/1/dashboard"));
   EXPECT_THAT(dashboard, HasSubstr("HTTP/1.1 200"));
   EXPECT_THAT(dashboard, HasSubstr("X-Fanout-Completed: true"));
@@ -408,6 +414,9 @@ TEST_F(FanoutdTest, BadConfigsAreRefusedWithTheirReason) {
       {"grpc_address: nowhere\nroles: {lab: true}\n", "grpc_address: expected host:port"},
       {"roles: {}\n", "roles: no role is enabled"},
       {"roles: {recommendations: true}\n", "backends.orders"},
+      {"roles: {orders: true}\ndata_dir: d\n", "backends.users: orders checks every new user"},
+      {"roles: {users: true, orders: true}\ndata_dir: d\norders: {max_user_actors: -1}\n",
+       "orders.max_user_actors: must be in [0, 10000000]"},
       {"roles: {lab: true}\nbackends: {users: {target: x, load_balancing: random}}\n",
        "backends.users.load_balancing"},
       {"roles: {lab: true\n", "YAML syntax error at line"},

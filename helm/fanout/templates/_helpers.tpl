@@ -73,7 +73,7 @@ users:
 orders:
   stateful: true
   services: [fanout.orders.v1.Orders]
-  needs: []
+  needs: [users]
 recommendations:
   stateful: false
   services: [fanout.recommendations.v1.Recommendations]
