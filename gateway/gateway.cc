@@ -71,6 +71,7 @@ absl::Status ValidateTopLevel(const config::v1::GatewayConfig& config) {
   if (json.max_elements() < 0) return bad("json.max_elements", json.max_elements());
   if (json.max_string_bytes() < 0) return bad("json.max_string_bytes", json.max_string_bytes());
   if (json.offload_bytes() < 0) return bad("json.offload_bytes", json.offload_bytes());
+  FANOUT_RETURN_IF_ERROR(CallerRateLimits::Create(config.rate_limiting(), &Clock::Real()).status());
   for (int i = 0; i < config.metadata_allowlist_size(); ++i) {
     absl::Status key = CheckMetadata(absl::AsciiStrToLower(config.metadata_allowlist(i)), "");
     if (!key.ok()) {
@@ -192,6 +193,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
   for (const auto& [name, backend] : gateway->options_.backends) names.insert(name);
   FANOUT_ASSIGN_OR_RETURN(gateway->routes_,
                           CompileGatewayRoutes(config, names, gateway->descriptors_.get()));
+  FANOUT_ASSIGN_OR_RETURN(gateway->rate_limits_,
+                          CallerRateLimits::Create(config.rate_limiting(), gateway->options_.clock));
   for (const CompiledRoute& route : gateway->routes_) {
     gateway->route_limits_.push_back(std::make_unique<AdmissionLimiter>(route.max_in_flight));
     if (!route.grpc_method.empty()) gateway->grpc_routes_[route.grpc_method] = &route;

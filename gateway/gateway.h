@@ -38,6 +38,7 @@
 #include "gateway/backend.h"
 #include "gateway/grpc_proxy.h"
 #include "gateway/json_parse.h"
+#include "gateway/rate_limit.h"
 #include "gateway/route.h"
 #include "node/async/offload.h"
 #include "node/rpc/server.h"
@@ -103,6 +104,7 @@ class Gateway {
     std::map<std::string, std::string> params;
     absl::Duration timeout;
     std::shared_ptr<trace::Span> span;  // The request's server span; null untraced.
+    CallerRateLimits::Headers rate_headers;  // RateLimit-*, for the answer.
   };
   Task<absl::Status> ServeRest(RestRequest rest);
   Task<void> StreamRest(HttpExchange& exchange, const CompiledRoute& route,
@@ -146,6 +148,7 @@ class Gateway {
   std::vector<std::unique_ptr<AdmissionLimiter>> route_limits_;  // By route index.
   std::map<std::string, const CompiledRoute*> grpc_routes_;
   AdmissionLimiter admission_;
+  std::unique_ptr<CallerRateLimits> rate_limits_;  // gateway.rate_limiting
   const JsonLimits body_limits_;  // gateway.json
   const int64_t offload_bytes_;
   std::unique_ptr<OffloadPool> parse_pool_;  // Large bodies are parsed here, not on a loop.

@@ -2,6 +2,7 @@
 // as a generic call: methods bound to a route (Route.grpc_method) and
 // Gateway/Aggregate run the route; anything else is proxied to the backend
 // that serves its service.
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "fanout/gateway/v1/gateway.pb.h"
 #include "gateway/descriptors.h"
@@ -89,9 +90,31 @@ Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
   const std::string& method = call.method();
   FANOUT_CO_RETURN_IF_ERROR(CheckHops(HopsOf(call.context().client_metadata()), method));
   EventLoop* loop = EventLoop::Current();
-  if (auto it = grpc_routes_.find(method); it != grpc_routes_.end()) {
-    if (loop) loop->NoteActivity(it->second->activity);
-    co_return co_await ServeGrpcRoute(call, *it->second);
+  auto it = grpc_routes_.find(method);
+  const CompiledRoute* route = it == grpc_routes_.end() ? nullptr : it->second;
+  static const std::optional<RateLimiter::Limit> kNone;
+  const std::optional<RateLimiter::Limit>& route_limit = route ? route->rate_limit : kNone;
+  if (rate_limits_->Applies(route_limit)) {
+    const auto& metadata = call.context().client_metadata();
+    auto forwarded = metadata.find("x-forwarded-for");
+    std::string caller = rate_limits_->trusted().Caller(
+        AddressOfGrpcPeer(call.context().peer()),
+        forwarded == metadata.end()
+            ? absl::string_view()
+            : absl::string_view(forwarded->second.data(), forwarded->second.size()));
+    CallerRateLimits::Headers headers;
+    absl::Status allowed =
+        rate_limits_->Check(route ? route->name : "", route_limit, caller, &headers);
+    if (!allowed.ok()) {
+      for (const auto& [name, value] : headers) {
+        call.context().AddTrailingMetadata(absl::AsciiStrToLower(name), value);
+      }
+      co_return allowed;
+    }
+  }
+  if (route != nullptr) {
+    if (loop) loop->NoteActivity(route->activity);
+    co_return co_await ServeGrpcRoute(call, *route);
   }
   if (loop) loop->NoteActivity("the gateway's gRPC proxy or Aggregate");
   if (method == kAggregateMethod) co_return co_await ServeAggregate(call);

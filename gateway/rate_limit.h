@@ -21,9 +21,15 @@
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "fanout/config/v1/gateway_config.pb.h"
+#include "gateway/caller.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "node/base/clock.h"
@@ -84,6 +90,43 @@ class RateLimiter {
   const Options options_;
   const size_t per_shard_;
   std::array<Shard, kShards> shards_;
+};
+
+// A RateLimit from config: nullopt when it sets no rate; INVALID_ARGUMENT
+// naming `where` when a value is negative.
+absl::StatusOr<std::optional<RateLimiter::Limit>> LimitFromConfig(
+    const config::v1::RateLimit& config, absl::string_view where);
+
+// The gateway's limits on callers: the gateway-wide one and a route's own,
+// each a bucket per caller; the caller as TrustedProxies says.
+class CallerRateLimits {
+ public:
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  // INVALID_ARGUMENT naming the key under gateway.rate_limiting.
+  static absl::StatusOr<std::unique_ptr<CallerRateLimits>> Create(
+      const config::v1::RateLimiting& config, Clock* clock);
+
+  // Takes a token from each limit that applies to `caller` (`route_limit`
+  // scoped to `route`): OK, or RESOURCE_EXHAUSTED naming the limit and when
+  // to retry. `headers` gets RateLimit-Limit/-Remaining/-Reset of the
+  // tighter limit, and Retry-After when refused. Nothing when no limit
+  // applies.
+  absl::Status Check(absl::string_view route, const std::optional<RateLimiter::Limit>& route_limit,
+                     absl::string_view caller, Headers* headers);
+  // Whether any limit applies to a request of a route with `route_limit`
+  // (when none does, the caller need not be worked out).
+  bool Applies(const std::optional<RateLimiter::Limit>& route_limit) const {
+    return global_.has_value() || route_limit.has_value();
+  }
+  const TrustedProxies& trusted() const { return trusted_; }
+
+ private:
+  CallerRateLimits(size_t max_callers, Clock* clock)
+      : limiter_({.max_buckets = max_callers, .clock = clock}) {}
+
+  RateLimiter limiter_;
+  std::optional<RateLimiter::Limit> global_;
+  TrustedProxies trusted_;
 };
 
 }  // namespace fanout::gateway

@@ -143,6 +143,19 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
     return exchange->Reply(std::move(response));
   }
   telemetry->SetRoute(route->name);
+  CallerRateLimits::Headers rate_headers;
+  if (rate_limits_->Applies(route->rate_limit)) {
+    std::string_view forwarded = request.Header("x-forwarded-for");
+    std::string caller = rate_limits_->trusted().Caller(
+        request.peer, absl::string_view(forwarded.data(), forwarded.size()));
+    absl::Status allowed =
+        rate_limits_->Check(route->name, route->rate_limit, caller, &rate_headers);
+    if (!allowed.ok()) {
+      HttpResponse response = ErrorResponse(allowed);
+      response.headers.insert(response.headers.end(), rate_headers.begin(), rate_headers.end());
+      return exchange->Reply(std::move(response));
+    }
+  }
   absl::Duration timeout = route->timeout;
   for (const char* header : {"request-timeout", "grpc-timeout"}) {
     std::string value(request.Header(header));
@@ -169,7 +182,8 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
                    .route = std::move(route),
                    .params = std::move(match.params),
                    .timeout = timeout,
-                   .span = telemetry->span()};
+                   .span = telemetry->span(),
+                   .rate_headers = std::move(rate_headers)};
   bool spawned = Spawn(loop, ServeRest(std::move(rest)), "REST request");
   if (!spawned) exchange->Reply(ErrorResponse(absl::UnavailableError("the gateway is stopping")));
 }
@@ -242,7 +256,10 @@ Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
     Task<absl::StatusOr<RouteResult>> run = WithDeadline(RunRoute(*route, input, env_), deadline);
     absl::StatusOr<RouteResult> result = co_await std::move(run).WithContext(watched);
     loop->NoteActivity(route->activity);
-    exchange->Reply(RouteResponse(*route, result));
+    HttpResponse response = RouteResponse(*route, result);
+    response.headers.insert(response.headers.end(), rest.rate_headers.begin(),
+                            rest.rate_headers.end());
+    exchange->Reply(std::move(response));
   }
   watch->source.reset();
   co_return absl::OkStatus();

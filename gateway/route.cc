@@ -355,6 +355,10 @@ absl::StatusOr<CompiledRoute> CompileRoute(const config::v1::Route& config,
       config.timeout_ms() > 0 ? absl::Milliseconds(config.timeout_ms()) : context.default_timeout;
   if (config.max_in_flight() < 0) return Bad(where, "max_in_flight must be >= 0");
   route.max_in_flight = config.max_in_flight();
+  absl::StatusOr<std::optional<RateLimiter::Limit>> rate =
+      LimitFromConfig(config.rate_limit(), "rate_limit");
+  if (!rate.ok()) return Bad(where, rate.status().message());
+  route.rate_limit = *rate;
   route.stream = config.stream();
   if (config.success_status() != 0 &&
       (config.success_status() < 200 || config.success_status() > 299)) {

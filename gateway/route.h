@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "absl/time/time.h"
 #include "fanout/config/v1/gateway_config.pb.h"
 #include "gateway/json_value.h"
+#include "gateway/rate_limit.h"
 #include "node/async/retry.h"
 
 namespace fanout::gateway {
@@ -92,6 +94,9 @@ struct CompiledRoute {
   std::vector<CompiledCall> calls;
   int respond_with = -1;  // Index of the call answering for the route, or -1.
   int success_status = 200;
+  // Each caller's rate on this route (gateway.rate_limiting adds the
+  // gateway-wide one); nullopt: none of its own.
+  std::optional<RateLimiter::Limit> rate_limit;
   // What a loop serving this route notes it is doing (EventLoop::NoteActivity).
   const char* activity = "a gateway route";
 };

@@ -105,6 +105,15 @@ void IoWorker::DropAll() {
 Connection::Connection(tcp::socket socket, IoWorker* worker)
     : worker_(worker), stream_(std::move(socket)), wake_(worker->io()) {
   worker_->server().connections.fetch_add(1);
+  boost::system::error_code error;
+  asio::ip::address address = stream_.socket().remote_endpoint(error).address();
+  if (!error) {
+    // An IPv4 client of a dual-stack socket reads as itself, not ::ffff:a.b.c.d.
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+      address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    }
+    peer_ = address.to_string();
+  }
 }
 
 Connection::~Connection() {
@@ -222,6 +231,7 @@ asio::awaitable<void> Connection::Linger() {
 
 asio::awaitable<bool> Connection::Answer(http::request<http::string_body> request) {
   HttpRequest converted = ToHttpRequest(std::move(request));
+  converted.peer = peer_;
   HttpFraming framing = FramingFor(converted);
   ServerContext& server = worker_->server();
   {

@@ -149,6 +149,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const HttpServer::Options& options() const { return worker_->server().options; }
 
   IoWorker* worker_;
+  std::string peer_;  // The client's address, without the port.
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   // Parks WriteResponse until the sink queues something or the client goes.

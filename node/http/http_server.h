@@ -54,6 +54,7 @@ struct HttpRequest {
   std::string body;
   bool keep_alive = true;
   int version = 11;  // 10 for HTTP/1.0, 11 for HTTP/1.1
+  std::string peer;  // The client's address as the server saw it, "127.0.0.1" or "::1"
 
   // The first header with this name (case-insensitive), or "" when absent.
   std::string_view Header(std::string_view name) const;

@@ -659,6 +659,98 @@ TEST_F(GatewayGrpcTest, UnknownServiceIsUnimplemented) {
   EXPECT_THAT(status.error_message(), HasSubstr("no backend serves nope.v1.Nothing"));
 }
 
+// A route limited per caller, and the proxy in front of the gateway whose
+// X-Forwarded-For names the caller. The gateway's clock is the test's:
+// buckets refill only when it moves.
+constexpr char kMetered[] = R"yaml(
+  - name: metered
+    path: /metered
+    rate_limit: {requests_per_second: 1, burst: 3}
+    respond_with: echo
+    calls:
+      - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=m"}}
+)yaml";
+
+TEST_F(GatewayRestTest, ARouteRateLimitIsABucketPerCallerExactToTheToken) {
+  StartGateway(std::string(kMetered) + "rate_limiting: {trusted_proxies: [127.0.0.0/8]}\n");
+  const int calls = lab_.calls();
+  for (int i = 0; i < 3; ++i) {
+    HttpResult r = Get("/metered");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.headers["ratelimit-limit"], "3");
+    EXPECT_EQ(r.headers["ratelimit-remaining"], absl::StrCat(2 - i));
+  }
+  HttpResult refused = Get("/metered");
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_EQ(refused.headers["retry-after"], "1");
+  EXPECT_EQ(refused.headers["ratelimit-remaining"], "0");
+  EXPECT_EQ(refused.headers["ratelimit-reset"], "3");
+  EXPECT_THAT(refused.body, HasSubstr("rate limited: route \\\"metered\\\"'s limit"));
+  EXPECT_EQ(lab_.calls(), calls + 3);  // The refused request reached no backend.
+  // Behind the trusted proxy, another caller has a bucket of its own.
+  EXPECT_EQ(Get("/metered", {{"X-Forwarded-For", "203.0.113.7"}}).status, 200);
+  EXPECT_EQ(Get("/metered", {{"X-Forwarded-For", "203.0.113.7, 127.0.0.9"}}).status, 200);
+  // One token a second.
+  breaker_clock_.Advance(absl::Milliseconds(999));
+  EXPECT_EQ(Get("/metered").status, 429);
+  breaker_clock_.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(Get("/metered").status, 200);
+  EXPECT_EQ(Get("/metered").status, 429);
+}
+
+TEST_F(GatewayRestTest, ACallerCannotNameItselfWithoutATrustedProxy) {
+  StartGateway(kMetered);  // No trusted proxies: X-Forwarded-For is not read.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Get("/metered", {{"X-Forwarded-For", absl::StrCat("198.51.100.", i)}}).status, 200);
+  }
+  EXPECT_EQ(Get("/metered", {{"X-Forwarded-For", "198.51.100.99"}}).status, 429);
+}
+
+TEST_F(GatewayRestTest, TheGlobalRateLimitCoversBothDoors) {
+  StartGateway("rate_limiting: {global: {requests_per_second: 1, burst: 3}}\n");
+  auto stub = lab::v1::Lab::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", front_.port()),
+                                                        grpc::InsecureChannelCredentials()));
+  auto echo = [&](grpc::ClientContext* context) {
+    lab::v1::EchoRequest request;
+    request.set_message("hi");
+    lab::v1::EchoResponse reply;
+    context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    return stub->Echo(context, request, &reply);
+  };
+  grpc::ClientContext first, second;
+  EXPECT_TRUE(echo(&first).ok());
+  EXPECT_TRUE(echo(&second).ok());
+  EXPECT_EQ(Get("/three?delay=0").status, 200);  // The same caller's third token.
+  grpc::ClientContext refused;
+  grpc::Status status = echo(&refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("the gateway's limit"));
+  auto retry = refused.GetServerTrailingMetadata().find("retry-after");
+  ASSERT_NE(retry, refused.GetServerTrailingMetadata().end());
+  EXPECT_EQ(std::string(retry->second.data(), retry->second.size()), "1");
+  EXPECT_EQ(Get("/three?delay=0").status, 429);
+}
+
+TEST(GatewayConfigTest, RateLimitingMistakesAreNamed) {
+  auto check = [](const std::string& yaml) {
+    config::v1::GatewayConfig config;
+    EXPECT_THAT(YamlTextToMessage(yaml, "test", &config), IsOk());
+    return CheckGatewayConfig(config, {});
+  };
+  absl::Status bad = check("rate_limiting: {trusted_proxies: [10.0.0.0/33]}");
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.message(), HasSubstr("gateway.rate_limiting.trusted_proxies: \"10.0.0.0/33\""));
+  EXPECT_THAT(check("rate_limiting: {global: {burst: 5}}").message(),
+              HasSubstr("gateway.rate_limiting.global: burst without requests_per_second"));
+  EXPECT_THAT(
+      check("routes: [{name: r, path: /r, rate_limit: {requests_per_second: -1}, calls: []}]")
+          .message(),
+      HasSubstr("rate_limit: requests_per_second and burst must be >= 0"));
+  EXPECT_THAT(check("rate_limiting: {trusted_proxies: [10.0.0.0/8, \"::1\"], "
+                    "global: {requests_per_second: 0.5}}"),
+              IsOk());
+}
+
 // Callers cannot mint metric series: made-up HTTP verbs fold into "other",
 // gRPC methods this binary has no descriptor for into service and method
 // "other". The first request of each kind makes the "other" series; the
