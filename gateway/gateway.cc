@@ -72,6 +72,7 @@ absl::Status ValidateTopLevel(const config::v1::GatewayConfig& config) {
   if (json.max_string_bytes() < 0) return bad("json.max_string_bytes", json.max_string_bytes());
   if (json.offload_bytes() < 0) return bad("json.offload_bytes", json.offload_bytes());
   FANOUT_RETURN_IF_ERROR(CallerRateLimits::Create(config.rate_limiting(), &Clock::Real()).status());
+  FANOUT_RETURN_IF_ERROR(CorsPolicy::FromConfig(config.cors(), "gateway.cors").status());
   for (int i = 0; i < config.metadata_allowlist_size(); ++i) {
     absl::Status key = CheckMetadata(absl::AsciiStrToLower(config.metadata_allowlist(i)), "");
     if (!key.ok()) {
@@ -195,6 +196,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
                           CompileGatewayRoutes(config, names, gateway->descriptors_.get()));
   FANOUT_ASSIGN_OR_RETURN(gateway->rate_limits_,
                           CallerRateLimits::Create(config.rate_limiting(), gateway->options_.clock));
+  FANOUT_ASSIGN_OR_RETURN(gateway->cors_, CorsPolicy::FromConfig(config.cors(), "gateway.cors"));
   for (const CompiledRoute& route : gateway->routes_) {
     gateway->route_limits_.push_back(std::make_unique<AdmissionLimiter>(route.max_in_flight));
     if (!route.grpc_method.empty()) gateway->grpc_routes_[route.grpc_method] = &route;

@@ -97,6 +97,10 @@ class Gateway {
 
   // REST (rest_front.cc).
   void HandleHttp(std::shared_ptr<HttpExchange> exchange);
+  // A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method)
+  // answered 204 or 403; false when no CORS policy covers it (then it is
+  // routed as any OPTIONS request).
+  bool AnswerPreflight(HttpExchange& exchange);
   // A REST request past routing and admission, on its way to a loop.
   struct RestRequest {
     std::shared_ptr<HttpExchange> exchange;
@@ -104,7 +108,6 @@ class Gateway {
     std::map<std::string, std::string> params;
     absl::Duration timeout;
     std::shared_ptr<trace::Span> span;  // The request's server span; null untraced.
-    CallerRateLimits::Headers rate_headers;  // RateLimit-*, for the answer.
   };
   Task<absl::Status> ServeRest(RestRequest rest);
   Task<void> StreamRest(HttpExchange& exchange, const CompiledRoute& route,
@@ -149,6 +152,7 @@ class Gateway {
   std::map<std::string, const CompiledRoute*> grpc_routes_;
   AdmissionLimiter admission_;
   std::unique_ptr<CallerRateLimits> rate_limits_;  // gateway.rate_limiting
+  std::optional<CorsPolicy> cors_;                 // gateway.cors
   const JsonLimits body_limits_;  // gateway.json
   const int64_t offload_bytes_;
   std::unique_ptr<OffloadPool> parse_pool_;  // Large bodies are parsed here, not on a loop.

@@ -124,8 +124,20 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
   const HttpRequest& request = exchange->request();
   auto telemetry = std::make_shared<HttpRequestTelemetry>(request, trace_resource_);
   exchange->OnAnswered([telemetry](const HttpResponse& head) { telemetry->End(head); });
+  std::string_view origin = request.Header("origin");
+  if (!origin.empty() && request.method == "OPTIONS" &&
+      !request.Header("access-control-request-method").empty() && AnswerPreflight(*exchange)) {
+    return;
+  }
+  // A browser may read the answer (errors too) when the policy allows its origin.
+  auto allow_origin = [&](const CorsPolicy* policy) {
+    if (policy != nullptr && !origin.empty()) {
+      exchange->AddResponseHeaders(policy->ForResponse(origin));
+    }
+  };
   RouteMatch match = MatchRoute(routes_, request.method, request.path);
   std::shared_ptr<const CompiledRoute> route;
+  if (!match.route) allow_origin(cors_ ? &*cors_ : nullptr);
   if (match.route) {
     route = std::shared_ptr<const CompiledRoute>(std::shared_ptr<void>(), match.route);
   } else if (match.allowed.empty()) {
@@ -143,18 +155,16 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
     return exchange->Reply(std::move(response));
   }
   telemetry->SetRoute(route->name);
-  CallerRateLimits::Headers rate_headers;
+  if (match.route) allow_origin(route->cors ? &*route->cors : (cors_ ? &*cors_ : nullptr));
   if (rate_limits_->Applies(route->rate_limit)) {
+    CallerRateLimits::Headers rate_headers;
     std::string_view forwarded = request.Header("x-forwarded-for");
     std::string caller = rate_limits_->trusted().Caller(
         request.peer, absl::string_view(forwarded.data(), forwarded.size()));
     absl::Status allowed =
         rate_limits_->Check(route->name, route->rate_limit, caller, &rate_headers);
-    if (!allowed.ok()) {
-      HttpResponse response = ErrorResponse(allowed);
-      response.headers.insert(response.headers.end(), rate_headers.begin(), rate_headers.end());
-      return exchange->Reply(std::move(response));
-    }
+    exchange->AddResponseHeaders(rate_headers);
+    if (!allowed.ok()) return exchange->Reply(ErrorResponse(allowed));
   }
   absl::Duration timeout = route->timeout;
   for (const char* header : {"request-timeout", "grpc-timeout"}) {
@@ -182,10 +192,31 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
                    .route = std::move(route),
                    .params = std::move(match.params),
                    .timeout = timeout,
-                   .span = telemetry->span(),
-                   .rate_headers = std::move(rate_headers)};
+                   .span = telemetry->span()};
   bool spawned = Spawn(loop, ServeRest(std::move(rest)), "REST request");
   if (!spawned) exchange->Reply(ErrorResponse(absl::UnavailableError("the gateway is stopping")));
+}
+
+bool Gateway::AnswerPreflight(HttpExchange& exchange) {
+  const HttpRequest& request = exchange.request();
+  std::string asked(request.Header("access-control-request-method"));
+  RouteMatch match = MatchRoute(routes_, asked, request.path);
+  const CorsPolicy* policy = match.route && match.route->cors ? &*match.route->cors
+                             : cors_                          ? &*cors_
+                                                              : nullptr;
+  if (policy == nullptr) return false;
+  // The methods the path has: its routes', or POST for a direct call.
+  std::vector<std::string> methods = MatchRoute(routes_, "OPTIONS", request.path).allowed;
+  if (methods.empty() && absl::StartsWith(request.path, "/v1/")) methods.push_back("POST");
+  if (absl::c_linear_search(methods, "GET")) methods.push_back("HEAD");
+  absl::StatusOr<CorsPolicy::Headers> allowed = policy->Preflight(
+      request.Header("origin"), asked, request.Header("access-control-request-headers"), methods);
+  if (!allowed.ok()) {
+    exchange.Reply(ErrorResponse(allowed.status()));
+  } else {
+    exchange.Reply(HttpResponse{.status = 204, .content_type = "", .headers = *std::move(allowed)});
+  }
+  return true;
 }
 
 Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
@@ -256,10 +287,7 @@ Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
     Task<absl::StatusOr<RouteResult>> run = WithDeadline(RunRoute(*route, input, env_), deadline);
     absl::StatusOr<RouteResult> result = co_await std::move(run).WithContext(watched);
     loop->NoteActivity(route->activity);
-    HttpResponse response = RouteResponse(*route, result);
-    response.headers.insert(response.headers.end(), rest.rate_headers.begin(),
-                            rest.rate_headers.end());
-    exchange->Reply(std::move(response));
+    exchange->Reply(RouteResponse(*route, result));
   }
   watch->source.reset();
   co_return absl::OkStatus();

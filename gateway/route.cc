@@ -359,6 +359,9 @@ absl::StatusOr<CompiledRoute> CompileRoute(const config::v1::Route& config,
       LimitFromConfig(config.rate_limit(), "rate_limit");
   if (!rate.ok()) return Bad(where, rate.status().message());
   route.rate_limit = *rate;
+  absl::StatusOr<std::optional<CorsPolicy>> cors = CorsPolicy::FromConfig(config.cors(), "cors");
+  if (!cors.ok()) return Bad(where, cors.status().message());
+  route.cors = *std::move(cors);
   route.stream = config.stream();
   if (config.success_status() != 0 &&
       (config.success_status() < 200 || config.success_status() > 299)) {

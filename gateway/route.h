@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "fanout/config/v1/gateway_config.pb.h"
+#include "gateway/cors.h"
 #include "gateway/json_value.h"
 #include "gateway/rate_limit.h"
 #include "node/async/retry.h"
@@ -97,6 +98,8 @@ struct CompiledRoute {
   // Each caller's rate on this route (gateway.rate_limiting adds the
   // gateway-wide one); nullopt: none of its own.
   std::optional<RateLimiter::Limit> rate_limit;
+  // Its own CORS policy, instead of gateway.cors; nullopt: the gateway's.
+  std::optional<CorsPolicy> cors;
   // What a loop serving this route notes it is doing (EventLoop::NoteActivity).
   const char* activity = "a gateway route";
 };

@@ -54,10 +54,17 @@ void HttpExchange::Emit(HttpResponseEvent event) {
   sink_(std::move(event));
 }
 
+void HttpExchange::AddResponseHeaders(
+    const std::vector<std::pair<std::string, std::string>>& headers) {
+  MutexLock lock(&mu_);
+  extra_headers_.insert(extra_headers_.end(), headers.begin(), headers.end());
+}
+
 void HttpExchange::Reply(HttpResponse response) {
   MutexLock lock(&mu_);
   if (phase_ != Phase::kAwaiting) return;
   phase_ = Phase::kAnswered;
+  response.headers.insert(response.headers.end(), extra_headers_.begin(), extra_headers_.end());
   Answered(response);
   Emit({.kind = HttpResponseEvent::Kind::kReply, .response = std::move(response)});
 }
@@ -67,6 +74,7 @@ void HttpExchange::StartStream(HttpResponse head) {
   if (phase_ != Phase::kAwaiting) return;
   phase_ = Phase::kStreaming;
   head.body.clear();
+  head.headers.insert(head.headers.end(), extra_headers_.begin(), extra_headers_.end());
   if (!on_answered_.empty()) stream_head_ = head;
   Emit({.kind = HttpResponseEvent::Kind::kStreamStart, .response = std::move(head)});
 }

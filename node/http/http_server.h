@@ -119,6 +119,11 @@ class HttpExchange {
   void Write(std::string chunk);
   void End();
 
+  // Headers every answer of this exchange carries, whoever sends it (Reply
+  // or StartStream, an error or not): rate-limit and CORS headers decided
+  // before the request runs. Call before answering.
+  void AddResponseHeaders(const std::vector<std::pair<std::string, std::string>>& headers);
+
   // `fn` runs once, on the connection's I/O thread, if the client closes the
   // connection (or the server stops) before the response has been completely
   // written; at once, on the calling thread, if that already happened; never
@@ -154,6 +159,7 @@ class HttpExchange {
   std::vector<std::function<void()>> on_gone_ ABSL_GUARDED_BY(mu_);
   std::vector<std::function<void(const HttpResponse&)>> on_answered_ ABSL_GUARDED_BY(mu_);
   HttpResponse stream_head_ ABSL_GUARDED_BY(mu_);  // Status and headers of a stream.
+  std::vector<std::pair<std::string, std::string>> extra_headers_ ABSL_GUARDED_BY(mu_);
 };
 
 using HttpHandler = std::function<void(std::shared_ptr<HttpExchange>)>;

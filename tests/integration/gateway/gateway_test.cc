@@ -751,6 +751,110 @@ TEST(GatewayConfigTest, RateLimitingMistakesAreNamed) {
               IsOk());
 }
 
+// CORS: the gateway answers preflights itself, header by header, and marks
+// answers to allowed origins; a route may have its own policy.
+constexpr char kCors[] = R"yaml(
+  - name: partner
+    path: /partner
+    cors: {allowed_origins: ["https://partner.example"], allow_credentials: true}
+    respond_with: echo
+    calls:
+      - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=p"}}
+cors:
+  allowed_origins: ["https://app.example", "http://localhost:3000"]
+  max_age_s: 120
+)yaml";
+
+TEST_F(GatewayRestTest, CorsPreflightsAreAnsweredHeaderByHeader) {
+  StartGateway(kCors);
+  const int calls = lab_.calls();
+  HttpResult ok = HttpCall(port_, "OPTIONS", "/three", "",
+                           {{"Origin", "https://app.example"},
+                            {"Access-Control-Request-Method", "GET"},
+                            {"Access-Control-Request-Headers", "Content-Type, X-Request-Id"}});
+  EXPECT_EQ(ok.status, 204) << ok.body;
+  EXPECT_EQ(ok.headers["access-control-allow-origin"], "https://app.example");
+  EXPECT_EQ(ok.headers["vary"], "Origin");
+  EXPECT_EQ(ok.headers["access-control-allow-methods"], "GET, HEAD");
+  EXPECT_EQ(ok.headers["access-control-allow-headers"], "content-type, x-request-id");
+  EXPECT_EQ(ok.headers["access-control-max-age"], "120");
+  EXPECT_EQ(ok.headers.count("access-control-allow-credentials"), 0u);
+  EXPECT_EQ(lab_.calls(), calls);  // A preflight calls no backend.
+
+  HttpResult other = HttpCall(port_, "OPTIONS", "/three", "",
+                              {{"Origin", "https://evil.example"},
+                               {"Access-Control-Request-Method", "GET"}});
+  EXPECT_EQ(other.status, 403);
+  EXPECT_THAT(other.body, HasSubstr("origin \\\"https://evil.example\\\" is not allowed"));
+  EXPECT_EQ(other.headers.count("access-control-allow-origin"), 0u);
+  HttpResult method = HttpCall(port_, "OPTIONS", "/three", "",
+                               {{"Origin", "https://app.example"},
+                                {"Access-Control-Request-Method", "DELETE"}});
+  EXPECT_EQ(method.status, 403);
+  EXPECT_THAT(method.body, HasSubstr("method DELETE is not allowed here; allowed: GET, HEAD"));
+  HttpResult header = HttpCall(port_, "OPTIONS", "/three", "",
+                               {{"Origin", "https://app.example"},
+                                {"Access-Control-Request-Method", "GET"},
+                                {"Access-Control-Request-Headers", "x-secret"}});
+  EXPECT_EQ(header.status, 403);
+  EXPECT_THAT(header.body, HasSubstr("request header \\\"x-secret\\\" is not allowed"));
+
+  // The route's own policy: its origin, with credentials.
+  HttpResult partner = HttpCall(port_, "OPTIONS", "/partner", "",
+                                {{"Origin", "https://partner.example"},
+                                 {"Access-Control-Request-Method", "GET"}});
+  EXPECT_EQ(partner.status, 204);
+  EXPECT_EQ(partner.headers["access-control-allow-credentials"], "true");
+  EXPECT_EQ(HttpCall(port_, "OPTIONS", "/partner", "",
+                     {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "GET"}})
+                .status,
+            403);
+}
+
+TEST_F(GatewayRestTest, AnswersToAllowedOriginsSaySo) {
+  StartGateway(kCors);
+  HttpResult allowed = Get("/three?delay=0", {{"Origin", "http://localhost:3000"}});
+  EXPECT_EQ(allowed.status, 200);
+  EXPECT_EQ(allowed.headers["access-control-allow-origin"], "http://localhost:3000");
+  EXPECT_EQ(allowed.headers["access-control-expose-headers"],
+            "x-fanout-completed, retry-after, ratelimit-limit, ratelimit-remaining, "
+            "ratelimit-reset");
+  // Served all the same: CORS is the browser's protection.
+  HttpResult stranger = Get("/three?delay=0", {{"Origin", "https://evil.example"}});
+  EXPECT_EQ(stranger.status, 200);
+  EXPECT_EQ(stranger.headers.count("access-control-allow-origin"), 0u);
+  // Errors are readable too.
+  HttpResult missing = Get("/nowhere", {{"Origin", "https://app.example"}});
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.headers["access-control-allow-origin"], "https://app.example");
+}
+
+TEST_F(GatewayRestTest, WithoutCorsAnOptionsRequestIsJustAMethodNotAllowed) {
+  StartGateway();
+  HttpResult r = HttpCall(port_, "OPTIONS", "/three", "",
+                          {{"Origin", "https://app.example"},
+                           {"Access-Control-Request-Method", "GET"}});
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.headers.count("access-control-allow-origin"), 0u);
+}
+
+TEST(GatewayConfigTest, CorsMistakesAreNamed) {
+  auto check = [](const std::string& yaml) {
+    config::v1::GatewayConfig config;
+    EXPECT_THAT(YamlTextToMessage(yaml, "test", &config), IsOk());
+    return CheckGatewayConfig(config, {});
+  };
+  EXPECT_THAT(check("cors: {allowed_origins: [app.example]}").message(),
+              HasSubstr("gateway.cors.allowed_origins: \"app.example\" is not an origin"));
+  EXPECT_THAT(check("cors: {allowed_origins: [\"*\"], allow_credentials: true}").message(),
+              HasSubstr("allow_credentials cannot go with allowed_origins \"*\""));
+  EXPECT_THAT(check("routes: [{name: r, path: /r, cors: {allowed_origins: [\"https://a/b\"]}, "
+                    "calls: []}]")
+                  .message(),
+              HasSubstr("cors.allowed_origins: \"https://a/b\""));
+  EXPECT_THAT(check("cors: {allowed_origins: [\"*\"]}"), IsOk());
+}
+
 // Callers cannot mint metric series: made-up HTTP verbs fold into "other",
 // gRPC methods this binary has no descriptor for into service and method
 // "other". The first request of each kind makes the "other" series; the
