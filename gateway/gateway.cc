@@ -63,6 +63,7 @@ absl::Status ValidateTopLevel(const config::v1::GatewayConfig& config) {
   if (config.default_timeout_ms() < 0)
     return bad("default_timeout_ms", config.default_timeout_ms());
   if (config.max_headers() < 0) return bad("max_headers", config.max_headers());
+  if (config.max_streams() < 0) return bad("max_streams", config.max_streams());
   const config::v1::JsonLimits& json = config.json();
   if (json.max_depth() < 0 || json.max_depth() > 1000) {
     return absl::InvalidArgumentError(
@@ -179,6 +180,7 @@ JsonLimits BodyLimits(const config::v1::JsonLimits& config) {
 Gateway::Gateway(Options options)
     : options_(std::move(options)),
       admission_(options_.config.max_in_flight() > 0 ? options_.config.max_in_flight() : 10000),
+      stream_admission_(options_.config.max_streams() > 0 ? options_.config.max_streams() : 1000),
       body_limits_(BodyLimits(options_.config.json())),
       offload_bytes_(options_.config.json().offload_bytes() > 0
                          ? options_.config.json().offload_bytes()

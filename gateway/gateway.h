@@ -151,6 +151,7 @@ class Gateway {
   std::vector<std::unique_ptr<AdmissionLimiter>> route_limits_;  // By route index.
   std::map<std::string, const CompiledRoute*> grpc_routes_;
   AdmissionLimiter admission_;
+  AdmissionLimiter stream_admission_;  // Proxied streams (gateway.max_streams).
   std::unique_ptr<CallerRateLimits> rate_limits_;  // gateway.rate_limiting
   std::optional<CorsPolicy> cors_;                 // gateway.cors
   const JsonLimits body_limits_;  // gateway.json

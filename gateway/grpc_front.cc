@@ -128,15 +128,19 @@ Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
     co_return absl::UnimplementedError(
         absl::StrCat("method ", method, ": no backend serves ", service));
   }
-  std::optional<AdmissionLimiter::Ticket> ticket = admission_.TryAdmit();
+  const google::protobuf::MethodDescriptor* known = descriptors_->FindMethod(method);
+  const bool unary = known && !known->client_streaming() && !known->server_streaming();
+  // Streams (and methods of unknown shape) are admitted apart: a stream may
+  // sit idle for hours and must not hold a slot unary requests need.
+  std::optional<AdmissionLimiter::Ticket> ticket =
+      unary ? admission_.TryAdmit() : stream_admission_.TryAdmit();
   if (!ticket) {
     NoteShed((co_await CurrentContext()).span.get(), method);
-    co_return absl::UnavailableError("gateway overloaded: retry later");
+    co_return absl::UnavailableError(unary ? "gateway overloaded: retry later"
+                                           : "gateway at its limit of proxied streams "
+                                             "(gateway.max_streams): retry later");
   }
-  const google::protobuf::MethodDescriptor* known = descriptors_->FindMethod(method);
-  if (known && !known->client_streaming() && !known->server_streaming()) {
-    co_return co_await ProxyUnary(call, *backends_.at(backend), *std::move(ticket));
-  }
+  if (unary) co_return co_await ProxyUnary(call, *backends_.at(backend), *std::move(ticket));
   co_return co_await ProxyCall(call, backends_.at(backend)->stub(), proxy_options_);
 }
 
@@ -150,6 +154,11 @@ Task<absl::Status> Gateway::ProxyUnary(GenericCall& call, Backend& backend,
   ServerMetadata answered;
   CallPolicy policy{.metadata = ForwardedMetadata(call.context().client_metadata(), proxy_options_),
                     .server_metadata = &answered};
+  // A caller that set no deadline gets the gateway's default: a backend
+  // that never answers must not hold the call (and its slot) forever.
+  if ((co_await CurrentContext()).token.deadline() == absl::InfiniteFuture()) {
+    policy.attempt_timeout = default_timeout();
+  }
   absl::StatusOr<Bytes> reply =
       co_await backend.Call(call.method(), *std::move(request), std::move(policy));
   // The backend's own metadata comes back, as through ProxyCall.

@@ -147,9 +147,9 @@ Task<absl::StatusOr<v1::ListOrdersResponse>> OrdersService::ListOrders(
 
 Task<absl::Status> OrdersService::WatchOrders(const v1::WatchOrdersRequest& request,
                                               ServerStreamWriter<v1::Order>& out) {
-  if (request.user_id() < 0) {
-    co_return absl::InvalidArgumentError(
-        absl::StrCat("user_id must be >= 0, got ", request.user_id()));
+  if (request.user_id() <= 0) {
+    co_return absl::InvalidArgumentError(absl::StrCat(
+        "user_id is required (> 0), got ", request.user_id(), ": a watch is of one user's orders"));
   }
   std::shared_ptr<WatchHub::Watcher> watcher = hub_.Add(request.user_id());
   absl::Status ended;

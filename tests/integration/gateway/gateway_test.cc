@@ -855,6 +855,48 @@ TEST(GatewayConfigTest, CorsMistakesAreNamed) {
   EXPECT_THAT(check("cors: {allowed_origins: [\"*\"]}"), IsOk());
 }
 
+// Streams through the proxy are admitted apart from unary calls (an idle
+// stream must not hold a slot a request needs), and a unary call whose
+// caller set no deadline gets the gateway's default one.
+TEST_F(GatewayRestTest, ProxiedStreamsAreAdmittedApartAndUnaryCallsGetADefaultDeadline) {
+  StartGateway("max_streams: 1\nmax_in_flight: 1\ndefault_timeout_ms: 300\n");
+  auto stub = lab::v1::Lab::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", front_.port()),
+                                                        grpc::InsecureChannelCredentials()));
+  lab::v1::StreamRequest endless;
+  endless.set_count(1000);
+  endless.set_interval_ms(50);
+  grpc::ClientContext streaming;
+  auto reader = stub->Stream(&streaming, endless);
+  lab::v1::EchoResponse item;
+  ASSERT_TRUE(reader->Read(&item));  // The one stream slot is taken.
+
+  grpc::ClientContext second;
+  auto refused = stub->Stream(&second, endless);
+  EXPECT_FALSE(refused->Read(&item));
+  grpc::Status status = refused->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("gateway.max_streams"));
+
+  // The open stream holds no unary slot (max_in_flight is 1).
+  lab::v1::EchoRequest echo;
+  echo.set_message("hi");
+  lab::v1::EchoResponse reply;
+  grpc::ClientContext unary;
+  EXPECT_TRUE(stub->Echo(&unary, echo, &reply).ok());
+  EXPECT_EQ(reply.message(), "hi");
+
+  // No deadline from the caller: default_timeout_ms (300 ms), not forever.
+  echo.set_delay_ms(60000);
+  grpc::ClientContext patient;
+  status = stub->Echo(&patient, echo, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+
+  streaming.TryCancel();
+  while (reader->Read(&item)) {
+  }
+  reader->Finish();
+}
+
 // Callers cannot mint metric series: made-up HTTP verbs fold into "other",
 // gRPC methods this binary has no descriptor for into service and method
 // "other". The first request of each kind makes the "other" series; the

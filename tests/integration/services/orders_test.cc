@@ -159,6 +159,18 @@ TEST_F(StartedOrdersTest, InvalidOrdersNameTheField) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("quantity")));
 }
 
+TEST_F(StartedOrdersTest, AWatchNamesItsUser) {
+  auto run = [&](int64_t user) -> Task<absl::Status> {
+    v1::WatchOrdersRequest watch;
+    watch.set_user_id(user);
+    ServerStreamCall<v1::Order> stream(stub_.get(), &Orders::Stub::PrepareAsyncWatchOrders, watch);
+    co_return (co_await stream.Read()).status();
+  };
+  EXPECT_THAT(Run(run(0)), StatusIs(absl::StatusCode::kInvalidArgument,
+                                    HasSubstr("user_id is required (> 0), got 0")));
+  EXPECT_THAT(Run(run(-3)), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("got -3")));
+}
+
 TEST_F(StartedOrdersTest, WatchersSeeNewOrdersForTheirUser) {
   auto run = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
     v1::WatchOrdersRequest watch;
