@@ -119,6 +119,18 @@ create_user() {  # name -> id
     "$python" -c 'import json,sys; print(json.load(sys.stdin)["id"])'
 }
 
+# The dashboard topology up, a user, a warm-up, the gateway's resources
+# (rss0 threads0 fds0, gw) taken, then dashboard load in the background.
+dashboard_load() {  # user-name connections seconds
+  for role in users orders recommendations gateway; do start $role; done
+  id=$(create_user "$1")
+  gw=${pid[gateway]}
+  "$load" --ports="$(rest_port)" --path="/v1/users/$id/dashboard" --connections=8 --seconds=2 >/dev/null
+  read -r rss0 threads0 fds0 <<<"$(resources "$gw")"
+  load_start "$dir/load.out" --ports="$(rest_port)" --path="/v1/users/$id/dashboard" \
+    --connections="$2" --seconds="$3" --timeout-ms=5000 --count-header=x-fanout-completed
+}
+
 case $drill in
 rolling)
   # A rolling update of the gateway Deployment: the new pod comes up, the old
@@ -154,13 +166,7 @@ backend-kill)
   # SIGKILLed under dashboard load and restarted: partial answers while the
   # first is down, 503 while the second is, the breaker opening and closing,
   # and the gateway's RSS, threads and fds where they were.
-  for role in users orders recommendations gateway; do start $role; done
-  id=$(create_user grace)
-  gw=${pid[gateway]}
-  "$load" --ports="$(rest_port)" --path="/v1/users/$id/dashboard" --connections=8 --seconds=2 >/dev/null
-  read -r rss0 threads0 fds0 <<<"$(resources "$gw")"
-  load_start "$dir/load.out" --ports="$(rest_port)" --path="/v1/users/$id/dashboard" \
-    --connections=8 --seconds=14 --timeout-ms=5000 --count-header=x-fanout-completed
+  dashboard_load grace 8 14
   sleep 1
   crash recommendations
   opened=""
@@ -196,13 +202,7 @@ backend-stop)
   # recommendations frozen (SIGSTOP): its calls hang, the dashboard still
   # answers by the route's deadline (partial), waiters stay within the
   # bulkhead, nothing grows; SIGCONT and it answers whole again.
-  for role in users orders recommendations gateway; do start $role; done
-  id=$(create_user linus)
-  gw=${pid[gateway]}
-  "$load" --ports="$(rest_port)" --path="/v1/users/$id/dashboard" --connections=8 --seconds=2 >/dev/null
-  read -r rss0 threads0 fds0 <<<"$(resources "$gw")"
-  load_start "$dir/load.out" --ports="$(rest_port)" --path="/v1/users/$id/dashboard" \
-    --connections=16 --seconds=10 --timeout-ms=5000 --count-header=x-fanout-completed
+  dashboard_load linus 16 10
   sleep 1
   kill -STOP "${pid[recommendations]}"
   max_waiters=0
