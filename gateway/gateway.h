@@ -185,9 +185,4 @@ absl::Status AddDefaultRoutes(config::v1::GatewayConfig* config,
 absl::Status CheckGatewayConfig(const config::v1::GatewayConfig& config,
                                 const std::set<std::string>& backends);
 
-// The REST caller's deadline header: Request-Timeout as "250ms", "1.5s" or
-// "2" (seconds); Grpc-Timeout in gRPC's own form only ("250m" is 250 ms, not
-// minutes). INVALID_ARGUMENT naming the header.
-absl::StatusOr<absl::Duration> ParseTimeoutHeader(absl::string_view name, absl::string_view value);
-
 }  // namespace fanout::gateway

@@ -12,6 +12,7 @@
 #include "gateway/gateway.h"
 #include "gateway/http_status.h"
 #include "gateway/message_json.h"
+#include "gateway/timeout_header.h"
 #include "node/async/offload.h"
 #include "node/async/with_deadline.h"
 #include "node/http/http_server.h"
