@@ -152,14 +152,14 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
       gateway->services_.emplace(ServiceOf(call.method), call.backend);
     }
   }
+  std::set<std::string> allowlist;
   if (config.metadata_allowlist().empty()) {
-    gateway->allowlist_.insert(std::begin(kDefaultAllowlist), std::end(kDefaultAllowlist));
+    allowlist.insert(std::begin(kDefaultAllowlist), std::end(kDefaultAllowlist));
   }
   for (const std::string& key : config.metadata_allowlist()) {
-    gateway->allowlist_.insert(absl::AsciiStrToLower(key));
+    allowlist.insert(absl::AsciiStrToLower(key));
   }
-  gateway->proxy_options_.metadata_allowlist.assign(gateway->allowlist_.begin(),
-                                                    gateway->allowlist_.end());
+  gateway->proxy_options_.metadata_allowlist.assign(allowlist.begin(), allowlist.end());
   Gateway* self = gateway.get();
   gateway->env_.backends = &gateway->backends_;
   gateway->env_.new_message = [self](const google::protobuf::Descriptor* type) {
@@ -246,12 +246,7 @@ void Gateway::NoteShed(trace::Span* span, std::string_view route) {
 
 std::vector<std::pair<std::string, std::string>> Gateway::Forwarded(
     const std::vector<std::pair<std::string, std::string>>& headers, int hops) const {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& [name, value] : headers) {
-    if (allowlist_.contains(name) && name != kHopsKey) out.emplace_back(name, value);
-  }
-  out.emplace_back(kHopsKey, std::to_string(hops + 1));
-  return out;
+  return ForwardedHeaders(headers, proxy_options_.metadata_allowlist, hops);
 }
 
 std::string Gateway::BackendFor(absl::string_view service) const {

@@ -159,8 +159,7 @@ class Gateway {
   std::unique_ptr<OffloadPool> parse_pool_;  // Large bodies are parsed here, not on a loop.
   BackendMap backends_;
   std::map<std::string, std::string> services_;  // gRPC service -> backend.
-  std::set<std::string> allowlist_;
-  ProxyOptions proxy_options_;  // The allowlist, as ProxyCall takes it.
+  ProxyOptions proxy_options_;  // The metadata allowlist, lower-case, for every door.
   std::unique_ptr<DescriptorRegistry> descriptors_;
   RouteEnv env_;
   // Direct-call routes, made on demand; never removed (bounded by the

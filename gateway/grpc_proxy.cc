@@ -15,10 +15,6 @@
 namespace fanout::gateway {
 namespace {
 
-using MetadataMap = std::multimap<grpc::string_ref, grpc::string_ref>;
-
-std::string ToString(grpc::string_ref s) { return std::string(s.data(), s.size()); }
-
 // The two directions of one proxied call.
 class Relay {
  public:
@@ -88,40 +84,6 @@ class Relay {
 };
 
 }  // namespace
-
-std::vector<std::pair<std::string, std::string>> ForwardedMetadata(const MetadataMap& client_metadata,
-                                                                   const ProxyOptions& options) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const std::string& key : options.metadata_allowlist) {
-    if (IsReservedMetadataKey(key) || key == kHopsKey) continue;
-    auto [begin, end] = client_metadata.equal_range(grpc::string_ref(key));
-    for (auto it = begin; it != end; ++it) out.emplace_back(key, ToString(it->second));
-  }
-  out.emplace_back(kHopsKey, std::to_string(HopsOf(client_metadata) + 1));
-  return out;
-}
-
-int HopsOf(const MetadataMap& client_metadata) {
-  auto it = client_metadata.find(grpc::string_ref(kHopsKey));
-  int hops = 0;
-  if (it == client_metadata.end() ||
-      !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &hops)) {
-    return 0;
-  }
-  return std::max(hops, 0);
-}
-
-absl::Status CheckHops(int hops, absl::string_view method) {
-  if (hops < kMaxHops) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "method ", method, ": the call has passed through ", hops, " gateways (", kHopsKey,
-      "), a proxy loop; check gateway.services and the backends' targets"));
-}
-
-bool IsReservedMetadataKey(absl::string_view key) {
-  return key.empty() || key[0] == ':' || absl::StartsWith(key, "grpc-") || key == "content-type" ||
-         key == "te" || key == "user-agent" || key == "host" || key == "connection";
-}
 
 Task<absl::Status> ProxyCall(GenericCall& call, grpc::GenericStub* backend,
                              const ProxyOptions& options) {

@@ -46,13 +46,14 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "gateway/proxy_metadata.h"
 #include "node/async/task.h"
 #include "node/rpc/server_call.h"
 
 namespace fanout::gateway {
 
 struct ProxyOptions {
-  // Lower-case client metadata keys forwarded to the backend.
+  // Lower-case client metadata keys forwarded to the backend, each once.
   std::vector<std::string> metadata_allowlist;
 };
 
@@ -61,38 +62,19 @@ struct ProxyOptions {
 Task<absl::Status> ProxyCall(GenericCall& call, grpc::GenericStub* backend,
                              const ProxyOptions& options);
 
-// Hops: every call a gateway sends on carries x-fanout-hops, one more than
-// the call it came from (REST requests start at 0). A call arriving with
-// kMaxHops or more is refused (FAILED_PRECONDITION), so gateways that
-// proxy to each other in a loop end it at once instead of multiplying
-// calls until memory runs out. A caller's own value is replaced, never
-// forwarded.
-inline constexpr char kHopsKey[] = "x-fanout-hops";
-inline constexpr int kMaxHops = 8;
-// The hops a gRPC call has made so far: 0 when absent or not a number.
-int HopsOf(const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata);
-// FAILED_PRECONDITION naming the method when `hops` is at the limit.
-absl::Status CheckHops(int hops, absl::string_view method);
-
-// What a proxied call sends on: the client's metadata under the allowlisted
-// keys, and x-fanout-hops one more than the call came with.
-std::vector<std::pair<std::string, std::string>> ForwardedMetadata(
+// What a proxied call sends on (ForwardedMetadata in proxy_metadata.h).
+inline MetadataList ForwardedMetadata(
     const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata,
-    const ProxyOptions& options);
-
-// Keys a proxy never copies: grpc-*, ':'-pseudo-headers and the HTTP/2
-// transport headers gRPC sets itself.
-bool IsReservedMetadataKey(absl::string_view key);
+    const ProxyOptions& options) {
+  return ForwardedMetadata(client_metadata, options.metadata_allowlist);
+}
 
 // Copies a backend's metadata (key/value pairs: views or strings) onto
 // `call`'s initial or trailing metadata, reserved keys left out.
 enum class MetadataPart { kInitial, kTrailing };
 template <typename Metadata>
 void PassBackMetadata(const Metadata& from, MetadataPart part, GenericCall& call) {
-  for (const auto& [key, value] : from) {
-    std::string name(key.data(), key.size());
-    if (IsReservedMetadataKey(name)) continue;
-    std::string text(value.data(), value.size());
+  for (const auto& [name, text] : PassedBackMetadata(from)) {
     if (part == MetadataPart::kInitial) {
       call.context().AddInitialMetadata(name, text);
     } else {

@@ -1,0 +1,71 @@
+#include "gateway/proxy_metadata.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace fanout::gateway {
+
+int HopsOf(const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata) {
+  auto it = client_metadata.find(grpc::string_ref(kHopsKey));
+  int hops = 0;
+  if (it == client_metadata.end() ||
+      !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &hops)) {
+    return 0;
+  }
+  return std::max(hops, 0);
+}
+
+absl::Status CheckHops(int hops, absl::string_view method) {
+  if (hops < kMaxHops) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "method ", method, ": the call has passed through ", hops, " gateways (", kHopsKey,
+      "), a proxy loop; check gateway.services and the backends' targets"));
+}
+
+bool IsReservedMetadataKey(absl::string_view key) {
+  return key.empty() || key[0] == ':' || absl::StartsWith(key, "grpc-") || key == "content-type" ||
+         key == "te" || key == "user-agent" || key == "host" || key == "connection";
+}
+
+namespace {
+
+// In 64 bits: HopsOf takes any int a caller sends, and a caller that is
+// not refused first (CheckHops) may send INT_MAX.
+std::string NextHops(int hops) { return absl::StrCat(int64_t{hops} + 1); }
+
+bool Forwardable(absl::string_view key) {
+  return !IsReservedMetadataKey(key) && key != kHopsKey;
+}
+
+}  // namespace
+
+MetadataList ForwardedMetadata(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata,
+    const std::vector<std::string>& allowlist) {
+  MetadataList out;
+  for (const std::string& key : allowlist) {
+    if (!Forwardable(key)) continue;
+    auto [begin, end] = client_metadata.equal_range(grpc::string_ref(key));
+    for (auto it = begin; it != end; ++it) {
+      out.emplace_back(key, std::string(it->second.data(), it->second.size()));
+    }
+  }
+  out.emplace_back(kHopsKey, NextHops(HopsOf(client_metadata)));
+  return out;
+}
+
+MetadataList ForwardedHeaders(const MetadataList& headers,
+                              const std::vector<std::string>& allowlist, int hops) {
+  MetadataList out;
+  for (const auto& [name, value] : headers) {
+    if (Forwardable(name) && absl::c_linear_search(allowlist, name)) out.emplace_back(name, value);
+  }
+  out.emplace_back(kHopsKey, NextHops(hops));
+  return out;
+}
+
+}  // namespace fanout::gateway
