@@ -24,23 +24,6 @@ std::chrono::nanoseconds ToChrono(absl::Duration d) {
   return std::chrono::nanoseconds(absl::ToInt64Nanoseconds(d));
 }
 
-HttpRequest ToHttpRequest(http::request<http::string_body>&& request) {
-  HttpRequest out;
-  out.method = std::string(request.method_string());
-  out.target = std::string(request.target());
-  size_t question = out.target.find('?');
-  out.path = out.target.substr(0, question);
-  if (question != std::string::npos) out.query = out.target.substr(question + 1);
-  for (const auto& field : request) {
-    out.headers.emplace_back(absl::AsciiStrToLower(std::string(field.name_string())),
-                             std::string(field.value()));
-  }
-  out.keep_alive = request.keep_alive();
-  out.version = static_cast<int>(request.version());
-  out.body = std::move(request.body());
-  return out;
-}
-
 // Drops the first `n` bytes of a buffer sequence.
 void Consume(std::vector<asio::const_buffer>* buffers, size_t n) {
   auto it = buffers->begin();
@@ -138,13 +121,11 @@ asio::awaitable<void> Connection::Run(std::shared_ptr<Connection> self) {
 
 asio::awaitable<void> Connection::Serve() {
   for (bool first = true; !gone_; first = false) {
-    Parser parser;
-    parser.header_limit(static_cast<uint32_t>(
-        std::min<size_t>(options().max_header_bytes, std::numeric_limits<uint32_t>::max())));
-    parser.body_limit(options().max_body_bytes);
-    ReadResult read = co_await ReadRequest(parser, first);
-    if (read.outcome == ReadResult::Outcome::kClose) co_return;
-    if (read.outcome == ReadResult::Outcome::kReject) {
+    RequestParser parser;
+    LimitParser(options(), &parser);
+    RequestRead read = co_await ReadRequest(parser, first);
+    if (read.outcome == RequestRead::Outcome::kClose) co_return;
+    if (read.outcome == RequestRead::Outcome::kReject) {
       co_await Reject(read);
       co_return;
     }
@@ -152,7 +133,7 @@ asio::awaitable<void> Connection::Serve() {
   }
 }
 
-asio::awaitable<Connection::ReadResult> Connection::ReadRequest(Parser& parser, bool first) {
+asio::awaitable<RequestRead> Connection::ReadRequest(RequestParser& parser, bool first) {
   auto token = [](beast::error_code& error) {
     return asio::redirect_error(asio::use_awaitable, error);
   };
@@ -162,50 +143,32 @@ asio::awaitable<Connection::ReadResult> Connection::ReadRequest(Parser& parser, 
     // with the first byte of the next one.
     stream_.expires_after(ToChrono(options().idle_timeout));
     size_t n = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), token(error));
-    if (error) co_return Classify(error);
+    if (error) co_return ClassifyReadError(error, options());
     buffer_.commit(n);
   }
   stream_.expires_after(ToChrono(options().read_timeout));
-  co_await http::async_read_header(stream_, buffer_, parser, token(error));
-  if (error) co_return Classify(error);
-  const auto& header = parser.get();
-  auto count = std::distance(header.begin(), header.end());
-  if (count > options().max_headers) {
-    co_return ReadResult{ReadResult::Outcome::kReject, 431,
-                         absl::StrCat("request has ", count, " header fields; the limit is ",
-                                      options().max_headers)};
+  size_t header_bytes = co_await http::async_read_header(stream_, buffer_, parser, token(error));
+  if (error) co_return ClassifyReadError(error, options());
+  if (RequestRead checked = CheckHeader(parser, header_bytes, options());
+      checked.outcome != RequestRead::Outcome::kRequest) {
+    co_return checked;
   }
-  if (!parser.is_done() && ExpectsContinue(header)) {
+  if (!parser.is_done() && ExpectsContinue(parser.get())) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     co_await asio::async_write(stream_, asio::buffer(kContinue), token(error));
-    if (error) co_return Classify(error);
+    if (error) co_return ClassifyReadError(error, options());
   }
   if (!parser.is_done()) co_await http::async_read(stream_, buffer_, parser, token(error));
-  if (error) co_return Classify(error);
+  if (error) co_return ClassifyReadError(error, options());
+  if (RequestRead checked = CheckHeader(parser, header_bytes, options());
+      checked.outcome != RequestRead::Outcome::kRequest) {
+    co_return checked;
+  }
   stream_.expires_never();
-  co_return ReadResult{};
+  co_return RequestRead{};
 }
 
-Connection::ReadResult Connection::Classify(const beast::error_code& error) const {
-  using Outcome = ReadResult::Outcome;
-  // Closed, reset, timed out or stopped: nobody to tell.
-  if (error.category() != http::make_error_code(http::error::end_of_stream).category() ||
-      error == http::error::end_of_stream || error == http::error::partial_message) {
-    return {Outcome::kClose};
-  }
-  if (error == http::error::header_limit) {
-    return {Outcome::kReject, 431,
-            absl::StrCat("request header section exceeds the limit of ", options().max_header_bytes,
-                         " bytes")};
-  }
-  if (error == http::error::body_limit) {
-    return {Outcome::kReject, 413,
-            absl::StrCat("request body exceeds the limit of ", options().max_body_bytes, " bytes")};
-  }
-  return {Outcome::kReject, 400, absl::StrCat("malformed HTTP request: ", error.message())};
-}
-
-asio::awaitable<void> Connection::Reject(const ReadResult& rejection) {
+asio::awaitable<void> Connection::Reject(const RequestRead& rejection) {
   FANOUT_LOG(DEBUG) << "HTTP " << rejection.status << ": " << rejection.message;
   std::string bytes = SerializeResponse(JsonError(rejection.status, rejection.message),
                                         HttpFraming{.keep_alive = false});

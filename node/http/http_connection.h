@@ -23,6 +23,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "node/base/sync.h"
+#include "node/http/http_request_reader.h"
 #include "node/http/http_server.h"
 #include "node/http/http_wire.h"
 
@@ -123,20 +124,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Drop();
 
  private:
-  using Parser = http::request_parser<http::string_body>;
-  struct ReadResult {
-    enum class Outcome { kRequest, kClose, kReject } outcome = Outcome::kRequest;
-    int status = 0;  // for kReject
-    std::string message;
-  };
-
   asio::awaitable<void> Serve();
-  asio::awaitable<ReadResult> ReadRequest(Parser& parser, bool first);
-  ReadResult Classify(const beast::error_code& error) const;
+  asio::awaitable<RequestRead> ReadRequest(RequestParser& parser, bool first);
   asio::awaitable<bool> Answer(http::request<http::string_body> request);
   asio::awaitable<bool> WriteResponse();
   asio::awaitable<bool> WriteAll(std::vector<asio::const_buffer> buffers, bool last);
-  asio::awaitable<void> Reject(const ReadResult& rejection);
+  asio::awaitable<void> Reject(const RequestRead& rejection);
   asio::awaitable<void> Linger();
 
   HttpResponseSink MakeSink(const HttpFraming& framing);
