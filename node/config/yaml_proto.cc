@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -36,6 +37,29 @@ absl::Status Wrong(const std::string& path, std::string_view expected, const YAM
 
 absl::Status SetMessage(const YAML::Node& node, const std::string& path, Message* message);
 
+// Well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF): what a proto3 string must hold, or it neither serializes nor
+// prints as JSON intact.
+bool IsUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+    unsigned char c = byte(i);
+    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    uint32_t code = length == 1 ? c : c & (0x7F >> length);
+    for (size_t k = 1; k < length; ++k) {
+      if ((byte(i + k) & 0xC0) != 0x80) return false;
+      code = code << 6 | (byte(i + k) & 0x3F);
+    }
+    constexpr uint32_t kLeast[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < kLeast[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
 // One scalar into a singular field (`repeated` false) or appended to a
 // repeated one.
 absl::Status SetScalar(const YAML::Node& node, const std::string& path, const FieldDescriptor* f,
@@ -50,6 +74,10 @@ absl::Status SetScalar(const YAML::Node& node, const std::string& path, const Fi
   const std::string& text = node.Scalar();
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_STRING:
+      if (f->type() == FieldDescriptor::TYPE_STRING && !IsUtf8(text)) {
+        return absl::InvalidArgumentError(absl::StrCat(path, ": expected UTF-8 text, got \"",
+                                                       absl::CHexEscape(text), "\""));
+      }
       rep ? r->AddString(message, f, text) : r->SetString(message, f, text);
       return absl::OkStatus();
     case FieldDescriptor::CPPTYPE_BOOL: {
