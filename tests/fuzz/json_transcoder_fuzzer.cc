@@ -6,32 +6,31 @@
 // what is accepted into a message prints, parses back and reads into an
 // equal message.
 //
-// Fuzz for real (clang-14, libFuzzer):  bash tests/fuzz/fuzz.sh build 600
+// Fuzz for real (clang-14, libFuzzer):  bash tests/fuzz/fuzz.sh json_transcoder build 600
 // The seed corpus (tests/fuzz/corpus/json_transcoder/) also runs as a unit
-// test on every build (tests/unit/gateway/fuzz_corpus_test.cc), so a crash
-// saved there stays fixed.
+// test on every build (tests/unit/fuzz_corpus_test.cc), so a crash saved
+// there stays fixed.
 #include <google/protobuf/util/field_comparator.h>
 #include <google/protobuf/util/message_differencer.h>
 
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "fanout/test/v1/every_field.pb.h"
 #include "gateway/json_parse.h"
 #include "gateway/message_json.h"
+#include "tests/fuzz/fuzz_target.h"
 
+namespace fanout::fuzz {
 namespace {
 
 [[noreturn]] void Broken(const char* what, const std::string& detail) {
-  std::fprintf(stderr, "json_transcoder_fuzzer: %s: %s\n", what, detail.c_str());
-  std::abort();
+  fuzz::Broken("json_transcoder", what, detail);
 }
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+int FuzzJsonTranscoder(const uint8_t* data, size_t size) {
   using fanout::gateway::JsonLimits;
   absl::string_view text(reinterpret_cast<const char*>(data), size);
   // Tight limits, so the fuzzer reaches them.
@@ -71,3 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!differencer.Compare(message, back)) Broken("round trip changed the message", diff);
   return 0;
 }
+
+}  // namespace fanout::fuzz
+
+FANOUT_FUZZ_ENTRY(fanout::fuzz::FuzzJsonTranscoder)
