@@ -10,16 +10,16 @@
 // The seed corpus (tests/fuzz/corpus/json_transcoder/) also runs as a unit
 // test on every build (tests/unit/fuzz_corpus_test.cc), so a crash saved
 // there stays fixed.
-#include <google/protobuf/util/field_comparator.h>
-#include <google/protobuf/util/message_differencer.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "fanout/test/v1/every_field.pb.h"
 #include "gateway/json_parse.h"
 #include "gateway/message_json.h"
 #include "tests/fuzz/fuzz_target.h"
+#include "tests/fuzz/message_diff.h"
 
 namespace fanout::fuzz {
 namespace {
@@ -61,13 +61,9 @@ int FuzzJsonTranscoder(const uint8_t* data, size_t size) {
   if (absl::Status s = fanout::gateway::ValueToMessage(*again, &back); !s.ok()) {
     Broken("printed JSON does not read back", s.ToString() + " in " + printed);
   }
-  google::protobuf::util::DefaultFieldComparator comparator;
-  comparator.set_treat_nan_as_equal(true);
-  google::protobuf::util::MessageDifferencer differencer;
-  differencer.set_field_comparator(&comparator);
-  std::string diff;
-  differencer.ReportDifferencesToString(&diff);
-  if (!differencer.Compare(message, back)) Broken("round trip changed the message", diff);
+  if (std::optional<std::string> diff = MessageDifference(message, back)) {
+    Broken("round trip changed the message", *diff);
+  }
   return 0;
 }
 

@@ -12,10 +12,9 @@
 // must not open /dev/zero.
 //
 // Fuzz for real:  bash tests/fuzz/fuzz.sh node_config build 600
-#include <google/protobuf/util/field_comparator.h>
-#include <google/protobuf/util/message_differencer.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +22,7 @@
 #include "node/config/yaml_proto.h"
 #include "services/fanoutd/node_config.h"
 #include "tests/fuzz/fuzz_target.h"
+#include "tests/fuzz/message_diff.h"
 
 namespace fanout::fuzz {
 namespace {
@@ -61,13 +61,9 @@ int FuzzNodeConfig(const uint8_t* data, size_t size) {
   if (absl::Status s = YamlTextToMessage(printed, "printed", &again); !s.ok()) {
     Broken("a valid config prints into text that does not load", s.ToString() + "\n" + printed);
   }
-  google::protobuf::util::DefaultFieldComparator comparator;
-  comparator.set_treat_nan_as_equal(true);
-  google::protobuf::util::MessageDifferencer differencer;
-  differencer.set_field_comparator(&comparator);
-  std::string diff;
-  differencer.ReportDifferencesToString(&diff);
-  if (!differencer.Compare(config, again)) Broken("the printed config loads differently", diff);
+  if (std::optional<std::string> diff = MessageDifference(config, again)) {
+    Broken("the printed config loads differently", *diff);
+  }
   if (absl::Status s = fanoutd::ValidateNodeConfig(again); !s.ok()) {
     Broken("the printed config does not validate", s.ToString());
   }
