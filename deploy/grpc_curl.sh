@@ -41,3 +41,13 @@ grpc_health() {  # address [service]
     "$([ -z "${2:-}" ] || grpc_string_field 0a "$2")" 2>/dev/null) || return 1
   [ "$reply" = 0801 ]  # status: SERVING
 }
+
+# The gRPC services a fanoutd role serves (none for the gateway), for health checks.
+services_of() {  # role
+  case $1 in
+    users) echo fanout.users.v1.Users ;;
+    orders) echo fanout.orders.v1.Orders ;;
+    recommendations) echo fanout.recommendations.v1.Recommendations ;;
+    lab) echo fanout.lab.v1.Lab ;;
+  esac
+}

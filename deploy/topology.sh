@@ -137,14 +137,6 @@ for role in "${run[@]}"; do
 done
 
 # Healthy: grpc.health.v1 SERVING overall and for each service of the role.
-services_of() {
-  case $1 in
-    users) echo fanout.users.v1.Users ;;
-    orders) echo fanout.orders.v1.Orders ;;
-    recommendations) echo fanout.recommendations.v1.Recommendations ;;
-    lab) echo fanout.lab.v1.Lab ;;
-  esac
-}
 deadline=$((SECONDS + ${TOPOLOGY_START_TIMEOUT:-60}))
 for role in "${run[@]}"; do
   var=${role^^}_GRPC

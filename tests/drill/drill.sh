@@ -29,14 +29,6 @@ declare -A pid
 starts=0
 cleanup_hooks=('for p in "${pid[@]}"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done; wait' "${cleanup_hooks[@]}")
 
-services_of() {
-  case $1 in
-    users) echo fanout.users.v1.Users ;;
-    orders) echo fanout.orders.v1.Orders ;;
-    recommendations) echo fanout.recommendations.v1.Recommendations ;;
-    lab) echo fanout.lab.v1.Lab ;;
-  esac
-}
 # Starts a role (config: the chart's, or another file) and waits until it
 # answers grpc.health.v1 SERVING.
 start() {  # name [config-file]
