@@ -101,6 +101,12 @@ class Gateway {
   // answered 204 or 403; false when no CORS policy covers it (then it is
   // routed as any OPTIONS request).
   bool AnswerPreflight(HttpExchange& exchange);
+  // The CORS policy of a request of `route` (null: unrouted): the route's
+  // own, else the gateway's; null when neither has one.
+  const CorsPolicy* CorsFor(const CompiledRoute* route) const {
+    if (route != nullptr && route->cors) return &*route->cors;
+    return cors_ ? &*cors_ : nullptr;
+  }
   // A REST request past routing and admission, on its way to a loop.
   struct RestRequest {
     std::shared_ptr<HttpExchange> exchange;

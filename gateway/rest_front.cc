@@ -130,15 +130,12 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
       !request.Header("access-control-request-method").empty() && AnswerPreflight(*exchange)) {
     return;
   }
-  // A browser may read the answer (errors too) when the policy allows its origin.
-  auto allow_origin = [&](const CorsPolicy* policy) {
-    if (policy != nullptr && !origin.empty()) {
-      exchange->AddResponseHeaders(policy->ForResponse(origin));
-    }
-  };
   RouteMatch match = MatchRoute(routes_, request.method, request.path);
+  // A browser may read the answer (errors too) when the policy allows its
+  // origin: the route's own, else the gateway's.
+  const CorsPolicy* cors = CorsFor(match.route);
+  if (cors != nullptr && !origin.empty()) exchange->AddResponseHeaders(cors->ForResponse(origin));
   std::shared_ptr<const CompiledRoute> route;
-  if (!match.route) allow_origin(cors_ ? &*cors_ : nullptr);
   if (match.route) {
     route = std::shared_ptr<const CompiledRoute>(std::shared_ptr<void>(), match.route);
   } else if (match.allowed.empty()) {
@@ -156,7 +153,6 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
     return exchange->Reply(std::move(response));
   }
   telemetry->SetRoute(route->name);
-  if (match.route) allow_origin(route->cors ? &*route->cors : (cors_ ? &*cors_ : nullptr));
   if (rate_limits_->Applies(route->rate_limit)) {
     CallerRateLimits::Headers rate_headers;
     std::string_view forwarded = request.Header("x-forwarded-for");
@@ -202,9 +198,7 @@ bool Gateway::AnswerPreflight(HttpExchange& exchange) {
   const HttpRequest& request = exchange.request();
   std::string asked(request.Header("access-control-request-method"));
   RouteMatch match = MatchRoute(routes_, asked, request.path);
-  const CorsPolicy* policy = match.route && match.route->cors ? &*match.route->cors
-                             : cors_                          ? &*cors_
-                                                              : nullptr;
+  const CorsPolicy* policy = CorsFor(match.route);
   if (policy == nullptr) return false;
   // The methods the path has: its routes', or POST for a direct call.
   std::vector<std::string> methods = MatchRoute(routes_, "OPTIONS", request.path).allowed;
