@@ -156,7 +156,7 @@ Task<absl::Status> Gateway::ProxyUnary(GenericCall& call, Backend& backend,
                     .server_metadata = &answered};
   // A caller that set no deadline gets the gateway's default: a backend
   // that never answers must not hold the call (and its slot) forever.
-  if ((co_await CurrentContext()).token.deadline() == absl::InfiniteFuture()) {
+  if (call.context().deadline() == std::chrono::system_clock::time_point::max()) {
     policy.attempt_timeout = default_timeout();
   }
   absl::StatusOr<Bytes> reply =
