@@ -171,8 +171,10 @@ bool KnownMethod(std::string_view method_path) {
 // Method path → its series, one table per side. A path this binary has no
 // descriptor for (a proxied method of a service compiled elsewhere, or a
 // caller's made-up :path) records as service and method "other": callers
-// cannot mint metric series. The table holds only known methods, so it is
-// bounded by the protos linked in.
+// cannot mint metric series. The table holds the known methods (bounded by
+// the protos linked in) and remembers up to kUnknownRemembered unknown ones
+// as "other", so a proxied method of a service compiled elsewhere is looked
+// up in the descriptor pool once, not on every call.
 class CallSeriesTable {
  public:
   explicit CallSeriesTable(bool server) : server_(server), other_(kOtherPath, server) {}
@@ -185,19 +187,33 @@ class CallSeriesTable {
       auto it = series_.find(key);
       if (it != series_.end()) return *it->second;
     }
-    if (!KnownMethod(method_path)) return other_;
+    const bool known = KnownMethod(method_path);
     std::unique_lock lock(mu_);
-    std::unique_ptr<CallSeries>& slot = series_[key];
-    if (slot == nullptr) slot = std::make_unique<CallSeries>(std::string(method_path), server_);
-    return *slot;
+    auto [it, added] = series_.try_emplace(key, &other_);
+    if (!added) return *it->second;
+    if (known) {
+      owned_.push_back(std::make_unique<const CallSeries>(std::string(method_path), server_));
+      it->second = owned_.back().get();
+      return *it->second;
+    }
+    if (unknown_ < kUnknownRemembered) {
+      ++unknown_;
+    } else {
+      series_.erase(it);  // Made-up paths beyond the bound are not remembered.
+    }
+    return other_;
   }
 
  private:
   static constexpr char kOtherPath[] = "/other/other";
+  static constexpr size_t kUnknownRemembered = 1024;
   const bool server_;
   const CallSeries other_;
   std::shared_mutex mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<CallSeries>> series_;  // Guarded by mu_.
+  // Path -> its series (&other_ for an unknown one). Guarded by mu_.
+  absl::flat_hash_map<std::string, const CallSeries*> series_;
+  std::vector<std::unique_ptr<const CallSeries>> owned_;  // The known ones' series.
+  size_t unknown_ = 0;                                    // Paths mapped to other_.
 };
 
 }  // namespace
