@@ -68,28 +68,33 @@ void IoWorker::Join() {
   poster_->Close();
 }
 
-bool IoWorker::Register(Connection* connection) {
+bool IoWorker::Register(ConnectionBase* connection) {
   if (stopping_) return false;
   live_.insert(connection);
   return true;
 }
 
-void IoWorker::Unregister(Connection* connection) { live_.erase(connection); }
+void IoWorker::Unregister(ConnectionBase* connection) { live_.erase(connection); }
 
 void IoWorker::DropAll() {
   stopping_ = true;
   // Drop() runs OnClientGone callbacks; iterate over a copy.
-  std::vector<Connection*> live(live_.begin(), live_.end());
-  for (Connection* connection : live) connection->Drop();
+  std::vector<ConnectionBase*> live(live_.begin(), live_.end());
+  for (ConnectionBase* connection : live) connection->Drop();
 }
 
 // --- Connection: the request loop -------------------------------------------
 
-Connection::Connection(tcp::socket socket, IoWorker* worker)
-    : worker_(worker), stream_(std::move(socket)), wake_(worker->io()) {
+template <typename Stream>
+Connection<Stream>::Connection(tcp::socket socket, IoWorker* worker,
+                               std::shared_ptr<asio::ssl::context> tls)
+    : worker_(worker),
+      tls_(std::move(tls)),
+      stream_(MakeStream(std::move(socket))),
+      wake_(worker->io()) {
   worker_->server().connections.fetch_add(1);
   boost::system::error_code error;
-  asio::ip::address address = stream_.socket().remote_endpoint(error).address();
+  asio::ip::address address = socket().remote_endpoint(error).address();
   if (!error) {
     // An IPv4 client of a dual-stack socket reads as itself, not ::ffff:a.b.c.d.
     if (address.is_v6() && address.to_v6().is_v4_mapped()) {
@@ -99,27 +104,43 @@ Connection::Connection(tcp::socket socket, IoWorker* worker)
   }
 }
 
-Connection::~Connection() {
+template <typename Stream>
+Connection<Stream>::~Connection() {
   worker_->Unregister(this);
   worker_->server().connections.fetch_sub(1);
 }
 
-asio::awaitable<void> Connection::Run(std::shared_ptr<Connection> self) {
+template <typename Stream>
+asio::awaitable<void> Connection<Stream>::Run(std::shared_ptr<Connection> self) {
   if (!self->worker_->Register(self.get())) {
     self->Drop();
     co_return;
   }
   beast::error_code error;
   // Lets OnReadable peek without blocking; async operations are unaffected.
-  self->stream_.socket().non_blocking(true, error);
+  self->socket().non_blocking(true, error);
+  if constexpr (kTls) {
+    // A client that does not finish its handshake in time (or speaks
+    // plaintext to this door) is closed without a word.
+    self->lowest().expires_after(ToChrono(self->options().read_timeout));
+    co_await self->stream_.async_handshake(asio::ssl::stream_base::server,
+                                           asio::redirect_error(asio::use_awaitable, error));
+    self->lowest().expires_never();
+    if (error) {
+      FANOUT_LOG(DEBUG) << "HTTPS handshake failed: " << error.message();
+      self->Drop();
+      co_return;
+    }
+  }
   co_await self->Serve();
   if (!self->gone_) {
-    self->stream_.socket().shutdown(tcp::socket::shutdown_send, error);
+    self->socket().shutdown(tcp::socket::shutdown_send, error);
     self->Drop();
   }
 }
 
-asio::awaitable<void> Connection::Serve() {
+template <typename Stream>
+asio::awaitable<void> Connection<Stream>::Serve() {
   for (bool first = true; !gone_; first = false) {
     RequestParser parser;
     LimitParser(options(), &parser);
@@ -133,7 +154,8 @@ asio::awaitable<void> Connection::Serve() {
   }
 }
 
-asio::awaitable<RequestRead> Connection::ReadRequest(RequestParser& parser, bool first) {
+template <typename Stream>
+asio::awaitable<RequestRead> Connection<Stream>::ReadRequest(RequestParser& parser, bool first) {
   auto token = [](beast::error_code& error) {
     return asio::redirect_error(asio::use_awaitable, error);
   };
@@ -141,12 +163,12 @@ asio::awaitable<RequestRead> Connection::ReadRequest(RequestParser& parser, bool
   if (!first && buffer_.size() == 0) {
     // Between requests the idle timeout applies; the read timeout starts
     // with the first byte of the next one.
-    stream_.expires_after(ToChrono(options().idle_timeout));
+    lowest().expires_after(ToChrono(options().idle_timeout));
     size_t n = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), token(error));
     if (error) co_return ClassifyReadError(error, options());
     buffer_.commit(n);
   }
-  stream_.expires_after(ToChrono(options().read_timeout));
+  lowest().expires_after(ToChrono(options().read_timeout));
   size_t header_bytes = co_await http::async_read_header(stream_, buffer_, parser, token(error));
   if (error) co_return ClassifyReadError(error, options());
   if (RequestRead checked = CheckHeader(parser, header_bytes, options());
@@ -164,25 +186,27 @@ asio::awaitable<RequestRead> Connection::ReadRequest(RequestParser& parser, bool
       checked.outcome != RequestRead::Outcome::kRequest) {
     co_return checked;
   }
-  stream_.expires_never();
+  lowest().expires_never();
   co_return RequestRead{};
 }
 
-asio::awaitable<void> Connection::Reject(const RequestRead& rejection) {
+template <typename Stream>
+asio::awaitable<void> Connection<Stream>::Reject(const RequestRead& rejection) {
   FANOUT_LOG(DEBUG) << "HTTP " << rejection.status << ": " << rejection.message;
   std::string bytes = SerializeResponse(JsonError(rejection.status, rejection.message),
                                         HttpFraming{.keep_alive = false});
-  stream_.expires_after(ToChrono(options().write_timeout));
+  lowest().expires_after(ToChrono(options().write_timeout));
   beast::error_code error;
   co_await asio::async_write(stream_, asio::buffer(bytes),
                              asio::redirect_error(asio::use_awaitable, error));
   if (!error) co_await Linger();
 }
 
-asio::awaitable<void> Connection::Linger() {
+template <typename Stream>
+asio::awaitable<void> Connection<Stream>::Linger() {
   beast::error_code error;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, error);
-  stream_.expires_after(kLingerTime);
+  socket().shutdown(tcp::socket::shutdown_send, error);
+  lowest().expires_after(kLingerTime);
   std::array<char, kReadChunk> discard;
   for (size_t total = 0; !error && !gone_ && total < kLingerBytes;) {
     total += co_await stream_.async_read_some(asio::buffer(discard),
@@ -192,7 +216,8 @@ asio::awaitable<void> Connection::Linger() {
 
 // --- Connection: one exchange -------------------------------------------------
 
-asio::awaitable<bool> Connection::Answer(http::request<http::string_body> request) {
+template <typename Stream>
+asio::awaitable<bool> Connection<Stream>::Answer(http::request<http::string_body> request) {
   HttpRequest converted = ToHttpRequest(std::move(request));
   converted.peer = peer_;
   HttpFraming framing = FramingFor(converted);
@@ -221,12 +246,13 @@ asio::awaitable<bool> Connection::Answer(http::request<http::string_body> reques
   co_return !gone_ && !close;
 }
 
-HttpResponseSink Connection::MakeSink(const HttpFraming& framing) {
+template <typename Stream>
+HttpResponseSink Connection<Stream>::MakeSink(const HttpFraming& framing) {
   // Runs on the answering thread: serialise there, then hop to ours.
   // A draining server answers what it was sent, then closes: the client's
   // next request goes to a server that stays. Decided as the answer is
   // serialised, so a request read before the drain began is closed too.
-  return [poster = worker_->poster(), weak = weak_from_this(), seq = seq_, framing,
+  return [poster = worker_->poster(), weak = this->weak_from_this(), seq = seq_, framing,
           draining = worker_->server().draining](HttpResponseEvent event) {
     HttpFraming now = framing;
     if (draining->load()) now.keep_alive = false;
@@ -236,7 +262,8 @@ HttpResponseSink Connection::MakeSink(const HttpFraming& framing) {
   };
 }
 
-void Connection::Enqueue(uint64_t seq, ResponsePiece piece) {
+template <typename Stream>
+void Connection<Stream>::Enqueue(uint64_t seq, ResponsePiece piece) {
   if (gone_ || seq != seq_) return;
   size_t size = piece.bytes.size();
   if (unwritten_bytes_ > 0 && unwritten_bytes_ + size > options().max_pending_write_bytes) {
@@ -251,7 +278,8 @@ void Connection::Enqueue(uint64_t seq, ResponsePiece piece) {
 }
 
 // Writes what the exchange queues until its last piece. True: close after.
-asio::awaitable<bool> Connection::WriteResponse() {
+template <typename Stream>
+asio::awaitable<bool> Connection<Stream>::WriteResponse() {
   for (;;) {
     while (outbox_.empty() && !gone_) {
       wake_.expires_at(asio::steady_timer::time_point::max());
@@ -283,17 +311,24 @@ asio::awaitable<bool> Connection::WriteResponse() {
 // asynchronously. Knowing at once matters for the last bytes: a client that
 // has read them may hang up before an asynchronous completion would arrive,
 // and must not look as if it left early. False: the connection is gone.
-asio::awaitable<bool> Connection::WriteAll(std::vector<asio::const_buffer> buffers, bool last) {
+template <typename Stream>
+asio::awaitable<bool> Connection<Stream>::WriteAll(std::vector<asio::const_buffer> buffers,
+                                                   bool last) {
   beast::error_code error;
-  while (!buffers.empty() && !error) {
-    Consume(&buffers, stream_.socket().write_some(buffers, error));
+  if constexpr (kTls) {
+    // TLS records cannot be written part-way by a non-blocking socket write.
+    error = asio::error::would_block;
+  } else {
+    while (!buffers.empty() && !error) {
+      Consume(&buffers, socket().write_some(buffers, error));
+    }
   }
   if (error == asio::error::would_block || error == asio::error::try_again) {
     error = {};
     writing_last_ = last;
-    stream_.expires_after(ToChrono(options().write_timeout));
+    lowest().expires_after(ToChrono(options().write_timeout));
     co_await asio::async_write(stream_, buffers, asio::redirect_error(asio::use_awaitable, error));
-    stream_.expires_never();
+    lowest().expires_never();
     writing_last_ = false;
   }
   if (error) Drop();
@@ -304,23 +339,22 @@ asio::awaitable<bool> Connection::WriteAll(std::vector<asio::const_buffer> buffe
 
 // While the handler works the socket is otherwise idle; readable then means
 // either the client closed (EOF or error) or it pipelined its next request.
-void Connection::Watch() {
+template <typename Stream>
+void Connection<Stream>::Watch() {
   watching_ = true;
-  stream_.socket().async_wait(
-      tcp::socket::wait_read,
-      [self = shared_from_this(), generation = watch_generation_](beast::error_code error) {
-        self->OnReadable(error, generation);
-      });
+  socket().async_wait(tcp::socket::wait_read,
+                      [self = this->shared_from_this(), generation = watch_generation_](
+                          beast::error_code error) { self->OnReadable(error, generation); });
 }
 
-void Connection::OnReadable(const beast::error_code& error, uint64_t generation) {
+template <typename Stream>
+void Connection<Stream>::OnReadable(const beast::error_code& error, uint64_t generation) {
   if (generation != watch_generation_ || gone_) return;
   watching_ = false;
   if (!error) {
     char byte;
     beast::error_code peek_error;
-    size_t n =
-        stream_.socket().receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek_error);
+    size_t n = socket().receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek_error);
     if (peek_error == asio::error::would_block || peek_error == asio::error::try_again) {
       Watch();
       return;
@@ -334,22 +368,36 @@ void Connection::OnReadable(const beast::error_code& error, uint64_t generation)
   Drop();
 }
 
-void Connection::StopWatching() {
+template <typename Stream>
+void Connection<Stream>::StopWatching() {
   ++watch_generation_;
   if (!watching_ || gone_) return;
   watching_ = false;
   beast::error_code ignored;
-  stream_.socket().cancel(ignored);
+  socket().cancel(ignored);
 }
 
-void Connection::Drop() {
+template <typename Stream>
+void Connection<Stream>::Drop() {
   if (gone_) return;
   gone_ = true;
   ++watch_generation_;
   outbox_.clear();
   if (auto exchange = exchange_.lock()) exchange->MarkClientGone();
-  stream_.close();  // aborts pending reads and writes
+  lowest().close();  // aborts pending reads and writes
   wake_.cancel();
 }
+
+template <typename Stream>
+Stream Connection<Stream>::MakeStream(tcp::socket socket) {
+  if constexpr (kTls) {
+    return Stream(std::move(socket), *tls_);
+  } else {
+    return Stream(std::move(socket));
+  }
+}
+
+template class Connection<PlainStream>;
+template class Connection<TlsStream>;
 
 }  // namespace fanout::http_internal

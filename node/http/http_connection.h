@@ -1,24 +1,28 @@
 // HttpServer's inside: I/O workers (a thread and an io_context each) and the
 // connections they run. Not for use outside node/http/.
 //
-// A Connection is one coroutine on its worker's thread: read a request, hand
-// an HttpExchange to the handler, write what the exchange's sink posts back,
-// repeat. Everything but the sink runs on that one thread, so the connection
-// needs no locks; the sink reaches it only through IoPoster and a weak_ptr,
-// which makes late answers (after the client or the server went) no-ops.
+// A Connection is one coroutine on its worker's thread: (over TLS, finish the
+// handshake,) read a request, hand an HttpExchange to the handler, write what
+// the exchange's sink posts back, repeat. One template over the stream, so
+// HTTP and HTTPS share every line of the HTTP logic. Everything but the sink runs on that one
+// thread, so the connection needs no locks; the sink reaches it only through IoPoster and a
+// weak_ptr, which makes late answers (after the client or the server went) no-ops.
 #pragma once
 
 #include <utility>
 // ^ before Boost: Asio 1.74 needs std::exchange from it under g++ 12.
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -33,6 +37,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 // What every connection of one server shares. Outlives the workers.
 struct ServerContext {
@@ -71,7 +77,13 @@ class IoPoster {
   asio::io_context* io_ ABSL_GUARDED_BY(mu_);
 };
 
-class Connection;
+// What a worker needs of a connection of either kind.
+class ConnectionBase {
+ public:
+  virtual ~ConnectionBase() = default;
+  // Closes now; an exchange in flight sees its client gone. Idempotent.
+  virtual void Drop() = 0;
+};
 
 // One I/O thread with its io_context and the connections on it.
 // Thread-safe: Start/BeginStop/Join from the controlling thread; Register and
@@ -94,8 +106,8 @@ class IoWorker {
   void Join();
 
   // False once stopping: the caller closes instead.
-  bool Register(Connection* connection);
-  void Unregister(Connection* connection);
+  bool Register(ConnectionBase* connection);
+  void Unregister(ConnectionBase* connection);
 
  private:
   void DropAll();
@@ -103,7 +115,7 @@ class IoWorker {
   ServerContext* server_;
   // Declared before io_: connections still queued in io_ unregister when it
   // destroys them.
-  absl::flat_hash_set<Connection*> live_;
+  absl::flat_hash_set<ConnectionBase*> live_;
   bool stopping_ = false;
   asio::io_context io_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -112,16 +124,26 @@ class IoWorker {
 };
 
 // Loop-affine (its worker's thread), except that the sinks it gives its
-// exchanges are thread-safe.
-class Connection : public std::enable_shared_from_this<Connection> {
+// exchanges are thread-safe. `Stream` is PlainStream or TlsStream (whose
+// `tls` context, shared with the connections accepted before and after a
+// certificate reload, is held for the connection's life).
+//
+// Over TLS, the connection notices a client that hangs up mid-request when
+// its TCP connection closes; the TLS close_notify before it looks like the
+// next request's bytes, so that notice may come only at the write.
+template <typename Stream>
+class Connection final : public ConnectionBase,
+                         public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  Connection(tcp::socket socket, IoWorker* worker);
-  ~Connection();
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  Connection(tcp::socket socket, IoWorker* worker,
+             std::shared_ptr<asio::ssl::context> tls = nullptr);
+  ~Connection() override;
 
   static asio::awaitable<void> Run(std::shared_ptr<Connection> self);
 
-  // Closes now; an exchange in flight sees its client gone. Idempotent.
-  void Drop();
+  void Drop() override;
 
  private:
   asio::awaitable<void> Serve();
@@ -140,10 +162,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void StopWatching();
 
   const HttpServer::Options& options() const { return worker_->server().options; }
+  Stream MakeStream(tcp::socket socket);
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  tcp::socket& socket() { return lowest().socket(); }
 
   IoWorker* worker_;
   std::string peer_;  // The client's address, without the port.
-  beast::tcp_stream stream_;
+  std::shared_ptr<asio::ssl::context> tls_;  // null for PlainStream
+  Stream stream_;
   beast::flat_buffer buffer_;
   // Parks WriteResponse until the sink queues something or the client goes.
   asio::steady_timer wake_;

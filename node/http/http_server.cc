@@ -8,6 +8,7 @@
 #include "node/base/status_macros.h"
 #include "node/http/http_connection.h"
 #include "node/http/http_wire.h"
+#include "node/http/tls_context.h"
 
 namespace fanout {
 namespace {
@@ -76,6 +77,10 @@ struct HttpServer::Impl {
   std::vector<std::unique_ptr<http_internal::IoWorker>> workers;
   // After workers: it lives on workers[0]'s io_context and must go first.
   std::optional<tcp::acceptor> acceptor;
+  // HTTPS only: the context for new connections, and the timer (on
+  // workers[0]) that looks for new certificate files.
+  std::unique_ptr<TlsServerContext> tls;
+  std::optional<asio::steady_timer> reload_timer;
   size_t next_worker = 0;  // acceptor's thread only
   uint64_t refused = 0;    // acceptor's thread only
   int port = 0;
@@ -85,7 +90,27 @@ struct HttpServer::Impl {
   absl::Status Listen(const tcp::endpoint& endpoint);
   awaitable<void> AcceptLoop();
   void Admit(tcp::socket socket, http_internal::IoWorker& worker);
+  awaitable<void> ReloadLoop();
+  void CloseAcceptor();
 };
+
+void HttpServer::Impl::CloseAcceptor() {
+  boost::system::error_code ignored;
+  acceptor->close(ignored);
+  if (reload_timer && context.stopping.load()) reload_timer->cancel();
+}
+
+awaitable<void> HttpServer::Impl::ReloadLoop() {
+  auto interval =
+      std::chrono::nanoseconds(absl::ToInt64Nanoseconds(tls->options().reload_interval));
+  while (!context.stopping.load()) {
+    reload_timer->expires_after(interval);
+    boost::system::error_code error;
+    co_await reload_timer->async_wait(asio::redirect_error(asio::use_awaitable, error));
+    if (error || context.stopping.load()) co_return;
+    tls->ReloadIfChanged();
+  }
+}
 
 absl::Status HttpServer::Impl::Listen(const tcp::endpoint& endpoint) {
   acceptor.emplace(workers[0]->io());
@@ -134,8 +159,15 @@ void HttpServer::Impl::Admit(tcp::socket socket, http_internal::IoWorker& worker
     }
     return;
   }
-  auto connection = std::make_shared<http_internal::Connection>(std::move(socket), &worker);
-  asio::co_spawn(worker.io(), http_internal::Connection::Run(std::move(connection)), LogFailure);
+  if (tls != nullptr) {
+    using Connection = http_internal::Connection<http_internal::TlsStream>;
+    auto connection = std::make_shared<Connection>(std::move(socket), &worker, tls->Current());
+    asio::co_spawn(worker.io(), Connection::Run(std::move(connection)), LogFailure);
+    return;
+  }
+  using Connection = http_internal::Connection<http_internal::PlainStream>;
+  auto connection = std::make_shared<Connection>(std::move(socket), &worker);
+  asio::co_spawn(worker.io(), Connection::Run(std::move(connection)), LogFailure);
 }
 
 HttpServer::HttpServer(Options options, HttpHandler handler) : impl_(std::make_unique<Impl>()) {
@@ -153,6 +185,14 @@ absl::Status HttpServer::Start() {
   }
   FANOUT_RETURN_IF_ERROR(ValidateOptions(options));
   FANOUT_ASSIGN_OR_RETURN(tcp::endpoint endpoint, ResolveEndpoint(options.address));
+  if (options.tls.enabled()) {
+    absl::StatusOr<std::unique_ptr<TlsServerContext>> tls = TlsServerContext::Create(options.tls);
+    if (!tls.ok()) {
+      return absl::Status(tls.status().code(), absl::StrCat("HTTPS server on \"", options.address,
+                                                            "\": ", tls.status().message()));
+    }
+    impl_->tls = *std::move(tls);
+  }
   for (int i = 0; i < options.threads; ++i) {
     impl_->workers.push_back(std::make_unique<http_internal::IoWorker>(&impl_->context));
   }
@@ -162,6 +202,10 @@ absl::Status HttpServer::Start() {
     return listening;
   }
   asio::co_spawn(impl_->workers[0]->io(), impl_->AcceptLoop(), LogFailure);
+  if (impl_->tls != nullptr) {
+    impl_->reload_timer.emplace(impl_->workers[0]->io());
+    asio::co_spawn(impl_->workers[0]->io(), impl_->ReloadLoop(), LogFailure);
+  }
   for (auto& worker : impl_->workers) worker->Start();
   impl_->started = true;
   return absl::OkStatus();
@@ -171,10 +215,7 @@ int HttpServer::port() const { return impl_->port; }
 
 void HttpServer::BeginDrain() {
   if (!impl_->started || impl_->stopped || impl_->context.draining->exchange(true)) return;
-  asio::post(impl_->workers[0]->io(), [impl = impl_.get()] {
-    boost::system::error_code ignored;
-    impl->acceptor->close(ignored);
-  });
+  asio::post(impl_->workers[0]->io(), [impl = impl_.get()] { impl->CloseAcceptor(); });
 }
 
 bool HttpServer::AwaitIdle(absl::Time deadline) {
@@ -192,10 +233,7 @@ void HttpServer::Stop() {
   if (!impl_->started || impl_->stopped) return;
   impl_->stopped = true;
   impl_->context.stopping.store(true);
-  asio::post(impl_->workers[0]->io(), [impl = impl_.get()] {
-    boost::system::error_code ignored;
-    impl->acceptor->close(ignored);
-  });
+  asio::post(impl_->workers[0]->io(), [impl = impl_.get()] { impl->CloseAcceptor(); });
   for (auto& worker : impl_->workers) worker->BeginStop();
   for (auto& worker : impl_->workers) worker->Join();
 }

@@ -25,6 +25,10 @@
 // headers, 413 body over the limit. A peer that closes, resets or stays
 // silent past a timeout is just closed.
 //
+// HTTPS: the same server with Options::tls set; the TLS handshake (bounded by
+// read_timeout) comes before the first request, and a client that speaks
+// plaintext to it, or lacks a certificate an mTLS door requires, is closed.
+//
 // Memory is bounded by the Options: connections, header and body sizes, and
 // the bytes a response may have queued for a slow reader (a whole Reply is
 // always accepted; further stream chunks beyond max_pending_write_bytes drop
@@ -42,6 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "node/base/sync.h"
+#include "node/base/tls_files.h"
 
 namespace fanout {
 
@@ -182,6 +187,11 @@ class HttpServer {
     // Response bytes queued for one connection beyond which further stream
     // chunks drop it (as if the client had gone). A whole Reply always fits.
     size_t max_pending_write_bytes = 4 << 20;
+    // HTTPS when tls.cert_file is set (HTTP/1.1 over TLS 1.2/1.3, mTLS with
+    // ca_file and require_client_cert); the files are checked every
+    // tls.reload_interval and a changed certificate is served to new
+    // connections. Default: plaintext.
+    TlsOptions tls;
   };
 
   HttpServer(Options options, HttpHandler handler);
@@ -190,8 +200,8 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds, listens and starts the I/O threads. INVALID_ARGUMENT for a bad
-  // address or option, UNAVAILABLE when it cannot listen; both name the
-  // address. FAILED_PRECONDITION when called twice.
+  // address or option (a TLS file that is missing or does not load names it), UNAVAILABLE when it
+  // cannot listen; both name the address. FAILED_PRECONDITION when called twice.
   absl::Status Start();
   // The bound port (useful with port 0), after Start.
   int port() const;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "node/base/log.h"
+#include "node/rpc/tls_credentials.h"
 
 namespace fanout {
 
@@ -23,10 +24,18 @@ absl::Status Server::Start() {
   if (options_.listen_addresses.empty()) {
     return absl::InvalidArgumentError("server: listen_addresses is empty");
   }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentialsFor(options_.tls);
+  if (!credentials.ok()) {
+    Shutdown(absl::ZeroDuration());
+    return absl::Status(
+        credentials.status().code(),
+        absl::StrCat("server: TLS on ", absl::StrJoin(options_.listen_addresses, ", "), ": ",
+                     credentials.status().message()));
+  }
   ports_.assign(options_.listen_addresses.size(), 0);
   for (size_t i = 0; i < options_.listen_addresses.size(); ++i) {
-    builder_.AddListeningPort(options_.listen_addresses[i], grpc::InsecureServerCredentials(),
-                              &ports_[i]);
+    builder_.AddListeningPort(options_.listen_addresses[i], *credentials, &ports_[i]);
   }
   server_ = builder_.BuildAndStart();
   if (server_ == nullptr) {

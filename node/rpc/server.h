@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "node/async/spawn.h"
+#include "node/base/tls_files.h"
 #include "node/loop/event_loop.h"
 #include "node/rpc/server_call.h"
 
@@ -42,6 +43,10 @@ class Server {
     std::vector<std::string> listen_addresses = {"127.0.0.1:0"};
     int num_loops = 0;  // 0: one per core.
     int max_message_bytes = 4 << 20;
+    // TLS on every listen address when tls.cert_file is set (mTLS with
+    // ca_file and require_client_cert), reloaded from the files every
+    // tls.reload_interval (tls_credentials.h). Default: plaintext.
+    TlsOptions tls;
   };
 
   explicit Server(Options options);
@@ -55,7 +60,7 @@ class Server {
   grpc::ServerBuilder& builder() { return builder_; }
 
   // Binds and starts serving. UNAVAILABLE naming the address that could not
-  // be bound.
+  // be bound; INVALID_ARGUMENT naming a TLS file that does not load.
   absl::Status Start();
   // After Start(): the port bound for listen_addresses[i] (resolves port 0).
   int port(size_t i = 0) const { return ports_[i]; }

@@ -102,8 +102,13 @@ std::unique_ptr<SpanProto> NewSpanProto(const SpanContext& context, const SpanCo
 absl::StatusOr<std::unique_ptr<Tracer>> Tracer::Create(Options options) {
   if (absl::Status status = ValidateOptions(options); !status.ok()) return status;
   // A test's exporter is shared: the test keeps a handle to look at batches.
-  std::shared_ptr<SpanExporter> exporter =
-      options.exporter != nullptr ? options.exporter : NewOtlpGrpcExporter(options.endpoint);
+  std::shared_ptr<SpanExporter> exporter = options.exporter;
+  if (exporter == nullptr) {
+    absl::StatusOr<std::unique_ptr<SpanExporter>> otlp =
+        NewOtlpGrpcExporter(options.endpoint, options.tls);
+    if (!otlp.ok()) return otlp.status();
+    exporter = *std::move(otlp);
+  }
   auto processor = std::make_shared<internal::SpanProcessor>(
       internal::SpanProcessor::Options{.max_queue_spans = options.max_queue_spans,
                                        .max_batch_spans = options.max_batch_spans,
@@ -134,8 +139,8 @@ Tracer::Tracer(Options options, std::shared_ptr<internal::SpanProcessor> process
   };
   for (const Stat& stat : kStats) {
     auto field = stat.field;
-    metrics_.push_back(metrics::DefaultRegistry().AddCallback(
-        stat.name, stat.help, stat.type, {}, [this, field] {
+    metrics_.push_back(
+        metrics::DefaultRegistry().AddCallback(stat.name, stat.help, stat.type, {}, [this, field] {
           return std::vector<metrics::Sample>{{{}, static_cast<double>(stats().*field)}};
         }));
   }

@@ -37,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "node/base/tls_files.h"
 #include "node/telemetry/metrics.h"
 #include "node/telemetry/trace_context.h"
 #include "node/telemetry/trace_exporter.h"
@@ -64,6 +65,8 @@ class Tracer {
     // Where batches go instead of OTLP/gRPC to `endpoint` (which is then
     // only a name for logs and may be empty). For tests.
     std::shared_ptr<SpanExporter> exporter;
+    // TLS (mTLS with cert_file/key_file) to `endpoint`; default plaintext.
+    TlsOptions tls;
   };
   struct Stats {
     int64_t exported = 0;         // accepted by the collector

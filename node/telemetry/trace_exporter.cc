@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/rpc/status.h"
+#include "node/rpc/tls_credentials.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 
 namespace fanout::trace {
@@ -16,10 +17,8 @@ using opentelemetry::proto::collector::trace::v1::TraceService;
 
 class OtlpGrpcExporter final : public SpanExporter {
  public:
-  explicit OtlpGrpcExporter(const std::string& endpoint)
-      : endpoint_(endpoint),
-        stub_(TraceService::NewStub(
-            grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()))) {}
+  OtlpGrpcExporter(const std::string& endpoint, std::shared_ptr<grpc::Channel> channel)
+      : endpoint_(endpoint), stub_(TraceService::NewStub(std::move(channel))) {}
 
   absl::StatusOr<int64_t> Export(const ExportTraceServiceRequest& request,
                                  absl::Time deadline) override {
@@ -40,8 +39,14 @@ class OtlpGrpcExporter final : public SpanExporter {
 
 }  // namespace
 
-std::unique_ptr<SpanExporter> NewOtlpGrpcExporter(const std::string& endpoint) {
-  return std::make_unique<OtlpGrpcExporter>(endpoint);
+absl::StatusOr<std::unique_ptr<SpanExporter>> NewOtlpGrpcExporter(const std::string& endpoint,
+                                                                  const TlsOptions& tls) {
+  absl::StatusOr<ChannelSecurity> security = ChannelSecurityFor(tls);
+  if (!security.ok()) return security.status();
+  grpc::ChannelArguments args;
+  security->Apply(&args);
+  return std::make_unique<OtlpGrpcExporter>(
+      endpoint, grpc::CreateCustomChannel(endpoint, security->credentials, args));
 }
 
 }  // namespace fanout::trace

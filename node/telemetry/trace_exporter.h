@@ -2,7 +2,8 @@
 // one exporter thread calls it; the default sends each batch to an OTLP/gRPC
 // collector (Jaeger, the OpenTelemetry Collector) with the synchronous stub.
 //
-//   std::unique_ptr<SpanExporter> exporter = NewOtlpGrpcExporter("dns:///jaeger:4317");
+//   FANOUT_ASSIGN_OR_RETURN(std::unique_ptr<SpanExporter> exporter,
+//                           NewOtlpGrpcExporter("dns:///jaeger:4317", tls));
 //   absl::StatusOr<int64_t> rejected = exporter->Export(request, absl::Now() + absl::Seconds(5));
 //
 // Tests hand Tracer::Options::exporter an in-memory one to see batches
@@ -15,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "node/base/tls_files.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace fanout::trace {
@@ -35,8 +37,11 @@ class SpanExporter {
 };
 
 // OTLP/gRPC TraceService/Export to `endpoint` (any gRPC target: "host:port",
-// "dns:///name:port"), insecure credentials. The channel connects lazily, so
-// a collector that is not up yet only fails exports, never construction.
-std::unique_ptr<SpanExporter> NewOtlpGrpcExporter(const std::string& endpoint);
+// "dns:///name:port"), over TLS when tls.enabled() (tls_credentials.h), else
+// plaintext. The channel connects lazily, so a collector that is not up yet
+// only fails exports, never construction; TLS files that do not load are
+// INVALID_ARGUMENT naming the file.
+absl::StatusOr<std::unique_ptr<SpanExporter>> NewOtlpGrpcExporter(const std::string& endpoint,
+                                                                  const TlsOptions& tls = {});
 
 }  // namespace fanout::trace
