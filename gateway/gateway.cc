@@ -11,6 +11,7 @@
 #include "gateway/descriptors.h"
 #include "node/base/log.h"
 #include "node/base/status_macros.h"
+#include "node/config/tls_config.h"
 #include "node/http/http_server.h"
 #include "node/rpc/client.h"
 #include "node/telemetry/trace.h"
@@ -192,14 +193,16 @@ absl::Status Gateway::Start(Server& server) {
   if (config.http_threads() > 0) http.threads = config.http_threads();
   if (config.max_body_bytes() > 0) http.max_body_bytes = config.max_body_bytes();
   if (config.max_headers() > 0) http.max_headers = config.max_headers();
+  http.tls = TlsOptionsFromConfig(config.rest_tls());
   http_ = std::make_unique<HttpServer>(
       http, [this](std::shared_ptr<HttpExchange> exchange) { HandleHttp(std::move(exchange)); });
   absl::Status started = http_->Start();
   if (!started.ok()) {
     return absl::Status(started.code(), absl::StrCat("gateway.rest_address: ", started.message()));
   }
-  FANOUT_LOG(INFO) << "gateway: REST on " << config.rest_address() << " (port " << http_->port()
-                   << "), " << routes_.size() << " routes, backends "
+  FANOUT_LOG(INFO) << "gateway: " << (http.tls.enabled() ? "HTTPS" : "REST") << " on "
+                   << config.rest_address() << " (port " << http_->port() << "), " << routes_.size()
+                   << " routes, backends "
                    << absl::StrJoin(backends_, ", ", [](std::string* out, const auto& entry) {
                         out->append(entry.first);
                       });

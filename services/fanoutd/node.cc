@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "node/base/log.h"
 #include "node/base/status_macros.h"
+#include "node/config/tls_config.h"
 
 namespace fanout::fanoutd {
 namespace {
@@ -34,8 +35,10 @@ orders::OrdersService::Options OrdersOptions(const config::v1::Orders& config) {
 }  // namespace
 
 Node::Node(NodeConfig config) : config_(std::move(config)) {
-  server_ = std::make_unique<Server>(
-      Server::Options{.listen_addresses = {config_.grpc_address()}, .num_loops = config_.loops()});
+  server_ =
+      std::make_unique<Server>(Server::Options{.listen_addresses = {config_.grpc_address()},
+                                               .num_loops = config_.loops(),
+                                               .tls = TlsOptionsFromConfig(config_.grpc_tls())});
   health_.Register(*server_);
   pool_ = std::make_unique<OffloadPool>(OffloadPool::Options{
       .threads = config_.offload().threads() > 0 ? config_.offload().threads() : 2,
@@ -69,6 +72,29 @@ absl::Status Node::OpenStores() {
   return absl::OkStatus();
 }
 
+absl::Status Node::PrepareChannelSecurity() {
+  TlsOptions door = TlsOptionsFromConfig(config_.grpc_tls());
+  for (const std::string& name : BackendNames(config_)) {
+    TlsOptions tls;
+    std::string key = absl::StrCat("backends.", name, ".tls");
+    if (auto it = config_.backends().find(name); it != config_.backends().end()) {
+      tls = TlsOptionsFromConfig(it->second.tls());
+    } else if (door.enabled()) {
+      key = "grpc_tls (calling this node's own door)";
+      tls = door;
+      tls.require_client_cert = false;
+      FANOUT_ASSIGN_OR_RETURN(tls.server_name_override, CertificateName(door.cert_file));
+    }
+    absl::StatusOr<ChannelSecurity> security = ChannelSecurityFor(tls);
+    if (!security.ok()) {
+      return absl::Status(security.status().code(),
+                          absl::StrCat(key, ": ", security.status().message()));
+    }
+    channel_security_[name] = *std::move(security);
+  }
+  return absl::OkStatus();
+}
+
 std::shared_ptr<grpc::Channel> Node::BackendChannel(const std::string& name) {
   std::string target;
   std::string lb = "round_robin";
@@ -87,8 +113,12 @@ std::shared_ptr<grpc::Channel> Node::BackendChannel(const std::string& name) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   args.SetServiceConfigJSON(absl::StrCat(R"({"loadBalancingConfig": [{")", lb, R"(": {}}]})"));
-  FANOUT_LOG(INFO) << "backend " << name << " -> " << target << " (" << lb << ")";
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  // Prepared for every backend name at Start (PrepareChannelSecurity).
+  const ChannelSecurity& security = channel_security_.at(name);
+  security.Apply(&args);
+  FANOUT_LOG(INFO) << "backend " << name << " -> " << target << " (" << lb
+                   << (security.tls ? ", TLS" : "") << ")";
+  return grpc::CreateCustomChannel(target, security.credentials, args);
 }
 
 absl::Status Node::StartAdmin() {
@@ -122,6 +152,7 @@ absl::Status Node::StartTracing() {
   if (t.max_batch_spans() > 0) options.max_batch_spans = t.max_batch_spans();
   if (t.flush_interval_ms() > 0) options.flush_interval = absl::Milliseconds(t.flush_interval_ms());
   if (t.export_timeout_ms() > 0) options.export_timeout = absl::Milliseconds(t.export_timeout_ms());
+  options.tls = TlsOptionsFromConfig(t.tls());
   absl::StatusOr<std::unique_ptr<trace::Tracer>> tracer = trace::Tracer::Create(options);
   if (!tracer.ok()) {
     return absl::Status(tracer.status().code(),
@@ -133,7 +164,8 @@ absl::Status Node::StartTracing() {
                             roles.size() == 1 ? 0 : tracer_->AddResource("fanout-" + role));
   }
   trace::SetGlobalTracer(tracer_.get());
-  FANOUT_LOG(INFO) << "tracing: OTLP to " << t.otlp_endpoint() << ", sampling "
+  FANOUT_LOG(INFO) << "tracing: OTLP to " << t.otlp_endpoint()
+                   << (options.tls.enabled() ? " over TLS" : "") << ", sampling "
                    << options.sample_ratio << " of new traces";
   return absl::OkStatus();
 }
@@ -181,6 +213,7 @@ absl::Status Node::Start() {
         nullptr, pool_.get(), recommendations::RecommendationsService::Options{});
     recommendations_->Register(*server_);
   }
+  FANOUT_RETURN_IF_ERROR(PrepareChannelSecurity());
   if (roles.gateway()) FANOUT_RETURN_IF_ERROR(CreateGateway());
   FANOUT_RETURN_IF_ERROR(server_->Start());
   health_.Serve(*server_);

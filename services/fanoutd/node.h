@@ -9,12 +9,15 @@
 //
 // Backends are gRPC targets with one channel each, shared by all loops; a
 // role served by this same node is still called through gRPC (loopback), so
-// the topology never changes behaviour.
+// the topology never changes behaviour. With grpc_tls, that loopback call is
+// TLS too: it trusts grpc_tls.ca_file, checks the name the door's
+// certificate carries, and presents the door's certificate (for mTLS).
 //
 // Thread-safe: Start and Drain from the controlling thread.
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +28,7 @@
 #include "node/http/admin_server.h"
 #include "node/rpc/health.h"
 #include "node/rpc/server.h"
+#include "node/rpc/tls_credentials.h"
 #include "node/telemetry/trace.h"
 #include "services/fanoutd/node_config.h"
 #include "services/lab/lab_service.h"
@@ -55,6 +59,9 @@ class Node {
 
  private:
   absl::Status OpenStores();
+  // TLS (or not) of every backend this node may call, checked up front so a
+  // channel is never made with credentials weaker than configured.
+  absl::Status PrepareChannelSecurity();
   std::shared_ptr<grpc::Channel> BackendChannel(const std::string& name);
   void SetServing(bool serving);
   absl::Status StartAdmin();
@@ -68,6 +75,7 @@ class Node {
   std::unique_ptr<AdminServer> admin_;
   HealthService health_;  // Outlives the server, as every service must.
   std::unique_ptr<Server> server_;
+  std::map<std::string, ChannelSecurity> channel_security_;  // by backend name
   std::unique_ptr<OffloadPool> pool_;
   std::vector<std::string> services_;
   std::unique_ptr<lab::LabService> lab_;

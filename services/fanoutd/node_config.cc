@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "gateway/gateway.h"
 #include "node/base/status_macros.h"
+#include "node/config/tls_config.h"
 #include "node/config/yaml_proto.h"
 
 namespace fanout::fanoutd {
@@ -60,6 +61,35 @@ absl::Status ValidateOrders(const config::v1::Orders& o) {
   return absl::OkStatus();
 }
 
+// Every door's and client's TLS files load, and a node whose own gRPC door
+// is TLS can call its local roles through it.
+absl::Status ValidateTls(const NodeConfig& c) {
+  FANOUT_RETURN_IF_ERROR(CheckTlsConfig("grpc_tls", c.grpc_tls(), TlsSide::kServer));
+  FANOUT_RETURN_IF_ERROR(
+      CheckTlsConfig("gateway.rest_tls", c.gateway().rest_tls(), TlsSide::kServer));
+  FANOUT_RETURN_IF_ERROR(CheckTlsConfig("tracing.tls", c.tracing().tls(), TlsSide::kClient));
+  for (const auto& [name, backend] : c.backends()) {
+    FANOUT_RETURN_IF_ERROR(
+        CheckTlsConfig(absl::StrCat("backends.", name, ".tls"), backend.tls(), TlsSide::kClient));
+  }
+  if (!TlsOptionsFromConfig(c.grpc_tls()).enabled() || !c.grpc_tls().ca_file().empty()) {
+    return absl::OkStatus();
+  }
+  std::string local;  // a role this node calls through its own door
+  if (c.roles().recommendations() && !c.backends().contains("orders")) local = "orders";
+  if (c.roles().orders() && !c.backends().contains("users")) local = "users";
+  for (const std::string& name : BackendNames(c)) {
+    if (c.roles().gateway() && local.empty() && !c.backends().contains(name)) local = name;
+  }
+  if (!local.empty()) {
+    return Bad("grpc_tls.ca_file",
+               absl::StrCat("must be set: this node calls its own \"", local,
+                            "\" role through its TLS gRPC door and checks that door's "
+                            "certificate against ca_file"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 NodeConfig DefaultNodeConfig() {
@@ -86,7 +116,8 @@ absl::Status ApplyEnvironment(NodeConfig* config, char** environ) {
     const auto& [key, value] = kv;
     if (key == "OTEL_EXPORTER_OTLP_ENDPOINT" || key == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
       // OpenTelemetry's form is a URL (http://jaeger:4317); gRPC wants host:port.
-      if (config->tracing().otlp_endpoint().empty() || key == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+      if (config->tracing().otlp_endpoint().empty() ||
+          key == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
         absl::string_view target = value;
         if (absl::ConsumePrefix(&target, "http://") || absl::ConsumePrefix(&target, "https://")) {
           absl::ConsumeSuffix(&target, "/");
@@ -175,6 +206,7 @@ absl::Status ValidateNodeConfig(const NodeConfig& c) {
     return Bad("shutdown.grace_ms", absl::StrCat("must be >= 0, got ", c.shutdown().grace_ms()));
   }
   FANOUT_RETURN_IF_ERROR(ValidateTracing(c.tracing()));
+  FANOUT_RETURN_IF_ERROR(ValidateTls(c));
   if (c.offload().threads() < 0 || c.offload().threads() > 64) {
     return Bad("offload.threads", absl::StrCat("must be in [0, 64], got ", c.offload().threads()));
   }
