@@ -95,5 +95,44 @@ for w in tracing:
 print("ok: gRPC probes, preStop < grace period, hardened pods, StatefulSets with claims, helm test pod, Jaeger and OTLP env")
 PY
 
+# TLS: each role mounts its Secret, its config points at the files, probes
+# move to the admin port (the kubelet's gRPC probe has no TLS), and the
+# cert-manager Certificate names every role's Services.
+helm template fanout helm/fanout --namespace fanout -f helm/fanout/ci/tls-values.yaml \
+  --set tls.secretNames.gateway=public-tls --set tls.certManager.enabled=true \
+  --set tls.certManager.issuerRef.name=fanout-ca > "$scratch/tls.yaml" || fail "helm template, TLS"
+"$python" - "$scratch/tls.yaml" <<'PY' || fail "TLS rendering"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+pods = {d["metadata"]["name"]: d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
+configs = {d["metadata"]["name"]: yaml.safe_load(d["data"]["node.yaml"]) for d in docs if d["kind"] == "ConfigMap"}
+for name, w in pods.items():
+    spec = w["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    secret = {v["name"]: v for v in spec["volumes"]}["tls"]["secret"]["secretName"]
+    assert secret == ("public-tls" if name == "fanout-gateway" else "fanout-tls"), (name, secret)
+    assert {"name": "tls", "mountPath": "/etc/fanout-tls", "readOnly": True} in c["volumeMounts"], name
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"]["port"] == "admin" and "grpc" not in c[probe], (name, probe)
+    config = configs[name]
+    door = config["grpc_tls"]
+    assert door["cert_file"] == "/etc/fanout-tls/tls.crt" and door["require_client_cert"], (name, door)
+    for backend, settings in config.get("backends", {}).items():
+        tls = settings["tls"]
+        assert tls["ca_file"] == "/etc/fanout-tls/ca.crt" and tls["cert_file"], (name, backend, tls)
+assert configs["fanout-gateway"]["gateway"]["rest_tls"]["key_file"] == "/etc/fanout-tls/tls.key"
+[cert] = [d for d in docs if d["kind"] == "Certificate"]
+assert cert["spec"]["secretName"] == "fanout-tls" and cert["spec"]["issuerRef"]["name"] == "fanout-ca"
+names = set(cert["spec"]["dnsNames"])
+for role in ("users", "orders", "recommendations", "lab", "gateway"):
+    assert f"fanout-{role}-headless.fanout.svc.cluster.local" in names, role
+    assert f"fanout-{role}.fanout.svc.cluster.local" in names, role
+test = [d for d in docs if d["kind"] == "Pod"][0]
+assert any("https://" in " ".join(c["args"]) for c in test["spec"]["containers"]), "helm test over HTTPS"
+print("ok: TLS Secret mounted per role, configs name its files, admin-port probes, Certificate dnsNames, HTTPS helm test")
+PY
+! grep -q "kind: Certificate" "$scratch/default.yaml" || fail "a Certificate without tls.certManager.enabled"
+ok "plaintext by default; TLS renders as configured"
+
 "$python" tests/deploy/readme_commands.py "$scratch" || fail "README Deploy commands"
 ok "every README Deploy command is rendered, printed by NOTES or run by the deploy tests"

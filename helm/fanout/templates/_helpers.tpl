@@ -142,7 +142,49 @@ then what the chart owns (addresses, roles, data_dir, backends' targets).
 {{- $_ = set $gateway "rest_address" (printf "0.0.0.0:%d" (int $root.Values.ports.rest)) }}
 {{- $_ = set $config "gateway" $gateway }}
 {{- end }}
+{{- if $root.Values.tls.enabled }}
+{{- include "fanout.tlsConfig" (dict "root" $root "role" $role "config" $config "info" $info) }}
+{{- end }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/* Where a role's TLS Secret is mounted (not under /etc/fanout, a ConfigMap). */}}
+{{- define "fanout.tlsDir" -}}/etc/fanout-tls{{- end }}
+
+{{/* The TLS Secret a role mounts. */}}
+{{- define "fanout.tlsSecret" -}}
+{{- $default := default (printf "%s-tls" (include "fanout.fullname" .root)) .root.Values.tls.secretName }}
+{{- default $default (index .root.Values.tls.secretNames .role) }}
+{{- end }}
+
+{{/*
+values.tls into a role's config (mutates .config): the gRPC door, the calls
+to backends in this release (ca.crt; the role's own certificate with mtls),
+and the gateway's REST door.
+*/}}
+{{- define "fanout.tlsConfig" -}}
+{{- $tls := .root.Values.tls }}
+{{- $dir := include "fanout.tlsDir" . }}
+{{- $reload := int $tls.reloadIntervalMs }}
+{{- $door := dict "cert_file" (printf "%s/tls.crt" $dir) "key_file" (printf "%s/tls.key" $dir) "reload_interval_ms" $reload }}
+{{- if $tls.mtls }}
+{{- $_ := set $door "ca_file" (printf "%s/ca.crt" $dir) }}
+{{- $_ := set $door "require_client_cert" true }}
+{{- end }}
+{{- $_ := set .config "grpc_tls" $door }}
+{{- range $name, $backend := (default dict .config.backends) }}
+{{- if and (not (index $.root.Values.backends $name).target) (not $backend.tls) }}
+{{- $client := dict "ca_file" (printf "%s/ca.crt" $dir) "reload_interval_ms" $reload }}
+{{- if $tls.mtls }}
+{{- $_ := set $client "cert_file" (printf "%s/tls.crt" $dir) }}
+{{- $_ := set $client "key_file" (printf "%s/tls.key" $dir) }}
+{{- end }}
+{{- $_ := set $backend "tls" $client }}
+{{- end }}
+{{- end }}
+{{- if and (eq .role "gateway") $tls.rest }}
+{{- $_ := set .config.gateway "rest_tls" (dict "cert_file" (printf "%s/tls.crt" $dir) "key_file" (printf "%s/tls.key" $dir) "reload_interval_ms" $reload) }}
+{{- end }}
 {{- end }}
 
 {{/* The OTLP endpoint roles export to; empty: tracing off. */}}
