@@ -80,6 +80,8 @@ absl::Status Node::PrepareChannelSecurity() {
     if (auto it = config_.backends().find(name); it != config_.backends().end()) {
       tls = TlsOptionsFromConfig(it->second.tls());
     } else if (door.enabled()) {
+      // Validation asks for ca_file only where the node calls itself.
+      if (door.ca_file.empty()) continue;
       key = "grpc_tls (calling this node's own door)";
       tls = door;
       tls.require_client_cert = false;
@@ -113,8 +115,15 @@ std::shared_ptr<grpc::Channel> Node::BackendChannel(const std::string& name) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   args.SetServiceConfigJSON(absl::StrCat(R"({"loadBalancingConfig": [{")", lb, R"(": {}}]})"));
-  // Prepared for every backend name at Start (PrepareChannelSecurity).
-  const ChannelSecurity& security = channel_security_.at(name);
+  // Prepared at Start (PrepareChannelSecurity) for every backend name but a
+  // local role behind a TLS door without grpc_tls.ca_file, which validation
+  // lets through only where nothing calls it. Should that change, the call
+  // fails its handshake (the system's CAs) rather than going out plaintext.
+  auto found = channel_security_.find(name);
+  ChannelSecurity security =
+      found != channel_security_.end()
+          ? found->second
+          : ChannelSecurity{.credentials = grpc::SslCredentials({}), .tls = true};
   security.Apply(&args);
   FANOUT_LOG(INFO) << "backend " << name << " -> " << target << " (" << lb
                    << (security.tls ? ", TLS" : "") << ")";
