@@ -80,8 +80,18 @@ for i in $(seq 100); do
       --resolve "localhost:$TR:127.0.0.1" && break
   sleep 0.1
 done
-# One gRPC reply checked through each door with a real client would need
-# grpcurl; h2load's 2xx plus the REST checks above stand in.
+# h2load counts an HTTP 200 carrying a gRPC error as a success: one reply
+# through each gRPC door is read with curl and must carry grpc-status 0.
+grpc_ok() {  # curl-options... url
+  printf '\x00\x00\x00\x00\x04\x0a\x02hi' |
+    curl -sS --max-time 5 -H 'content-type: application/grpc' -H 'te: trailers' \
+      -D - -o /dev/null --data-binary @- "$@" | grep -q '^grpc-status: 0'
+}
+grpc_ok --http2-prior-knowledge "http://127.0.0.1:$PG/fanout.lab.v1.Lab/Echo" ||
+  { echo "the plaintext gateway's gRPC door does not answer Lab/Echo" >&2; exit 1; }
+grpc_ok --http2 --cacert "$dir/ca.crt" --resolve "localhost:$TG:127.0.0.1" \
+  "https://localhost:$TG/fanout.lab.v1.Lab/Echo" ||
+  { echo "the TLS gateway's gRPC door does not answer Lab/Echo" >&2; exit 1; }
 
 printf '\x00\x00\x00\x00\x04\x0a\x02hi' > "$dir/echo.bin"  # EchoRequest{message: "hi"}, framed
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

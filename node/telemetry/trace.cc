@@ -139,8 +139,8 @@ Tracer::Tracer(Options options, std::shared_ptr<internal::SpanProcessor> process
   };
   for (const Stat& stat : kStats) {
     auto field = stat.field;
-    metrics_.push_back(
-        metrics::DefaultRegistry().AddCallback(stat.name, stat.help, stat.type, {}, [this, field] {
+    metrics_.push_back(metrics::DefaultRegistry().AddCallback(
+        stat.name, stat.help, stat.type, {}, [this, field] {
           return std::vector<metrics::Sample>{{{}, static_cast<double>(stats().*field)}};
         }));
   }

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "node/base/log.h"
@@ -33,19 +34,25 @@ constexpr char kUsage[] =
 
 void PrintHowToCall(const Node& node) {
   int port = node.grpc_port();
-  std::printf("\nfanout node \"%s\" is serving gRPC on 127.0.0.1:%d:\n",
-              node.config().node_name().c_str(), port);
+  bool grpc_tls = !node.config().grpc_tls().cert_file().empty();
+  std::printf("\nfanout node \"%s\" is serving gRPC%s on 127.0.0.1:%d:\n",
+              node.config().node_name().c_str(), grpc_tls ? " over TLS" : "", port);
   for (const auto& service : node.services()) std::printf("  %s\n", service.c_str());
   if (int rest = node.rest_port(); rest != 0) {
+    // Over TLS the curls need the CA that signed the door's certificate.
+    bool tls = !node.config().gateway().rest_tls().cert_file().empty();
+    std::string base = absl::StrCat(tls ? "https" : "http", "://127.0.0.1:", rest);
+    std::string url = absl::StrCat(tls ? "--cacert CA.crt " : "", base);
+    const char* u = url.c_str();
     std::printf(
-        "The gateway answers REST on http://127.0.0.1:%d. Try it:\n"
-        "  curl -s -X POST http://127.0.0.1:%d/v1/users -d '{\"name\": \"Ada\", \"email\": "
+        "The gateway answers REST on %s. Try it:\n"
+        "  curl -s -X POST %s/v1/users -d '{\"name\": \"Ada\", \"email\": "
         "\"ada@example.com\"}'\n"
-        "  curl -s -X POST http://127.0.0.1:%d/v1/users/1/orders -d '{\"item\": \"tea\", "
+        "  curl -s -X POST %s/v1/users/1/orders -d '{\"item\": \"tea\", "
         "\"quantity\": 2, \"amountCents\": 700}'\n"
-        "  curl -s http://127.0.0.1:%d/v1/users/1/dashboard\n",
-        rest, rest, rest, rest);
-  } else {
+        "  curl -s %s/v1/users/1/dashboard\n",
+        base.c_str(), u, u, u);
+  } else if (!grpc_tls) {
     std::printf(
         "Try it (gRPC over HTTP/2 with curl; the body is a framed protobuf):\n"
         "  printf '\\x00\\x00\\x00\\x00\\x16\\x0a\\x03Ada\\x12\\x0fada@example.com' | curl -s "

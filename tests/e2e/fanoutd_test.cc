@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "fanout/gateway/v1/gateway.grpc.pb.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
 #include "fanout/orders/v1/orders.grpc.pb.h"
@@ -27,6 +28,7 @@
 #include "tests/support/http_client.h"
 #include "tests/support/prometheus_text.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/test_certificates.h"
 
 namespace fanout {
 namespace {
@@ -404,6 +406,90 @@ gateway: {rest_address: "127.0.0.1:)",
   EXPECT_EQ(Wait(), 0);
 }
 
+// TLS end to end: curl (HTTPS) and a gRPC client with SSL credentials reach
+// a gateway whose doors are TLS, which calls its backend over mTLS; the
+// backend's mTLS door refuses a client without a certificate.
+TEST_F(FanoutdTest, GatewayServesTlsDoorsAndCallsItsBackendOverMtls) {
+  absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
+  ASSERT_THAT(certs.status(), IsOk());
+  int lab_grpc = FreePort(), gw_grpc = FreePort(), rest = FreePort();
+  std::string server_tls =
+      absl::StrCat("{cert_file: ", certs->server_cert, ", key_file: ", certs->server_key);
+  std::string lab = WriteConfig(
+      "lab.yaml", absl::StrCat("node_name: lab\ngrpc_address: 127.0.0.1:", lab_grpc,
+                               "\nloops: 1\nroles: {lab: true}\ngrpc_tls: ", server_tls,
+                               ", ca_file: ", certs->ca, ", require_client_cert: true}\n"));
+  std::string gateway =
+      WriteConfig("gateway.yaml", absl::StrCat(R"(node_name: gw
+grpc_address: 127.0.0.1:)",
+                                               gw_grpc, R"(
+loops: 1
+roles: {gateway: true}
+grpc_tls: )",
+                                               server_tls, R"(}
+backends:
+  lab:
+    target: "127.0.0.1:)",
+                                               lab_grpc, R"("
+    services: [fanout.lab.v1.Lab]
+    tls: {ca_file: )",
+                                               certs->ca, ", cert_file: ", certs->client_cert,
+                                               ", key_file: ", certs->client_key, R"(}
+gateway:
+  rest_address: 127.0.0.1:)",
+                                               rest, R"(
+  rest_tls: )",
+                                               server_tls, "}\n"));
+  auto [checked, why] = RunCommand(absl::StrCat(FANOUTD_PATH, " --check-config ", gateway));
+  ASSERT_EQ(checked, 0) << why;
+  LaunchProcess(lab, "lab.log");
+  Launch(gateway);
+
+  std::string curl =
+      absl::StrCat("curl -sS --max-time 5 --cacert ", certs->ca, " --resolve localhost:", rest,
+                   ":127.0.0.1 https://localhost:", rest, "/v1/lab/echo?message=sealed");
+  std::pair<int, std::string> echoed;
+  for (int i = 0; i < 200; ++i) {
+    echoed = RunCommand(curl);
+    if (echoed.first == 0 && absl::StrContains(echoed.second, "sealed")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(echoed.first, 0) << echoed.second;
+  EXPECT_THAT(echoed.second, HasSubstr(R"("message":"sealed")"));
+  // Plaintext to the HTTPS door fails.
+  EXPECT_NE(
+      RunCommand(absl::StrCat("curl -sS --max-time 5 http://127.0.0.1:", rest, "/v1/lab/echo"))
+          .first,
+      0);
+
+  // gRPC with SSL credentials, proxied to the backend over mTLS.
+  std::ifstream ca_in(certs->ca);
+  std::string ca((std::istreambuf_iterator<char>(ca_in)), std::istreambuf_iterator<char>());
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", gw_grpc),
+                                           grpc::SslCredentials({.pem_root_certs = ca}), args);
+  auto echo = lab::v1::Lab::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  lab::v1::EchoRequest request;
+  request.set_message("over tls");
+  lab::v1::EchoResponse response;
+  grpc::Status status = echo->Echo(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.message(), "over tls");
+
+  // The backend's mTLS door refuses a caller without a client certificate.
+  auto bare = lab::v1::Lab::NewStub(grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", lab_grpc), grpc::SslCredentials({.pem_root_certs = ca}), args));
+  grpc::ClientContext refused_context;
+  refused_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  EXPECT_EQ(bare->Echo(&refused_context, request, &response).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  ::kill(pid_, SIGTERM);
+  EXPECT_EQ(Wait(), 0);
+}
+
 TEST_F(FanoutdTest, BadConfigsAreRefusedWithTheirReason) {
   struct Case {
     std::string yaml, expected;
@@ -420,6 +506,12 @@ TEST_F(FanoutdTest, BadConfigsAreRefusedWithTheirReason) {
       {"roles: {lab: true}\nbackends: {users: {target: x, load_balancing: random}}\n",
        "backends.users.load_balancing"},
       {"roles: {lab: true\n", "YAML syntax error at line"},
+      {"roles: {lab: true}\ngrpc_tls: {cert_file: /no/such.crt, key_file: /no/such.key}\n",
+       "grpc_tls: cert_file \"/no/such.crt\": cannot be read"},
+      {"roles: {lab: true}\ngrpc_tls: {key_file: /x.key, require_client_cert: true}\n",
+       "grpc_tls: TLS settings without cert_file"},
+      {"roles: {lab: true}\nbackends: {users: {target: x, tls: {cert_file: /c.crt}}}\n",
+       "backends.users.tls: a client certificate needs both cert_file and key_file"},
       {"roles: {gateway: true}\nbackends: {lab: {target: \"127.0.0.1:1\"}}\n"
        "gateway: {routes: [{name: r, path: /x, calls: [{name: a, backend: nope, "
        "method: fanout.lab.v1.Lab/Echo}]}]}\n",
