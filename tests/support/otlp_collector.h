@@ -49,9 +49,11 @@ class OtlpCollector final
     opentelemetry::proto::trace::v1::Span span;
   };
 
-  OtlpCollector() {
+  // `credentials`: TLS for a collector behind TLS (tls_credentials.h).
+  explicit OtlpCollector(
+      std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials()) {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort("127.0.0.1:0", credentials, &port_);
     builder.RegisterService(this);
     server_ = builder.BuildAndStart();
   }

@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "node/rpc/tls_credentials.h"
 #include "node/telemetry/trace.h"
 #include "tests/support/otlp_collector.h"
+#include "tests/support/test_certificates.h"
 
 namespace fanout::trace {
 namespace {
@@ -110,6 +112,36 @@ TEST(TraceExportTest, ForceFlushExportsWithoutWaitingForTheInterval) {
   EXPECT_EQ(tracer->stats().exported, 5);
   EXPECT_THAT(collector.Spans(), SizeIs(5));  // the collector answered after keeping them
   EXPECT_EQ(collector.Spans()[0].service_name, "fanout");
+}
+
+TEST(TraceExportTest, ExportsOverMtlsToACollectorThatRequiresIt) {
+  absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
+  ASSERT_TRUE(certs.ok()) << certs.status();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentialsFor(certs->ServerTls(/*require_client_cert=*/true));
+  ASSERT_TRUE(credentials.ok()) << credentials.status();
+  OtlpCollector collector(*credentials);
+  ASSERT_TRUE(collector.ok());
+  // 127.0.0.1 is among the certificate's names.
+  auto tracer = MakeTracer({.endpoint = collector.address(),
+                            .flush_interval = absl::Hours(1),
+                            .export_timeout = kWait,
+                            .tls = certs->ClientTls(/*mtls=*/true)});
+  for (int i = 0; i < 3; ++i) tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
+  tracer->ForceFlush();
+  EXPECT_EQ(tracer->stats().exported, 3);
+  EXPECT_THAT(collector.Spans(), SizeIs(3));
+
+  // Without a client certificate the collector refuses the connection.
+  auto bare = MakeTracer({.endpoint = collector.address(),
+                          .flush_interval = absl::Hours(1),
+                          .export_timeout = absl::Seconds(2),
+                          .tls = certs->ClientTls(/*mtls=*/false)});
+  bare->StartSpan("s", SpanKind::kInternal, nullptr)->End();
+  bare->ForceFlush();
+  EXPECT_EQ(bare->stats().exported, 0);
+  EXPECT_GE(bare->stats().export_failures, 1);
+  EXPECT_THAT(collector.Spans(), SizeIs(3));
 }
 
 TEST(TraceExportTest, DestructionExportsWhatIsLeft) {
