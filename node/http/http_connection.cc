@@ -94,7 +94,7 @@ Connection<Stream>::Connection(tcp::socket socket, IoWorker* worker,
       wake_(worker->io()) {
   worker_->server().connections.fetch_add(1);
   boost::system::error_code error;
-  asio::ip::address address = socket().remote_endpoint(error).address();
+  asio::ip::address address = lowest().socket().remote_endpoint(error).address();
   if (!error) {
     // An IPv4 client of a dual-stack socket reads as itself, not ::ffff:a.b.c.d.
     if (address.is_v6() && address.to_v6().is_v4_mapped()) {
