@@ -60,6 +60,16 @@ TEST_F(HttpsServerTest, CurlTrustingTheCaIsAnswered) {
   EXPECT_EQ(result.output, "hello /x");
 }
 
+TEST_F(HttpsServerTest, HandlersSeeThePeerAddress) {
+  auto server = std::make_unique<HttpServer>(
+      HttpServer::Options{.address = "127.0.0.1:0", .tls = certs_->ServerTls()},
+      [](std::shared_ptr<HttpExchange> exchange) {
+        exchange->Reply({.content_type = "text/plain", .body = exchange->request().peer});
+      });
+  ASSERT_THAT(server->Start(), IsOk());
+  EXPECT_EQ(RunCommand(Curl(server->port())).output, "127.0.0.1");
+}
+
 TEST_F(HttpsServerTest, TlsVersionsBelow12AreRefused) {
   auto server = Start(/*mtls=*/false);
   auto result = RunCommand(Curl(server->port(), "--tlsv1.1 --tls-max 1.1"));
