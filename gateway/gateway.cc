@@ -2,6 +2,8 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include <iterator>
+
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -92,7 +94,13 @@ absl::StatusOr<std::vector<CompiledRoute>> CompileGatewayRoutes(
   FANOUT_RETURN_IF_ERROR(LoadDescriptorSets(config, descriptors));
   config::v1::GatewayConfig effective = config;
   if (effective.routes().empty()) FANOUT_RETURN_IF_ERROR(AddDefaultRoutes(&effective, &backends));
-  return CompileRoutes(effective, MakeRouteContext(effective, backends, descriptors));
+  FANOUT_ASSIGN_OR_RETURN(std::vector<CompiledRoute> routes,
+                          CompileRoutes(effective, MakeRouteContext(effective, backends, descriptors)));
+  // The routes' demands, against the credentials configured.
+  FANOUT_ASSIGN_OR_RETURN(auto auth, Authenticator::Create(config.auth(), &Clock::Real()));
+  FANOUT_RETURN_IF_ERROR(auth->CheckPolicy(RouteAuthPolicy{}));
+  for (const CompiledRoute& route : routes) FANOUT_RETURN_IF_ERROR(auth->CheckPolicy(route.auth));
+  return routes;
 }
 
 }  // namespace
@@ -133,6 +141,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
   FANOUT_ASSIGN_OR_RETURN(gateway->rate_limits_,
                           CallerRateLimits::Create(config.rate_limiting(), gateway->options_.clock));
   FANOUT_ASSIGN_OR_RETURN(gateway->cors_, CorsPolicy::FromConfig(config.cors(), "gateway.cors"));
+  FANOUT_ASSIGN_OR_RETURN(gateway->auth_,
+                          Authenticator::Create(config.auth(), gateway->options_.clock));
   for (const CompiledRoute& route : gateway->routes_) {
     gateway->route_limits_.push_back(std::make_unique<AdmissionLimiter>(route.max_in_flight));
     if (!route.grpc_method.empty()) gateway->grpc_routes_[route.grpc_method] = &route;
@@ -160,6 +170,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
   for (const std::string& key : config.metadata_allowlist()) {
     allowlist.insert(absl::AsciiStrToLower(key));
   }
+  // Once the gateway verifies callers, a caller-sent user id is an
+  // unverified claim: backends read x-fanout-subject instead.
+  if (gateway->auth_->configured()) allowlist.erase("x-user-id");
   gateway->proxy_options_.metadata_allowlist.assign(allowlist.begin(), allowlist.end());
   Gateway* self = gateway.get();
   gateway->env_.backends = &gateway->backends_;
@@ -248,8 +261,11 @@ void Gateway::NoteShed(trace::Span* span, std::string_view route) {
 }
 
 std::vector<std::pair<std::string, std::string>> Gateway::Forwarded(
-    const std::vector<std::pair<std::string, std::string>>& headers, int hops) const {
-  return ForwardedHeaders(headers, proxy_options_.metadata_allowlist, hops);
+    const std::vector<std::pair<std::string, std::string>>& headers, int hops,
+    const std::optional<Identity>& identity) const {
+  MetadataList out = ForwardedHeaders(headers, proxy_options_.metadata_allowlist, hops);
+  if (identity) absl::c_move(IdentityMetadata(*identity), std::back_inserter(out));
+  return out;
 }
 
 std::string Gateway::BackendFor(absl::string_view service) const {

@@ -35,6 +35,7 @@
 #include "fanout/config/v1/node_config.pb.h"
 #include "gateway/admission.h"
 #include "gateway/aggregator.h"
+#include "gateway/auth.h"
 #include "gateway/backend.h"
 #include "gateway/grpc_proxy.h"
 #include "gateway/json_parse.h"
@@ -114,6 +115,7 @@ class Gateway {
     std::map<std::string, std::string> params;
     absl::Duration timeout;
     std::shared_ptr<trace::Span> span;  // The request's server span; null untraced.
+    std::optional<Identity> identity;    // The verified caller, when the route read one.
   };
   Task<absl::Status> ServeRest(RestRequest rest);
   Task<void> StreamRest(HttpExchange& exchange, const CompiledRoute& route,
@@ -130,7 +132,11 @@ class Gateway {
                                                  RequestInput input, PartSink sink = nullptr);
   // Holds `ticket` until the backend has answered.
   Task<absl::Status> ProxyUnary(GenericCall& call, Backend& backend,
-                                AdmissionLimiter::Ticket ticket);
+                                AdmissionLimiter::Ticket ticket, const ProxyOptions& options);
+  // The caller by `policy`, from the call's metadata; on refusal the
+  // challenge is in the trailing metadata (www-authenticate).
+  absl::StatusOr<std::optional<Identity>> AuthenticateGrpc(GenericCall& call,
+                                                           const RouteAuthPolicy& policy);
 
   // Shared by both doors.
   std::optional<std::vector<AdmissionLimiter::Ticket>> Admit(const CompiledRoute& route);
@@ -143,9 +149,11 @@ class Gateway {
     bool configured = &route >= routes_.data() && &route < routes_.data() + routes_.size();
     return configured ? static_cast<int>(&route - routes_.data()) : -1;
   }
-  // The allowlisted headers, and the hop count (`hops` + 1) for backends.
+  // The allowlisted headers (never a caller's x-fanout-*), the hop count
+  // (`hops` + 1) and the verified identity, for backends.
   std::vector<std::pair<std::string, std::string>> Forwarded(
-      const std::vector<std::pair<std::string, std::string>>& headers, int hops) const;
+      const std::vector<std::pair<std::string, std::string>>& headers, int hops,
+      const std::optional<Identity>& identity) const;
   // A route's deadline when its config sets none.
   absl::Duration default_timeout() const;
   // The backend serving a gRPC service, or "".
@@ -160,6 +168,9 @@ class Gateway {
   AdmissionLimiter stream_admission_;  // Proxied streams (gateway.max_streams).
   std::unique_ptr<CallerRateLimits> rate_limits_;  // gateway.rate_limiting
   std::optional<CorsPolicy> cors_;                 // gateway.cors
+  std::unique_ptr<Authenticator> auth_;            // gateway.auth
+  // The gRPC proxy's and direct calls' policy: gateway.auth.default_mode.
+  RouteAuthPolicy proxy_auth_;
   const JsonLimits body_limits_;  // gateway.json
   const int64_t offload_bytes_;
   std::unique_ptr<OffloadPool> parse_pool_;  // Large bodies are parsed here, not on a loop.

@@ -117,7 +117,10 @@ Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
     co_return co_await ServeGrpcRoute(call, *route);
   }
   if (loop) loop->NoteActivity("the gateway's gRPC proxy or Aggregate");
+  // Aggregate runs a route by name: that route's policy is checked there.
   if (method == kAggregateMethod) co_return co_await ServeAggregate(call);
+  absl::StatusOr<std::optional<Identity>> identity = AuthenticateGrpc(call, proxy_auth_);
+  if (!identity.ok()) co_return identity.status();
   std::string service = ServiceOf(method);
   if (options_.local_services.contains(service)) {
     co_return absl::UnimplementedError(
@@ -140,19 +143,47 @@ Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
                                            : "gateway at its limit of proxied streams "
                                              "(gateway.max_streams): retry later");
   }
-  if (unary) co_return co_await ProxyUnary(call, *backends_.at(backend), *std::move(ticket));
-  co_return co_await ProxyCall(call, backends_.at(backend)->stub(), proxy_options_);
+  // The caller's identity rides on a copy of the options; anonymous calls share them.
+  const ProxyOptions* options = &proxy_options_;
+  ProxyOptions with_identity;
+  if (*identity) {
+    with_identity = proxy_options_;
+    with_identity.added_metadata = IdentityMetadata(**identity);
+    options = &with_identity;
+  }
+  if (unary) {
+    co_return co_await ProxyUnary(call, *backends_.at(backend), *std::move(ticket), *options);
+  }
+  co_return co_await ProxyCall(call, backends_.at(backend)->stub(), *options);
+}
+
+absl::StatusOr<std::optional<Identity>> Gateway::AuthenticateGrpc(GenericCall& call,
+                                                                  const RouteAuthPolicy& policy) {
+  if (auth_->ModeOf(policy) == config::v1::RouteAuth::NONE) return std::nullopt;
+  const auto& metadata = call.context().client_metadata();
+  auto value = [&](const std::string& key) {
+    auto it = metadata.find(grpc::string_ref(key));
+    return it == metadata.end() ? absl::string_view()
+                                : absl::string_view(it->second.data(), it->second.size());
+  };
+  absl::StatusOr<std::optional<Identity>> who =
+      auth_->Check(policy, value("authorization"), value(auth_->api_key_header()));
+  if (std::string challenge = Challenge(who.status()); !challenge.empty()) {
+    call.context().AddTrailingMetadata("www-authenticate", challenge);
+  }
+  return who;
 }
 
 // A unary method the gateway knows: one message each way, through the
 // backend's bulkhead and breaker like any routed call (and cheaper than a
 // generic stream).
 Task<absl::Status> Gateway::ProxyUnary(GenericCall& call, Backend& backend,
-                                       AdmissionLimiter::Ticket ticket) {
+                                       AdmissionLimiter::Ticket ticket,
+                                       const ProxyOptions& options) {
   std::optional<Bytes> request = co_await call.Read();
   if (!request) co_return NoRequest(call);
   ServerMetadata answered;
-  CallPolicy policy{.metadata = ForwardedMetadata(call.context().client_metadata(), proxy_options_),
+  CallPolicy policy{.metadata = ForwardedMetadata(call.context().client_metadata(), options),
                     .server_metadata = &answered};
   // A caller that set no deadline gets the gateway's default: a backend
   // that never answers must not hold the call (and its slot) forever.
@@ -253,6 +284,9 @@ Task<absl::Status> Gateway::ServeAggregate(GenericCall& call) {
 Task<absl::StatusOr<RouteResult>> Gateway::RunGrpcRoute(GenericCall& call,
                                                         const CompiledRoute& route,
                                                         RequestInput input, PartSink sink) {
+  // Before admission: a refused caller takes no slot and reaches no backend.
+  absl::StatusOr<std::optional<Identity>> identity = AuthenticateGrpc(call, route.auth);
+  if (!identity.ok()) co_return identity.status();
   std::optional<std::vector<AdmissionLimiter::Ticket>> tickets = Admit(route);
   if (!tickets) {
     NoteShed((co_await CurrentContext()).span.get(), route.name);
@@ -260,7 +294,7 @@ Task<absl::StatusOr<RouteResult>> Gateway::RunGrpcRoute(GenericCall& call,
                                                   "\" is at its limit; retry later"));
   }
   input.headers = MetadataPairs(call.context().client_metadata());
-  input.forward = Forwarded(input.headers, HopsOf(call.context().client_metadata()));
+  input.forward = Forwarded(input.headers, HopsOf(call.context().client_metadata()), *identity);
   TaskContext context = co_await CurrentContext();
   absl::Time deadline = std::min(context.token.deadline(), absl::Now() + route.timeout);
   Task<absl::StatusOr<RouteResult>> run =

@@ -55,6 +55,9 @@ namespace fanout::gateway {
 struct ProxyOptions {
   // Lower-case client metadata keys forwarded to the backend, each once.
   std::vector<std::string> metadata_allowlist;
+  // Set by the gateway itself (the verified caller, x-fanout-subject ...);
+  // keys starting x-fanout- never come from the client.
+  std::vector<std::pair<std::string, std::string>> added_metadata;
 };
 
 // Forwards `call` to `backend` until both directions end; returns the
@@ -66,7 +69,9 @@ Task<absl::Status> ProxyCall(GenericCall& call, grpc::GenericStub* backend,
 inline MetadataList ForwardedMetadata(
     const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata,
     const ProxyOptions& options) {
-  return ForwardedMetadata(client_metadata, options.metadata_allowlist);
+  MetadataList out = ForwardedMetadata(client_metadata, options.metadata_allowlist);
+  out.insert(out.end(), options.added_metadata.begin(), options.added_metadata.end());
+  return out;
 }
 
 // Copies a backend's metadata (key/value pairs: views or strings) onto

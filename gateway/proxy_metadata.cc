@@ -37,8 +37,10 @@ namespace {
 // not refused first (CheckHops) may send INT_MAX.
 std::string NextHops(int hops) { return absl::StrCat(int64_t{hops} + 1); }
 
+// x-fanout-* keys (the hop count, the verified identity) only a gateway
+// sets: a caller's own are never forwarded.
 bool Forwardable(absl::string_view key) {
-  return !IsReservedMetadataKey(key) && key != kHopsKey;
+  return !IsReservedMetadataKey(key) && !absl::StartsWith(key, "x-fanout-");
 }
 
 }  // namespace

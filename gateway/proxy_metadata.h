@@ -46,7 +46,8 @@ bool IsReservedMetadataKey(absl::string_view key);
 
 // What a proxied gRPC call carries of its caller's metadata: the values
 // under each allowlisted key (lower-case, each once), in allowlist order,
-// never a reserved key nor the caller's own hops; then x-fanout-hops, one
+// never a reserved key nor any x-fanout-* (the caller's own hops, or an
+// identity only the gateway may set); then x-fanout-hops, one
 // more than HopsOf. Looks up only the allowlisted keys (the caller may send
 // many more).
 MetadataList ForwardedMetadata(

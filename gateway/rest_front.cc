@@ -163,6 +163,20 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
     exchange->AddResponseHeaders(rate_headers);
     if (!allowed.ok()) return exchange->Reply(ErrorResponse(allowed));
   }
+  // Credentials before admission: a refused caller takes no slot and
+  // reaches no backend.
+  std::string_view authorization = request.Header("authorization");
+  std::string_view api_key = request.Header(auth_->api_key_header());
+  absl::StatusOr<std::optional<Identity>> identity =
+      auth_->Check(route->auth, absl::string_view(authorization.data(), authorization.size()),
+                   absl::string_view(api_key.data(), api_key.size()));
+  if (!identity.ok()) {
+    HttpResponse response = ErrorResponse(identity.status());
+    if (std::string challenge = Challenge(identity.status()); !challenge.empty()) {
+      response.headers.emplace_back("WWW-Authenticate", std::move(challenge));
+    }
+    return exchange->Reply(std::move(response));
+  }
   absl::Duration timeout = route->timeout;
   for (const char* header : {"request-timeout", "grpc-timeout"}) {
     std::string value(request.Header(header));
@@ -189,7 +203,8 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
                    .route = std::move(route),
                    .params = std::move(match.params),
                    .timeout = timeout,
-                   .span = telemetry->span()};
+                   .span = telemetry->span(),
+                   .identity = *std::move(identity)};
   bool spawned = Spawn(loop, ServeRest(std::move(rest)), "REST request");
   if (!spawned) exchange->Reply(ErrorResponse(absl::UnavailableError("the gateway is stopping")));
 }
@@ -234,7 +249,7 @@ Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
   }
   input.query = *std::move(query);
   input.headers = request.headers;
-  input.forward = Forwarded(request.headers, /*hops=*/0);
+  input.forward = Forwarded(request.headers, /*hops=*/0, rest.identity);
   for (const auto& [name, value] : input.forward) {
     if (absl::Status sendable = CheckMetadata(name, value); !sendable.ok()) {
       exchange->Reply(ErrorResponse(absl::InvalidArgumentError(

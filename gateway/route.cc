@@ -362,6 +362,7 @@ absl::StatusOr<CompiledRoute> CompileRoute(const config::v1::Route& config,
   absl::StatusOr<std::optional<CorsPolicy>> cors = CorsPolicy::FromConfig(config.cors(), "cors");
   if (!cors.ok()) return Bad(where, cors.status().message());
   route.cors = *std::move(cors);
+  route.auth = RouteAuthFromConfig(config.auth(), route.name);
   route.stream = config.stream();
   if (config.success_status() != 0 &&
       (config.success_status() < 200 || config.success_status() > 299)) {

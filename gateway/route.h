@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "fanout/config/v1/gateway_config.pb.h"
+#include "gateway/auth.h"
 #include "gateway/cors.h"
 #include "gateway/json_value.h"
 #include "gateway/rate_limit.h"
@@ -100,6 +101,8 @@ struct CompiledRoute {
   std::optional<RateLimiter::Limit> rate_limit;
   // Its own CORS policy, instead of gateway.cors; nullopt: the gateway's.
   std::optional<CorsPolicy> cors;
+  // The credentials it requires (mode unspecified: gateway.auth.default_mode).
+  RouteAuthPolicy auth;
   // What a loop serving this route notes it is doing (EventLoop::NoteActivity).
   const char* activity = "a gateway route";
 };

@@ -5,7 +5,7 @@
 //
 // Properties: HopsOf is never negative; CheckHops refuses exactly from
 // kMaxHops on; what is forwarded is the caller's allowlisted, unreserved
-// pairs (from gRPC's multimap: in allowlist order; from copied headers: in
+// pairs, never an x-fanout-* key (only gateways set those) (from gRPC's multimap: in allowlist order; from copied headers: in
 // the caller's order), then one x-fanout-hops of hops + 1; passed-back
 // metadata is the backend's without reserved keys, in order.
 //
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/algorithm/container.h"
+#include "absl/strings/match.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -36,7 +37,7 @@ using gateway::MetadataList;
 }
 
 bool Forwardable(const std::string& key) {
-  return !gateway::IsReservedMetadataKey(key) && key != gateway::kHopsKey;
+  return !gateway::IsReservedMetadataKey(key) && !absl::StartsWith(key, "x-fanout-");
 }
 
 void CheckForwarded(const MetadataList& expected_pairs, int hops, const MetadataList& forwarded,
