@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Kubernetes topology on one machine: one fanoutd process per role
-# (users, orders, recommendations, lab, gateway), each with the config the
-# Helm chart renders for it (helm/fanout), its addresses moved to 127.0.0.1.
+# (users, orders, recommendations, gateway; lab when the values enable it),
+# each with the config the Helm chart renders for it (helm/fanout), its
+# addresses moved to 127.0.0.1.
 # Starts them, waits until each answers grpc.health.v1 SERVING, prints the
 # endpoints, and stops them all (SIGTERM, drained) on Ctrl-C.
 #

@@ -63,7 +63,7 @@ ok "a gateway config change rolls the gateway's pods only"
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 pods = {d["metadata"]["name"]: d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
-assert set(pods) == {f"fanout-{r}" for r in ("users", "orders", "recommendations", "lab", "gateway")}, pods.keys()
+assert set(pods) == {f"fanout-{r}" for r in ("users", "orders", "recommendations", "gateway")}, pods.keys()
 for name, w in pods.items():
     spec = w["spec"]["template"]["spec"]
     c = spec["containers"][0]
@@ -84,7 +84,7 @@ for stateful in ("fanout-users", "fanout-orders"):
 kinds = {d["kind"] for d in docs}
 assert {"PodDisruptionBudget", "ServiceAccount", "ConfigMap", "Service"} <= kinds, kinds
 test = [d for d in docs if d["kind"] == "Pod" and d["metadata"]["annotations"].get("helm.sh/hook") == "test"]
-assert test and any("/v1/" in " ".join(c["args"]) for c in test[0]["spec"]["containers"]), "helm test pod"
+assert test and any("/v1/" in " ".join(c.get("command", [])) for c in test[0]["spec"]["containers"]), "helm test pod"
 tracing = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d]
 jaeger = [d for d in tracing if d["metadata"]["name"] == "fanout-jaeger"]
 assert {d["kind"] for d in jaeger} == {"Deployment", "Service"}, "Jaeger all-in-one"
@@ -124,11 +124,11 @@ assert configs["fanout-gateway"]["gateway"]["rest_tls"]["key_file"] == "/etc/fan
 [cert] = [d for d in docs if d["kind"] == "Certificate"]
 assert cert["spec"]["secretName"] == "fanout-tls" and cert["spec"]["issuerRef"]["name"] == "fanout-ca"
 names = set(cert["spec"]["dnsNames"])
-for role in ("users", "orders", "recommendations", "lab", "gateway"):
+for role in ("users", "orders", "recommendations", "gateway"):
     assert f"fanout-{role}-headless.fanout.svc.cluster.local" in names, role
     assert f"fanout-{role}.fanout.svc.cluster.local" in names, role
 test = [d for d in docs if d["kind"] == "Pod"][0]
-assert any("https://" in " ".join(c["args"]) for c in test["spec"]["containers"]), "helm test over HTTPS"
+assert any("https://" in " ".join(c.get("command", [])) for c in test["spec"]["containers"]), "helm test over HTTPS"
 print("ok: TLS Secret mounted per role, configs name its files, admin-port probes, Certificate dnsNames, HTTPS helm test")
 PY
 ! grep -q "kind: Certificate" "$scratch/default.yaml" || fail "a Certificate without tls.certManager.enabled"

@@ -3,7 +3,7 @@
 # (`fanoutd --check-config`), with the default values and every values file
 # in helm/fanout/ci/: the chart cannot drift from the binary.
 #
-#   configs_test.sh FANOUTD backends   users, orders, recommendations, lab
+#   configs_test.sh FANOUTD backends   users, orders, recommendations, lab (where enabled)
 #   configs_test.sh FANOUTD gateway    the gateway's
 source "$(dirname "$0")/lib.sh"
 fanoutd=$(realpath "$1") mode=$2

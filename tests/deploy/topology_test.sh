@@ -3,14 +3,16 @@
 # configs, one fanoutd per role on free ports, healthy, answering across
 # processes, and every role drained with exit 0 on Ctrl-C.
 #
-#   topology_test.sh FANOUTD backends   users, orders, recommendations, lab
-#   topology_test.sh FANOUTD gateway    all five; a dashboard through the
-#                                       gateway's REST port
+#   topology_test.sh FANOUTD backends   users, orders, recommendations
+#   topology_test.sh FANOUTD gateway    and the gateway: a dashboard through
+#                                       its REST port, and no lab routes
+#
+# The chart's defaults have no lab role (tests/drill runs it).
 source "$(dirname "$0")/lib.sh"
 source deploy/grpc_curl.sh
 fanoutd=$(realpath "$1") mode=$2
 
-roles=users,orders,recommendations,lab
+roles=users,orders,recommendations
 if [ "$mode" = gateway ]; then
   require_gateway "$fanoutd"
   roles=$roles,gateway
@@ -37,7 +39,7 @@ grep -q "Ctrl-C stops them all" "$scratch/topology.out" || fail "no endpoints pr
 
 # Health, per process and per service.
 for pair in users:fanout.users.v1.Users orders:fanout.orders.v1.Orders \
-  recommendations:fanout.recommendations.v1.Recommendations lab:fanout.lab.v1.Lab; do
+  recommendations:fanout.recommendations.v1.Recommendations; do
   role=${pair%%:*} service=${pair#*:} var=${pair%%:*}
   var=${var^^}_GRPC
   grpc_health "${!var}" && grpc_health "${!var}" "$service" || fail "$role is not SERVING"
@@ -73,6 +75,14 @@ assert body["user"]["name"] == "Grace", body
 assert len(body["orders"]) == 1 and body["orders"][0]["item"] == "book", body
 ' || fail "dashboard body: $dashboard"
   ok "GET /v1/users/$id/dashboard through the gateway's REST port: $(head -n1 <<<"$dashboard" | cut -c1-200)"
+
+  # No lab: neither its routes nor its service through the gateway.
+  for request in "GET /v1/lab/echo?message=x" "POST /v1/fanout.lab.v1.Lab/Echo"; do
+    code=$(curl -sS --max-time 5 -o "$scratch/lab.out" -w '%{http_code}' -X "${request% *}" \
+      -d '{}' "http://$GATEWAY_REST${request#* }")
+    [ "$code" = 404 ] || fail "$request: $code $(cat "$scratch/lab.out") (want 404: no lab by default)"
+  done
+  ok "the gateway routes nothing to lab by default: /v1/lab/echo and POST /v1/fanout.lab.v1.Lab/Echo are 404"
 fi
 
 # Ctrl-C as a terminal sends it, to the whole process group: topology.sh

@@ -84,6 +84,27 @@ lab:
   needs: []
 {{- end }}
 
+{{/*
+The backends a role calls in this release's config: the roleInfo needs, but
+the gateway calls lab only when roles.lab.enabled or backends.lab.target says
+there is one (the lab's fault injection is never routed by default).
+*/}}
+{{- define "fanout.roleCalls" -}}
+{{- $needs := (index (include "fanout.roleInfo" . | fromYaml) .role).needs }}
+{{- $calls := list }}
+{{- range $backend := $needs }}
+{{- if or (ne $backend "lab") $.root.Values.roles.lab.enabled (include "fanout.backendElsewhere" (dict "root" $.root "backend" "lab")) }}
+{{- $calls = append $calls $backend }}
+{{- end }}
+{{- end }}
+{{- toYaml $calls }}
+{{- end }}
+
+{{/* backends.<backend>.target when set (the backend runs elsewhere), else "". */}}
+{{- define "fanout.backendElsewhere" -}}
+{{- get (default dict (index .root.Values.backends .backend)) "target" }}
+{{- end }}
+
 {{/* The roles in the order they are rendered. */}}
 {{- define "fanout.roleOrder" -}}
 [users, orders, recommendations, lab, gateway]
@@ -120,9 +141,10 @@ then what the chart owns (addresses, roles, data_dir, backends' targets).
 {{- if $info.stateful }}
 {{- $_ = set $config "data_dir" "/var/lib/fanout" }}
 {{- end }}
-{{- if $info.needs }}
+{{- $calls := include "fanout.roleCalls" . | fromYamlArray }}
+{{- if $calls }}
 {{- $backends := dict }}
-{{- range $backend := $info.needs }}
+{{- range $backend := $calls }}
 {{- $settings := deepCopy (default dict (index $root.Values.backends $backend)) }}
 {{- if not $settings.target }}
 {{- if not (index $root.Values.roles $backend).enabled }}
