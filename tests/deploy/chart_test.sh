@@ -124,12 +124,15 @@ assert configs["fanout-gateway"]["gateway"]["rest_tls"]["key_file"] == "/etc/fan
 [cert] = [d for d in docs if d["kind"] == "Certificate"]
 assert cert["spec"]["secretName"] == "fanout-tls" and cert["spec"]["issuerRef"]["name"] == "fanout-ca"
 names = set(cert["spec"]["dnsNames"])
-for role in ("users", "orders", "recommendations", "gateway"):
-    assert f"fanout-{role}-headless.fanout.svc.cluster.local" in names, role
-    assert f"fanout-{role}.fanout.svc.cluster.local" in names, role
+services = {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
+assert services == {f"fanout-{r}{s}" for r in ("users", "orders", "recommendations", "gateway")
+                    for s in ("", "-headless")} | {"fanout-gateway-internal"}, services
+for service in services:
+    assert f"{service}.fanout.svc.cluster.local" in names and f"{service}.fanout" in names, service
 test = [d for d in docs if d["kind"] == "Pod"][0]
-assert any("https://" in " ".join(c.get("command", [])) for c in test["spec"]["containers"]), "helm test over HTTPS"
-print("ok: TLS Secret mounted per role, configs name its files, admin-port probes, Certificate dnsNames, HTTPS helm test")
+[rest] = [c for c in test["spec"]["containers"] if c["name"] == "rest-route"]
+assert "--cacert /etc/fanout-tls/ca.crt" in rest["command"][2] and "https://fanout-gateway:8080/" in rest["command"][2], "helm test over HTTPS"
+print("ok: TLS Secret mounted per role, configs name its files, admin-port probes, Certificate dnsNames (every Service), HTTPS helm test")
 PY
 ! grep -q "kind: Certificate" "$scratch/default.yaml" || fail "a Certificate without tls.certManager.enabled"
 ok "plaintext by default; TLS renders as configured"

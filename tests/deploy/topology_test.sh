@@ -5,7 +5,8 @@
 #
 #   topology_test.sh FANOUTD backends   users, orders, recommendations
 #   topology_test.sh FANOUTD gateway    and the gateway: a dashboard through
-#                                       its REST port, and no lab routes
+#                                       its REST port, no lab routes, and the
+#                                       chart's `helm test` pod's commands
 #
 # The chart's defaults have no lab role (tests/drill runs it).
 source "$(dirname "$0")/lib.sh"
@@ -83,6 +84,24 @@ assert len(body["orders"]) == 1 and body["orders"][0]["item"] == "book", body
     [ "$code" = 404 ] || fail "$request: $code $(cat "$scratch/lab.out") (want 404: no lab by default)"
   done
   ok "the gateway routes nothing to lab by default: /v1/lab/echo and POST /v1/fanout.lab.v1.Lab/Echo are 404"
+
+  # The chart's `helm test` pod, each container's command run here with the
+  # Services' names moved to this machine's addresses.
+  "$python" - "$dir/rendered.yaml" "$GATEWAY_ADMIN" "$GATEWAY_REST" > "$scratch/helm-test.sh" <<'PY' ||
+import shlex, sys, yaml
+rendered, admin, rest = sys.argv[1:]
+[pod] = [d for d in yaml.safe_load_all(open(rendered)) if d and d["kind"] == "Pod"]
+print("set -e")
+for c in pod["spec"]["containers"]:
+    argv = c.get("command") or ["curl", *c["args"]]  # the curl image's entrypoint is curl
+    line = shlex.join(argv).replace("fanout-gateway-internal:9090", admin).replace("fanout-gateway:8080", rest)
+    assert "fanout-gateway" not in line, line
+    print(f"echo '== {c['name']}'; {line}")
+PY
+    fail "the helm test pod"
+  bash "$scratch/helm-test.sh" > "$scratch/helm-test.out" 2>&1 ||
+    { cat "$scratch/helm-test.sh" "$scratch/helm-test.out"; fail "the chart's helm test fails against the topology"; }
+  ok "the chart's helm test passes: $(tr '\n' ' ' < "$scratch/helm-test.out" | cut -c1-200)"
 fi
 
 # Ctrl-C as a terminal sends it, to the whole process group: topology.sh

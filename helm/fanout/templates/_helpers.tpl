@@ -25,6 +25,15 @@ with (dict "root" $ "role" "users").
 {{- printf "%s-%s" (include "fanout.fullname" .root | trunc 36 | trimSuffix "-") .role }}
 {{- end }}
 
+{{/*
+A role's ClusterIP Service for in-cluster callers (gRPC, admin): the role's
+name, but <gateway>-internal for the gateway, whose own name is its public
+Service (REST only).
+*/}}
+{{- define "fanout.internalService" -}}
+{{- include "fanout.roleName" . }}{{ if eq .role "gateway" }}-internal{{ end }}
+{{- end }}
+
 {{- define "fanout.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/name: {{ include "fanout.name" . }}
@@ -119,7 +128,7 @@ there is one (the lab's fault injection is never routed by default).
 target: {{ printf "dns:///%s-headless.%s.svc.cluster.local:%d" $name $ns $port }}
 load_balancing: round_robin
 {{- else }}
-target: {{ printf "%s.%s.svc.cluster.local:%d" $name $ns $port }}
+target: {{ printf "%s.%s.svc.cluster.local:%d" (include "fanout.internalService" (dict "root" .root "role" .backend)) $ns $port }}
 load_balancing: pick_first
 {{- end }}
 {{- end }}

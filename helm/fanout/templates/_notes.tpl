@@ -9,11 +9,13 @@ Roles: {{ join ", " $roles }}. Watch them become ready:
 {{- if .Values.roles.gateway.enabled }}
 {{- $gateway := include "fanout.roleName" (dict "root" . "role" "gateway") }}
 
-Reach the gateway's REST port:
+Reach the gateway's REST port (Service {{ $gateway }}, {{ .Values.roles.gateway.service.type }}: REST{{ if .Values.roles.gateway.service.exposeGrpc }} and gRPC{{ end }} only):
 
   kubectl -n {{ .Release.Namespace }} port-forward svc/{{ $gateway }} 8080:{{ .Values.ports.rest }}
   curl -s -X POST http://127.0.0.1:8080/v1/users -H 'content-type: application/json' -d '{"name": "Ada", "email": "ada@example.com"}'
   curl -s http://127.0.0.1:8080/v1/users/1/dashboard
+
+In-cluster callers reach its gRPC door (port {{ .Values.ports.grpc }}) and admin port ({{ .Values.ports.admin }}: /readyz, /metrics) at {{ include "fanout.internalService" (dict "root" . "role" "gateway") }}.{{ .Release.Namespace }}.svc (ClusterIP).
 {{- if .Values.ingress.enabled }}
 {{- range .Values.ingress.hosts }}
 
