@@ -21,7 +21,9 @@
 //   3. references: what a server would accept but a cluster would not run:
 //      names (DNS-1123/1035), label values, selectors that match their pod
 //      templates, named ports, volumes, ConfigMaps, ServiceAccounts,
-//      StatefulSet governing Services, PDB/HPA/Ingress targets.
+//      StatefulSet governing Services, PDB/HPA/Ingress targets, and
+//      NetworkPolicies that select pods in the manifests, admit ports those
+//      pods listen on and send to pods (in their namespace) that exist.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -224,6 +226,43 @@ function checkReferences(docs) {
       if (typeof p.targetPort === "string" && !names.has(p.targetPort))
         fail(s, `port ${p.name}: targetPort "${p.targetPort}" is not a container port of its pods`);
     }
+  }
+
+  // A NetworkPolicy that selects nothing, or opens a port nobody listens on,
+  // is accepted by the API server and silently protects (or allows) nothing.
+  for (const np of byKind("NetworkPolicy")) {
+    const spec = np.object.spec ?? {};
+    const selected = workloads.filter((w) => matches(spec.podSelector?.matchLabels, podLabels(w)));
+    if (selected.length === 0) {
+      fail(np, "spec.podSelector matches no workload in the manifests");
+      continue;
+    }
+    const listening = (targets) => {
+      const ports = targets.flatMap(containerPorts);
+      return (p) => ports.some((c) => c.name === p || c.containerPort === p);
+    };
+    const selectedListens = listening(selected);
+    (spec.ingress ?? []).forEach((rule, i) => {
+      for (const p of rule.ports ?? []) {
+        if (p.port !== undefined && !selectedListens(p.port))
+          fail(np, `ingress[${i}]: port ${p.port} is not a container port of the pods it selects`);
+      }
+    });
+    (spec.egress ?? []).forEach((rule, i) => {
+      for (const peer of rule.to ?? []) {
+        if (!peer.podSelector || peer.namespaceSelector) continue;  // elsewhere: not in these manifests
+        const targets = workloads.filter((w) => matches(peer.podSelector.matchLabels, podLabels(w)));
+        if (targets.length === 0) {
+          fail(np, `egress[${i}]: podSelector ${JSON.stringify(peer.podSelector.matchLabels)} matches no workload in the manifests`);
+          continue;
+        }
+        const targetListens = listening(targets);
+        for (const p of rule.ports ?? []) {
+          if (p.port !== undefined && !targetListens(p.port))
+            fail(np, `egress[${i}]: port ${p.port} is not a container port of ${JSON.stringify(peer.podSelector.matchLabels)}`);
+        }
+      }
+    });
   }
 
   for (const pdb of byKind("PodDisruptionBudget")) {

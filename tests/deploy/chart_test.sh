@@ -25,13 +25,23 @@ good=$scratch/default.yaml
 sed 's/readinessProbe:/readinesProbe:/' "$good" > "$scratch/typo.yaml"
 sed 's/containerPort: 50051/containerPort: "grpc"/' "$good" > "$scratch/type.yaml"
 sed '0,/targetPort: admin/s//targetPort: admn/' "$good" > "$scratch/port.yaml"
-if node "$VALIDATOR" "$scratch"/{typo,type,port}.yaml > "$scratch/broken.out" 2>&1; then
+# A NetworkPolicy for pods that do not exist, one sending to a port its
+# destination does not listen on.
+"$python" - "$good" "$scratch/policy.yaml" "$scratch/egress.yaml" <<'PY'
+import sys, yaml
+for out, break_it in ((sys.argv[2], lambda p: p["spec"]["podSelector"]["matchLabels"].update({"app.kubernetes.io/component": "userz"})),
+                      (sys.argv[3], lambda p: p["spec"]["egress"][-1]["ports"][0].update({"port": 50052}))):
+    docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+    break_it(next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "fanout-orders"))
+    yaml.safe_dump_all(docs, open(out, "w"))
+PY
+if node "$VALIDATOR" "$scratch"/{typo,type,port,policy,egress}.yaml > "$scratch/broken.out" 2>&1; then
   fail "the validator accepted manifests with errors"
 fi
-for broken in typo type port; do
+for broken in typo type port policy egress; do
   grep -m1 "$scratch/$broken.yaml" "$scratch/broken.out" || fail "the validator missed the $broken error"
 done
-ok "the validator rejects an unknown field, a wrong type and a dangling port name"
+ok "the validator rejects an unknown field, a wrong type, a dangling port name, a NetworkPolicy selecting nothing or sending to a closed port"
 
 # Wrong values: each file's first line says the message helm must give.
 for bad in tests/deploy/bad-values/*.yaml; do

@@ -114,6 +114,12 @@ there is one (the lab's fault injection is never routed by default).
 {{- get (default dict (index .root.Values.backends .backend)) "target" }}
 {{- end }}
 
+{{/* The port at the end of a gRPC target or URL (dns:///h:50051, http://h:4317/), else .default. */}}
+{{- define "fanout.targetPort" -}}
+{{- $port := regexFind "[0-9]+$" (regexFind ":[0-9]+/?$" .target | trimSuffix "/") }}
+{{- default (toString .default) $port }}
+{{- end }}
+
 {{/* The roles in the order they are rendered. */}}
 {{- define "fanout.roleOrder" -}}
 [users, orders, recommendations, lab, gateway]

@@ -25,6 +25,18 @@ or through the Ingress: curl -s http{{ if $.Values.ingress.tls }}s{{ end }}://{{
 
 Check it with `helm test {{ .Release.Name }} -n {{ .Release.Namespace }}`.
 {{- end }}
+{{- if .Values.networkPolicy.enabled }}
+{{- $np := .Values.networkPolicy }}
+
+NetworkPolicies (enforced where the cluster's network plugin enforces them):
+  gRPC into a role only from the roles that call it{{ if $np.grpcFrom }} and networkPolicy.grpcFrom{{ end }}; admin ports only from networkPolicy.metricsFrom
+{{- if .Values.roles.gateway.enabled }}
+  the gateway's REST and gRPC doors from {{ if $np.ingressFrom }}networkPolicy.ingressFrom only{{ else }}anywhere (networkPolicy.ingressFrom narrows it){{ end }}
+{{- end }}
+{{- if $np.restrictEgress }}
+  egress only to DNS, the roles each calls{{ if .Values.tracing.enabled }}, the OTLP collector{{ end }}{{ if $np.extraEgress }}, networkPolicy.extraEgress{{ end }}
+{{- end }}
+{{- end }}
 {{- if .Values.tracing.jaeger.enabled }}
 
 Open Jaeger's UI:
