@@ -10,13 +10,21 @@
         The same configs for one machine: every listen address on 127.0.0.1
         (gRPC on base-port + i, admin on 9090 + i, or free ports with auto),
         each backend target the local process of that role (pick_first),
-        data under DIR/<role>. Everything else stays as the chart rendered it.
-        Also writes OUTDIR/ports.env (ROLE_GRPC=host:port, ..., ROLES=...).
+        data under DIR/<role>. A Secret the chart renders and a role mounts
+        (the gateway's auth files) is written to OUTDIR/mounts/<role>/<volume>/
+        as the kubelet lays it out (files are links into ..data, a link to a
+        timestamped directory, swapped to update them), and the config's paths
+        under its mountPath point there. Everything else stays as the chart
+        rendered it. Also writes OUTDIR/ports.env (ROLE_GRPC=host:port, ...,
+        ROLES=...).
 """
 import argparse
+import base64
 import os
+import shutil
 import socket
 import sys
+import time
 
 import yaml
 
@@ -35,6 +43,66 @@ def chart_configs(rendered_path):
             if role and text is not None:
                 configs[role] = (doc["metadata"]["name"], text)
     return configs
+
+
+def secret_mounts(rendered_path):
+    """role -> [(mountPath, volume name, {file: bytes})]: the Secrets in the
+    render that a role's fanoutd container mounts (Secrets from elsewhere, as
+    tls.secretName, are not in the render and stay as they are)."""
+    docs = [d for d in yaml.safe_load_all(open(rendered_path)) if d]
+    secrets = {}
+    for d in docs:
+        if d["kind"] == "Secret":
+            files = {k: base64.b64decode(v) for k, v in (d.get("data") or {}).items()}
+            files.update({k: v.encode() for k, v in (d.get("stringData") or {}).items()})
+            secrets[d["metadata"]["name"]] = files
+    mounts = {}
+    for d in docs:
+        if d["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        role = d["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+        pod = d["spec"]["template"]["spec"]
+        volumes = {v["name"]: v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v}
+        for m in pod["containers"][0].get("volumeMounts", []):
+            if volumes.get(m["name"]) in secrets:
+                if "subPath" in m:
+                    sys.exit(f"chart_configs: {role} mounts {m['name']} with subPath: it would never update")
+                mounts.setdefault(role, []).append(
+                    (m["mountPath"], m["name"], secrets[volumes[m["name"]]]))
+    return mounts
+
+
+def write_secret_volume(directory, files):
+    """The kubelet's atomic-writer layout: DIR/..<stamp>/<file>, DIR/..data ->
+    ..<stamp>, DIR/<file> -> ..data/<file>. An update writes a new stamp and
+    swaps ..data with a rename."""
+    os.makedirs(directory, exist_ok=True)
+    old = os.readlink(os.path.join(directory, "..data")) if os.path.islink(
+        os.path.join(directory, "..data")) else None
+    stamp = time.strftime("..%Y_%m_%d_%H_%M_%S.") + str(time.monotonic_ns())
+    os.makedirs(os.path.join(directory, stamp))
+    for name, content in files.items():
+        with open(os.path.join(directory, stamp, name), "wb") as f:
+            f.write(content)
+        link = os.path.join(directory, name)
+        if not os.path.islink(link):
+            os.symlink(os.path.join("..data", name), link)
+    tmp = os.path.join(directory, "..data_tmp")
+    os.symlink(stamp, tmp)
+    os.replace(tmp, os.path.join(directory, "..data"))
+    if old:
+        shutil.rmtree(os.path.join(directory, old))
+
+
+def repoint(value, prefix, local):
+    """value with every string under prefix/ moved to local/."""
+    if isinstance(value, dict):
+        return {k: repoint(v, prefix, local) for k, v in value.items()}
+    if isinstance(value, list):
+        return [repoint(v, prefix, local) for v in value]
+    if isinstance(value, str) and value.startswith(prefix + "/"):
+        return local + value[len(prefix):]
+    return value
 
 
 def free_port():
@@ -82,6 +150,7 @@ def main():
     args = parser.parse_args()
 
     configs = chart_configs(args.rendered)
+    mounts = secret_mounts(args.rendered) if args.local else {}
     if not configs:
         sys.exit(f"chart_configs: no role ConfigMap with node.yaml in {args.rendered}")
     roles = [r for r in ROLE_ORDER if r in configs]
@@ -98,6 +167,10 @@ def main():
                 f.write(text)
                 continue
             config = localize(yaml.safe_load(text), role, ports, os.path.abspath(args.data_dir))
+            for mount_path, volume, files in mounts.get(role, []):
+                local = os.path.abspath(os.path.join(args.outdir, "mounts", role, volume))
+                write_secret_volume(local, files)
+                config = repoint(config, mount_path, local)
             f.write(f"# ConfigMap {name} from the fanout chart, its addresses moved to this machine.\n")
             yaml.safe_dump(config, f, sort_keys=True)
     if args.local:

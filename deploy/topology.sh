@@ -2,7 +2,8 @@
 # The Kubernetes topology on one machine: one fanoutd process per role
 # (users, orders, recommendations, gateway; lab when the values enable it),
 # each with the config the Helm chart renders for it (helm/fanout), its
-# addresses moved to 127.0.0.1.
+# addresses moved to 127.0.0.1 (a Secret the chart renders, as the gateway's
+# auth files, is written under DIR/config/mounts/ and the config points there).
 # Starts them, waits until each answers grpc.health.v1 SERVING, prints the
 # endpoints, and stops them all (SIGTERM, drained) on Ctrl-C.
 #

@@ -24,6 +24,33 @@ make_tls_dir() {
     > "$scratch/openssl.log" 2>&1 || fail "openssl: $(cat "$scratch/openssl.log")"
 }
 
+# The gateway's auth files (/etc/fanout-auth, roles.gateway.auth), which
+# --check-config reads too: the chart's own Secret's content when the render
+# has it, else (a Secret of the user's) stand-ins: the JWKS of
+# ci/auth-values.yaml, an API keys file.
+auth_files() {  # rendered.yaml dir
+  "$python" - "$1" "$2" <<'PY'
+import base64, os, sys, yaml
+rendered, out = sys.argv[1:]
+docs = [d for d in yaml.safe_load_all(open(rendered)) if d]
+files = {"jwks.json": yaml.safe_load(open("helm/fanout/ci/auth-values.yaml"))
+         ["roles"]["gateway"]["auth"]["files"]["jwks.json"],
+         "api-keys": "stand-in " + "0" * 64 + "\n"}
+for d in docs:
+    if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-gateway-auth"):
+        files = {k: base64.b64decode(v).decode() for k, v in d["data"].items()}
+os.makedirs(out, exist_ok=True)
+gateway = next(yaml.safe_load(d["data"]["node.yaml"]) for d in docs if d["kind"] == "ConfigMap"
+               and d["metadata"]["labels"]["app.kubernetes.io/component"] == "gateway")
+auth = gateway["gateway"]["auth"]
+for path, stand_in in ((auth.get("jwt", {}).get("jwks_file"), "jwks.json"),
+                       (auth.get("api_keys", {}).get("file"), "api-keys")):
+    if path:
+        name = os.path.basename(path)
+        open(os.path.join(out, name), "w").write(files.get(name, files[stand_in]))
+PY
+}
+
 checked=0
 for values in "" helm/fanout/ci/*.yaml; do
   name=${values:-default values}
@@ -36,6 +63,10 @@ for values in "" helm/fanout/ci/*.yaml; do
     if grep -q /etc/fanout-tls "$out/$role.yaml"; then
       make_tls_dir
       sed -i "s#/etc/fanout-tls#$tls_dir#g" "$out/$role.yaml"
+    fi
+    if grep -q /etc/fanout-auth "$out/$role.yaml"; then
+      auth_files "$out.yaml" "$out/fanout-auth" || fail "$name: the gateway's auth files"
+      sed -i "s#/etc/fanout-auth#$out/fanout-auth#g" "$out/$role.yaml"
     fi
     result=$("$fanoutd" --check-config "$out/$role.yaml" 2>&1) ||
       fail "$name: fanoutd rejects the $role config the chart renders: $result"$'\n'"$(cat "$out/$role.yaml")"

@@ -179,6 +179,9 @@ then what the chart owns (addresses, roles, data_dir, backends' targets).
 {{- $_ = set $gateway "rest_address" (printf "0.0.0.0:%d" (int $root.Values.ports.rest)) }}
 {{- $_ = set $config "gateway" $gateway }}
 {{- end }}
+{{- if eq $role "gateway" }}
+{{- include "fanout.authConfig" (dict "root" $root "config" $config) }}
+{{- end }}
 {{- if $root.Values.tls.enabled }}
 {{- include "fanout.tlsConfig" (dict "root" $root "role" $role "config" $config "info" $info) }}
 {{- end }}
@@ -221,6 +224,57 @@ and the gateway's REST door.
 {{- end }}
 {{- if and (eq .role "gateway") $tls.rest }}
 {{- $_ := set .config.gateway "rest_tls" (dict "cert_file" (printf "%s/tls.crt" $dir) "key_file" (printf "%s/tls.key" $dir) "reload_interval_ms" $reload) }}
+{{- end }}
+{{- end }}
+
+{{/* Where the gateway's auth Secret is mounted (a Secret volume, never subPath). */}}
+{{- define "fanout.authDir" -}}/etc/fanout-auth{{- end }}
+
+{{/* The gateway's auth Secret; "" when roles.gateway.auth names no file. */}}
+{{- define "fanout.authSecret" -}}
+{{- $auth := .Values.roles.gateway.auth }}
+{{- if or $auth.jwksKey $auth.apiKeysKey }}
+{{- default (printf "%s-gateway-auth" (include "fanout.fullname" . | trunc 49 | trimSuffix "-")) $auth.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{/*
+roles.gateway.auth into the gateway's config (mutates .config): the JWKS and
+API keys files' paths under the Secret's mount. Issuer, audiences, modes and
+the API key header stay fanoutd's own keys (config.gateway.auth).
+*/}}
+{{- define "fanout.authConfig" -}}
+{{- $auth := .root.Values.roles.gateway.auth }}
+{{- $dir := include "fanout.authDir" . }}
+{{- if and (or $auth.existingSecret $auth.files) (not (or $auth.jwksKey $auth.apiKeysKey)) }}
+{{- fail "roles.gateway.auth: say which key holds what: jwksKey (the JWKS), apiKeysKey (the API keys file)" }}
+{{- end }}
+{{- if not $auth.existingSecret }}
+{{- range $key := list $auth.jwksKey $auth.apiKeysKey }}
+{{- if and $key (not (hasKey $auth.files $key)) }}
+{{- fail (printf "roles.gateway.auth names the key %q, but roles.gateway.auth.files has no %q (or set roles.gateway.auth.existingSecret)" $key $key) }}
+{{- end }}
+{{- end }}
+{{- else if $auth.files }}
+{{- fail "roles.gateway.auth: set files (a Secret the chart creates) or existingSecret (your own), not both" }}
+{{- end }}
+{{- if or $auth.jwksKey $auth.apiKeysKey }}
+{{- $gateway := .config.gateway }}
+{{- $config := deepCopy (default dict $gateway.auth) }}
+{{- if $auth.jwksKey }}
+{{- $jwt := default dict $config.jwt }}
+{{- if not (and $jwt.issuer $jwt.audiences) }}
+{{- fail "roles.gateway.auth.jwksKey: fanoutd checks tokens against an issuer and audiences too: set config.gateway.auth.jwt.issuer and .audiences (in roles.gateway.config or config)" }}
+{{- end }}
+{{- $_ := set $jwt "jwks_file" (printf "%s/%s" $dir $auth.jwksKey) }}
+{{- $_ = set $config "jwt" $jwt }}
+{{- end }}
+{{- if $auth.apiKeysKey }}
+{{- $keys := default dict $config.api_keys }}
+{{- $_ := set $keys "file" (printf "%s/%s" $dir $auth.apiKeysKey) }}
+{{- $_ = set $config "api_keys" $keys }}
+{{- end }}
+{{- $_ := set $gateway "auth" $config }}
 {{- end }}
 {{- end }}
 
