@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Helm chart, offline: lint, render and validate it with the default
 # values and every values file in helm/fanout/ci/; wrong values are rejected
-# with their message; a config change rolls only its role; the README's
+# with their message; a config change rolls only its role; what each Service
+# exposes and what the NetworkPolicies allow (edge_checks.py); the README's
 # Deploy commands are rendered or printed by NOTES.
 source "$(dirname "$0")/lib.sh"
 export VALIDATOR=$FANOUT_TOOLS/k8s-validate/validate.mjs
@@ -146,6 +147,8 @@ print("ok: TLS Secret mounted per role, configs name its files, admin-port probe
 PY
 ! grep -q "kind: Certificate" "$scratch/default.yaml" || fail "a Certificate without tls.certManager.enabled"
 ok "plaintext by default; TLS renders as configured"
+
+"$python" tests/deploy/edge_checks.py "$scratch" || fail "the chart's edge: Services, NetworkPolicies, lab, auth"
 
 "$python" tests/deploy/readme_commands.py "$scratch" || fail "README Deploy commands"
 ok "every README Deploy command is rendered, printed by NOTES or run by the deploy tests"
