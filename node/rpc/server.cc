@@ -2,16 +2,45 @@
 
 #include <grpcpp/security/server_credentials.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "node/base/log.h"
 #include "node/rpc/tls_credentials.h"
 
 namespace fanout {
+namespace {
+
+// gRPC takes durations as int milliseconds: longer ones (and infinity) are
+// INT_MAX, which it reads as "never".
+int ToIntMs(absl::Duration d) {
+  return static_cast<int>(
+      std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 0, std::numeric_limits<int>::max()));
+}
+
+void ApplyLimits(const Server::Options::Limits& limits, grpc::ServerBuilder* builder) {
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, limits.max_concurrent_streams);
+  builder->AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, limits.max_metadata_bytes);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                              ToIntMs(limits.min_ping_interval));
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, limits.max_ping_strikes);
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                              limits.permit_keepalive_without_calls ? 1 : 0);
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, ToIntMs(limits.max_connection_age));
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                              ToIntMs(limits.max_connection_age_grace));
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, ToIntMs(limits.max_connection_idle));
+}
+
+}  // namespace
 
 Server::Server(Options options) : options_(std::move(options)) {
   builder_.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder_.SetMaxSendMessageSize(options_.max_message_bytes);
+  ApplyLimits(options_.limits, &builder_);
   // The loops exist from the start, so services can be built on them (actors,
   // clients) before the server listens.
   loops_ =

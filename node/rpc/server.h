@@ -47,6 +47,31 @@ class Server {
     // ca_file and require_client_cert), reloaded from the files every
     // tls.reload_interval (tls_credentials.h). Default: plaintext.
     TlsOptions tls;
+    // What one client connection may hold and how long it lives. gRPC's own
+    // defaults leave most of these unlimited; these are bounded (the config
+    // keys in node_config.proto's GrpcServer say why each value).
+    struct Limits {
+      // Calls open at once on one connection; a client's further calls
+      // wait in its transport until one ends.
+      int max_concurrent_streams = 1000;
+      // Metadata bytes a call may send; more: refused, RESOURCE_EXHAUSTED.
+      int max_metadata_bytes = 8 * 1024;
+      // A ping sooner than this after the last, with no data between, is a
+      // strike; past max_ping_strikes the connection gets GOAWAY.
+      absl::Duration min_ping_interval = absl::Seconds(10);
+      int max_ping_strikes = 2;
+      // Pings with no call open allowed at that rate too (else a strike
+      // unless two hours apart).
+      bool permit_keepalive_without_calls = false;
+      // GOAWAY after this (with 10% jitter), so clients reconnect and
+      // spread over new replicas; calls still open after a further
+      // max_connection_age_grace are cut. InfiniteDuration(): never.
+      absl::Duration max_connection_age = absl::Minutes(5);
+      absl::Duration max_connection_age_grace = absl::Minutes(1);
+      // GOAWAY to a connection with no call open for this long.
+      absl::Duration max_connection_idle = absl::Minutes(2);
+    };
+    Limits limits;
   };
 
   explicit Server(Options options);

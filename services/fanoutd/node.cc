@@ -32,13 +32,38 @@ orders::OrdersService::Options OrdersOptions(const config::v1::Orders& config) {
   return options;
 }
 
+// The config's 0s keep Server's defaults.
+Server::Options::Limits GrpcLimits(const config::v1::GrpcServer& config) {
+  Server::Options::Limits limits;
+  if (config.max_concurrent_streams() > 0) {
+    limits.max_concurrent_streams = config.max_concurrent_streams();
+  }
+  if (config.max_metadata_bytes() > 0) limits.max_metadata_bytes = config.max_metadata_bytes();
+  if (config.min_ping_interval_ms() > 0) {
+    limits.min_ping_interval = absl::Milliseconds(config.min_ping_interval_ms());
+  }
+  if (config.max_ping_strikes() > 0) limits.max_ping_strikes = config.max_ping_strikes();
+  limits.permit_keepalive_without_calls = config.permit_keepalive_without_calls();
+  if (config.max_connection_age_ms() > 0) {
+    limits.max_connection_age = absl::Milliseconds(config.max_connection_age_ms());
+  }
+  if (config.max_connection_age_grace_ms() > 0) {
+    limits.max_connection_age_grace = absl::Milliseconds(config.max_connection_age_grace_ms());
+  }
+  if (config.max_connection_idle_ms() > 0) {
+    limits.max_connection_idle = absl::Milliseconds(config.max_connection_idle_ms());
+  }
+  return limits;
+}
+
 }  // namespace
 
 Node::Node(NodeConfig config) : config_(std::move(config)) {
   server_ =
       std::make_unique<Server>(Server::Options{.listen_addresses = {config_.grpc_address()},
                                                .num_loops = config_.loops(),
-                                               .tls = TlsOptionsFromConfig(config_.grpc_tls())});
+                                               .tls = TlsOptionsFromConfig(config_.grpc_tls()),
+                                               .limits = GrpcLimits(config_.grpc_server())});
   health_.Register(*server_);
   pool_ = std::make_unique<OffloadPool>(OffloadPool::Options{
       .threads = config_.offload().threads() > 0 ? config_.offload().threads() : 2,

@@ -3,6 +3,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
+#include <limits>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -57,6 +59,35 @@ absl::Status ValidateOrders(const config::v1::Orders& o) {
   if (o.user_check_ttl_ms() < 0) {
     return Bad("orders.user_check_ttl_ms",
                absl::StrCat("must be >= 0, got ", o.user_check_ttl_ms()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateGrpcServer(const config::v1::GrpcServer& g) {
+  constexpr int64_t kMostMs = std::numeric_limits<int>::max();  // gRPC takes an int
+  if (g.max_concurrent_streams() < 0) {
+    return Bad("grpc_server.max_concurrent_streams",
+               absl::StrCat("must be >= 0 (0: 1000), got ", g.max_concurrent_streams()));
+  }
+  if (g.max_metadata_bytes() != 0 &&
+      (g.max_metadata_bytes() < 1024 || g.max_metadata_bytes() > (16 << 20))) {
+    return Bad(
+        "grpc_server.max_metadata_bytes",
+        absl::StrCat("must be 0 (8192) or in [1024, 16777216], got ", g.max_metadata_bytes()));
+  }
+  if (g.max_ping_strikes() < 0) {
+    return Bad("grpc_server.max_ping_strikes",
+               absl::StrCat("must be >= 0 (0: 2), got ", g.max_ping_strikes()));
+  }
+  for (const auto& [key, ms] :
+       {std::pair{"min_ping_interval_ms", g.min_ping_interval_ms()},
+        std::pair{"max_connection_age_ms", g.max_connection_age_ms()},
+        std::pair{"max_connection_age_grace_ms", g.max_connection_age_grace_ms()},
+        std::pair{"max_connection_idle_ms", g.max_connection_idle_ms()}}) {
+    if (ms < 0 || ms > kMostMs) {
+      return Bad(absl::StrCat("grpc_server.", key),
+                 absl::StrCat("must be in [0, ", kMostMs, "] (0: the default), got ", ms));
+    }
   }
   return absl::OkStatus();
 }
@@ -205,6 +236,7 @@ absl::Status ValidateNodeConfig(const NodeConfig& c) {
     return Bad("shutdown.grace_ms", absl::StrCat("must be >= 0, got ", c.shutdown().grace_ms()));
   }
   FANOUT_RETURN_IF_ERROR(ValidateTracing(c.tracing()));
+  FANOUT_RETURN_IF_ERROR(ValidateGrpcServer(c.grpc_server()));
   FANOUT_RETURN_IF_ERROR(ValidateTls(c));
   if (c.offload().threads() < 0 || c.offload().threads() > 64) {
     return Bad("offload.threads", absl::StrCat("must be in [0, 64], got ", c.offload().threads()));
