@@ -10,7 +10,6 @@
 // exit 0. A second signal exits at once (status 1). A drain still running
 // kHardStopAfter past the grace (a loop stuck in CPU work) is logged and
 // ends the process with status 2: a pod never hangs in Terminating.
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <signal.h>
 
 #include <atomic>
@@ -112,7 +111,6 @@ int Serve(const std::string& config_path) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   Node node(*config);
   if (absl::Status started = node.Start(); !started.ok()) {
     FANOUT_LOG(ERROR) << "cannot start: " << started;

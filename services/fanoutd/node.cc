@@ -1,6 +1,9 @@
 #include "services/fanoutd/node.h"
 
 #include <grpcpp/create_channel.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -31,6 +34,24 @@ orders::OrdersService::Options OrdersOptions(const config::v1::Orders& config) {
   }
   return options;
 }
+
+// Serves gRPC server reflection on the node's server, or keeps it off,
+// whatever the plugins that linking libgrpc++_reflection registers for
+// every server in the process.
+class ReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool on) : on_(on) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    std::erase_if(*plugins, [](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+      return plugin->name() == "proto_server_reflection";
+    });
+    if (on_) plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+  }
+
+ private:
+  const bool on_;
+};
 
 // The config's 0s keep Server's defaults.
 Server::Options::Limits GrpcLimits(const config::v1::GrpcServer& config) {
@@ -70,6 +91,8 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
       .queue_capacity = config_.offload().queue_capacity() > 0
                             ? static_cast<size_t>(config_.offload().queue_capacity())
                             : 1024});
+  bool reflection = !config_.grpc_server().has_reflection() || config_.grpc_server().reflection();
+  server_->builder().SetOption(std::make_unique<ReflectionOption>(reflection));
   // Reflection is a synchronous service: keep its thread pool small.
   server_->builder().SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
   server_->builder().SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 1);

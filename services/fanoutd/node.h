@@ -1,6 +1,7 @@
 // Node: one fanoutd process. Builds the roles a NodeConfig asks for on one
 // Server (one set of loops shared by every service and every client), with
-// gRPC health (per service) and server reflection.
+// gRPC health (per service) and server reflection (unless grpc_server.reflection
+// is false).
 //
 //   Node node(config);
 //   FANOUT_RETURN_IF_ERROR(node.Start());   // listening, health SERVING

@@ -28,7 +28,7 @@ TEST(NodeConfigTest, GrpcServerLimitsAreCheckedByKey) {
 grpc_server: {max_concurrent_streams: 100, max_metadata_bytes: 16384, min_ping_interval_ms: 5000,
               max_ping_strikes: 3, permit_keepalive_without_calls: true,
               max_connection_age_ms: 600000, max_connection_age_grace_ms: 1000,
-              max_connection_idle_ms: 60000}
+              max_connection_idle_ms: 60000, reflection: false}
 )")),
               IsOk());
   struct Case {
