@@ -25,6 +25,9 @@ namespace {
 const char* const kDefaultAllowlist[] = {"authorization", "x-request-id", "traceparent",
                                          "tracestate",    "x-user-id",    "x-tenant-id"};
 
+// A request's start line and headers are held whole while they are read.
+constexpr int32_t kMostHeaderBytes = 1 << 20;
+
 absl::Duration DefaultTimeout(const config::v1::GatewayConfig& config) {
   return config.default_timeout_ms() > 0 ? absl::Milliseconds(config.default_timeout_ms())
                                          : absl::Seconds(10);
@@ -65,6 +68,17 @@ absl::Status ValidateTopLevel(const config::v1::GatewayConfig& config) {
     return bad("default_timeout_ms", config.default_timeout_ms());
   if (config.max_headers() < 0) return bad("max_headers", config.max_headers());
   if (config.max_streams() < 0) return bad("max_streams", config.max_streams());
+  if (config.max_header_bytes() < 0 || config.max_header_bytes() > kMostHeaderBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("gateway.max_header_bytes: must be 0 (8192) to ",
+                                                   kMostHeaderBytes, ", got ",
+                                                   config.max_header_bytes()));
+  }
+  if (config.read_timeout_ms() < 0) return bad("read_timeout_ms", config.read_timeout_ms());
+  if (config.idle_timeout_ms() < 0) return bad("idle_timeout_ms", config.idle_timeout_ms());
+  if (config.max_requests_per_connection() < 0) {
+    return bad("max_requests_per_connection", config.max_requests_per_connection());
+  }
+  if (config.max_connections() < 0) return bad("max_connections", config.max_connections());
   const config::v1::JsonLimits& json = config.json();
   if (json.max_depth() < 0 || json.max_depth() > 1000) {
     return absl::InvalidArgumentError(
@@ -206,6 +220,15 @@ absl::Status Gateway::Start(Server& server) {
   if (config.http_threads() > 0) http.threads = config.http_threads();
   if (config.max_body_bytes() > 0) http.max_body_bytes = config.max_body_bytes();
   if (config.max_headers() > 0) http.max_headers = config.max_headers();
+  if (config.max_header_bytes() > 0) http.max_header_bytes = config.max_header_bytes();
+  if (config.read_timeout_ms() > 0) {
+    http.read_timeout = absl::Milliseconds(config.read_timeout_ms());
+  }
+  if (config.idle_timeout_ms() > 0) {
+    http.idle_timeout = absl::Milliseconds(config.idle_timeout_ms());
+  }
+  http.max_requests_per_connection = config.max_requests_per_connection();
+  if (config.max_connections() > 0) http.max_connections = config.max_connections();
   http.tls = TlsOptionsFromConfig(config.rest_tls());
   http_ = std::make_unique<HttpServer>(
       http, [this](std::shared_ptr<HttpExchange> exchange) { HandleHttp(std::move(exchange)); });

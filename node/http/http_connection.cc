@@ -150,8 +150,20 @@ asio::awaitable<void> Connection<Stream>::Serve() {
       co_await Reject(read);
       co_return;
     }
-    if (!co_await Answer(parser.release())) co_return;
+    if (!co_await Answer(parser.release())) {
+      // Closed at the request limit, the client may have sent its next
+      // request already: read it away first, or closing resets the
+      // connection and can discard the answer just written.
+      if (!gone_ && AtRequestLimit()) co_await Linger();
+      co_return;
+    }
   }
+}
+
+template <typename Stream>
+bool Connection<Stream>::AtRequestLimit() const {
+  int limit = options().max_requests_per_connection;
+  return limit > 0 && seq_ >= static_cast<uint64_t>(limit);
 }
 
 template <typename Stream>
@@ -221,6 +233,8 @@ asio::awaitable<bool> Connection<Stream>::Answer(http::request<http::string_body
   HttpRequest converted = ToHttpRequest(std::move(request));
   converted.peer = peer_;
   HttpFraming framing = FramingFor(converted);
+  ++seq_;
+  if (AtRequestLimit()) framing.keep_alive = false;
   ServerContext& server = worker_->server();
   {
     MutexLock lock(&server.exchanges_mu);
@@ -234,7 +248,6 @@ asio::awaitable<bool> Connection<Stream>::Answer(http::request<http::string_body
       if (--server.exchanges == 0) server.exchanges_idle.SignalAll();
     }
   } done{server};
-  ++seq_;
   auto exchange = std::make_shared<HttpExchange>(std::move(converted), MakeSink(framing));
   exchange_ = exchange;
   // Bytes already buffered are a pipelined request: the client is there.

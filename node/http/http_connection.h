@@ -153,6 +153,8 @@ class Connection final : public ConnectionBase,
   asio::awaitable<bool> WriteAll(std::vector<asio::const_buffer> buffers, bool last);
   asio::awaitable<void> Reject(const RequestRead& rejection);
   asio::awaitable<void> Linger();
+  // The request being answered is the last max_requests_per_connection allows.
+  bool AtRequestLimit() const;
 
   HttpResponseSink MakeSink(const HttpFraming& framing);
   void Enqueue(uint64_t seq, ResponsePiece piece);
@@ -175,7 +177,8 @@ class Connection final : public ConnectionBase,
   asio::steady_timer wake_;
   std::deque<ResponsePiece> outbox_;
   size_t unwritten_bytes_ = 0;  // queued plus being written
-  uint64_t seq_ = 0;            // of the exchange in flight; stale pieces are dropped
+  // Of the exchange in flight (stale pieces are dropped): the requests read so far.
+  uint64_t seq_ = 0;
   std::weak_ptr<HttpExchange> exchange_;
   bool gone_ = false;
   uint64_t watch_generation_ = 0;  // a completion from an older watch is ignored

@@ -38,6 +38,12 @@ absl::Status ValidateOptions(const HttpServer::Options& o) {
   if (o.max_header_bytes == 0) return invalid("max_header_bytes", o.max_header_bytes);
   if (o.max_headers <= 0) return invalid("max_headers", o.max_headers);
   if (o.max_connections <= 0) return invalid("max_connections", o.max_connections);
+  if (o.max_requests_per_connection < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HTTP server on \"", o.address,
+                     "\": max_requests_per_connection must be >= 0 (0: no limit), got ",
+                     o.max_requests_per_connection));
+  }
   if (o.max_pending_write_bytes == 0) {
     return invalid("max_pending_write_bytes", o.max_pending_write_bytes);
   }

@@ -182,6 +182,10 @@ class HttpServer {
     absl::Duration read_timeout = absl::Seconds(10);  // to receive one whole request
     absl::Duration idle_timeout = absl::Seconds(60);  // keep-alive connection with no request
     int max_connections = 10000;                      // accepted beyond this are closed at once
+    // Requests one connection may carry: the answer to the last carries
+    // Connection: close, so keep-alive clients reconnect (and a load
+    // balancer spreads them anew). 0: no limit.
+    int max_requests_per_connection = 0;
     // A client that takes no bytes of a pending write for this long is dropped.
     absl::Duration write_timeout = absl::Seconds(30);
     // Response bytes queued for one connection beyond which further stream

@@ -530,6 +530,46 @@ TEST_F(GatewayRestTest, JsonLimitsComeFromTheConfig) {
   EXPECT_THAT(longer.body, HasSubstr("longer than 8 bytes"));
 }
 
+TEST_F(GatewayRestTest, RestDoorLimitsComeFromTheConfig) {
+  StartGateway(
+      "max_header_bytes: 1024\nmax_requests_per_connection: 2\nidle_timeout_ms: 100\n"
+      "read_timeout_ms: 100\n");
+  // A header section over the limit: 431, named, and the connection closed.
+  testing::TestHttpClient big(port_);
+  ASSERT_TRUE(big.Send(absl::StrCat(
+      "GET /partial HTTP/1.1\r\nHost: t\r\nX-Big: ", std::string(2000, 'a'), "\r\n\r\n")));
+  std::optional<testing::TestHttpResponse> refused = big.ReadResponse();
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 431);
+  EXPECT_THAT(refused->body, HasSubstr("exceeds the limit of 1024 bytes"));
+  EXPECT_TRUE(big.ServerClosed());
+
+  // The second request of a connection is its last: Connection: close.
+  testing::TestHttpClient kept(port_);
+  const std::string get = "GET /partial HTTP/1.1\r\nHost: t\r\n\r\n";
+  ASSERT_TRUE(kept.Send(get));
+  std::optional<testing::TestHttpResponse> first = kept.ReadResponse();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(first->Header("connection"), "");
+  ASSERT_TRUE(kept.Send(get));
+  std::optional<testing::TestHttpResponse> last = kept.ReadResponse();
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->status, 200);
+  EXPECT_EQ(last->Header("connection"), "close");
+  EXPECT_TRUE(kept.ServerClosed());
+
+  // A kept-alive connection that asks nothing more is closed (idle_timeout).
+  testing::TestHttpClient idle(port_);
+  ASSERT_TRUE(idle.Send(get));
+  ASSERT_TRUE(idle.ReadResponse().has_value());
+  EXPECT_TRUE(idle.ServerClosed());
+  // So is one whose request stops half-way (read_timeout).
+  testing::TestHttpClient partial(port_);
+  ASSERT_TRUE(partial.Send("GET /partial HTTP/1.1\r\nHo"));
+  EXPECT_TRUE(partial.ServerClosed());
+}
+
 TEST_F(GatewayRestTest, DirectCallOfAnyUnaryMethod) {
   StartGateway();
   HttpResult r = HttpCall(port_, "POST", "/v1/fanout.lab.v1.Lab/Echo", R"({"message": "direct"})");

@@ -406,6 +406,26 @@ TEST(HttpServerTest, ConnectionCloseIsHonoured) {
   EXPECT_TRUE(client.ServerClosed());
 }
 
+TEST(HttpServerTest, TheLastRequestAConnectionMayCarryIsAnsweredWithConnectionClose) {
+  auto server = StartServer({.max_requests_per_connection = 3}, EchoHandler);
+  TestHttpClient client(server->port());
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(client.Send(kGet));
+    std::optional<TestHttpResponse> response = client.ReadResponse();
+    ASSERT_TRUE(response.has_value()) << "request " << i;
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->Header("connection"), i < 3 ? "" : "close") << "request " << i;
+  }
+  EXPECT_TRUE(client.ServerClosed());
+  // Pipelined past the limit: the third is answered, closing; the fourth is not read.
+  TestHttpClient pipelined(server->port());
+  ASSERT_TRUE(pipelined.Send(absl::StrCat(kGet, kGet, kGet, kGet)));
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(pipelined.ReadResponse().has_value()) << i;
+  EXPECT_TRUE(pipelined.ServerClosed());
+  HttpServer bad({.max_requests_per_connection = -1}, EchoHandler);
+  EXPECT_THAT(bad.Start(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST(HttpServerTest, Http10ClosesUnlessKeepAliveIsAsked) {
   auto server = StartServer({}, EchoHandler);
   {

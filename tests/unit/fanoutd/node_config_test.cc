@@ -1,4 +1,4 @@
-// fanoutd's config: how the gRPC door's limits are checked.
+// fanoutd's config: how the limits of the gRPC and REST doors are checked.
 #include "services/fanoutd/node_config.h"
 
 #include <gmock/gmock.h>
@@ -58,6 +58,29 @@ grpc_server: {max_concurrent_streams: 100, max_metadata_bytes: 16384, min_ping_i
     EXPECT_THAT(ValidateNodeConfig(FromYaml(c.yaml)),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.error)))
         << c.yaml;
+  }
+}
+
+TEST(NodeConfigTest, RestDoorLimitsAreCheckedByKey) {
+  EXPECT_THAT(ValidateNodeConfig(FromYaml(R"(
+gateway: {max_header_bytes: 16384, read_timeout_ms: 5000, idle_timeout_ms: 30000,
+          max_requests_per_connection: 1000, max_connections: 500}
+)")),
+              IsOk());
+  for (const auto& [yaml, error] : std::vector<std::pair<std::string, std::string>>{
+           {"gateway: {max_header_bytes: -1}",
+            "gateway.max_header_bytes: must be 0 (8192) to 1048576, got -1"},
+           {"gateway: {max_header_bytes: 2000000}",
+            "gateway.max_header_bytes: must be 0 (8192) to 1048576, got 2000000"},
+           {"gateway: {read_timeout_ms: -1}", "gateway.read_timeout_ms: must be >= 0, got -1"},
+           {"gateway: {idle_timeout_ms: -1}", "gateway.idle_timeout_ms: must be >= 0, got -1"},
+           {"gateway: {max_requests_per_connection: -1}",
+            "gateway.max_requests_per_connection: must be >= 0, got -1"},
+           {"gateway: {max_connections: -1}", "gateway.max_connections: must be >= 0, got -1"},
+       }) {
+    EXPECT_THAT(ValidateNodeConfig(FromYaml(yaml)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(error)))
+        << yaml;
   }
 }
 
