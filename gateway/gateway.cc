@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gateway/descriptors.h"
+#include "gateway/proxy_metadata.h"
 #include "node/base/log.h"
 #include "node/base/status_macros.h"
 #include "node/config/tls_config.h"
@@ -89,11 +90,19 @@ absl::Status ValidateTopLevel(const config::v1::GatewayConfig& config) {
   if (json.offload_bytes() < 0) return bad("json.offload_bytes", json.offload_bytes());
   FANOUT_RETURN_IF_ERROR(CallerRateLimits::Create(config.rate_limiting(), &Clock::Real()).status());
   FANOUT_RETURN_IF_ERROR(CorsPolicy::FromConfig(config.cors(), "gateway.cors").status());
+  return absl::OkStatus();
+}
+
+// Keys gRPC can carry, and none the gateway sets itself or that are not the
+// call's to forward (CheckAllowlistKey).
+absl::Status ValidateAllowlist(const config::v1::GatewayConfig& config, bool auth_configured) {
   for (int i = 0; i < config.metadata_allowlist_size(); ++i) {
-    absl::Status key = CheckMetadata(absl::AsciiStrToLower(config.metadata_allowlist(i)), "");
-    if (!key.ok()) {
+    std::string key = absl::AsciiStrToLower(config.metadata_allowlist(i));
+    absl::Status checked = CheckAllowlistKey(key, auth_configured);
+    if (checked.ok()) checked = CheckMetadata(key, "");
+    if (!checked.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("gateway.metadata_allowlist[", i, "]: ", key.message()));
+          absl::StrCat("gateway.metadata_allowlist[", i, "]: ", checked.message()));
     }
   }
   return absl::OkStatus();
@@ -112,6 +121,7 @@ absl::StatusOr<std::vector<CompiledRoute>> CompileGatewayRoutes(
                           CompileRoutes(effective, MakeRouteContext(effective, backends, descriptors)));
   // The routes' demands, against the credentials configured.
   FANOUT_ASSIGN_OR_RETURN(auto auth, Authenticator::Create(config.auth(), &Clock::Real()));
+  FANOUT_RETURN_IF_ERROR(ValidateAllowlist(config, auth->configured()));
   FANOUT_RETURN_IF_ERROR(auth->CheckPolicy(RouteAuthPolicy{}));
   for (const CompiledRoute& route : routes) FANOUT_RETURN_IF_ERROR(auth->CheckPolicy(route.auth));
   return routes;

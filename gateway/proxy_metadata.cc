@@ -31,6 +31,33 @@ bool IsReservedMetadataKey(absl::string_view key) {
          key == "te" || key == "user-agent" || key == "host" || key == "connection";
 }
 
+absl::Status CheckAllowlistKey(absl::string_view key, bool auth_configured) {
+  auto refused = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", key, "\" cannot be forwarded: ", why));
+  };
+  if (absl::StartsWith(key, "x-fanout-")) {
+    return refused(
+        "x-fanout-* keys are set by the gateway itself (hops, the verified caller); a "
+        "caller's own are always dropped");
+  }
+  if (!key.empty() && key[0] == ':') return refused("an HTTP/2 pseudo-header");
+  if (absl::StartsWith(key, "grpc-")) return refused("grpc-* keys are gRPC's own");
+  if (key == "content-type" || key == "te" || key == "user-agent") {
+    return refused("gRPC sets it on every call itself");
+  }
+  if (key == "host" || key == "connection" || key == "keep-alive" ||
+      absl::StartsWith(key, "proxy-") || key == "transfer-encoding" || key == "upgrade" ||
+      key == "trailer" || key == "content-length") {
+    return refused("it describes the caller's HTTP connection or body, not the call");
+  }
+  if (key == "x-user-id" && auth_configured) {
+    return refused(
+        "gateway.auth verifies callers, so a caller-sent user id is an unverified claim; "
+        "backends read the verified x-fanout-subject");
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 // In 64 bits: HopsOf takes any int a caller sends, and a caller that is

@@ -44,6 +44,17 @@ absl::Status CheckHops(int hops, absl::string_view method);
 // transport headers gRPC sets itself.
 bool IsReservedMetadataKey(absl::string_view key);
 
+// OK, or why `key` (lower case) may not be in gateway.metadata_allowlist:
+// keys the gateway sets itself (x-fanout-*: hops, the verified identity),
+// gRPC's and HTTP/2's own (grpc-*, ':'-pseudo-headers, content-type, te,
+// user-agent), headers that describe one HTTP connection or body rather
+// than the call (host, connection, keep-alive, proxy-*, transfer-encoding,
+// upgrade, trailer, content-length), and, once the gateway verifies
+// callers (`auth_configured`), x-user-id: an unverified claim there
+// (backends read x-fanout-subject). `authorization` is allowed: backends
+// may check a token again.
+absl::Status CheckAllowlistKey(absl::string_view key, bool auth_configured);
+
 // What a proxied gRPC call carries of its caller's metadata: the values
 // under each allowlisted key (lower-case, each once), in allowlist order,
 // never a reserved key nor any x-fanout-* (the caller's own hops, or an
