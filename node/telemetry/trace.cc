@@ -105,7 +105,7 @@ absl::StatusOr<std::unique_ptr<Tracer>> Tracer::Create(Options options) {
   std::shared_ptr<SpanExporter> exporter = options.exporter;
   if (exporter == nullptr) {
     absl::StatusOr<std::unique_ptr<SpanExporter>> otlp =
-        NewOtlpGrpcExporter(options.endpoint, options.tls);
+        NewOtlpGrpcExporter(options.endpoint, options.tls, options.headers);
     if (!otlp.ok()) return otlp.status();
     exporter = *std::move(otlp);
   }

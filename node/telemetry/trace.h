@@ -67,6 +67,8 @@ class Tracer {
     std::shared_ptr<SpanExporter> exporter;
     // TLS (mTLS with cert_file/key_file) to `endpoint`; default plaintext.
     TlsOptions tls;
+    // Metadata sent with every export (the collector's credentials).
+    std::vector<std::pair<std::string, std::string>> headers;
   };
   struct Stats {
     int64_t exported = 0;         // accepted by the collector

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -38,10 +40,13 @@ class SpanExporter {
 
 // OTLP/gRPC TraceService/Export to `endpoint` (any gRPC target: "host:port",
 // "dns:///name:port"), over TLS when tls.enabled() (tls_credentials.h), else
-// plaintext. The channel connects lazily, so a collector that is not up yet
-// only fails exports, never construction; TLS files that do not load are
-// INVALID_ARGUMENT naming the file.
-absl::StatusOr<std::unique_ptr<SpanExporter>> NewOtlpGrpcExporter(const std::string& endpoint,
-                                                                  const TlsOptions& tls = {});
+// plaintext, with `headers` as metadata on every export. The channel
+// connects lazily, so a collector that is not up yet only fails exports,
+// never construction; TLS files that do not load are INVALID_ARGUMENT
+// naming the file, a header gRPC cannot send INVALID_ARGUMENT naming its
+// key (never its value: it is usually a credential).
+absl::StatusOr<std::unique_ptr<SpanExporter>> NewOtlpGrpcExporter(
+    const std::string& endpoint, const TlsOptions& tls = {},
+    std::vector<std::pair<std::string, std::string>> headers = {});
 
 }  // namespace fanout::trace

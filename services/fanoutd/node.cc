@@ -210,6 +210,7 @@ absl::Status Node::StartTracing() {
   if (t.flush_interval_ms() > 0) options.flush_interval = absl::Milliseconds(t.flush_interval_ms());
   if (t.export_timeout_ms() > 0) options.export_timeout = absl::Milliseconds(t.export_timeout_ms());
   options.tls = TlsOptionsFromConfig(t.tls());
+  options.headers.assign(t.headers().begin(), t.headers().end());
   absl::StatusOr<std::unique_ptr<trace::Tracer>> tracer = trace::Tracer::Create(options);
   if (!tracer.ok()) {
     return absl::Status(tracer.status().code(),

@@ -4,16 +4,21 @@
 #include <unistd.h>
 
 #include <limits>
+#include <map>
+#include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gateway/gateway.h"
 #include "node/base/status_macros.h"
+#include "node/config/redact.h"
 #include "node/config/tls_config.h"
 #include "node/config/yaml_proto.h"
+#include "node/rpc/client.h"
 
 namespace fanout::fanoutd {
 namespace {
@@ -44,7 +49,49 @@ absl::Status ValidateTracing(const config::v1::Tracing& t) {
   if (t.flush_interval_ms() < 0 || t.export_timeout_ms() < 0) {
     return Bad("tracing", "flush_interval_ms and export_timeout_ms must be >= 0");
   }
+  for (const auto& [key, value] : t.headers()) {
+    // The message names the key, never the value: it is a credential.
+    std::string where = absl::StrCat("tracing.headers.", absl::CHexEscape(key));
+    if (!CheckMetadata(key, "").ok() || absl::StartsWith(key, "grpc-")) {
+      return Bad(where, "a key must be lower-case 0-9 a-z - _ . and not grpc-*");
+    }
+    if (!CheckMetadata(key, value).ok()) {
+      return Bad(where, "the value must be printable ASCII (0x20-0x7E)");
+    }
+  }
   return absl::OkStatus();
+}
+
+// OTEL_EXPORTER_OTLP_HEADERS: "key=value,key=value", values percent-encoded
+// (the W3C baggage form OpenTelemetry uses). Keys are lower-cased for gRPC.
+absl::StatusOr<std::map<std::string, std::string>> ParseOtlpHeaders(absl::string_view text) {
+  std::map<std::string, std::string> headers;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    size_t eq = item.find('=');
+    std::string key = absl::AsciiStrToLower(absl::StripAsciiWhitespace(item.substr(0, eq)));
+    if (eq == absl::string_view::npos || key.empty()) {
+      return Bad("OTEL_EXPORTER_OTLP_HEADERS",
+                 "expected key=value pairs separated by commas; an entry has no key or no '='");
+    }
+    absl::string_view encoded = absl::StripAsciiWhitespace(item.substr(eq + 1));
+    std::string value;
+    for (size_t i = 0; i < encoded.size(); ++i) {
+      if (encoded[i] != '%') {
+        value.push_back(encoded[i]);
+        continue;
+      }
+      if (i + 2 >= encoded.size() || !absl::ascii_isxdigit(encoded[i + 1]) ||
+          !absl::ascii_isxdigit(encoded[i + 2])) {
+        return Bad("OTEL_EXPORTER_OTLP_HEADERS",
+                   absl::StrCat("header \"", key, "\": '%' not followed by two hex digits"));
+      }
+      value.push_back(
+          static_cast<char>(std::stoi(std::string(encoded.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    }
+    headers[key] = std::move(value);
+  }
+  return headers;
 }
 
 absl::Status ValidateOrders(const config::v1::Orders& o) {
@@ -154,6 +201,12 @@ absl::Status ApplyEnvironment(NodeConfig* config, char** environ) {
         }
         config->mutable_tracing()->set_otlp_endpoint(std::string(target));
       }
+      continue;
+    }
+    if (key == "OTEL_EXPORTER_OTLP_HEADERS") {
+      FANOUT_ASSIGN_OR_RETURN(auto headers, ParseOtlpHeaders(value));
+      auto* configured = config->mutable_tracing()->mutable_headers();
+      for (auto& [name, header] : headers) configured->insert({name, std::move(header)});
       continue;
     }
     if (!absl::StartsWith(key, "FANOUT_")) continue;
@@ -276,14 +329,16 @@ std::string NodeConfigToText(const NodeConfig& config) {
 
 std::string RedactedConfigText(const NodeConfig& config) {
   NodeConfig redacted = config;
+  RedactSecrets(&redacted);  // every field marked (fanout.config.v1.secret)
   for (auto& [name, backend] : *redacted.mutable_backends()) {
-    // scheme://user:password@host → scheme://<redacted>@host
+    // A target is no secret, but credentials written into one are:
+    // scheme://user:password@host → scheme://[redacted]@host
     const std::string& target = backend.target();
     size_t at = target.find('@');
     if (at == std::string::npos) continue;
     size_t start = target.find("://");
     start = start == std::string::npos ? 0 : start + 3;
-    if (start < at) backend.set_target(target.substr(0, start) + "<redacted>" + target.substr(at));
+    if (start < at) backend.set_target(target.substr(0, start) + kRedacted + target.substr(at));
   }
   return NodeConfigToText(redacted);
 }

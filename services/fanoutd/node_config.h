@@ -7,6 +7,8 @@
 // Environment (each optional):
 //   FANOUT_GRPC_ADDRESS, FANOUT_ADMIN_ADDRESS, FANOUT_DATA_DIR, FANOUT_NODE_NAME,
 //   FANOUT_BACKEND_<NAME>_TARGET   e.g. FANOUT_BACKEND_ORDERS_TARGET=dns:///orders:50051
+//   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT   tracing.otlp_endpoint
+//   OTEL_EXPORTER_OTLP_HEADERS     tracing.headers the file does not set ("k=v,k2=v%202")
 #pragma once
 
 #include <set>
@@ -36,8 +38,10 @@ absl::Status ValidateNodeConfig(const NodeConfig& config);
 // The config as YAML-compatible JSON (JSON is YAML), loadable by --config.
 std::string NodeConfigToText(const NodeConfig& config);
 
-// The same, with credentials in backend targets ("user:secret@host") and
-// values of keys that look secret replaced by "<redacted>": for /config.
+// The same for people to read (/config): every field marked secret in the
+// schema ([(fanout.config.v1.secret) = true], node/config/redact.h) and
+// credentials written into a backend target ("user:secret@host") read
+// "[redacted]". A secret field added later is redacted by its annotation.
 std::string RedactedConfigText(const NodeConfig& config);
 
 // The backends this node can call by name: the configured ones and the

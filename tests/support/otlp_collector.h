@@ -18,6 +18,7 @@
 #include <grpcpp/server_context.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,6 +86,12 @@ class OtlpCollector final
     return spans_;
   }
 
+  // The metadata the last Export call carried (key: value; gRPC's own left out).
+  std::map<std::string, std::string> last_metadata() const {
+    MutexLock lock(&mu_);
+    return last_metadata_;
+  }
+
   // Export calls answered, in any mode.
   int export_calls() const {
     MutexLock lock(&mu_);
@@ -105,6 +112,13 @@ class OtlpCollector final
                       ExportResponse* response) override {
     MutexLock lock(&mu_);
     ++export_calls_;
+    last_metadata_.clear();
+    for (const auto& [key, value] : context->client_metadata()) {
+      std::string name(key.data(), key.size());
+      if (!name.starts_with("grpc-") && name != "user-agent") {
+        last_metadata_[name] = std::string(value.data(), value.size());
+      }
+    }
     if (mode_ == Mode::kHang) Hang(context);
     if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "collector stopping");
     if (mode_ == Mode::kUnavailable) {
@@ -151,6 +165,7 @@ class OtlpCollector final
   Mode mode_ ABSL_GUARDED_BY(mu_) = Mode::kAccept;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int export_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, std::string> last_metadata_ ABSL_GUARDED_BY(mu_);
   std::vector<ReceivedSpan> spans_ ABSL_GUARDED_BY(mu_);
 };
 

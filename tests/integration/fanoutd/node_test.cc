@@ -1,5 +1,6 @@
 // A whole fanoutd node in this process, on 127.0.0.1:0, as its config makes
-// it: the gRPC door's limits and reflection switch.
+// it: the gRPC door's limits and reflection switch, and /config hiding
+// secrets while the node still uses them.
 #include "services/fanoutd/node.h"
 
 #include <gmock/gmock.h>
@@ -15,15 +16,20 @@
 #include "fanout/lab/v1/lab.grpc.pb.h"
 #include "node/config/yaml_proto.h"
 #include "node/rpc/reflection_client.h"
+#include "tests/support/http_client.h"
 #include "tests/support/loop_fixture.h"
+#include "tests/support/otlp_collector.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout::fanoutd {
 namespace {
 
+using ::fanout::testing::HttpCall;
 using ::fanout::testing::IsOk;
 using ::fanout::testing::StatusIs;
 using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 class NodeTest : public testing::LoopTest {
  protected:
@@ -90,6 +96,25 @@ TEST_F(NodeTest, TheGrpcDoorHasTheConfiguredLimits) {
   StartNode("roles: {lab: true}\ngrpc_server: {max_metadata_bytes: 2048}");
   EXPECT_TRUE(Echo(std::string(1000, 'a')).ok());
   EXPECT_EQ(Echo(std::string(4000, 'a')).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(NodeTest, ConfigShowsSecretsRedactedWhileTheNodeUsesThem) {
+  testing::OtlpCollector collector;
+  ASSERT_TRUE(collector.ok());
+  StartNode(absl::StrCat("tracing: {otlp_endpoint: \"", collector.address(),
+                         "\", flush_interval_ms: 50, headers: {authorization: \"Bearer "
+                         "n0de-secret\"}}"));
+  testing::HttpResult config = HttpCall(node_->admin_port(), "GET", "/config");
+  ASSERT_EQ(config.status, 200);
+  EXPECT_THAT(config.body, HasSubstr(R"("authorization": "[redacted]")"));
+  EXPECT_THAT(config.body, Not(HasSubstr("n0de-secret")));
+  // The collector gets the real value with the node's spans.
+  ASSERT_EQ(HttpCall(node_->rest_port(), "POST", "/v1/users",
+                     R"({"name": "Ada", "email": "ada@example.com"})")
+                .status,
+            201);
+  ASSERT_TRUE(collector.WaitForSpans(1, absl::Seconds(10)));
+  EXPECT_EQ(collector.last_metadata()["authorization"], "Bearer n0de-secret");
 }
 
 }  // namespace

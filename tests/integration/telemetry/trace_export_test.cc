@@ -114,6 +114,26 @@ TEST(TraceExportTest, ForceFlushExportsWithoutWaitingForTheInterval) {
   EXPECT_EQ(collector.Spans()[0].service_name, "fanout");
 }
 
+TEST(TraceExportTest, EveryExportCarriesTheConfiguredHeaders) {
+  OtlpCollector collector;
+  auto tracer =
+      MakeTracer({.endpoint = collector.address(),
+                  .flush_interval = absl::Hours(1),
+                  .export_timeout = kWait,
+                  .headers = {{"authorization", "Bearer collector-token"}, {"x-tenant", "acme"}}});
+  tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
+  tracer->ForceFlush();
+  EXPECT_EQ(tracer->stats().exported, 1);
+  EXPECT_EQ(collector.last_metadata()["authorization"], "Bearer collector-token");
+  EXPECT_EQ(collector.last_metadata()["x-tenant"], "acme");
+  // A header gRPC cannot send is refused by name, its value never shown.
+  absl::StatusOr<std::unique_ptr<Tracer>> bad =
+      Tracer::Create({.endpoint = collector.address(), .headers = {{"x-key", "s3cret\n"}}});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), ::testing::HasSubstr("x-key"));
+  EXPECT_THAT(std::string(bad.status().message()), ::testing::Not(::testing::HasSubstr("s3cret")));
+}
+
 TEST(TraceExportTest, ExportsOverMtlsToACollectorThatRequiresIt) {
   absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
   ASSERT_TRUE(certs.ok()) << certs.status();

@@ -1,12 +1,17 @@
-// fanoutd's config: how the limits of the gRPC and REST doors are checked.
+// fanoutd's config: how the limits of the gRPC and REST doors are checked,
+// how OTLP headers come from the environment, and what /config shows of
+// secrets.
 #include "services/fanoutd/node_config.h"
 
 #include <gmock/gmock.h>
+#include <google/protobuf/descriptor.h>
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
+#include "fanout/config/v1/field_options.pb.h"
 #include "node/config/yaml_proto.h"
 #include "tests/support/status_matchers.h"
 
@@ -15,7 +20,13 @@ namespace {
 
 using ::fanout::testing::IsOk;
 using ::fanout::testing::StatusIs;
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
 
 NodeConfig FromYaml(const std::string& yaml) {
   NodeConfig config = DefaultNodeConfig();
@@ -82,6 +93,94 @@ gateway: {max_header_bytes: 16384, read_timeout_ms: 5000, idle_timeout_ms: 30000
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(error)))
         << yaml;
   }
+}
+
+TEST(NodeConfigTest, OtlpHeadersComeFromTheEnvironmentUnderTheFilesOwn) {
+  NodeConfig config = FromYaml("tracing: {headers: {authorization: \"Bearer from-file\"}}");
+  std::vector<std::string> env = {
+      "OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20from-env, X-Team = blue%2Cgreen "
+      ",x-empty="};
+  std::vector<char*> vars;
+  for (std::string& entry : env) vars.push_back(entry.data());
+  vars.push_back(nullptr);
+  ASSERT_THAT(ApplyEnvironment(&config, vars.data()), IsOk());
+  EXPECT_THAT(config.tracing().headers(),
+              UnorderedElementsAre(Pair("authorization", "Bearer from-file"),
+                                   Pair("x-team", "blue,green"), Pair("x-empty", "")));
+  EXPECT_THAT(ValidateNodeConfig(config), IsOk());
+
+  for (const auto& [value, error] : std::vector<std::pair<std::string, std::string>>{
+           {"nokey", "expected key=value pairs separated by commas; an entry has no key or no '='"},
+           {"=v", "expected key=value pairs separated by commas; an entry has no key or no '='"},
+           {"k=abc%2", "header \"k\": '%' not followed by two hex digits"},
+           {"k=%zz", "header \"k\": '%' not followed by two hex digits"},
+       }) {
+    std::string entry = "OTEL_EXPORTER_OTLP_HEADERS=" + value;
+    char* bad[] = {entry.data(), nullptr};
+    NodeConfig fresh = DefaultNodeConfig();
+    EXPECT_THAT(ApplyEnvironment(&fresh, bad),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("OTEL_EXPORTER_OTLP_HEADERS: " + error)))
+        << value;
+  }
+}
+
+TEST(NodeConfigTest, BadOtlpHeadersNameTheKeyNeverTheValue) {
+  NodeConfig bad_key = FromYaml("tracing: {headers: {\"X Key\": s3cret}}");
+  EXPECT_THAT(ValidateNodeConfig(bad_key),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("tracing.headers.X Key: a key must be lower-case"),
+                             Not(HasSubstr("s3cret")))));
+  NodeConfig reserved = FromYaml("tracing: {headers: {grpc-timeout: 1S}}");
+  EXPECT_THAT(ValidateNodeConfig(reserved), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                     HasSubstr("tracing.headers.grpc-timeout")));
+  NodeConfig bad_value = FromYaml("tracing: {headers: {x-key: \"s3cret\\n\"}}");
+  EXPECT_THAT(ValidateNodeConfig(bad_value),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("tracing.headers.x-key: the value must be printable ASCII"),
+                             Not(HasSubstr("s3cret")))));
+}
+
+TEST(NodeConfigTest, ShownConfigRedactsSecretsAndCredentialsInTargets) {
+  NodeConfig config = FromYaml(R"(
+tracing: {otlp_endpoint: "127.0.0.1:4317", headers: {authorization: "Bearer t0ken", x-team: blue}}
+backends: {users: {target: "dns://alice:pa55@users:50051"}}
+)");
+  std::string shown = RedactedConfigText(config);
+  EXPECT_THAT(shown, HasSubstr(R"("authorization": "[redacted]")"));
+  EXPECT_THAT(shown, HasSubstr(R"("x-team": "[redacted]")"));
+  EXPECT_THAT(shown, HasSubstr(R"("target": "dns://[redacted]@users:50051")"));
+  EXPECT_THAT(shown, HasSubstr(R"("otlp_endpoint": "127.0.0.1:4317")"));
+  for (const char* secret : {"t0ken", "blue", "pa55", "alice"}) {
+    EXPECT_THAT(shown, Not(HasSubstr(secret)));
+  }
+}
+
+// Every field reachable from NodeConfig that is marked secret.
+void SecretFields(const Descriptor* type, std::set<const Descriptor*>* seen,
+                  std::vector<const FieldDescriptor*>* out) {
+  if (!seen->insert(type).second) return;
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* field = type->field(i);
+    if (field->options().GetExtension(config::v1::secret)) out->push_back(field);
+    if (field->message_type() != nullptr) SecretFields(field->message_type(), seen, out);
+  }
+}
+
+TEST(NodeConfigTest, SecretFieldsHoldText) {
+  std::set<const Descriptor*> seen;
+  std::vector<const FieldDescriptor*> secrets;
+  SecretFields(NodeConfig::descriptor(), &seen, &secrets);
+  std::vector<std::string> names;
+  for (const FieldDescriptor* field : secrets) {
+    names.push_back(field->full_name());
+    // Text, so /config can show "[redacted]" in its place (anything else is
+    // left out, which hides that it was set).
+    const FieldDescriptor* value = field->is_map() ? field->message_type()->map_value() : field;
+    EXPECT_EQ(value->cpp_type(), FieldDescriptor::CPPTYPE_STRING) << field->full_name();
+  }
+  // The secrets today. A new one (a database DSN) joins this list.
+  EXPECT_THAT(names, UnorderedElementsAre("fanout.config.v1.Tracing.headers"));
 }
 
 }  // namespace
