@@ -84,6 +84,7 @@ int Main(int argc, char** argv) {
   fanoutd::NodeConfig config = fanoutd::DefaultNodeConfig();
   config.set_grpc_address("127.0.0.1:0");
   config.set_data_dir(dir.string());
+  config.mutable_roles()->set_lab(true);  // lab.Echo: the runtime's floor
   fanoutd::Node node(config);
   if (absl::Status s = node.Start(); !s.ok()) {
     std::fprintf(stderr, "node: %s\n", s.ToString().c_str());

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak: the chart's topology (deploy/topology.sh: users, orders, lab,
+# Soak: the chart's topology (deploy/topology.sh: users, orders,
 # recommendations and gateway, one fanoutd each) under mixed traffic for a
 # while, each process's RSS, threads and fds and each role's loop lag
 # sampled every second, then a summary (start, max, end) and the load's

@@ -150,6 +150,7 @@ int Main(int argc, char** argv) {
     config.set_grpc_address("127.0.0.1:0");
     config.set_data_dir(data.string());
     config.mutable_gateway()->set_rest_address("");
+    config.mutable_roles()->set_lab(echo);  // --echo calls the lab
     if (traced) config.mutable_tracing()->set_otlp_endpoint(collector.address());
     fanoutd::Node node(config);
     if (absl::Status s = node.Start(); !s.ok()) {

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # The Kubernetes topology on one machine: one fanoutd process per role
-# (users, orders, recommendations, gateway; lab when the values enable it),
-# each with the config the Helm chart renders for it (helm/fanout), its
-# addresses moved to 127.0.0.1 (a Secret the chart renders, as the gateway's
-# auth files, is written under DIR/config/mounts/ and the config points there).
+# (users, orders, recommendations, gateway; lab when the values enable it
+# or with --with-lab), each with the config the Helm chart renders for it
+# (helm/fanout), its addresses moved to 127.0.0.1 (a Secret the chart
+# renders, as the gateway's auth files, is written under DIR/config/mounts/
+# and the config points there).
 # Starts them, waits until each answers grpc.health.v1 SERVING, prints the
 # endpoints, and stops them all (SIGTERM, drained) on Ctrl-C.
 #
 #   bash deploy/topology.sh                     # gRPC 50051.., admin 9090.., REST 8080
 #   bash deploy/topology.sh -f my-values.yaml   # chart values, as for helm install
 #   bash deploy/topology.sh --base-port auto --rest-port auto   # free ports
+#   bash deploy/topology.sh --with-lab          # the lab role too (and /v1/lab/* routes)
 #
-# Options: -f/--values FILE (repeatable), --base-port N|auto, --rest-port N|auto,
+# Options: -f/--values FILE (repeatable), --with-lab (roles.lab.enabled=true
+# over the values), --base-port N|auto, --rest-port N|auto,
 # --dir DIR (configs, logs, data; default .topology), --fanoutd PATH (skip
 # the build), --roles a,b (a subset), --jaeger PATH (a Jaeger all-in-one
 # binary; default: $JAEGER_BIN, else jaeger-all-in-one on PATH, else none).
@@ -24,11 +27,12 @@
 # collector of your own) is passed on to the roles if set.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-values=() base_port=50051 rest_port=8080 dir=$root/.topology fanoutd="" roles=""
+values=() base_port=50051 rest_port=8080 dir=$root/.topology fanoutd="" roles="" with_lab=0
 jaeger=${JAEGER_BIN:-$(command -v jaeger-all-in-one || true)}
 while [ $# -gt 0 ]; do
   case $1 in
     -f | --values) values+=(-f "$(realpath "$2")"); shift 2 ;;
+    --with-lab) with_lab=1; shift ;;
     --base-port) base_port=$2; shift 2 ;;
     --rest-port) rest_port=$2; shift 2 ;;
     --dir) dir=$(realpath -m "$2"); shift 2 ;;
@@ -56,6 +60,8 @@ source deploy/grpc_curl.sh
 # The chart's configs, localized.
 mkdir -p "$dir/config" "$dir/logs" "$dir/data"
 rm -f "$dir/endpoints.env"
+# --set after every -f: it wins over them, as on a helm command line.
+[ "$with_lab" = 1 ] && values+=(--set roles.lab.enabled=true)
 helm template fanout helm/fanout "${values[@]}" > "$dir/rendered.yaml"
 "$python" deploy/chart_configs.py "$dir/rendered.yaml" "$dir/config" --local \
   --base-port "$base_port" --rest-port "$rest_port" --data-dir "$dir/data" \

@@ -108,7 +108,8 @@ routes:
         method: fanout.recommendations.v1.Recommendations/Recommend
         request: {user_id: path.id, limit: query.limit}
 
-  # The lab backend, for tests, drills and benchmarks.
+  # The lab backend, for tests, drills and benchmarks: only where a lab
+  # backend or role is (`available`).
   - name: lab-echo
     path: /v1/lab/echo
     respond_with: echo

@@ -193,7 +193,8 @@ class Gateway {
 };
 
 // Appends the built-in routes (dashboard, the services' calls, lab); with
-// `available`, only those whose backends are all in it.
+// `available`, only those whose backends are all in it (so lab routes only
+// where a lab backend or role is).
 absl::Status AddDefaultRoutes(config::v1::GatewayConfig* config,
                               const std::set<std::string>* available = nullptr);
 

@@ -1,9 +1,12 @@
 // fanoutd: one fanout node, running the roles its config asks for.
 //
-//   fanoutd                              every role, embedded defaults
+//   fanoutd                              users, orders, recommendations, gateway: embedded defaults
+//   fanoutd --with-lab                   the same and the lab (echo, delays, errors; /v1/lab/*)
 //   fanoutd --config node.yaml           roles, addresses, backends from a file
 //   fanoutd --check-config node.yaml     validate and exit (non-zero with the reason)
 //   fanoutd --print-default-config       the defaults, loadable by --config
+//
+// --with-lab goes with any of them: it adds the lab role to the config.
 //
 // SIGTERM/SIGINT: readiness goes NOT_SERVING, the node stops accepting,
 // in-flight calls get shutdown.grace_ms to finish, the rest are cancelled,
@@ -29,7 +32,8 @@ namespace fanout::fanoutd {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: fanoutd [--config FILE] | --check-config FILE | --print-default-config\n";
+    "usage: fanoutd [--with-lab] [--config FILE | --check-config FILE | "
+    "--print-default-config]\n";
 
 void PrintHowToCall(const Node& node) {
   int port = node.grpc_port();
@@ -51,6 +55,9 @@ void PrintHowToCall(const Node& node) {
         "\"quantity\": 2, \"amountCents\": 700}'\n"
         "  curl -s %s/v1/users/1/dashboard\n",
         base.c_str(), u, u, u);
+    if (node.config().roles().lab()) {
+      std::printf("  curl -s '%s/v1/lab/echo?message=hi&delay_ms=100'\n", u);
+    }
   } else if (!grpc_tls) {
     std::printf(
         "Try it (gRPC over HTTP/2 with curl; the body is a framed protobuf):\n"
@@ -77,8 +84,8 @@ constexpr absl::Duration kSameSignalWindow = absl::Seconds(1);
 // preStop pause, the grace and this.
 constexpr absl::Duration kHardStopAfter = absl::Seconds(10);
 
-int Serve(const std::string& config_path) {
-  absl::StatusOr<NodeConfig> config = LoadNodeConfig(config_path);
+int Serve(const std::string& config_path, ConfigFlags flags) {
+  absl::StatusOr<NodeConfig> config = LoadNodeConfig(config_path, flags);
   if (!config.ok()) {
     FANOUT_LOG(ERROR) << "bad config: " << config.status().message();
     return 2;
@@ -161,10 +168,20 @@ int Serve(const std::string& config_path) {
 
 int main(int argc, char** argv) {
   using namespace fanout::fanoutd;
-  std::string flag = argc > 1 ? argv[1] : "";
-  if (argc == 1) return Serve("");
-  if (flag == "--print-default-config" && argc == 2) {
+  ConfigFlags flags;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--with-lab") {
+      flags.with_lab = true;
+    } else {
+      args.emplace_back(argv[i]);
+    }
+  }
+  std::string flag = args.empty() ? "" : args[0];
+  if (args.empty()) return Serve("", flags);
+  if (flag == "--print-default-config" && args.size() == 1) {
     NodeConfig defaults = DefaultNodeConfig();
+    if (flags.with_lab) defaults.mutable_roles()->set_lab(true);
     // The built-in routes, spelled out: the printed file loads back to the same node.
     std::set<std::string> backends = BackendNames(defaults);
     if (absl::Status added =
@@ -176,14 +193,14 @@ int main(int argc, char** argv) {
     std::printf("%s", NodeConfigToText(defaults).c_str());
     return 0;
   }
-  if ((flag == "--config" || flag == "--check-config") && argc == 3) {
-    if (flag == "--config") return Serve(argv[2]);
-    absl::StatusOr<NodeConfig> config = LoadNodeConfig(argv[2]);
+  if ((flag == "--config" || flag == "--check-config") && args.size() == 2) {
+    if (flag == "--config") return Serve(args[1], flags);
+    absl::StatusOr<NodeConfig> config = LoadNodeConfig(args[1], flags);
     if (!config.ok()) {
       std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
       return 2;
     }
-    std::printf("%s: ok\n", argv[2]);
+    std::printf("%s: ok\n", args[1].c_str());
     return 0;
   }
   std::fputs(kUsage, stderr);

@@ -178,7 +178,6 @@ NodeConfig DefaultNodeConfig() {
   c.mutable_roles()->set_users(true);
   c.mutable_roles()->set_orders(true);
   c.mutable_roles()->set_recommendations(true);
-  c.mutable_roles()->set_lab(true);
   c.mutable_roles()->set_gateway(true);
   c.mutable_gateway()->set_rest_address("127.0.0.1:8080");
   c.mutable_shutdown()->set_grace_ms(5000);
@@ -301,13 +300,14 @@ absl::Status ValidateNodeConfig(const NodeConfig& c) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
+absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path, ConfigFlags flags) {
   NodeConfig config = DefaultNodeConfig();
   if (!path.empty()) {
     // The file replaces the default roles rather than adding to them.
     config.clear_roles();
     FANOUT_RETURN_IF_ERROR(YamlFileToMessage(path, &config));
   }
+  if (flags.with_lab) config.mutable_roles()->set_lab(true);
   FANOUT_RETURN_IF_ERROR(ApplyEnvironment(&config, ::environ));
   absl::Status valid = ValidateNodeConfig(config);
   if (!valid.ok() && !path.empty()) {

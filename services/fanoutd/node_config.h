@@ -23,12 +23,20 @@ namespace fanout::fanoutd {
 
 using config::v1::NodeConfig;
 
-// Every role in one process, SQLite under ./fanout-data.
+// Users, orders, recommendations and the gateway in one process, SQLite
+// under ./fanout-data. Not the lab (fault injection for tests and drills):
+// only a config or flag that asks for it runs it.
 NodeConfig DefaultNodeConfig();
 
-// Defaults, then the file (if `path` is not empty), then the environment,
-// then validation. INVALID_ARGUMENT / NOT_FOUND naming file, key and value.
-absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path);
+// What fanoutd's flags add, over the defaults or the file.
+struct ConfigFlags {
+  bool with_lab = false;  // --with-lab: the lab role too (and, with a gateway, its routes)
+};
+
+// Defaults, then the file (if `path` is not empty), then the flags, then
+// the environment, then validation. INVALID_ARGUMENT / NOT_FOUND naming
+// file, key and value.
+absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path, ConfigFlags flags = {});
 
 // Applies FANOUT_* variables from `getenv`.
 absl::Status ApplyEnvironment(NodeConfig* config, char** environ);

@@ -564,6 +564,29 @@ TEST_F(FanoutdTest, BadConfigsAreRefusedWithTheirReason) {
   EXPECT_THAT(output, HasSubstr("/no/such.yaml"));
 }
 
+TEST_F(FanoutdTest, TheLabRunsOnlyWhenAskedFor) {
+  auto [code, defaults] = RunCommand(absl::StrCat(FANOUTD_PATH, " --print-default-config"));
+  ASSERT_EQ(code, 0);
+  EXPECT_THAT(defaults, HasSubstr("\"lab\": false"));
+  EXPECT_THAT(defaults, Not(HasSubstr("/v1/lab/")));
+  auto [asked, with_lab] =
+      RunCommand(absl::StrCat(FANOUTD_PATH, " --with-lab --print-default-config"));
+  ASSERT_EQ(asked, 0);
+  EXPECT_THAT(with_lab, HasSubstr("\"lab\": true"));
+  EXPECT_THAT(with_lab, HasSubstr("/v1/lab/echo"));
+  // With a file: a route calling the lab needs it, and --with-lab adds it.
+  std::string path = WriteConfig(
+      "lab-route.yaml",
+      "roles: {gateway: true}\ngateway: {routes: [{name: r, path: /r, calls: [{name: a, backend: "
+      "lab, method: fanout.lab.v1.Lab/Echo}]}]}\n");
+  auto [refused, why] = RunCommand(absl::StrCat(FANOUTD_PATH, " --check-config ", path));
+  EXPECT_EQ(refused, 2);
+  EXPECT_THAT(why, HasSubstr("backend \"lab\" is not configured"));
+  auto [accepted, ok] =
+      RunCommand(absl::StrCat(FANOUTD_PATH, " --check-config ", path, " --with-lab"));
+  EXPECT_EQ(accepted, 0) << ok;
+}
+
 TEST_F(FanoutdTest, DefaultConfigRoundTripsAndEnvironmentOverrides) {
   auto [code, text] = RunCommand(absl::StrCat(FANOUTD_PATH, " --print-default-config"));
   ASSERT_EQ(code, 0);

@@ -1,6 +1,7 @@
 // A whole fanoutd node in this process, on 127.0.0.1:0, as its config makes
-// it: the gRPC door's limits and reflection switch, and /config hiding
-// secrets while the node still uses them.
+// it: what the default node serves (no lab), the gRPC door's limits and
+// reflection switch, and /config hiding secrets while the node still uses
+// them.
 #include "services/fanoutd/node.h"
 
 #include <gmock/gmock.h>
@@ -79,6 +80,19 @@ class NodeTest : public testing::LoopTest {
   std::unique_ptr<Node> node_;
   static inline int serial_ = 0;
 };
+
+TEST_F(NodeTest, TheDefaultNodeRunsNoLab) {
+  StartNode();
+  EXPECT_EQ(Echo().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(HttpCall(node_->rest_port(), "GET", "/v1/lab/echo?message=x").status, 404);
+}
+
+TEST_F(NodeTest, TheLabWhenTheConfigAsksForIt) {
+  StartNode("roles: {lab: true}");
+  EXPECT_TRUE(Echo().ok());
+  testing::HttpResult echo = HttpCall(node_->rest_port(), "GET", "/v1/lab/echo?message=x");
+  EXPECT_EQ(echo.status, 200) << echo.body;
+}
 
 TEST_F(NodeTest, ReflectionIsServedUnlessSwitchedOff) {
   StartNode("roles: {lab: true}");

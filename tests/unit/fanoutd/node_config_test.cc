@@ -1,6 +1,6 @@
-// fanoutd's config: how the limits of the gRPC and REST doors are checked,
-// how OTLP headers come from the environment, and what /config shows of
-// secrets.
+// fanoutd's config: what the embedded defaults run, how the limits of the
+// gRPC and REST doors are checked, how OTLP headers come from the
+// environment, and what /config shows of secrets.
 #include "services/fanoutd/node_config.h"
 
 #include <gmock/gmock.h>
@@ -32,6 +32,17 @@ NodeConfig FromYaml(const std::string& yaml) {
   NodeConfig config = DefaultNodeConfig();
   EXPECT_THAT(YamlTextToMessage(yaml, "test", &config), IsOk());
   return config;
+}
+
+TEST(NodeConfigTest, TheDefaultNodeRunsNoLab) {
+  NodeConfig config = DefaultNodeConfig();
+  EXPECT_TRUE(config.roles().users());
+  EXPECT_TRUE(config.roles().orders());
+  EXPECT_TRUE(config.roles().recommendations());
+  EXPECT_TRUE(config.roles().gateway());
+  EXPECT_FALSE(config.roles().lab());
+  EXPECT_THAT(BackendNames(config), Not(::testing::Contains("lab")));
+  EXPECT_THAT(ValidateNodeConfig(config), IsOk());
 }
 
 TEST(NodeConfigTest, GrpcServerLimitsAreCheckedByKey) {

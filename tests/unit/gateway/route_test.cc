@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "fanout/gateway/v1/gateway.pb.h"
@@ -73,6 +74,19 @@ TEST(RouteTest, MatchingTellsWrongMethodFromUnknownPath) {
   EXPECT_TRUE(unknown.allowed.empty());
   EXPECT_EQ(MatchRoute(*routes, "GET", "/v1/users/7/").route, nullptr);
   EXPECT_NE(MatchRoute(*routes, "HEAD", "/v1/users/7").route, nullptr);
+}
+
+TEST(RouteTest, LabRoutesAreBuiltInOnlyWhereALabBackendIs) {
+  std::set<std::string> without_lab = {"users", "orders", "recommendations"};
+  config::v1::GatewayConfig config;
+  ASSERT_THAT(AddDefaultRoutes(&config, &without_lab), IsOk());
+  for (const auto& route : config.routes()) {
+    EXPECT_FALSE(absl::StartsWith(route.path(), "/v1/lab/")) << route.name();
+  }
+  std::set<std::string> with_lab = {"users", "orders", "recommendations", "lab"};
+  config::v1::GatewayConfig lab;
+  ASSERT_THAT(AddDefaultRoutes(&lab, &with_lab), IsOk());
+  EXPECT_EQ(lab.routes_size(), config.routes_size() + 2);  // lab-echo, lab-fanout
 }
 
 TEST(RouteTest, DependenciesBecomeEdges) {
