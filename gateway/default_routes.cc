@@ -58,14 +58,6 @@ routes:
     respond_with: user
     calls:
       - {name: user, backend: users, method: fanout.users.v1.Users/GetUser, request: {id: path.id}}
-  - name: list-users
-    path: /v1/users
-    respond_with: users
-    calls:
-      - name: users
-        backend: users
-        method: fanout.users.v1.Users/ListUsers
-        request: {page_size: query.page_size, page_token: query.page_token}
   - name: update-user
     http_method: PATCH
     path: /v1/users/{id}
@@ -75,12 +67,6 @@ routes:
         backend: users
         method: fanout.users.v1.Users/UpdateUser
         request: {"*": body, id: path.id}
-  - name: delete-user
-    http_method: DELETE
-    path: /v1/users/{id}
-    respond_with: user
-    calls:
-      - {name: user, backend: users, method: fanout.users.v1.Users/DeleteUser, request: {id: path.id}}
   - name: create-order
     http_method: POST
     path: /v1/users/{id}/orders
@@ -127,6 +113,26 @@ routes:
       - {name: c, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=c", delay_ms: query.delay_ms}}
 )yaml";
 
+// Administration, not a public API: every user's email, and deletion. Only
+// with gateway.admin_routes.
+constexpr char kAdminRoutes[] = R"yaml(
+routes:
+  - name: list-users
+    path: /v1/users
+    respond_with: users
+    calls:
+      - name: users
+        backend: users
+        method: fanout.users.v1.Users/ListUsers
+        request: {page_size: query.page_size, page_token: query.page_token}
+  - name: delete-user
+    http_method: DELETE
+    path: /v1/users/{id}
+    respond_with: user
+    calls:
+      - {name: user, backend: users, method: fanout.users.v1.Users/DeleteUser, request: {id: path.id}}
+)yaml";
+
 }  // namespace
 
 absl::Status AddDefaultRoutes(config::v1::GatewayConfig* config,
@@ -134,6 +140,12 @@ absl::Status AddDefaultRoutes(config::v1::GatewayConfig* config,
   config::v1::GatewayConfig defaults;
   absl::Status parsed = YamlTextToMessage(kDefaultRoutes, "default routes", &defaults);
   if (!parsed.ok()) return parsed;
+  if (config->admin_routes()) {
+    config::v1::GatewayConfig admin;
+    parsed = YamlTextToMessage(kAdminRoutes, "admin routes", &admin);
+    if (!parsed.ok()) return parsed;
+    defaults.MergeFrom(admin);
+  }
   for (auto& route : *defaults.mutable_routes()) {
     bool servable = true;
     for (const auto& call : route.calls()) {

@@ -192,9 +192,10 @@ class Gateway {
   std::vector<metrics::CallbackHandle> metrics_;  // Before backends_ dies: declared after it.
 };
 
-// Appends the built-in routes (dashboard, the services' calls, lab); with
-// `available`, only those whose backends are all in it (so lab routes only
-// where a lab backend or role is).
+// Appends the built-in routes (dashboard, the services' calls, lab; listing
+// and deleting users only with config->admin_routes()); with `available`,
+// only those whose backends are all in it (so lab routes only where a lab
+// backend or role is).
 absl::Status AddDefaultRoutes(config::v1::GatewayConfig* config,
                               const std::set<std::string>* available = nullptr);
 

@@ -1,7 +1,7 @@
 // A whole fanoutd node in this process, on 127.0.0.1:0, as its config makes
-// it: what the default node serves (no lab), the gRPC door's limits and
-// reflection switch, and /config hiding secrets while the node still uses
-// them.
+// it: what the default node publishes (no lab, no admin routes), the gRPC
+// door's limits and reflection switch, and /config hiding secrets while the
+// node still uses them.
 #include "services/fanoutd/node.h"
 
 #include <gmock/gmock.h>
@@ -81,17 +81,34 @@ class NodeTest : public testing::LoopTest {
   static inline int serial_ = 0;
 };
 
-TEST_F(NodeTest, TheDefaultNodeRunsNoLab) {
+TEST_F(NodeTest, TheDefaultNodePublishesNoLabAndNoAdminRoutes) {
   StartNode();
   EXPECT_EQ(Echo().error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_EQ(HttpCall(node_->rest_port(), "GET", "/v1/lab/echo?message=x").status, 404);
+  // Listing every user and deleting one are not routes; creating one is.
+  testing::HttpResult list = HttpCall(node_->rest_port(), "GET", "/v1/users");
+  EXPECT_EQ(list.status, 405) << list.body;
+  EXPECT_EQ(list.headers["allow"], "POST");
+  EXPECT_EQ(HttpCall(node_->rest_port(), "DELETE", "/v1/users/1").status, 405);
+  EXPECT_EQ(HttpCall(node_->rest_port(), "POST", "/v1/users",
+                     R"({"name": "Ada", "email": "ada@example.com"})")
+                .status,
+            201);
 }
 
-TEST_F(NodeTest, TheLabWhenTheConfigAsksForIt) {
-  StartNode("roles: {lab: true}");
+TEST_F(NodeTest, LabAndAdminRoutesWhenTheConfigAsksForThem) {
+  StartNode("roles: {lab: true}\ngateway: {admin_routes: true}");
   EXPECT_TRUE(Echo().ok());
   testing::HttpResult echo = HttpCall(node_->rest_port(), "GET", "/v1/lab/echo?message=x");
   EXPECT_EQ(echo.status, 200) << echo.body;
+  ASSERT_EQ(HttpCall(node_->rest_port(), "POST", "/v1/users",
+                     R"({"name": "Ada", "email": "ada@example.com"})")
+                .status,
+            201);
+  testing::HttpResult list = HttpCall(node_->rest_port(), "GET", "/v1/users");
+  EXPECT_EQ(list.status, 200) << list.body;
+  EXPECT_THAT(list.body, HasSubstr("ada@example.com"));
+  EXPECT_EQ(HttpCall(node_->rest_port(), "DELETE", "/v1/users/1").status, 200);
 }
 
 TEST_F(NodeTest, ReflectionIsServedUnlessSwitchedOff) {

@@ -68,12 +68,32 @@ TEST(RouteTest, MatchingTellsWrongMethodFromUnknownPath) {
   ASSERT_THAT(routes, IsOk());
   RouteMatch wrong = MatchRoute(*routes, "PUT", "/v1/users/7");
   EXPECT_EQ(wrong.route, nullptr);
-  EXPECT_THAT(wrong.allowed, ::testing::UnorderedElementsAre("GET", "PATCH", "DELETE"));
+  EXPECT_THAT(wrong.allowed, ::testing::UnorderedElementsAre("GET", "PATCH"));
   RouteMatch unknown = MatchRoute(*routes, "GET", "/v1/nothing/here");
   EXPECT_EQ(unknown.route, nullptr);
   EXPECT_TRUE(unknown.allowed.empty());
   EXPECT_EQ(MatchRoute(*routes, "GET", "/v1/users/7/").route, nullptr);
   EXPECT_NE(MatchRoute(*routes, "HEAD", "/v1/users/7").route, nullptr);
+}
+
+TEST(RouteTest, AdminRoutesAreBuiltInOnlyWhenAskedFor) {
+  config::v1::GatewayConfig config;
+  ASSERT_THAT(AddDefaultRoutes(&config), IsOk());
+  auto routes = CompileRoutes(config, TestContext());
+  ASSERT_THAT(routes, IsOk());
+  EXPECT_EQ(MatchRoute(*routes, "GET", "/v1/users").route, nullptr);
+  EXPECT_EQ(MatchRoute(*routes, "DELETE", "/v1/users/7").route, nullptr);
+  EXPECT_NE(MatchRoute(*routes, "POST", "/v1/users").route, nullptr);  // Creating stays.
+
+  config::v1::GatewayConfig admin;
+  admin.set_admin_routes(true);
+  ASSERT_THAT(AddDefaultRoutes(&admin), IsOk());
+  auto with_admin = CompileRoutes(admin, TestContext());
+  ASSERT_THAT(with_admin, IsOk());
+  ASSERT_NE(MatchRoute(*with_admin, "GET", "/v1/users").route, nullptr);
+  EXPECT_EQ(MatchRoute(*with_admin, "GET", "/v1/users").route->name, "list-users");
+  ASSERT_NE(MatchRoute(*with_admin, "DELETE", "/v1/users/7").route, nullptr);
+  EXPECT_EQ(MatchRoute(*with_admin, "DELETE", "/v1/users/7").route->name, "delete-user");
 }
 
 TEST(RouteTest, LabRoutesAreBuiltInOnlyWhereALabBackendIs) {
