@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "node/otlp/otlp_exporter.h"
 #include "node/telemetry/trace.h"
 
 namespace fanout::trace {
@@ -23,15 +24,15 @@ namespace {
 constexpr char kDownCollector[] = "127.0.0.1:1";
 
 std::unique_ptr<Tracer> MakeTracer(double sample_ratio) {
-  absl::StatusOr<std::unique_ptr<Tracer>> tracer = Tracer::Create(
-      {.endpoint = kDownCollector, .sample_ratio = sample_ratio, .service_name = "bench"});
+  absl::StatusOr<std::unique_ptr<Tracer>> tracer = NewOtlpTracer(
+      {.endpoint = kDownCollector}, {.sample_ratio = sample_ratio, .service_name = "bench"});
   return tracer.ok() ? *std::move(tracer) : nullptr;
 }
 
 void RunSpans(benchmark::State& state, double sample_ratio) {
   std::unique_ptr<Tracer> tracer = MakeTracer(sample_ratio);
   if (tracer == nullptr) {
-    state.SkipWithError("Tracer::Create failed");
+    state.SkipWithError("NewOtlpTracer failed");
     return;
   }
   SpanContext parent = *ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");

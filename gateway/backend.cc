@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/async/as_completed.h"
-#include "node/loop/timer.h"
+#include "node/async/sleep.h"
 #include "node/telemetry/trace.h"
 
 namespace fanout::gateway {

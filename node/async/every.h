@@ -12,7 +12,7 @@
 #include "absl/functional/any_invocable.h"
 #include "node/async/task.h"
 #include "node/base/log.h"
-#include "node/loop/timer.h"
+#include "node/async/sleep.h"
 
 namespace fanout {
 

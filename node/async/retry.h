@@ -21,7 +21,7 @@
 #include "node/async/task.h"
 #include "node/base/clock.h"
 #include "node/base/sync.h"
-#include "node/loop/timer.h"
+#include "node/async/sleep.h"
 
 namespace fanout {
 

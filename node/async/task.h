@@ -34,7 +34,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "node/async/cancellation.h"
+#include "node/base/cancellation.h"
 
 namespace fanout {
 

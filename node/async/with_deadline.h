@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/async/child_scope.h"
-#include "node/loop/timer.h"
+#include "node/async/sleep.h"
 
 namespace fanout {
 

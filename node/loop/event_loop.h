@@ -28,7 +28,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "node/async/cancellation.h"
+#include "node/base/cancellation.h"
 #include "node/base/sync.h"
 #include "node/telemetry/metrics.h"
 

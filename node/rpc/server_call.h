@@ -20,7 +20,7 @@
 #include <optional>
 #include <string_view>
 
-#include "node/async/cancellation.h"
+#include "node/base/cancellation.h"
 #include "node/async/spawn.h"
 #include "node/rpc/call_telemetry.h"
 #include "node/rpc/cq_op.h"

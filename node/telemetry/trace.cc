@@ -24,8 +24,8 @@ absl::Status ValidateOptions(const Tracer::Options& options) {
   auto invalid = [](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat("tracer options: ", what));
   };
-  if (options.endpoint.empty() && options.exporter == nullptr) {
-    return invalid("endpoint must not be empty");
+  if (options.exporter == nullptr) {
+    return invalid("exporter must be set (node/otlp: NewOtlpTracer sends to a collector)");
   }
   if (!(options.sample_ratio >= 0.0 && options.sample_ratio <= 1.0)) {
     return invalid(absl::StrCat("sample_ratio must be in [0, 1], got ", options.sample_ratio));
@@ -101,14 +101,8 @@ std::unique_ptr<SpanProto> NewSpanProto(const SpanContext& context, const SpanCo
 
 absl::StatusOr<std::unique_ptr<Tracer>> Tracer::Create(Options options) {
   if (absl::Status status = ValidateOptions(options); !status.ok()) return status;
-  // A test's exporter is shared: the test keeps a handle to look at batches.
+  // Shared: a test keeps a handle to look at batches.
   std::shared_ptr<SpanExporter> exporter = options.exporter;
-  if (exporter == nullptr) {
-    absl::StatusOr<std::unique_ptr<SpanExporter>> otlp =
-        NewOtlpGrpcExporter(options.endpoint, options.tls, options.headers);
-    if (!otlp.ok()) return otlp.status();
-    exporter = *std::move(otlp);
-  }
   auto processor = std::make_shared<internal::SpanProcessor>(
       internal::SpanProcessor::Options{.max_queue_spans = options.max_queue_spans,
                                        .max_batch_spans = options.max_batch_spans,
@@ -139,8 +133,8 @@ Tracer::Tracer(Options options, std::shared_ptr<internal::SpanProcessor> process
   };
   for (const Stat& stat : kStats) {
     auto field = stat.field;
-    metrics_.push_back(metrics::DefaultRegistry().AddCallback(
-        stat.name, stat.help, stat.type, {}, [this, field] {
+    metrics_.push_back(
+        metrics::DefaultRegistry().AddCallback(stat.name, stat.help, stat.type, {}, [this, field] {
           return std::vector<metrics::Sample>{{{}, static_cast<double>(stats().*field)}};
         }));
   }

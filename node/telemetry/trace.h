@@ -1,10 +1,11 @@
 // Tracing: spans for every hop of a request, exported over OTLP/gRPC to an
-// OpenTelemetry collector (Jaeger on 4317). The one header to include.
+// OpenTelemetry collector (Jaeger on 4317). The one header to include to
+// record; the exporter that sends is node/otlp/otlp_exporter.h.
 //
 //   FANOUT_ASSIGN_OR_RETURN(std::unique_ptr<trace::Tracer> tracer,
-//                           trace::Tracer::Create({.endpoint = "dns:///jaeger:4317",
-//                                                  .sample_ratio = 0.1,
-//                                                  .service_name = "gateway"}));
+//                           trace::NewOtlpTracer({.endpoint = "dns:///jaeger:4317"},
+//                                                {.sample_ratio = 0.1,
+//                                                 .service_name = "gateway"}));
 //   trace::SetGlobalTracer(tracer.get());   // before serving starts
 //   ...
 //   if (trace::Tracer* t = trace::GlobalTracer()) {
@@ -37,7 +38,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "node/base/tls_files.h"
 #include "node/telemetry/metrics.h"
 #include "node/telemetry/trace_context.h"
 #include "node/telemetry/trace_exporter.h"
@@ -53,8 +53,7 @@ class SpanProcessor;
 class Tracer {
  public:
   struct Options {
-    std::string endpoint;       // OTLP/gRPC target, e.g. "127.0.0.1:4317" or "dns:///jaeger:4317"
-    double sample_ratio = 1.0;  // root spans: kept with this probability (by trace id)
+    double sample_ratio = 1.0;            // root spans: kept with this probability (by trace id)
     std::string service_name = "fanout";  // the default resource's service.name
     std::string service_version;          // service.version; empty: not sent
     std::string instance_id;              // service.instance.id; empty: "<host name>:<pid>"
@@ -62,13 +61,9 @@ class Tracer {
     size_t max_batch_spans = 512;         // per Export call
     absl::Duration flush_interval = absl::Seconds(1);
     absl::Duration export_timeout = absl::Seconds(5);
-    // Where batches go instead of OTLP/gRPC to `endpoint` (which is then
-    // only a name for logs and may be empty). For tests.
+    // Where batches go (required): NewOtlpTracer sets an OTLP/gRPC one;
+    // tests an in-memory one.
     std::shared_ptr<SpanExporter> exporter;
-    // TLS (mTLS with cert_file/key_file) to `endpoint`; default plaintext.
-    TlsOptions tls;
-    // Metadata sent with every export (the collector's credentials).
-    std::vector<std::pair<std::string, std::string>> headers;
   };
   struct Stats {
     int64_t exported = 0;         // accepted by the collector
@@ -77,7 +72,7 @@ class Tracer {
     int64_t queued = 0;           // waiting, or in an export under way
   };
 
-  // INVALID_ARGUMENT naming the field: empty endpoint, ratio outside [0,1],
+  // INVALID_ARGUMENT naming the field: no exporter, ratio outside [0,1],
   // zero sizes, non-positive durations.
   static absl::StatusOr<std::unique_ptr<Tracer>> Create(Options options);
   // Exports what is queued (bounded by export_timeout), then joins the

@@ -13,6 +13,7 @@
 #include "node/base/log.h"
 #include "node/base/status_macros.h"
 #include "node/config/tls_config.h"
+#include "node/otlp/otlp_exporter.h"
 
 namespace fanout::fanoutd {
 namespace {
@@ -198,7 +199,6 @@ absl::Status Node::StartTracing() {
   if (t.otlp_endpoint().empty()) return absl::OkStatus();
   std::vector<std::pair<std::string, std::string>> roles = RoleServices(config_.roles());
   trace::Tracer::Options options{
-      .endpoint = t.otlp_endpoint(),
       .sample_ratio = t.has_sample_ratio() ? t.sample_ratio() : 1.0,
       // One role: its name is the process's; several: "fanout" for what no
       // role owns (a proxied call of a service served elsewhere).
@@ -209,9 +209,9 @@ absl::Status Node::StartTracing() {
   if (t.max_batch_spans() > 0) options.max_batch_spans = t.max_batch_spans();
   if (t.flush_interval_ms() > 0) options.flush_interval = absl::Milliseconds(t.flush_interval_ms());
   if (t.export_timeout_ms() > 0) options.export_timeout = absl::Milliseconds(t.export_timeout_ms());
-  options.tls = TlsOptionsFromConfig(t.tls());
-  options.headers.assign(t.headers().begin(), t.headers().end());
-  absl::StatusOr<std::unique_ptr<trace::Tracer>> tracer = trace::Tracer::Create(options);
+  trace::OtlpOptions otlp{.endpoint = t.otlp_endpoint(), .tls = TlsOptionsFromConfig(t.tls())};
+  otlp.headers.assign(t.headers().begin(), t.headers().end());
+  absl::StatusOr<std::unique_ptr<trace::Tracer>> tracer = trace::NewOtlpTracer(otlp, options);
   if (!tracer.ok()) {
     return absl::Status(tracer.status().code(),
                         absl::StrCat("tracing: ", tracer.status().message()));
@@ -223,7 +223,7 @@ absl::Status Node::StartTracing() {
   }
   trace::SetGlobalTracer(tracer_.get());
   FANOUT_LOG(INFO) << "tracing: OTLP to " << t.otlp_endpoint()
-                   << (options.tls.enabled() ? " over TLS" : "") << ", sampling "
+                   << (otlp.tls.enabled() ? " over TLS" : "") << ", sampling "
                    << options.sample_ratio << " of new traces";
   return absl::OkStatus();
 }

@@ -4,7 +4,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "node/base/status_macros.h"
-#include "node/loop/timer.h"
+#include "node/async/sleep.h"
 #include "node/rpc/server_call.h"
 #include "node/rpc/status.h"
 

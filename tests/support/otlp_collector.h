@@ -4,7 +4,7 @@
 // (UNAVAILABLE) or stuck (answers nothing until the caller's deadline).
 //
 //   OtlpCollector collector;
-//   auto tracer = trace::Tracer::Create({.endpoint = collector.address()});
+//   auto tracer = trace::NewOtlpTracer({.endpoint = collector.address()}, {});
 //   ... spans ...
 //   ASSERT_TRUE(collector.WaitForSpans(3, absl::Seconds(10)));
 //   EXPECT_EQ(collector.Spans()[0].service_name, "fanout");

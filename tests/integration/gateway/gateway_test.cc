@@ -18,7 +18,7 @@
 #include "fanout/lab/v1/lab.grpc.pb.h"
 #include "node/config/yaml_proto.h"
 #include "tests/support/generic_unary.h"
-#include "node/loop/timer.h"
+#include "node/async/sleep.h"
 #include "node/telemetry/metrics.h"
 #include "services/lab/lab_service.h"
 #include "tests/support/eventually.h"

@@ -20,7 +20,7 @@
 #include "node/async/task_group.h"
 #include "node/async/with_deadline.h"
 #include "node/base/status_macros.h"
-#include "node/loop/timer.h"
+#include "node/async/sleep.h"
 #include "node/rpc/byte_buffer.h"
 #include "node/rpc/client.h"
 #include "node/rpc/generic_stream.h"

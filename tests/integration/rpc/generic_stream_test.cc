@@ -14,7 +14,7 @@
 #include "node/async/with_deadline.h"
 #include "node/base/status_macros.h"
 #include "node/base/sync.h"
-#include "node/loop/timer.h"
+#include "node/async/sleep.h"
 #include "node/rpc/byte_buffer.h"
 #include "node/rpc/server.h"
 #include "services/lab/lab_service.h"

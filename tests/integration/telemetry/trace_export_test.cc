@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "node/otlp/otlp_exporter.h"
 #include "node/rpc/tls_credentials.h"
 #include "node/telemetry/trace.h"
 #include "tests/support/otlp_collector.h"
@@ -23,10 +24,13 @@ using SpanProto = opentelemetry::proto::trace::v1::Span;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
 
-std::unique_ptr<Tracer> MakeTracer(Tracer::Options options) {
-  absl::StatusOr<std::unique_ptr<Tracer>> tracer = Tracer::Create(std::move(options));
+std::unique_ptr<Tracer> MakeTracer(const OtlpOptions& otlp, Tracer::Options options) {
+  absl::StatusOr<std::unique_ptr<Tracer>> tracer = NewOtlpTracer(otlp, std::move(options));
   EXPECT_TRUE(tracer.ok()) << tracer.status();
   return tracer.ok() ? *std::move(tracer) : nullptr;
+}
+std::unique_ptr<Tracer> MakeTracer(const std::string& endpoint, Tracer::Options options) {
+  return MakeTracer(OtlpOptions{.endpoint = endpoint}, std::move(options));
 }
 
 // Nothing listens on port 1, and no other test can take it meanwhile.
@@ -44,10 +48,9 @@ bool Drain(Tracer& tracer) {
 TEST(TraceExportTest, SpansArriveGroupedByResourceWithLinksKindsAndStatus) {
   OtlpCollector collector;
   ASSERT_TRUE(collector.ok());
-  auto tracer = MakeTracer({.endpoint = collector.address(),
-                            .service_name = "gateway",
-                            .service_version = "0.1.0",
-                            .flush_interval = absl::Milliseconds(50)});
+  auto tracer = MakeTracer(collector.address(), {.service_name = "gateway",
+                                                 .service_version = "0.1.0",
+                                                 .flush_interval = absl::Milliseconds(50)});
   int users = tracer->AddResource("users");
   tracer->MapGrpcService("fanout.users.v1.Users", users);
 
@@ -105,8 +108,8 @@ TEST(TraceExportTest, SpansArriveGroupedByResourceWithLinksKindsAndStatus) {
 
 TEST(TraceExportTest, ForceFlushExportsWithoutWaitingForTheInterval) {
   OtlpCollector collector;
-  auto tracer = MakeTracer(
-      {.endpoint = collector.address(), .flush_interval = absl::Hours(1), .export_timeout = kWait});
+  auto tracer =
+      MakeTracer(collector.address(), {.flush_interval = absl::Hours(1), .export_timeout = kWait});
   for (int i = 0; i < 5; ++i) tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
   tracer->ForceFlush();
   EXPECT_EQ(tracer->stats().exported, 5);
@@ -118,9 +121,8 @@ TEST(TraceExportTest, EveryExportCarriesTheConfiguredHeaders) {
   OtlpCollector collector;
   auto tracer =
       MakeTracer({.endpoint = collector.address(),
-                  .flush_interval = absl::Hours(1),
-                  .export_timeout = kWait,
-                  .headers = {{"authorization", "Bearer collector-token"}, {"x-tenant", "acme"}}});
+                  .headers = {{"authorization", "Bearer collector-token"}, {"x-tenant", "acme"}}},
+                 {.flush_interval = absl::Hours(1), .export_timeout = kWait});
   tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
   tracer->ForceFlush();
   EXPECT_EQ(tracer->stats().exported, 1);
@@ -128,7 +130,7 @@ TEST(TraceExportTest, EveryExportCarriesTheConfiguredHeaders) {
   EXPECT_EQ(collector.last_metadata()["x-tenant"], "acme");
   // A header gRPC cannot send is refused by name, its value never shown.
   absl::StatusOr<std::unique_ptr<Tracer>> bad =
-      Tracer::Create({.endpoint = collector.address(), .headers = {{"x-key", "s3cret\n"}}});
+      NewOtlpTracer({.endpoint = collector.address(), .headers = {{"x-key", "s3cret\n"}}}, {});
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad.status().message()), ::testing::HasSubstr("x-key"));
   EXPECT_THAT(std::string(bad.status().message()), ::testing::Not(::testing::HasSubstr("s3cret")));
@@ -143,20 +145,17 @@ TEST(TraceExportTest, ExportsOverMtlsToACollectorThatRequiresIt) {
   OtlpCollector collector(*credentials);
   ASSERT_TRUE(collector.ok());
   // 127.0.0.1 is among the certificate's names.
-  auto tracer = MakeTracer({.endpoint = collector.address(),
-                            .flush_interval = absl::Hours(1),
-                            .export_timeout = kWait,
-                            .tls = certs->ClientTls(/*mtls=*/true)});
+  auto tracer =
+      MakeTracer({.endpoint = collector.address(), .tls = certs->ClientTls(/*mtls=*/true)},
+                 {.flush_interval = absl::Hours(1), .export_timeout = kWait});
   for (int i = 0; i < 3; ++i) tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
   tracer->ForceFlush();
   EXPECT_EQ(tracer->stats().exported, 3);
   EXPECT_THAT(collector.Spans(), SizeIs(3));
 
   // Without a client certificate the collector refuses the connection.
-  auto bare = MakeTracer({.endpoint = collector.address(),
-                          .flush_interval = absl::Hours(1),
-                          .export_timeout = absl::Seconds(2),
-                          .tls = certs->ClientTls(/*mtls=*/false)});
+  auto bare = MakeTracer({.endpoint = collector.address(), .tls = certs->ClientTls(/*mtls=*/false)},
+                         {.flush_interval = absl::Hours(1), .export_timeout = absl::Seconds(2)});
   bare->StartSpan("s", SpanKind::kInternal, nullptr)->End();
   bare->ForceFlush();
   EXPECT_EQ(bare->stats().exported, 0);
@@ -166,17 +165,16 @@ TEST(TraceExportTest, ExportsOverMtlsToACollectorThatRequiresIt) {
 
 TEST(TraceExportTest, DestructionExportsWhatIsLeft) {
   OtlpCollector collector;
-  auto tracer = MakeTracer(
-      {.endpoint = collector.address(), .flush_interval = absl::Hours(1), .export_timeout = kWait});
+  auto tracer =
+      MakeTracer(collector.address(), {.flush_interval = absl::Hours(1), .export_timeout = kWait});
   for (int i = 0; i < 7; ++i) tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
   tracer.reset();
   EXPECT_THAT(collector.Spans(), SizeIs(7));
 }
 
 TEST(TraceExportTest, CollectorDownDropsAndCountsWithoutSlowingCallers) {
-  auto tracer = MakeTracer({.endpoint = DeadAddress(),
-                            .flush_interval = absl::Milliseconds(10),
-                            .export_timeout = absl::Seconds(2)});
+  auto tracer = MakeTracer(DeadAddress(), {.flush_interval = absl::Milliseconds(10),
+                                           .export_timeout = absl::Seconds(2)});
   constexpr int kSpans = 10000;
   for (int i = 0; i < kSpans; ++i) {
     auto span = tracer->StartSpan("s", SpanKind::kInternal, nullptr);
@@ -193,8 +191,8 @@ TEST(TraceExportTest, CollectorDownDropsAndCountsWithoutSlowingCallers) {
 TEST(TraceExportTest, RefusingCollectorCountsFailuresThenRecovers) {
   OtlpCollector collector;
   collector.set_mode(OtlpCollector::Mode::kUnavailable);
-  auto tracer = MakeTracer(
-      {.endpoint = collector.address(), .flush_interval = absl::Hours(1), .export_timeout = kWait});
+  auto tracer =
+      MakeTracer(collector.address(), {.flush_interval = absl::Hours(1), .export_timeout = kWait});
   for (int i = 0; i < 3; ++i) tracer->StartSpan("refused", SpanKind::kInternal, nullptr)->End();
   ASSERT_TRUE(Drain(*tracer));
   EXPECT_EQ(tracer->stats().dropped, 3);
@@ -215,11 +213,10 @@ TEST(TraceExportTest, HangingCollectorFillsTheQueueAndEndNeverBlocks) {
   constexpr int kSpans = 10000;
   constexpr int kQueue = 100;
   constexpr int kBatch = 10;
-  auto tracer = MakeTracer({.endpoint = collector.address(),
-                            .max_queue_spans = kQueue,
-                            .max_batch_spans = kBatch,
-                            .flush_interval = absl::Milliseconds(10),
-                            .export_timeout = absl::Milliseconds(500)});
+  auto tracer = MakeTracer(collector.address(), {.max_queue_spans = kQueue,
+                                                 .max_batch_spans = kBatch,
+                                                 .flush_interval = absl::Milliseconds(10),
+                                                 .export_timeout = absl::Milliseconds(500)});
   for (int i = 0; i < kSpans; ++i) tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
 
   // Every span is somewhere: at most a queue and one batch wait, the rest was

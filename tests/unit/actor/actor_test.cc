@@ -16,7 +16,7 @@
 #include "node/async/with_deadline.h"
 #include "node/base/clock.h"
 #include "node/base/status_macros.h"
-#include "node/loop/timer.h"
+#include "node/async/sleep.h"
 #include "tests/support/loop_fixture.h"
 #include "tests/support/status_matchers.h"
 

@@ -63,8 +63,7 @@ class MemoryExporter final : public SpanExporter {
 // The exporter thread only runs when told to (ForceFlush, destruction): the
 // interval is an hour and a batch never fills.
 Tracer::Options QuietOptions(std::shared_ptr<MemoryExporter> exporter) {
-  return {.endpoint = "memory",
-          .max_batch_spans = 100000,
+  return {.max_batch_spans = 100000,
           .flush_interval = absl::Hours(1),
           .export_timeout = absl::Seconds(60),
           .exporter = std::move(exporter)};
@@ -94,14 +93,15 @@ TEST(TracerCreateTest, RejectsBadOptionsNamingTheField) {
     Tracer::Options options;
     std::string field;
   };
+  auto memory = std::make_shared<MemoryExporter>();
   std::vector<Case> cases = {
-      {{.endpoint = ""}, "endpoint"},
-      {{.endpoint = "x:1", .sample_ratio = -0.1}, "sample_ratio"},
-      {{.endpoint = "x:1", .sample_ratio = 1.5}, "sample_ratio"},
-      {{.endpoint = "x:1", .max_queue_spans = 0}, "max_queue_spans"},
-      {{.endpoint = "x:1", .max_batch_spans = 0}, "max_batch_spans"},
-      {{.endpoint = "x:1", .flush_interval = absl::ZeroDuration()}, "flush_interval"},
-      {{.endpoint = "x:1", .export_timeout = -absl::Seconds(1)}, "export_timeout"},
+      {{}, "exporter"},
+      {{.sample_ratio = -0.1, .exporter = memory}, "sample_ratio"},
+      {{.sample_ratio = 1.5, .exporter = memory}, "sample_ratio"},
+      {{.max_queue_spans = 0, .exporter = memory}, "max_queue_spans"},
+      {{.max_batch_spans = 0, .exporter = memory}, "max_batch_spans"},
+      {{.flush_interval = absl::ZeroDuration(), .exporter = memory}, "flush_interval"},
+      {{.export_timeout = -absl::Seconds(1), .exporter = memory}, "export_timeout"},
   };
   for (auto& c : cases) {
     EXPECT_THAT(Tracer::Create(std::move(c.options)),

@@ -1,4 +1,4 @@
-#include "node/async/cancellation.h"
+#include "node/base/cancellation.h"
 
 #include <algorithm>
 #include <cassert>

@@ -1,4 +1,4 @@
-#include "node/telemetry/trace_exporter.h"
+#include "node/otlp/otlp_exporter.h"
 
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
@@ -47,10 +47,9 @@ class OtlpGrpcExporter final : public SpanExporter {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SpanExporter>> NewOtlpGrpcExporter(
-    const std::string& endpoint, const TlsOptions& tls,
-    std::vector<std::pair<std::string, std::string>> headers) {
-  for (const auto& [key, value] : headers) {
+absl::StatusOr<std::unique_ptr<SpanExporter>> NewOtlpGrpcExporter(const OtlpOptions& otlp) {
+  if (otlp.endpoint.empty()) return absl::InvalidArgumentError("OTLP endpoint must not be empty");
+  for (const auto& [key, value] : otlp.headers) {
     // gRPC 1.51 aborts on metadata it cannot send; the message must not
     // carry the value.
     if (!CheckMetadata(key, "").ok() || !CheckMetadata(key, value).ok() ||
@@ -60,13 +59,21 @@ absl::StatusOr<std::unique_ptr<SpanExporter>> NewOtlpGrpcExporter(
                        "\": keys are 0-9 a-z - _ . and not grpc-*; values printable ASCII"));
     }
   }
-  absl::StatusOr<ChannelSecurity> security = ChannelSecurityFor(tls);
+  absl::StatusOr<ChannelSecurity> security = ChannelSecurityFor(otlp.tls);
   if (!security.ok()) return security.status();
   grpc::ChannelArguments args;
   security->Apply(&args);
   return std::make_unique<OtlpGrpcExporter>(
-      endpoint, grpc::CreateCustomChannel(endpoint, security->credentials, args),
-      std::move(headers));
+      otlp.endpoint, grpc::CreateCustomChannel(otlp.endpoint, security->credentials, args),
+      otlp.headers);
+}
+
+absl::StatusOr<std::unique_ptr<Tracer>> NewOtlpTracer(const OtlpOptions& otlp,
+                                                      Tracer::Options options) {
+  absl::StatusOr<std::unique_ptr<SpanExporter>> exporter = NewOtlpGrpcExporter(otlp);
+  if (!exporter.ok()) return exporter.status();
+  options.exporter = *std::move(exporter);
+  return Tracer::Create(std::move(options));
 }
 
 }  // namespace fanout::trace
