@@ -1,7 +1,6 @@
 #include "gateway/auth.h"
 
 #include <openssl/evp.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <cmath>
@@ -65,7 +64,9 @@ std::string Sha256Hex(absl::string_view data) {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read \"", path, "\""));
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read \"", path, "\": ", std::strerror(errno)));
+  }
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
@@ -112,44 +113,30 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(const confi
       return bad("refresh_interval_s",
                  absl::StrCat("must be >= 0, got ", jwt.refresh_interval_s()));
     }
-    auth->jwt_ = Jwt{.config = jwt,
-                     .leeway = absl::Seconds(jwt.leeway_s() > 0 ? jwt.leeway_s() : 30),
-                     .refresh_interval = absl::Seconds(
-                         jwt.refresh_interval_s() > 0 ? jwt.refresh_interval_s() : 10)};
+    auth->jwt_ =
+        Jwt{.config = jwt, .leeway = absl::Seconds(jwt.leeway_s() > 0 ? jwt.leeway_s() : 30)};
+    if (jwt.refresh_interval_s() > 0)
+      auth->refresh_interval_ = absl::Seconds(jwt.refresh_interval_s());
     MutexLock lock(&auth->mu_);
-    absl::Status loaded = auth->LoadKeys();
+    auth->jwks_watch_.emplace(std::vector<std::string>{jwt.jwks_file()});
+    absl::Status loaded = auth->LoadJwks();
     if (!loaded.ok()) return bad("jwks_file", loaded.message());
   }
   if (!config.api_keys().header().empty()) {
     auth->api_key_header_ = absl::AsciiStrToLower(config.api_keys().header());
   }
   if (!config.api_keys().file().empty()) {
-    const std::string& path = config.api_keys().file();
-    absl::StatusOr<std::string> text = ReadFile(path);
-    if (!text.ok()) {
+    auth->api_keys_file_ = config.api_keys().file();
+    MutexLock lock(&auth->mu_);
+    auth->api_keys_watch_.emplace(std::vector<std::string>{auth->api_keys_file_});
+    absl::Status loaded = auth->LoadApiKeys();
+    if (!loaded.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("gateway.auth.api_keys.file: ", text.status().message()));
-    }
-    int line_number = 0;
-    for (absl::string_view line : absl::StrSplit(*text, '\n')) {
-      ++line_number;
-      line = absl::StripAsciiWhitespace(line);
-      if (line.empty() || line[0] == '#') continue;
-      std::vector<std::string> words = absl::StrSplit(line, ' ', absl::SkipWhitespace());
-      std::string hash = words.size() >= 2 ? absl::AsciiStrToLower(words[1]) : "";
-      if (hash.size() != 64 || !absl::c_all_of(hash, absl::ascii_isxdigit)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "gateway.auth.api_keys.file \"", path, "\" line ", line_number,
-            ": expected `name sha256-hex scope...` (64 hex digits: the key's SHA-256)"));
-      }
-      ApiKey key{.name = words[0], .scopes = {words.begin() + 2, words.end()}};
-      if (!auth->api_keys_.emplace(hash, std::move(key)).second) {
-        return absl::InvalidArgumentError(absl::StrCat("gateway.auth.api_keys.file \"", path,
-                                                       "\" line ", line_number,
-                                                       ": the same key hash appears twice"));
-      }
+          absl::StrCat("gateway.auth.api_keys.file: ", loaded.message()));
     }
   }
+  MutexLock lock(&auth->mu_);
+  auth->next_check_ = clock->Now() + auth->refresh_interval_;
   return auth;
 }
 
@@ -192,8 +179,8 @@ absl::StatusOr<std::optional<Identity>> Authenticator::Check(const RouteAuthPoli
   if (!*who) {
     absl::Status missing = absl::UnauthenticatedError(
         absl::StrCat(what, " needs credentials: ", jwt_ ? "Authorization: Bearer <JWT>" : "",
-                     jwt_ && !api_keys_.empty() ? " or " : "",
-                     api_keys_.empty() ? "" : absl::StrCat(api_key_header_, ": <API key>")));
+                     jwt_ && !api_keys_file_.empty() ? " or " : "",
+                     api_keys_file_.empty() ? "" : absl::StrCat(api_key_header_, ": <API key>")));
     missing.SetPayload(kChallengeUrl, absl::Cord(MakeChallenge("", "")));
     return missing;
   }
@@ -232,7 +219,7 @@ absl::StatusOr<std::optional<Identity>> Authenticator::Authenticate(absl::string
     if (!identity.ok()) return identity.status();
     return *std::move(identity);
   }
-  if (!api_key.empty() && !api_keys_.empty()) {
+  if (!api_key.empty() && !api_keys_file_.empty()) {
     absl::StatusOr<Identity> identity = VerifyApiKey(api_key);
     if (!identity.ok()) return identity.status();
     return *std::move(identity);
@@ -240,12 +227,12 @@ absl::StatusOr<std::optional<Identity>> Authenticator::Authenticate(absl::string
   return std::nullopt;
 }
 
-absl::StatusOr<Identity> Authenticator::VerifyApiKey(absl::string_view key) const {
+absl::StatusOr<Identity> Authenticator::VerifyApiKey(absl::string_view key) {
   // Looked up by hash: what varies with the secret's bytes is a hash's, so
   // timing tells a guesser nothing about the stored keys.
-  auto it = api_keys_.find(Sha256Hex(absl::StripAsciiWhitespace(key)));
-  if (it == api_keys_.end())
-    return Unauthenticated(absl::StrCat(api_key_header_, ": unknown API key"));
+  std::shared_ptr<const ApiKeyMap> keys = Current().api_keys;
+  auto it = keys->find(Sha256Hex(absl::StripAsciiWhitespace(key)));
+  if (it == keys->end()) return Unauthenticated(absl::StrCat(api_key_header_, ": unknown API key"));
   return Identity{.subject = it->second.name, .scopes = it->second.scopes, .via = "api-key"};
 }
 
@@ -270,7 +257,7 @@ absl::StatusOr<Identity> Authenticator::VerifyJwt(absl::string_view token) {
     return Unauthenticated(
         absl::StrCat("JWT: alg \"", alg, "\" is refused (RS256 and ES256 only)"));
   }
-  std::shared_ptr<const JwksKeys> keys = Keys();
+  std::shared_ptr<const JwksKeys> keys = Current().jwks;
   auto key = keys->find(kid);
   if (key == keys->end()) {
     return Unauthenticated(absl::StrCat("JWT: no key with kid \"", kid, "\" in the key set"));
@@ -342,39 +329,68 @@ absl::Status Authenticator::CheckClaims(const Struct& claims) const {
   return absl::OkStatus();
 }
 
-std::shared_ptr<const JwksKeys> Authenticator::Keys() {
+Authenticator::Credentials Authenticator::Current() {
   MutexLock lock(&mu_);
-  if (clock_->Now() >= next_check_) {
-    absl::Status loaded = LoadKeys();
-    if (!loaded.ok()) {
+  absl::Time now = clock_->Now();
+  if (now < next_check_) return current_;
+  next_check_ = now + refresh_interval_;
+  if (jwks_watch_ && jwks_watch_->Changed()) {
+    if (absl::Status loaded = LoadJwks(); !loaded.ok()) {
       FANOUT_LOG(WARNING) << "gateway.auth.jwt.jwks_file: " << loaded
                           << "; keeping the keys read before";
+    } else {
+      FANOUT_LOG(INFO) << "gateway: " << current_.jwks->size() << " JWT keys re-read from "
+                       << jwt_->config.jwks_file();
     }
   }
-  return keys_;
+  if (api_keys_watch_ && api_keys_watch_->Changed()) {
+    if (absl::Status loaded = LoadApiKeys(); !loaded.ok()) {
+      FANOUT_LOG(WARNING) << "gateway.auth.api_keys.file: " << loaded
+                          << "; keeping the keys read before";
+    } else {
+      FANOUT_LOG(INFO) << "gateway: " << current_.api_keys->size() << " API keys re-read from "
+                       << api_keys_file_;
+    }
+  }
+  return current_;
 }
 
-absl::Status Authenticator::LoadKeys() {
+absl::Status Authenticator::LoadJwks() {
   const std::string& path = jwt_->config.jwks_file();
-  next_check_ = clock_->Now() + jwt_->refresh_interval;
-  struct stat info;
-  if (::stat(path.c_str(), &info) != 0) {
-    return absl::NotFoundError(absl::StrCat("cannot stat \"", path, "\": ", std::strerror(errno)));
-  }
-  FileStamp stamp{.mtime_ns = info.st_mtim.tv_sec * 1000000000LL + info.st_mtim.tv_nsec,
-                  .size = info.st_size,
-                  .inode = info.st_ino};
-  if (keys_ && stamp == stamp_) return absl::OkStatus();
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) return text.status();
   absl::StatusOr<JwksKeys> keys = ParseJwks(*text);
   if (!keys.ok()) {
-    stamp_ = stamp;  // Not retried until the file changes again.
     return absl::InvalidArgumentError(absl::StrCat("\"", path, "\": ", keys.status().message()));
   }
-  if (keys_) FANOUT_LOG(INFO) << "gateway: " << keys->size() << " JWT keys re-read from " << path;
-  keys_ = std::make_shared<const JwksKeys>(*std::move(keys));
-  stamp_ = stamp;
+  current_.jwks = std::make_shared<const JwksKeys>(*std::move(keys));
+  return absl::OkStatus();
+}
+
+absl::Status Authenticator::LoadApiKeys() {
+  const std::string& path = api_keys_file_;
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  auto keys = std::make_shared<ApiKeyMap>();
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    ++line_number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> words = absl::StrSplit(line, ' ', absl::SkipWhitespace());
+    std::string hash = words.size() >= 2 ? absl::AsciiStrToLower(words[1]) : "";
+    if (hash.size() != 64 || !absl::c_all_of(hash, absl::ascii_isxdigit)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", path, "\" line ", line_number,
+                       ": expected `name sha256-hex scope...` (64 hex digits: the key's SHA-256)"));
+    }
+    ApiKey key{.name = words[0], .scopes = {words.begin() + 2, words.end()}};
+    if (!keys->emplace(hash, std::move(key)).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", path, "\" line ", line_number, ": the same key hash appears twice"));
+    }
+  }
+  current_.api_keys = std::move(keys);
   return absl::OkStatus();
 }
 

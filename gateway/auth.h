@@ -18,17 +18,17 @@
 // `leeway_s` of skew, on the gateway's clock. Scopes come from `scope`
 // (space-separated, RFC 8693) or `scp` (an array).
 //
-// The JWKS file is re-read when its mtime, size or inode changes, looked at
-// no more often than every refresh_interval_s (by whichever request comes
-// first after that; the read is a small local file). A changed file that
-// does not parse leaves the keys as they were, and says so in the log.
-// API keys are read once, at start: the file holds SHA-256 hashes only.
+// The JWKS file and the API keys file are re-read when they change
+// (node/base/file_watch.h: a Secret updated in place), looked at no more
+// often than every jwt.refresh_interval_s, 10 s by default (by whichever
+// request comes first after that; they are small local files). A changed
+// file that does not parse leaves what was read before in force, and says
+// so in the log. The API keys file holds SHA-256 hashes only.
 //
 // Thread-safe: the REST I/O threads and the loops share one.
 #pragma once
 
 #include <google/protobuf/struct.pb.h>
-#include <sys/types.h>
 
 #include <memory>
 #include <optional>
@@ -42,6 +42,7 @@
 #include "fanout/config/v1/gateway_config.pb.h"
 #include "gateway/jwks.h"
 #include "node/base/clock.h"
+#include "node/base/file_watch.h"
 #include "node/base/sync.h"
 
 namespace fanout::gateway {
@@ -92,7 +93,7 @@ class Authenticator {
 
   // Whether any credentials are configured (then callers cannot set
   // identity headers of their own, x-user-id included).
-  bool configured() const { return jwt_ || !api_keys_.empty(); }
+  bool configured() const { return jwt_ || !api_keys_file_.empty(); }
   // Lower case; "x-api-key" unless configured.
   const std::string& api_key_header() const { return api_key_header_; }
 
@@ -100,38 +101,41 @@ class Authenticator {
   struct Jwt {
     config::v1::JwtAuth config;
     absl::Duration leeway;
-    absl::Duration refresh_interval;
   };
   struct ApiKey {
     std::string name;
     std::vector<std::string> scopes;
   };
-  struct FileStamp {
-    int64_t mtime_ns = 0;
-    int64_t size = 0;
-    ino_t inode = 0;
-    bool operator==(const FileStamp&) const = default;
+  using ApiKeyMap = absl::flat_hash_map<std::string, ApiKey>;  // By lower-case SHA-256 hex.
+  // What the files held when last read.
+  struct Credentials {
+    std::shared_ptr<const JwksKeys> jwks;
+    std::shared_ptr<const ApiKeyMap> api_keys;
   };
 
   explicit Authenticator(Clock* clock) : clock_(clock) {}
   absl::StatusOr<Identity> VerifyJwt(absl::string_view token);
-  absl::StatusOr<Identity> VerifyApiKey(absl::string_view key) const;
+  absl::StatusOr<Identity> VerifyApiKey(absl::string_view key);
   absl::Status CheckClaims(const google::protobuf::Struct& claims) const;
-  // The keys, re-read first when the file changed and the interval passed.
-  std::shared_ptr<const JwksKeys> Keys();
-  absl::Status LoadKeys() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The credentials, the files re-read first when they changed and the
+  // refresh interval passed.
+  Credentials Current();
+  absl::Status LoadJwks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status LoadApiKeys() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string MakeChallenge(absl::string_view error, absl::string_view detail) const;
   absl::Status Unauthenticated(absl::string_view why) const;
 
   Clock* const clock_;
   config::v1::RouteAuth::Mode default_mode_ = config::v1::RouteAuth::NONE;
   std::optional<Jwt> jwt_;
-  absl::flat_hash_map<std::string, ApiKey> api_keys_;  // By lower-case SHA-256 hex.
+  std::string api_keys_file_;  // "": no API keys.
   std::string api_key_header_ = "x-api-key";
+  absl::Duration refresh_interval_ = absl::Seconds(10);
 
   Mutex mu_;
-  std::shared_ptr<const JwksKeys> keys_ ABSL_GUARDED_BY(mu_);
-  FileStamp stamp_ ABSL_GUARDED_BY(mu_);
+  Credentials current_ ABSL_GUARDED_BY(mu_);
+  std::optional<FileWatch> jwks_watch_ ABSL_GUARDED_BY(mu_);
+  std::optional<FileWatch> api_keys_watch_ ABSL_GUARDED_BY(mu_);
   absl::Time next_check_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -4,7 +4,6 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <sys/stat.h>
 
 #include <fstream>
 #include <memory>
@@ -142,29 +141,12 @@ absl::StatusOr<std::string> CertificateName(const std::string& cert_file) {
   return Bad("cert_file", cert_file, "names no host (no DNS subjectAltName, no common name)");
 }
 
-TlsFileWatch::TlsFileWatch(const TlsOptions& tls) {
+std::vector<std::string> TlsFiles(const TlsOptions& tls) {
+  std::vector<std::string> files;
   for (const std::string* file : {&tls.cert_file, &tls.key_file, &tls.ca_file}) {
-    if (!file->empty()) files_.push_back(*file);
+    if (!file->empty()) files.push_back(*file);
   }
-  stamps_ = Read();
-}
-
-bool TlsFileWatch::Changed() {
-  std::vector<Stamp> now = Read();
-  if (now == stamps_) return false;
-  stamps_ = std::move(now);
-  return true;
-}
-
-std::vector<TlsFileWatch::Stamp> TlsFileWatch::Read() const {
-  std::vector<Stamp> stamps(files_.size());
-  for (size_t i = 0; i < files_.size(); ++i) {
-    struct stat st {};
-    // stat follows the symlinks a Secret mount is made of.
-    if (::stat(files_[i].c_str(), &st) != 0) continue;  // mid-swap: a default stamp
-    stamps[i] = {st.st_ino, st.st_size, st.st_mtim};
-  }
-  return stamps;
+  return files;
 }
 
 }  // namespace fanout

@@ -9,15 +9,12 @@
 //   // errors name the field and the file: "key_file \"/tls/tls.key\": does not
 //   // match cert_file \"/tls/tls.crt\""
 //
-//   TlsFileWatch watch(tls);          // later, every reload_interval:
+//   FileWatch watch(TlsFiles(tls));   // later, every reload_interval:
 //   if (watch.Changed()) ...rebuild the context for new connections...
 //
-// Thread-safe: the functions are; a TlsFileWatch belongs to one thread.
+// Thread-safe.
 #pragma once
 
-#include <sys/types.h>
-
-#include <ctime>
 #include <string>
 #include <vector>
 
@@ -54,28 +51,7 @@ absl::Status CheckTlsFiles(const TlsOptions& tls, TlsSide side);
 // its subject's common name: the name a client can check it by.
 absl::StatusOr<std::string> CertificateName(const std::string& cert_file);
 
-// Notices when any of the files changed (Kubernetes swaps a Secret's files by
-// renaming a directory: the inode, size or mtime moves). One owner thread.
-class TlsFileWatch {
- public:
-  explicit TlsFileWatch(const TlsOptions& tls);
-  // True when a file's identity differs from the last call (or construction).
-  bool Changed();
-
- private:
-  struct Stamp {
-    ino_t inode = 0;
-    off_t size = -1;
-    timespec mtime{};
-    bool operator==(const Stamp& o) const {
-      return inode == o.inode && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
-             mtime.tv_nsec == o.mtime.tv_nsec;
-    }
-  };
-  std::vector<Stamp> Read() const;
-
-  std::vector<std::string> files_;
-  std::vector<Stamp> stamps_;
-};
+// The files `tls` names (cert, key, CA; those set), for a FileWatch.
+std::vector<std::string> TlsFiles(const TlsOptions& tls);
 
 }  // namespace fanout

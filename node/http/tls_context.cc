@@ -54,7 +54,7 @@ absl::StatusOr<std::unique_ptr<TlsServerContext>> TlsServerContext::Create(TlsOp
 }
 
 TlsServerContext::TlsServerContext(TlsOptions options, std::shared_ptr<ssl::context> context)
-    : options_(std::move(options)), watch_(options_), current_(std::move(context)) {}
+    : options_(std::move(options)), watch_(TlsFiles(options_)), current_(std::move(context)) {}
 
 std::shared_ptr<ssl::context> TlsServerContext::Current() const {
   MutexLock lock(&mu_);

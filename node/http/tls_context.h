@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "node/base/file_watch.h"
 #include "node/base/sync.h"
 #include "node/base/tls_files.h"
 
@@ -45,7 +46,7 @@ class TlsServerContext {
   TlsServerContext(TlsOptions options, std::shared_ptr<boost::asio::ssl::context> context);
 
   const TlsOptions options_;
-  TlsFileWatch watch_;
+  FileWatch watch_;
   mutable Mutex mu_;
   std::shared_ptr<boost::asio::ssl::context> current_ ABSL_GUARDED_BY(mu_);
 };

@@ -327,7 +327,7 @@ TEST(GatewayAuthConfigTest, ARouteCannotRequireWhatIsNotConfigured) {
                                 "test", &config),
               IsOk());
   EXPECT_THAT(CheckGatewayConfig(config, {"lab"}).message(),
-              HasSubstr("gateway.auth.jwt.jwks_file: cannot stat \"/no/such\""));
+              HasSubstr("gateway.auth.jwt.jwks_file: cannot read \"/no/such\""));
 }
 
 }  // namespace

@@ -201,15 +201,17 @@ TEST_F(AuthenticatorTest, RoutesDemandModesScopesAndClaims) {
   EXPECT_THAT(auth->Check({}, "Bearer junk", ""), IsOk());
 }
 
+// What `printf KEY | sha256sum` prints.
+std::string Sha256Hex(absl::string_view key) {
+  unsigned char digest[32];
+  unsigned int size = 0;
+  EVP_Digest(key.data(), key.size(), digest, &size, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), size));
+}
+
 TEST_F(AuthenticatorTest, ApiKeysAreMatchedByHash) {
-  // The file holds the hash of "sesame" (what `printf sesame | sha256sum` prints).
-  std::string hash;
-  {
-    unsigned char digest[32];
-    unsigned int size = 0;
-    EVP_Digest("sesame", 6, digest, &size, EVP_sha256(), nullptr);
-    hash = absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), size));
-  }
+  // The file holds the hash of "sesame".
+  std::string hash = Sha256Hex("sesame");
   testing::ReplaceFile(keys_, absl::StrCat("# name sha256 scopes\nreporting ", hash,
                                            " reports.read reports.export\n"));
   auto auth = Make(absl::StrCat("api_keys: {file: \"", keys_, "\", header: X-Api-Key}\n"));
@@ -243,6 +245,32 @@ TEST_F(AuthenticatorTest, AReplacedKeySetIsReadWithoutARestart) {
   EXPECT_THAT(auth->Authenticate(token, ""), IsOk());
 }
 
+TEST_F(AuthenticatorTest, ReplacedApiKeysAreReadWithoutARestart) {
+  testing::ReplaceFile(keys_, absl::StrCat("reporting ", Sha256Hex("sesame"), "\n"));
+  auto auth = Make(absl::StrCat("api_keys: {file: \"", keys_, "\"}\n"));
+  ASSERT_THAT(auth->Authenticate("", "sesame"), IsOk());
+  // Rotated: sesame is revoked, opensesame issued.
+  testing::ReplaceFile(keys_, absl::StrCat("reporting ", Sha256Hex("opensesame"), "\n"));
+  clock_.Advance(absl::Seconds(4));  // Not looked at again before refresh_interval_s.
+  EXPECT_THAT(auth->Authenticate("", "sesame"), IsOk());
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(auth->Authenticate("", "sesame").status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(auth->Authenticate("", "opensesame"), IsOk());
+  // A broken file keeps the keys there were.
+  testing::ReplaceFile(keys_, "reporting not-a-hash\n");
+  clock_.Advance(absl::Seconds(5));
+  EXPECT_THAT(auth->Authenticate("", "opensesame"), IsOk());
+  // A deleted one too, until it comes back.
+  std::filesystem::remove(keys_);
+  clock_.Advance(absl::Seconds(5));
+  EXPECT_THAT(auth->Authenticate("", "opensesame"), IsOk());
+  testing::ReplaceFile(keys_, absl::StrCat("batch ", Sha256Hex("sesame"), "\n"));
+  clock_.Advance(absl::Seconds(5));
+  auto who = auth->Authenticate("", "sesame");
+  ASSERT_THAT(who, IsOk());
+  EXPECT_EQ((*who)->subject, "batch");
+}
+
 TEST_F(AuthenticatorTest, ConfigMistakesAreNamed) {
   auto create = [&](const std::string& yaml) {
     config::v1::Auth config;
@@ -255,7 +283,7 @@ TEST_F(AuthenticatorTest, ConfigMistakesAreNamed) {
               HasSubstr("gateway.auth.jwt.audiences: required"));
   EXPECT_THAT(
       create("jwt: {issuer: i, audiences: [a], jwks_file: /nonexistent/jwks.json}").message(),
-      HasSubstr("gateway.auth.jwt.jwks_file: cannot stat \"/nonexistent/jwks.json\""));
+      HasSubstr("gateway.auth.jwt.jwks_file: cannot read \"/nonexistent/jwks.json\""));
   EXPECT_THAT(create(absl::StrCat("jwt: {issuer: i, audiences: [a], jwks_file: \"", jwks_,
                                   "\", leeway_s: 301}"))
                   .message(),
