@@ -14,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
-#include "node/loop/timer.h"
+#include "node/async/sleep.h"
 #include "node/rpc/server.h"
 #include "tests/support/status_matchers.h"
 
