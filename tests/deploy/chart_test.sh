@@ -106,6 +106,30 @@ for w in tracing:
 print("ok: gRPC probes, preStop < grace period, hardened pods, StatefulSets with claims, helm test pod, Jaeger and OTLP env")
 PY
 
+# The collector's credentials come from a Secret into every role's env, and
+# the gRPC door's limits pass the schema into each role's config.
+helm template fanout helm/fanout --namespace fanout -f helm/fanout/ci/tracing-values.yaml \
+  --set tracing.headersSecret.name=otlp-auth \
+  --set config.grpc_server.max_connection_age_ms=60000 > "$scratch/headers.yaml" ||
+  fail "helm template, tracing.headersSecret and config.grpc_server"
+"$python" - "$scratch/headers.yaml" <<'PY' || fail "OTLP headers from a Secret, grpc_server in configs"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+roles = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet") and d["metadata"]["name"] != "fanout-jaeger"]
+assert roles
+for w in roles:
+    env = {e["name"]: e for e in w["spec"]["template"]["spec"]["containers"][0]["env"]}
+    ref = env["OTEL_EXPORTER_OTLP_HEADERS"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "otlp-auth", "key": "headers"}, ref
+configs = [d for d in docs if d["kind"] == "ConfigMap" and "node.yaml" in d.get("data", {})]
+assert configs
+for c in configs:
+    config = yaml.safe_load(c["data"]["node.yaml"])
+    assert config["grpc_server"]["max_connection_age_ms"] == 60000, c["metadata"]["name"]
+print("ok: OTLP headers from a Secret, grpc_server limits in every role's config")
+PY
+ok "tracing.headersSecret and config.grpc_server"
+
 # TLS: each role mounts its Secret, its config points at the files, probes
 # move to the admin port (the kubelet's gRPC probe has no TLS), and the
 # cert-manager Certificate names every role's Services.
