@@ -239,17 +239,28 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::pair<std::string, std::string> kv = absl::StrSplit(argv[i], absl::MaxSplits('=', 1));
     bool ok = true;
-    if (kv.first == "--port" || kv.first == "--ports") ok = ParsePorts(kv.second, &options.ports);
-    else if (kv.first == "--method") options.method = kv.second;
-    else if (kv.first == "--path") options.path = kv.second;
-    else if (kv.first == "--body") options.body = kv.second;
-    else if (kv.first == "--connections") ok = absl::SimpleAtoi(kv.second, &options.connections);
-    else if (kv.first == "--rate") ok = absl::SimpleAtod(kv.second, &options.rate);
-    else if (kv.first == "--seconds") ok = absl::SimpleAtod(kv.second, &options.seconds);
-    else if (kv.first == "--timeout-ms") ok = absl::SimpleAtoi(kv.second, &options.timeout_ms);
-    else if (kv.first == "--count-header") options.count_header = absl::AsciiStrToLower(kv.second);
-    else if (kv.first == "--record") options.record = kv.second;
-    else ok = false;
+    if (kv.first == "--port" || kv.first == "--ports")
+      ok = ParsePorts(kv.second, &options.ports);
+    else if (kv.first == "--method")
+      options.method = kv.second;
+    else if (kv.first == "--path")
+      options.path = kv.second;
+    else if (kv.first == "--body")
+      options.body = kv.second;
+    else if (kv.first == "--connections")
+      ok = absl::SimpleAtoi(kv.second, &options.connections);
+    else if (kv.first == "--rate")
+      ok = absl::SimpleAtod(kv.second, &options.rate);
+    else if (kv.first == "--seconds")
+      ok = absl::SimpleAtod(kv.second, &options.seconds);
+    else if (kv.first == "--timeout-ms")
+      ok = absl::SimpleAtoi(kv.second, &options.timeout_ms);
+    else if (kv.first == "--count-header")
+      options.count_header = absl::AsciiStrToLower(kv.second);
+    else if (kv.first == "--record")
+      options.record = kv.second;
+    else
+      ok = false;
     if (!ok || options.connections < 1 || options.connections > 2000 || options.seconds <= 0 ||
         options.seconds > 600 || options.timeout_ms < 1 || options.method.empty() ||
         options.path.empty() || options.path[0] != '/') {
@@ -282,15 +293,15 @@ int main(int argc, char** argv) {
               options.rate > 0 ? absl::StrCat(options.rate, "/s").c_str() : "closed loop", elapsed,
               sent, sent / elapsed);
   auto lost = tally.latency_ms.find(0);
-  std::string summary = absl::StrCat(
-      "sent=", sent, " answered=", answered_ms.size(),
-      " lost=", lost == tally.latency_ms.end() ? 0 : lost->second.size(),
-                                     " unreachable=", tally.unreachable);
+  std::string summary =
+      absl::StrCat("sent=", sent, " answered=", answered_ms.size(),
+                   " lost=", lost == tally.latency_ms.end() ? 0 : lost->second.size(),
+                   " unreachable=", tally.unreachable);
   for (auto& [status, values] : tally.latency_ms) {
     std::printf("  %s %8zu (%5.1f%%)  p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms\n",
-                status == 0 ? "lost      " : absl::StrCat("status ", status).c_str(),
-                values.size(), 100.0 * values.size() / std::max<size_t>(sent, 1),
-                Percentile(values, 0.5), Percentile(values, 0.99), Percentile(values, 1.0));
+                status == 0 ? "lost      " : absl::StrCat("status ", status).c_str(), values.size(),
+                100.0 * values.size() / std::max<size_t>(sent, 1), Percentile(values, 0.5),
+                Percentile(values, 0.99), Percentile(values, 1.0));
     if (status != 0) {
       absl::StrAppend(&summary, " status_", status, "=", values.size(), " p99_ms_", status, "=",
                       Percentile(values, 0.99));
@@ -299,8 +310,8 @@ int main(int argc, char** argv) {
   for (const auto& [value, n] : tally.counted) {
     std::printf("  2xx with %s: %-8s %ld\n", options.count_header.c_str(),
                 value.empty() ? "(absent)" : value.c_str(), n);
-    absl::StrAppend(&summary, " ", options.count_header, "_", value.empty() ? "absent" : value,
-                    "=", n);
+    absl::StrAppend(&summary, " ", options.count_header, "_", value.empty() ? "absent" : value, "=",
+                    n);
   }
   if (tally.unreachable > 0) {
     std::printf("  unreachable %ld connects (no port accepted; no request sent)\n",

@@ -3,11 +3,11 @@
 #include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "node/base/json_string.h"
-#include "node/base/status_macros.h"
 #include "gateway/http_status.h"
 #include "gateway/message_json.h"
 #include "node/async/as_completed.h"
+#include "node/base/json_string.h"
+#include "node/base/status_macros.h"
 #include "node/rpc/byte_buffer.h"
 
 namespace fanout::gateway {
@@ -133,10 +133,10 @@ Task<absl::StatusOr<CallOutcome>> RunCall(const CompiledRoute& route, int i,
     if (!before.status.ok()) {
       // Its code, not a client error: a backend outage two steps back is
       // still a 503 to the caller.
-      out.part.status = absl::Status(
-          before.status.code(),
-          absl::StrCat("part \"", call.name, "\" needs part \"", before.name, "\", which failed (",
-                       CodeName(before.status.code()), ")"));
+      out.part.status =
+          absl::Status(before.status.code(),
+                       absl::StrCat("part \"", call.name, "\" needs part \"", before.name,
+                                    "\", which failed (", CodeName(before.status.code()), ")"));
       co_return out;
     }
   }
@@ -313,9 +313,8 @@ absl::Status Write(const OutputNode& node, std::string* out) {
     }
     absl::Status written = AppendMessageJson(*node.part->message, out);
     if (written.ok()) return written;
-    return absl::InternalError(absl::StrCat("part \"", node.part->name,
-                                            "\": answer not convertible to JSON: ",
-                                            written.message()));
+    return absl::InternalError(absl::StrCat(
+        "part \"", node.part->name, "\": answer not convertible to JSON: ", written.message()));
   }
   out->push_back('{');
   bool first = true;

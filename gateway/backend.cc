@@ -46,8 +46,7 @@ Backend::Backend(std::string name, std::shared_ptr<grpc::Channel> channel,
       breaker_(BreakerOptions(name_, config, clock)),
       retry_budget_(BudgetOptions(config)) {}
 
-Task<absl::StatusOr<Bytes>> Backend::Call(std::string method, Bytes request,
-                                                     CallPolicy policy) {
+Task<absl::StatusOr<Bytes>> Backend::Call(std::string method, Bytes request, CallPolicy policy) {
   if (policy.retry.max_attempts <= 1) {
     co_return co_await Hedged(std::move(method), std::move(request), policy, 1);
   }
@@ -59,7 +58,7 @@ Task<absl::StatusOr<Bytes>> Backend::Call(std::string method, Bytes request,
 }
 
 Task<absl::StatusOr<Bytes>> Backend::Hedged(std::string method, Bytes request,
-                                                       const CallPolicy& policy, int attempt) {
+                                            const CallPolicy& policy, int attempt) {
   if (policy.hedge_delay <= absl::ZeroDuration()) {
     co_return co_await Attempt(std::move(method), std::move(request), policy,
                                Try{.attempt = attempt});
@@ -84,11 +83,9 @@ Task<absl::StatusOr<Bytes>> Backend::Hedged(std::string method, Bytes request,
   co_return std::move(*first_failure);
 }
 
-Task<absl::StatusOr<Bytes>> Backend::DelayedAttempt(absl::Duration delay,
-                                                               std::string method,
-                                                               Bytes request,
-                                                               CallPolicy policy, Try attempt,
-                                                               std::shared_ptr<bool> sent) {
+Task<absl::StatusOr<Bytes>> Backend::DelayedAttempt(absl::Duration delay, std::string method,
+                                                    Bytes request, CallPolicy policy, Try attempt,
+                                                    std::shared_ptr<bool> sent) {
   absl::Status slept = co_await Sleep(delay);
   if (!slept.ok()) co_return slept;
   *sent = true;
@@ -96,9 +93,8 @@ Task<absl::StatusOr<Bytes>> Backend::DelayedAttempt(absl::Duration delay,
   co_return co_await Attempt(std::move(method), std::move(request), policy, attempt);
 }
 
-Task<absl::StatusOr<Bytes>> Backend::Attempt(std::string method,
-                                                        Bytes request, CallPolicy policy,
-                                                        Try attempt) {
+Task<absl::StatusOr<Bytes>> Backend::Attempt(std::string method, Bytes request, CallPolicy policy,
+                                             Try attempt) {
   if (absl::Status allowed = breaker_.Allow(); !allowed.ok()) {
     ++stats_.breaker_rejected;
     if (const std::shared_ptr<trace::Span>& span = (co_await CurrentContext()).span) {

@@ -57,8 +57,7 @@ class Backend {
           const config::v1::Backend& config, Clock* clock = &Clock::Real());
 
   // A unary call by method path, with retries and hedging per `policy`.
-  Task<absl::StatusOr<Bytes>> Call(std::string method, Bytes request,
-                                              CallPolicy policy);
+  Task<absl::StatusOr<Bytes>> Call(std::string method, Bytes request, CallPolicy policy);
 
   const std::string& name() const { return name_; }
   grpc::GenericStub* stub() { return &stub_; }
@@ -74,15 +73,15 @@ class Backend {
     bool hedge = false;
   };
   // One copy: hedged when the policy says so.
-  Task<absl::StatusOr<Bytes>> Hedged(std::string method, Bytes request,
-                                                const CallPolicy& policy, int attempt);
+  Task<absl::StatusOr<Bytes>> Hedged(std::string method, Bytes request, const CallPolicy& policy,
+                                     int attempt);
   Task<absl::StatusOr<Bytes>> DelayedAttempt(absl::Duration delay, std::string method,
-                                                        Bytes request, CallPolicy policy,
-                                                        Try attempt, std::shared_ptr<bool> sent);
+                                             Bytes request, CallPolicy policy, Try attempt,
+                                             std::shared_ptr<bool> sent);
   // One attempt through the bulkhead and the breaker. Copies and delayed
   // copies own their arguments: a cancelled loser may outlive the caller.
-  Task<absl::StatusOr<Bytes>> Attempt(std::string method, Bytes request,
-                                                 CallPolicy policy, Try attempt);
+  Task<absl::StatusOr<Bytes>> Attempt(std::string method, Bytes request, CallPolicy policy,
+                                      Try attempt);
 
   const std::string name_;
   std::shared_ptr<grpc::Channel> channel_;

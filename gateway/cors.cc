@@ -46,15 +46,16 @@ absl::StatusOr<std::optional<CorsPolicy>> CorsPolicy::FromConfig(const config::v
     } else if (IsOrigin(origin)) {
       policy.origins_.insert(origin);
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ".allowed_origins: \"", origin,
-          "\" is not an origin (scheme://host[:port], no path) or \"*\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".allowed_origins: \"", origin,
+                       "\" is not an origin (scheme://host[:port], no path) or \"*\""));
     }
   }
   if (policy.any_origin_ && config.allow_credentials()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        where, ": allow_credentials cannot go with allowed_origins \"*\" (browsers refuse it); "
-               "list the origins"));
+        where,
+        ": allow_credentials cannot go with allowed_origins \"*\" (browsers refuse it); "
+        "list the origins"));
   }
   for (const std::string& method : config.allowed_methods()) {
     if (!IsToken(method)) {
@@ -107,19 +108,17 @@ absl::StatusOr<CorsPolicy::Headers> CorsPolicy::Preflight(
     std::string_view origin, std::string_view method, std::string_view request_headers,
     const std::vector<std::string>& route_methods) const {
   if (!Allows(origin)) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("CORS: origin \"", A(origin), "\" is not allowed (gateway.cors.allowed_origins)"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "CORS: origin \"", A(origin), "\" is not allowed (gateway.cors.allowed_origins)"));
   }
   const std::vector<std::string>& methods = methods_.empty() ? route_methods : methods_;
   if (!absl::c_linear_search(methods, method)) {
-    return absl::PermissionDeniedError(absl::StrCat("CORS: method ", A(method),
-                                                    " is not allowed here; allowed: ",
-                                                    absl::StrJoin(methods, ", ")));
+    return absl::PermissionDeniedError(
+        absl::StrCat("CORS: method ", A(method),
+                     " is not allowed here; allowed: ", absl::StrJoin(methods, ", ")));
   }
   std::vector<std::string> asked;
-  for (absl::string_view header :
-       absl::StrSplit(A(request_headers), ',',
-                      absl::SkipWhitespace())) {
+  for (absl::string_view header : absl::StrSplit(A(request_headers), ',', absl::SkipWhitespace())) {
     std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(header));
     if (!headers_.contains(name)) {
       return absl::PermissionDeniedError(absl::StrCat(

@@ -117,8 +117,9 @@ absl::StatusOr<std::vector<CompiledRoute>> CompileGatewayRoutes(
   FANOUT_RETURN_IF_ERROR(LoadDescriptorSets(config, descriptors));
   config::v1::GatewayConfig effective = config;
   if (effective.routes().empty()) FANOUT_RETURN_IF_ERROR(AddDefaultRoutes(&effective, &backends));
-  FANOUT_ASSIGN_OR_RETURN(std::vector<CompiledRoute> routes,
-                          CompileRoutes(effective, MakeRouteContext(effective, backends, descriptors)));
+  FANOUT_ASSIGN_OR_RETURN(
+      std::vector<CompiledRoute> routes,
+      CompileRoutes(effective, MakeRouteContext(effective, backends, descriptors)));
   // The routes' demands, against the credentials configured.
   FANOUT_ASSIGN_OR_RETURN(auto auth, Authenticator::Create(config.auth(), &Clock::Real()));
   FANOUT_RETURN_IF_ERROR(ValidateAllowlist(config, auth->configured()));
@@ -162,8 +163,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
   for (const auto& [name, backend] : gateway->options_.backends) names.insert(name);
   FANOUT_ASSIGN_OR_RETURN(gateway->routes_,
                           CompileGatewayRoutes(config, names, gateway->descriptors_.get()));
-  FANOUT_ASSIGN_OR_RETURN(gateway->rate_limits_,
-                          CallerRateLimits::Create(config.rate_limiting(), gateway->options_.clock));
+  FANOUT_ASSIGN_OR_RETURN(gateway->rate_limits_, CallerRateLimits::Create(config.rate_limiting(),
+                                                                          gateway->options_.clock));
   FANOUT_ASSIGN_OR_RETURN(gateway->cors_, CorsPolicy::FromConfig(config.cors(), "gateway.cors"));
   FANOUT_ASSIGN_OR_RETURN(gateway->auth_,
                           Authenticator::Create(config.auth(), gateway->options_.clock));

@@ -115,7 +115,7 @@ class Gateway {
     std::map<std::string, std::string> params;
     absl::Duration timeout;
     std::shared_ptr<trace::Span> span;  // The request's server span; null untraced.
-    std::optional<Identity> identity;    // The verified caller, when the route read one.
+    std::optional<Identity> identity;   // The verified caller, when the route read one.
   };
   Task<absl::Status> ServeRest(RestRequest rest);
   Task<void> StreamRest(HttpExchange& exchange, const CompiledRoute& route,
@@ -165,7 +165,7 @@ class Gateway {
   std::vector<std::unique_ptr<AdmissionLimiter>> route_limits_;  // By route index.
   std::map<std::string, const CompiledRoute*> grpc_routes_;
   AdmissionLimiter admission_;
-  AdmissionLimiter stream_admission_;  // Proxied streams (gateway.max_streams).
+  AdmissionLimiter stream_admission_;              // Proxied streams (gateway.max_streams).
   std::unique_ptr<CallerRateLimits> rate_limits_;  // gateway.rate_limiting
   std::optional<CorsPolicy> cors_;                 // gateway.cors
   std::unique_ptr<Authenticator> auth_;            // gateway.auth

@@ -59,8 +59,8 @@ void Gateway::ExportMetrics() {
         PerBackend(backends, [field](const Backend& b) { return (b.stats().*field).load(); })));
   }
   metrics_.push_back(registry.AddCallback(
-      "fanout_gateway_bulkhead_permits_in_use", "Calls in flight to the backend (bulkhead permits held).",
-      Type::kGauge, {"backend"},
+      "fanout_gateway_bulkhead_permits_in_use",
+      "Calls in flight to the backend (bulkhead permits held).", Type::kGauge, {"backend"},
       PerBackend(backends, [](const Backend& b) { return b.bulkhead().in_use(); })));
   metrics_.push_back(registry.AddCallback(
       "fanout_gateway_bulkhead_permits", "The backend's bulkhead size.", Type::kGauge, {"backend"},
@@ -78,8 +78,7 @@ void Gateway::ExportMetrics() {
           for (CircuitBreaker::State state :
                {CircuitBreaker::State::kClosed, CircuitBreaker::State::kOpen,
                 CircuitBreaker::State::kHalfOpen}) {
-            samples.push_back(
-                {{name, CircuitBreaker::StateName(state)}, now == state ? 1.0 : 0.0});
+            samples.push_back({{name, CircuitBreaker::StateName(state)}, now == state ? 1.0 : 0.0});
           }
         }
         return samples;
@@ -87,11 +86,15 @@ void Gateway::ExportMetrics() {
   const AdmissionLimiter* global = &admission_;
   metrics_.push_back(registry.AddCallback(
       "fanout_gateway_in_flight", "Requests admitted and not yet answered (both doors).",
-      Type::kGauge, {}, [global] { return std::vector<Sample>{{{}, double(global->in_flight())}}; }));
-  metrics_.push_back(registry.AddCallback(
-      "fanout_gateway_shed_total",
-      "Requests refused at the door because the gateway was at max_in_flight.", Type::kCounter, {},
-      [global] { return std::vector<Sample>{{{}, double(global->shed())}}; }));
+      Type::kGauge, {}, [global] {
+        return std::vector<Sample>{{{}, double(global->in_flight())}};
+      }));
+  metrics_.push_back(
+      registry.AddCallback("fanout_gateway_shed_total",
+                           "Requests refused at the door because the gateway was at max_in_flight.",
+                           Type::kCounter, {}, [global] {
+                             return std::vector<Sample>{{{}, double(global->shed())}};
+                           }));
   auto per_route = [this](auto value) {
     return [this, value] {
       std::vector<Sample> samples;
@@ -107,9 +110,8 @@ void Gateway::ExportMetrics() {
       per_route([](const AdmissionLimiter& limit) { return limit.in_flight(); })));
   metrics_.push_back(registry.AddCallback(
       "fanout_gateway_route_shed_total",
-      "Requests of the route refused because the route was at its max_in_flight.",
-      Type::kCounter, {"route"},
-      per_route([](const AdmissionLimiter& limit) { return limit.shed(); })));
+      "Requests of the route refused because the route was at its max_in_flight.", Type::kCounter,
+      {"route"}, per_route([](const AdmissionLimiter& limit) { return limit.shed(); })));
 }
 
 }  // namespace fanout::gateway

@@ -123,8 +123,8 @@ Task<absl::Status> Gateway::ServeGrpc(GenericCall& call) {
   if (!identity.ok()) co_return identity.status();
   std::string service = ServiceOf(method);
   if (options_.local_services.contains(service)) {
-    co_return absl::UnimplementedError(
-        absl::StrCat("method ", method, ": this node serves ", service, ", which has no such method"));
+    co_return absl::UnimplementedError(absl::StrCat("method ", method, ": this node serves ",
+                                                    service, ", which has no such method"));
   }
   std::string backend = BackendFor(service);
   if (backend.empty()) {

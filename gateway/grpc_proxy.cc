@@ -1,10 +1,9 @@
 #include "gateway/grpc_proxy.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <utility>
-
-#include <algorithm>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"

@@ -33,8 +33,8 @@ class Parser {
   // Returns false with error_ set.
   bool ParseValue(Value* out, int depth) {
     if (++elements_ > limits_.max_elements) {
-      return Fail(absl::StrCat("more than ", limits_.max_elements, " values (",
-                               limits_.config_key, ".max_elements)"));
+      return Fail(absl::StrCat("more than ", limits_.max_elements, " values (", limits_.config_key,
+                               ".max_elements)"));
     }
     if (pos_ == text_.size()) return Fail("expected a value, got the end of the text");
     switch (text_[pos_]) {

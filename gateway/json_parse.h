@@ -42,7 +42,9 @@ struct JsonLimits {
   // What the gateway uses for JSON it made itself (a backend's answer
   // printed and read back): as deep as protobuf lets a message nest.
   static JsonLimits Internal() {
-    return {.max_depth = 200, .max_elements = INT64_MAX, .max_string_bytes = INT64_MAX,
+    return {.max_depth = 200,
+            .max_elements = INT64_MAX,
+            .max_string_bytes = INT64_MAX,
             .config_key = "internal"};
   }
 };

@@ -302,8 +302,8 @@ class Writer {
         int32_t nanos = r.GetInt32(message, type->field(1));
         if (seconds < kMinTimestampSeconds || seconds > kMaxTimestampSeconds || nanos < 0 ||
             nanos > 999999999) {
-          return FieldError(path_, absl::StrCat(
-              "Timestamp out of range (seconds ", seconds, ", nanos ", nanos, ")"));
+          return FieldError(path_, absl::StrCat("Timestamp out of range (seconds ", seconds,
+                                                ", nanos ", nanos, ")"));
         }
         out_->push_back('"');
         out_->append(absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(seconds),
@@ -315,11 +315,10 @@ class Writer {
       case Wkt::kDuration: {
         int64_t seconds = r.GetInt64(message, type->field(0));
         int32_t nanos = r.GetInt32(message, type->field(1));
-        if (seconds < -kMaxDurationSeconds || seconds > kMaxDurationSeconds ||
-            nanos < -999999999 || nanos > 999999999 || (seconds > 0 && nanos < 0) ||
-            (seconds < 0 && nanos > 0)) {
-          return FieldError(path_, absl::StrCat(
-              "Duration out of range (seconds ", seconds, ", nanos ", nanos, ")"));
+        if (seconds < -kMaxDurationSeconds || seconds > kMaxDurationSeconds || nanos < -999999999 ||
+            nanos > 999999999 || (seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0)) {
+          return FieldError(path_, absl::StrCat("Duration out of range (seconds ", seconds,
+                                                ", nanos ", nanos, ")"));
         }
         out_->push_back('"');
         if (seconds < 0 || nanos < 0) out_->push_back('-');
@@ -334,8 +333,8 @@ class Writer {
         for (int i = 0; i < r.FieldSize(message, paths); ++i) {
           const std::string& path = r.GetRepeatedString(message, paths, i);
           if (!CamelRoundTrips(path)) {
-            return FieldError(path_, absl::StrCat(
-                "FieldMask path \"", path, "\" has no lowerCamelCase form"));
+            return FieldError(
+                path_, absl::StrCat("FieldMask path \"", path, "\" has no lowerCamelCase form"));
           }
           camel.push_back(SnakeToCamel(path));
         }
@@ -670,7 +669,8 @@ class Reader {
       int64_t n = 0;
       FANOUT_READ(Integer(value, INT32_MIN, INT32_MAX, &n));
       number = static_cast<int>(n);
-      if (type->FindValueByNumber(number) == nullptr && type->file()->syntax() == google::protobuf::FileDescriptor::SYNTAX_PROTO2) {
+      if (type->FindValueByNumber(number) == nullptr &&
+          type->file()->syntax() == google::protobuf::FileDescriptor::SYNTAX_PROTO2) {
         return Fail(absl::StrCat("no value ", number, " in enum ", type->full_name()));
       }
     } else if (value.kind_case() == Value::kNullValue &&
@@ -704,17 +704,18 @@ class Reader {
       return absl::OkStatus();
     }
     if (wkt == Wkt::kWrapper) return Single(value, type->field(0), message, false);
-    if (wkt == Wkt::kAny) return Fail("google.protobuf.Any is not supported by the REST transcoder");
+    if (wkt == Wkt::kAny)
+      return Fail("google.protobuf.Any is not supported by the REST transcoder");
     if (value.kind_case() != Value::kStringValue) {
-      return Fail(absl::StrCat("expected a string for ", type->full_name(), ", got ",
-                               KindName(value)));
+      return Fail(
+          absl::StrCat("expected a string for ", type->full_name(), ", got ", KindName(value)));
     }
     const std::string& text = value.string_value();
     if (wkt == Wkt::kFieldMask) {
       for (absl::string_view path : absl::StrSplit(text, ',', absl::SkipEmpty())) {
         if (path.find('_') != absl::string_view::npos) {
-          return Fail(absl::StrCat("FieldMask paths are lowerCamelCase in JSON, got \"", path,
-                                   "\""));
+          return Fail(
+              absl::StrCat("FieldMask paths are lowerCamelCase in JSON, got \"", path, "\""));
         }
         r.AddString(message, type->field(0), CamelToSnake(path));
       }
@@ -726,8 +727,9 @@ class Reader {
                                      : ParseDuration(text, &seconds, &nanos);
     if (!ok) {
       return Fail(absl::StrCat("expected ",
-                               wkt == Wkt::kTimestamp ? "an RFC 3339 time (\"1972-01-01T10:00:20.021Z\")"
-                                                      : "a duration in seconds (\"1.5s\")",
+                               wkt == Wkt::kTimestamp
+                                   ? "an RFC 3339 time (\"1972-01-01T10:00:20.021Z\")"
+                                   : "a duration in seconds (\"1.5s\")",
                                ", got ", Shown(value)));
     }
     r.SetInt64(message, type->field(0), seconds);
@@ -829,9 +831,8 @@ absl::Status SetFieldPath(google::protobuf::Message* message, absl::string_view 
   Reader reader(options);
   if (path.empty()) {
     if (value.kind_case() != Value::kStructValue) {
-      return absl::InvalidArgumentError(absl::StrCat("expected a JSON object for ",
-                                                     message->GetTypeName(), ", got ",
-                                                     KindName(value)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "expected a JSON object for ", message->GetTypeName(), ", got ", KindName(value)));
     }
     for (const auto& [key, item] : value.struct_value().fields()) {
       const FieldDescriptor* field = Reader::Find(message->GetDescriptor(), key);
@@ -854,8 +855,8 @@ absl::Status SetFieldPath(google::protobuf::Message* message, absl::string_view 
     }
     if (i + 1 == segments.size()) return reader.Field(value, field, message);
     if (field->cpp_type() != CppType::CPPTYPE_MESSAGE || field->is_repeated()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "field \"", segments[i], "\" of ", message->GetTypeName(), " is not a message"));
+      return absl::InvalidArgumentError(absl::StrCat("field \"", segments[i], "\" of ",
+                                                     message->GetTypeName(), " is not a message"));
     }
     message = message->GetReflection()->MutableMessage(message, field);
   }

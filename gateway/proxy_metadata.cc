@@ -21,9 +21,9 @@ int HopsOf(const std::multimap<grpc::string_ref, grpc::string_ref>& client_metad
 
 absl::Status CheckHops(int hops, absl::string_view method) {
   if (hops < kMaxHops) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "method ", method, ": the call has passed through ", hops, " gateways (", kHopsKey,
-      "), a proxy loop; check gateway.services and the backends' targets"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("method ", method, ": the call has passed through ", hops, " gateways (",
+                   kHopsKey, "), a proxy loop; check gateway.services and the backends' targets"));
 }
 
 bool IsReservedMetadataKey(absl::string_view key) {

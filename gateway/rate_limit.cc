@@ -102,12 +102,12 @@ absl::StatusOr<std::unique_ptr<CallerRateLimits>> CallerRateLimits::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "gateway.rate_limiting.max_callers: must be >= 0, got ", config.max_callers()));
   }
-  std::unique_ptr<CallerRateLimits> limits(new CallerRateLimits(
-      config.max_callers() > 0 ? config.max_callers() : 100000, clock));
+  std::unique_ptr<CallerRateLimits> limits(
+      new CallerRateLimits(config.max_callers() > 0 ? config.max_callers() : 100000, clock));
   FANOUT_ASSIGN_OR_RETURN(limits->global_,
                           LimitFromConfig(config.global(), "gateway.rate_limiting.global"));
-  absl::StatusOr<TrustedProxies> trusted = TrustedProxies::Parse(
-      {config.trusted_proxies().begin(), config.trusted_proxies().end()});
+  absl::StatusOr<TrustedProxies> trusted =
+      TrustedProxies::Parse({config.trusted_proxies().begin(), config.trusted_proxies().end()});
   if (!trusted.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("gateway.rate_limiting.trusted_proxies: ", trusted.status().message()));
@@ -143,9 +143,10 @@ absl::Status CallerRateLimits::Check(absl::string_view route,
   headers->emplace_back("RateLimit-Reset", seconds(shown.reset));
   if (!refused) return absl::OkStatus();
   headers->emplace_back("Retry-After", seconds(shown.retry_after));
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "rate limited: ", refused->what, " (", shown.limit, " requests at once per caller) is used up; retry in ",
-      absl::FormatDuration(absl::Ceil(shown.retry_after, absl::Milliseconds(1)))));
+  return absl::ResourceExhaustedError(
+      absl::StrCat("rate limited: ", refused->what, " (", shown.limit,
+                   " requests at once per caller) is used up; retry in ",
+                   absl::FormatDuration(absl::Ceil(shown.retry_after, absl::Milliseconds(1)))));
 }
 
 }  // namespace fanout::gateway

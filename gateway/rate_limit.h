@@ -28,10 +28,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "fanout/config/v1/gateway_config.pb.h"
-#include "gateway/caller.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "fanout/config/v1/gateway_config.pb.h"
+#include "gateway/caller.h"
 #include "node/base/clock.h"
 #include "node/base/sync.h"
 
@@ -50,9 +50,9 @@ class RateLimiter {
   };
   struct Decision {
     bool allowed = true;
-    int limit = 0;                                    // The bucket's size (RateLimit-Limit).
-    int remaining = 0;                                // Whole tokens left (RateLimit-Remaining).
-    absl::Duration reset = absl::ZeroDuration();      // Until it is full again (RateLimit-Reset).
+    int limit = 0;                                      // The bucket's size (RateLimit-Limit).
+    int remaining = 0;                                  // Whole tokens left (RateLimit-Remaining).
+    absl::Duration reset = absl::ZeroDuration();        // Until it is full again (RateLimit-Reset).
     absl::Duration retry_after = absl::ZeroDuration();  // Refused: until a token is there.
   };
 

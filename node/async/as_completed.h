@@ -80,10 +80,9 @@ class AsCompleted {
 
   void StartOne(size_t i, Task<T> task) {
     std::shared_ptr<internal::ChildScope> scope(state_, &state_->scope);
-    internal::ChildScope::Start(std::move(scope), std::move(task),
-                                [state = state_.get(), i](T r) {
-                                  state->ready.push_back({i, std::move(r)});
-                                });
+    internal::ChildScope::Start(std::move(scope), std::move(task), [state = state_.get(), i](T r) {
+      state->ready.push_back({i, std::move(r)});
+    });
   }
 
   std::vector<Task<T>> pending_;

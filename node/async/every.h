@@ -10,9 +10,9 @@
 #pragma once
 
 #include "absl/functional/any_invocable.h"
+#include "node/async/sleep.h"
 #include "node/async/task.h"
 #include "node/base/log.h"
-#include "node/async/sleep.h"
 
 namespace fanout {
 

@@ -28,8 +28,8 @@
 #include "absl/functional/any_invocable.h"
 #include "node/async/wait_list.h"
 #include "node/base/sync.h"
-#include "node/telemetry/trace_span.h"
 #include "node/telemetry/metrics.h"
+#include "node/telemetry/trace_span.h"
 
 namespace fanout {
 

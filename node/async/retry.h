@@ -18,10 +18,10 @@
 
 #include "absl/random/bit_gen_ref.h"
 #include "absl/random/random.h"
+#include "node/async/sleep.h"
 #include "node/async/task.h"
 #include "node/base/clock.h"
 #include "node/base/sync.h"
-#include "node/async/sleep.h"
 
 namespace fanout {
 

@@ -66,11 +66,14 @@ class LogLine {
   }
   LogLine& Field(std::string_view key, bool value) { return Bare(key, value ? "true" : "false"); }
   LogLine& Field(std::string_view key, double value);
+  // clang-format 14 cannot lay out a requires clause.
+  // clang-format off
   template <typename I>
     requires(std::is_integral_v<I> && !std::is_same_v<I, bool>)
   LogLine& Field(std::string_view key, I value) {
     return Bare(key, std::to_string(value));
   }
+  // clang-format on
   // The request's trace: trace_id and span_id fields (hex). Empty ids: none.
   LogLine& Trace(std::string_view trace_id, std::string_view span_id);
 

@@ -44,7 +44,11 @@ bool IsUtf8(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
     auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
     unsigned char c = byte(i);
-    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    size_t length = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xE  ? 3
+                    : (c >> 3) == 0x1E ? 4
+                                       : 0;
     if (length == 0 || i + length > text.size()) return false;
     uint32_t code = length == 1 ? c : c & (0x7F >> length);
     for (size_t k = 1; k < length; ++k) {
@@ -75,8 +79,8 @@ absl::Status SetScalar(const YAML::Node& node, const std::string& path, const Fi
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_STRING:
       if (f->type() == FieldDescriptor::TYPE_STRING && !IsUtf8(text)) {
-        return absl::InvalidArgumentError(absl::StrCat(path, ": expected UTF-8 text, got \"",
-                                                       absl::CHexEscape(text), "\""));
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": expected UTF-8 text, got \"", absl::CHexEscape(text), "\""));
       }
       rep ? r->AddString(message, f, text) : r->SetString(message, f, text);
       return absl::OkStatus();

@@ -169,7 +169,7 @@ class Connection final : public ConnectionBase,
   tcp::socket& socket() { return lowest().socket(); }
 
   IoWorker* worker_;
-  std::string peer_;  // The client's address, without the port.
+  std::string peer_;                         // The client's address, without the port.
   std::shared_ptr<asio::ssl::context> tls_;  // null for PlainStream
   Stream stream_;
   beast::flat_buffer buffer_;

@@ -66,9 +66,9 @@ RequestRead CheckHeader(const RequestParser& parser, size_t header_bytes,
   const auto& header = parser.get();
   auto count = std::distance(header.begin(), header.end());
   if (count > options.max_headers) {
-    return {RequestRead::Outcome::kReject, 431,
-            absl::StrCat("request has ", count, " header fields; the limit is ",
-                         options.max_headers)};
+    return {
+        RequestRead::Outcome::kReject, 431,
+        absl::StrCat("request has ", count, " header fields; the limit is ", options.max_headers)};
   }
   return {};
 }

@@ -46,7 +46,9 @@ void StallWatch::Look(size_t i, absl::Time now) {
   if (turns != seen.turns || !busy || !seen.busy) {
     if (seen.reported) {
       FANOUT_LOG(WARNING) << "loop " << loop.index() << " is back after about "
-                          << absl::FormatDuration(absl::Trunc(now - seen.since, absl::Milliseconds(1))) << " on one event";
+                          << absl::FormatDuration(
+                                 absl::Trunc(now - seen.since, absl::Milliseconds(1)))
+                          << " on one event";
     }
     seen = Seen{.turns = turns, .busy = busy, .reported = false, .since = now};
     return;

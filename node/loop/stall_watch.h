@@ -38,9 +38,9 @@ class StallWatch {
  private:
   struct Seen {
     uint64_t turns = 0;
-    bool busy = false;        // Not waiting at the last look.
-    bool reported = false;    // This stall was reported.
-    absl::Time since;         // When the loop was first seen on this event.
+    bool busy = false;      // Not waiting at the last look.
+    bool reported = false;  // This stall was reported.
+    absl::Time since;       // When the loop was first seen on this event.
   };
   void Run();
   void Look(size_t i, absl::Time now);

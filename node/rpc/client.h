@@ -107,7 +107,8 @@ Task<absl::StatusOr<Response>> RunUnary(const CallSeries& series, Prepare prepar
   Response response;
   grpc::Status status;
   CancellationCallback on_cancel(task.token, [&](const absl::Status&) { context.TryCancel(); });
-  bool ok = co_await CqOp([&](EventLoop*, void* tag) { reader->Finish(ReplyTarget(response), &status, tag); });
+  bool ok = co_await CqOp(
+      [&](EventLoop*, void* tag) { reader->Finish(ReplyTarget(response), &status, tag); });
   absl::Status result =
       ok ? CallStatus(status, task) : absl::InternalError("unary call did not finish");
   telemetry.End(result, context);

@@ -29,8 +29,8 @@
 
 #include "absl/status/status.h"
 #include "node/async/task.h"
-#include "node/rpc/client.h"
 #include "node/rpc/byte_buffer.h"
+#include "node/rpc/client.h"
 
 namespace fanout {
 

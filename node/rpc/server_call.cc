@@ -70,7 +70,8 @@ Task<absl::Status> AcceptGeneric(EventLoop* loop, grpc::AsyncGenericService* ser
 
 Task<std::optional<Bytes>> GenericCall::Read() {
   Bytes message;
-  bool ok = co_await internal::CqOp([&](EventLoop*, void* tag) { stream_.Read(&message.buffer(), tag); });
+  bool ok =
+      co_await internal::CqOp([&](EventLoop*, void* tag) { stream_.Read(&message.buffer(), tag); });
   if (!ok) {
     // gRPC reports both ends as a failed read; only the core call knows which.
     half_closed_ = grpc_call_failed_before_recv_message(context_.c_call()) == 0;

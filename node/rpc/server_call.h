@@ -20,12 +20,12 @@
 #include <optional>
 #include <string_view>
 
-#include "node/base/cancellation.h"
 #include "node/async/spawn.h"
+#include "node/base/cancellation.h"
+#include "node/rpc/byte_buffer.h"
 #include "node/rpc/call_telemetry.h"
 #include "node/rpc/cq_op.h"
 #include "node/rpc/status.h"
-#include "node/rpc/byte_buffer.h"
 
 namespace fanout {
 

@@ -193,7 +193,8 @@ absl::Status ApplyEnvironment(NodeConfig* config, char** environ) {
     const auto& [key, value] = kv;
     if (key == "OTEL_EXPORTER_OTLP_ENDPOINT" || key == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
       // OpenTelemetry's form is a URL (http://jaeger:4317); gRPC wants host:port.
-      if (config->tracing().otlp_endpoint().empty() || key == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+      if (config->tracing().otlp_endpoint().empty() ||
+          key == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
         absl::string_view target = value;
         if (absl::ConsumePrefix(&target, "http://") || absl::ConsumePrefix(&target, "https://")) {
           absl::ConsumeSuffix(&target, "/");

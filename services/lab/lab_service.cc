@@ -3,8 +3,8 @@
 #include "absl/random/random.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "node/base/status_macros.h"
 #include "node/async/sleep.h"
+#include "node/base/status_macros.h"
 #include "node/rpc/server_call.h"
 #include "node/rpc/status.h"
 

@@ -264,18 +264,24 @@ shutdown: {grace_ms: 3000}
 // reset), a new connection is refused meanwhile, and the node exits 0.
 TEST_F(FanoutdTest, AGatewayOnlyNodeDrainsItsRestRequestsOnSigterm) {
   int lab_grpc = FreePort(), gw_grpc = FreePort(), gw_admin = FreePort(), rest = FreePort();
-  std::string lab = WriteConfig("lab.yaml", absl::StrCat("node_name: lab\ngrpc_address: 127.0.0.1:",
-                                                         lab_grpc, "\nloops: 1\nroles: {lab: true}\n"));
-  std::string gateway = WriteConfig("gateway.yaml", absl::StrCat(R"(node_name: gw
-grpc_address: 127.0.0.1:)", gw_grpc, R"(
-admin_address: 127.0.0.1:)", gw_admin, R"(
+  std::string lab =
+      WriteConfig("lab.yaml", absl::StrCat("node_name: lab\ngrpc_address: 127.0.0.1:", lab_grpc,
+                                           "\nloops: 1\nroles: {lab: true}\n"));
+  std::string gateway =
+      WriteConfig("gateway.yaml", absl::StrCat(R"(node_name: gw
+grpc_address: 127.0.0.1:)",
+                                               gw_grpc, R"(
+admin_address: 127.0.0.1:)",
+                                               gw_admin, R"(
 loops: 1
 roles: {gateway: true}
 shutdown: {grace_ms: 3000}
 backends:
-  lab: {target: "127.0.0.1:)", lab_grpc, R"(", services: [fanout.lab.v1.Lab]}
+  lab: {target: "127.0.0.1:)",
+                                               lab_grpc, R"(", services: [fanout.lab.v1.Lab]}
 gateway:
-  rest_address: 127.0.0.1:)", rest, "\n"));
+  rest_address: 127.0.0.1:)",
+                                               rest, "\n"));
   LaunchProcess(lab, "lab.log");
   Launch(gateway);
   bool up = false;
@@ -297,7 +303,8 @@ gateway:
   }
   // SIGTERM once the gateway holds all of them.
   for (int i = 0; i < 1000; ++i) {  // A hang guard of about 10 s.
-    auto scraped = testing::ParsePrometheusText(testing::HttpCall(gw_admin, "GET", "/metrics").body);
+    auto scraped =
+        testing::ParsePrometheusText(testing::HttpCall(gw_admin, "GET", "/metrics").body);
     double held = 0;
     if (scraped.ok()) {
       held = scraped->Value("fanout_http_server_in_flight", {{"route", "lab-echo"}}).value_or(0);

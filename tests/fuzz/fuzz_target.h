@@ -33,9 +33,9 @@ int FuzzProxyMetadata(const uint8_t* data, size_t size);
 }  // namespace fanout::fuzz
 
 #ifdef FANOUT_LIBFUZZER
-#define FANOUT_FUZZ_ENTRY(function)                                          \
+#define FANOUT_FUZZ_ENTRY(function)                                         \
   extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) { \
-    return function(data, size);                                             \
+    return function(data, size);                                            \
   }
 #else
 #define FANOUT_FUZZ_ENTRY(function)

@@ -38,7 +38,8 @@ void CheckRequest(const HttpRequest& request, std::string_view consumed,
     Broken("a body past max_body_bytes", absl::StrCat(request.body.size()));
   }
   if (request.method.empty() || request.target.empty()) Broken("no method or target", "");
-  if (!absl::StartsWith(request.target, request.path)) Broken("path is not in target", request.path);
+  if (!absl::StartsWith(request.target, request.path))
+    Broken("path is not in target", request.path);
   if (request.version != 10 && request.version != 11) {
     Broken("a version other than 1.0 or 1.1", absl::StrCat(request.version));
   }
@@ -66,7 +67,8 @@ int FuzzHttpRequest(const uint8_t* data, size_t size) {
     std::string_view before = bytes;
     HttpRequest request;
     RequestRead read = http_internal::ReadRequestFrom(&bytes, options, &request);
-    if (bytes.size() > before.size() || bytes.data() + bytes.size() != before.data() + before.size()) {
+    if (bytes.size() > before.size() ||
+        bytes.data() + bytes.size() != before.data() + before.size()) {
       Broken("the rest is not a suffix of the input", "");
     }
     std::string_view consumed = before.substr(0, before.size() - bytes.size());

@@ -5,9 +5,9 @@
 //
 // Properties: HopsOf is never negative; CheckHops refuses exactly from
 // kMaxHops on; what is forwarded is the caller's allowlisted, unreserved
-// pairs, never an x-fanout-* key (only gateways set those) (from gRPC's multimap: in allowlist order; from copied headers: in
-// the caller's order), then one x-fanout-hops of hops + 1; passed-back
-// metadata is the backend's without reserved keys, in order.
+// pairs, never an x-fanout-* key (only gateways set those) (from gRPC's multimap: in allowlist
+// order; from copied headers: in the caller's order), then one x-fanout-hops of hops + 1;
+// passed-back metadata is the backend's without reserved keys, in order.
 //
 // Fuzz for real:  bash tests/fuzz/fuzz.sh proxy_metadata build 600
 #include <grpcpp/support/string_ref.h>
@@ -19,7 +19,6 @@
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -65,8 +64,9 @@ int FuzzProxyMetadata(const uint8_t* data, size_t size) {
   std::multimap<grpc::string_ref, grpc::string_ref> views;
   for (const auto& [key, value] : pairs) views.emplace(key, value);
   MetadataList sorted;
-  for (const auto& [key, value] : views) sorted.emplace_back(std::string(key.data(), key.size()),
-                                                             std::string(value.data(), value.size()));
+  for (const auto& [key, value] : views)
+    sorted.emplace_back(std::string(key.data(), key.size()),
+                        std::string(value.data(), value.size()));
 
   int hops = gateway::HopsOf(views);
   if (hops < 0) Broken("negative hops", std::to_string(hops));

@@ -30,7 +30,8 @@ int FuzzTraceparent(const uint8_t* data, size_t size) {
   if (!context->valid()) broken("a parsed context has an all-zero id", "");
   if (context->tracestate != state) broken("tracestate changed", context->tracestate);
   std::string printed = trace::FormatTraceparent(*context);
-  if (header.substr(0, 2) == "00" && printed != header) broken("version 00 does not round-trip", printed);
+  if (header.substr(0, 2) == "00" && printed != header)
+    broken("version 00 does not round-trip", printed);
   std::optional<trace::SpanContext> again = trace::ParseTraceparent(printed);
   if (!again) broken("the printed header does not parse", printed);
   if (again->trace_id != context->trace_id || again->span_id != context->span_id ||

@@ -16,12 +16,12 @@
 #include "absl/time/clock.h"
 #include "fanout/gateway/v1/gateway.grpc.pb.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
-#include "node/config/yaml_proto.h"
-#include "tests/support/generic_unary.h"
 #include "node/async/sleep.h"
+#include "node/config/yaml_proto.h"
 #include "node/telemetry/metrics.h"
 #include "services/lab/lab_service.h"
 #include "tests/support/eventually.h"
+#include "tests/support/generic_unary.h"
 #include "tests/support/http_client.h"
 #include "tests/support/status_matchers.h"
 
@@ -215,7 +215,7 @@ class GatewayRestTest : public ::testing::Test {
     budgeted.mutable_retry_budget()->set_max_tokens(10);
     options.backends = {
         {"lab", {}},   {"narrow", narrow}, {"fragile", fragile}, {"budgeted", budgeted},
-        {"flaky", {}}, {"dead", {}},       {"liar", {}}, {"self", {}}};
+        {"flaky", {}}, {"dead", {}},       {"liar", {}},         {"self", {}}};
     std::map<std::string, std::string> targets = {
         {"lab", lab_target},
         {"narrow", lab_target},
@@ -821,15 +821,15 @@ TEST_F(GatewayRestTest, CorsPreflightsAreAnsweredHeaderByHeader) {
   EXPECT_EQ(ok.headers.count("access-control-allow-credentials"), 0u);
   EXPECT_EQ(lab_.calls(), calls);  // A preflight calls no backend.
 
-  HttpResult other = HttpCall(port_, "OPTIONS", "/three", "",
-                              {{"Origin", "https://evil.example"},
-                               {"Access-Control-Request-Method", "GET"}});
+  HttpResult other =
+      HttpCall(port_, "OPTIONS", "/three", "",
+               {{"Origin", "https://evil.example"}, {"Access-Control-Request-Method", "GET"}});
   EXPECT_EQ(other.status, 403);
   EXPECT_THAT(other.body, HasSubstr("origin \\\"https://evil.example\\\" is not allowed"));
   EXPECT_EQ(other.headers.count("access-control-allow-origin"), 0u);
-  HttpResult method = HttpCall(port_, "OPTIONS", "/three", "",
-                               {{"Origin", "https://app.example"},
-                                {"Access-Control-Request-Method", "DELETE"}});
+  HttpResult method =
+      HttpCall(port_, "OPTIONS", "/three", "",
+               {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "DELETE"}});
   EXPECT_EQ(method.status, 403);
   EXPECT_THAT(method.body, HasSubstr("method DELETE is not allowed here; allowed: GET, HEAD"));
   HttpResult header = HttpCall(port_, "OPTIONS", "/three", "",
@@ -840,9 +840,9 @@ TEST_F(GatewayRestTest, CorsPreflightsAreAnsweredHeaderByHeader) {
   EXPECT_THAT(header.body, HasSubstr("request header \\\"x-secret\\\" is not allowed"));
 
   // The route's own policy: its origin, with credentials.
-  HttpResult partner = HttpCall(port_, "OPTIONS", "/partner", "",
-                                {{"Origin", "https://partner.example"},
-                                 {"Access-Control-Request-Method", "GET"}});
+  HttpResult partner =
+      HttpCall(port_, "OPTIONS", "/partner", "",
+               {{"Origin", "https://partner.example"}, {"Access-Control-Request-Method", "GET"}});
   EXPECT_EQ(partner.status, 204);
   EXPECT_EQ(partner.headers["access-control-allow-credentials"], "true");
   EXPECT_EQ(HttpCall(port_, "OPTIONS", "/partner", "",
@@ -871,9 +871,9 @@ TEST_F(GatewayRestTest, AnswersToAllowedOriginsSaySo) {
 
 TEST_F(GatewayRestTest, WithoutCorsAnOptionsRequestIsJustAMethodNotAllowed) {
   StartGateway();
-  HttpResult r = HttpCall(port_, "OPTIONS", "/three", "",
-                          {{"Origin", "https://app.example"},
-                           {"Access-Control-Request-Method", "GET"}});
+  HttpResult r =
+      HttpCall(port_, "OPTIONS", "/three", "",
+               {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "GET"}});
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(r.headers.count("access-control-allow-origin"), 0u);
 }

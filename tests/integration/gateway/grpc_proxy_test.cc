@@ -17,10 +17,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
+#include "node/async/sleep.h"
 #include "node/async/task_group.h"
 #include "node/async/with_deadline.h"
 #include "node/base/status_macros.h"
-#include "node/async/sleep.h"
 #include "node/rpc/byte_buffer.h"
 #include "node/rpc/client.h"
 #include "node/rpc/generic_stream.h"
@@ -454,17 +454,16 @@ TEST_F(GrpcProxyTest, OnlyAllowlistedMetadataIsForwarded) {
     lines.push_back(Get(stream.context().GetServerTrailingMetadata(), "x-backend-trailing"));
     co_return lines;
   };
-  EXPECT_THAT(Run(run()),
-              IsOkAndHolds(ElementsAre("x-allowed=yes", "x-allowed=twice",
-                                       std::string("x-allowed-bin=\0\xff\x01", 17),
-                                       "x-fanout-hops=1",  // Set by the proxy itself.
-                                       "bye")));
+  EXPECT_THAT(Run(run()), IsOkAndHolds(ElementsAre("x-allowed=yes", "x-allowed=twice",
+                                                   std::string("x-allowed-bin=\0\xff\x01", 17),
+                                                   "x-fanout-hops=1",  // Set by the proxy itself.
+                                                   "bye")));
 }
 
 TEST_F(GrpcProxyTest, UnknownMethodIsTheBackendsUnimplemented) {
   auto run = [&]() -> Task<absl::Status> {
-    co_return (co_await CallGenericUnary(generic_.get(), "/fanout.lab.v1.Lab/NoSuchMethod",
-                                         Bytes()))
+    co_return (
+        co_await CallGenericUnary(generic_.get(), "/fanout.lab.v1.Lab/NoSuchMethod", Bytes()))
         .status();
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kUnimplemented));

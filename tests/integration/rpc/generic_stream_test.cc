@@ -10,11 +10,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
+#include "node/async/sleep.h"
 #include "node/async/task_group.h"
 #include "node/async/with_deadline.h"
 #include "node/base/status_macros.h"
 #include "node/base/sync.h"
-#include "node/async/sleep.h"
 #include "node/rpc/byte_buffer.h"
 #include "node/rpc/server.h"
 #include "services/lab/lab_service.h"

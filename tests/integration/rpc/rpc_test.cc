@@ -175,8 +175,7 @@ TEST_F(RpcTest, GenericUnaryCallCarriesBytes) {
   auto run = [&]() -> Task<absl::StatusOr<std::string>> {
     FANOUT_CO_ASSIGN_OR_RETURN(Bytes request, ToByteBuffer(Req("raw")));
     FANOUT_CO_ASSIGN_OR_RETURN(
-        Bytes reply,
-        co_await CallGenericUnary(&generic, "/fanout.lab.v1.Lab/Echo", request));
+        Bytes reply, co_await CallGenericUnary(&generic, "/fanout.lab.v1.Lab/Echo", request));
     EchoResponse parsed;
     FANOUT_CO_RETURN_IF_ERROR(FromByteBuffer(reply, &parsed));
     co_return parsed.message();

@@ -13,10 +13,10 @@
 
 #include "node/actor/actor_registry.h"
 #include "node/async/gather.h"
+#include "node/async/sleep.h"
 #include "node/async/with_deadline.h"
 #include "node/base/clock.h"
 #include "node/base/status_macros.h"
-#include "node/async/sleep.h"
 #include "tests/support/loop_fixture.h"
 #include "tests/support/status_matchers.h"
 

@@ -16,10 +16,10 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "fanout/test/v1/every_field.pb.h"
 #include "gateway/json_parse.h"
 #include "gateway/json_value.h"
-#include "absl/strings/str_cat.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout::gateway {
@@ -27,9 +27,9 @@ namespace {
 
 using fanout::test::v1::EveryField;
 using fanout::test::v1::Inner;
-using google::protobuf::Value;
 using ::fanout::testing::IsOk;
 using ::fanout::testing::StatusIs;
+using google::protobuf::Value;
 using ::testing::HasSubstr;
 
 // ------------------------------------------------------------ random messages
@@ -63,7 +63,8 @@ class Randomizer {
     for (int i = Below(4); i > 0; --i) m.add_floats(Float());
     for (int i = Below(4); i > 0; --i) m.add_strings(Text());
     for (int i = Below(3); i > 0; --i) m.add_bytes_list(Bytes());
-    for (int i = Below(3); i > 0; --i) m.add_colours(static_cast<fanout::test::v1::Colour>(Below(3)));
+    for (int i = Below(3); i > 0; --i)
+      m.add_colours(static_cast<fanout::test::v1::Colour>(Below(3)));
     for (int i = Below(3); i > 0; --i) *m.add_inners() = InnerMessage(1);
     for (int i = Below(4); i > 0; --i) (*m.mutable_by_name())[Text()] = Int<int32_t>();
     for (int i = Below(4); i > 0; --i) (*m.mutable_by_id())[Int<int64_t>()] = Text();
@@ -96,7 +97,8 @@ class Randomizer {
       m.mutable_took()->set_nanos(seconds < 0 ? -nanos : seconds == 0 && Coin() ? -nanos : nanos);
     }
     if (Coin()) {
-      for (int i = Below(3) + 1; i > 0; --i) m.mutable_mask()->add_paths(Coin() ? "foo_bar" : "a.b_c");
+      for (int i = Below(3) + 1; i > 0; --i)
+        m.mutable_mask()->add_paths(Coin() ? "foo_bar" : "a.b_c");
     }
     if (Coin()) m.mutable_nothing();
     if (Coin()) *m.mutable_attributes() = JsonValue(2).struct_value();
@@ -177,8 +179,9 @@ class Randomizer {
     }
   }
   std::string Text() {
-    static const char* const kPieces[] = {"a", "Z", " ", "\"", "\\", "/", "\n", "\t", "\x01",
-                                          "\x1f", "<", "&", "é", "日本", "😀", "\u2028", "key"};
+    static const char* const kPieces[] = {"a",  "Z",    " ",    "\"",     "\\", "/",
+                                          "\n", "\t",   "\x01", "\x1f",   "<",  "&",
+                                          "é",  "日本", "😀",    "\u2028", "key"};
     std::string out;
     for (int i = Below(6); i > 0; --i) out += kPieces[Below(std::size(kPieces))];
     return out;
@@ -222,7 +225,8 @@ class Randomizer {
         break;
       default:
         v.mutable_list_value();
-        for (int i = Below(3); i > 0; --i) *v.mutable_list_value()->add_values() = JsonValue(depth - 1);
+        for (int i = Below(3); i > 0; --i)
+          *v.mutable_list_value()->add_values() = JsonValue(depth - 1);
         break;
     }
     return v;
@@ -288,7 +292,8 @@ TEST(MessageJsonDifferentialTest, RandomMessagesRoundTripBothWays) {
     EXPECT_TRUE(Same(original, *through_ours, &diff)) << diff << "\ntheirs: " << theirs;
 
     // Unpopulated fields: the same keys printed (and left out) by both.
-    EXPECT_EQ(TopLevelKeys(ours), TopLevelKeys(theirs)) << "ours: " << ours << "\ntheirs: " << theirs;
+    EXPECT_EQ(TopLevelKeys(ours), TopLevelKeys(theirs))
+        << "ours: " << ours << "\ntheirs: " << theirs;
   }
 }
 
@@ -326,28 +331,27 @@ TEST_P(MessageJsonBadInputTest, BothRefuseAndOursNamesTheField) {
 
 INSTANTIATE_TEST_SUITE_P(
     Inputs, MessageJsonBadInputTest,
-    ::testing::Values(
-        BadInput{R"({"anInt32": "abc"})", "field \"an_int32\""},
-        BadInput{R"({"anInt32": 1.5})", "field \"an_int32\""},
-        BadInput{R"({"anInt32": 3000000000})", "field \"an_int32\""},
-        BadInput{R"({"aUint32": -1})", "field \"a_uint32\""},
-        BadInput{R"({"anInt64": "12x"})", "field \"an_int64\""},
-        BadInput{R"({"colour": "COLOUR_PURPLE"})", "field \"colour\""},
-        BadInput{R"({"someBytes": "!!!"})", "field \"some_bytes\""},
-        BadInput{R"({"at": "yesterday"})", "field \"at\""},
-        BadInput{R"({"took": "5 minutes"})", "field \"took\""},
-        BadInput{R"({"inner": 5})", "field \"inner\""},
-        BadInput{R"({"inner": {"id": "x"}})", "field \"inner.id\""},
-        BadInput{R"({"int32s": [1, "b"]})", "field \"int32s\""},
-        BadInput{R"({"choiceText": "a", "choiceNumber": "1"})", "oneof \"choice\""},
-        BadInput{R"({"nope": 1})", "no field \"nope\""},
-        BadInput{R"({"aString": 5})", "field \"a_string\""},
-        BadInput{R"({"aFloat": 1e39})", "field \"a_float\""},
-        BadInput{R"({"byId": {"abc": "x"}})", "field \"by_id\""},
-        BadInput{R"({"wrappedInt32": "x"})", "field \"wrapped_int32\""},
-        BadInput{R"({"attributes": [1]})", "field \"attributes\""},
-        BadInput{R"({"anInt32": 1)", "line 1 column 14"},
-        BadInput{R"([1, 2])", "expected a JSON object"}),
+    ::testing::Values(BadInput{R"({"anInt32": "abc"})", "field \"an_int32\""},
+                      BadInput{R"({"anInt32": 1.5})", "field \"an_int32\""},
+                      BadInput{R"({"anInt32": 3000000000})", "field \"an_int32\""},
+                      BadInput{R"({"aUint32": -1})", "field \"a_uint32\""},
+                      BadInput{R"({"anInt64": "12x"})", "field \"an_int64\""},
+                      BadInput{R"({"colour": "COLOUR_PURPLE"})", "field \"colour\""},
+                      BadInput{R"({"someBytes": "!!!"})", "field \"some_bytes\""},
+                      BadInput{R"({"at": "yesterday"})", "field \"at\""},
+                      BadInput{R"({"took": "5 minutes"})", "field \"took\""},
+                      BadInput{R"({"inner": 5})", "field \"inner\""},
+                      BadInput{R"({"inner": {"id": "x"}})", "field \"inner.id\""},
+                      BadInput{R"({"int32s": [1, "b"]})", "field \"int32s\""},
+                      BadInput{R"({"choiceText": "a", "choiceNumber": "1"})", "oneof \"choice\""},
+                      BadInput{R"({"nope": 1})", "no field \"nope\""},
+                      BadInput{R"({"aString": 5})", "field \"a_string\""},
+                      BadInput{R"({"aFloat": 1e39})", "field \"a_float\""},
+                      BadInput{R"({"byId": {"abc": "x"}})", "field \"by_id\""},
+                      BadInput{R"({"wrappedInt32": "x"})", "field \"wrapped_int32\""},
+                      BadInput{R"({"attributes": [1]})", "field \"attributes\""},
+                      BadInput{R"({"anInt32": 1)", "line 1 column 14"},
+                      BadInput{R"([1, 2])", "expected a JSON object"}),
     [](const auto& info) { return "Case" + std::to_string(info.index); });
 
 // Where protobuf 3.21's util is lenient and we are not (documented in
@@ -468,8 +472,8 @@ TEST(JsonParseTest, ManyKeysAreRefusedAtTheElementLimit) {
   std::string body = "{";
   for (int i = 0; i < 100000; ++i) absl::StrAppend(&body, i ? "," : "", "\"k", i, "\":1");
   body += "}";
-  EXPECT_THAT(ParseJson(body), StatusIs(absl::StatusCode::kInvalidArgument,
-                                        HasSubstr("more than 10000 values")));
+  EXPECT_THAT(ParseJson(body),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("more than 10000 values")));
   EXPECT_THAT(ParseJson(body, {.max_elements = 100001}), IsOk());
 }
 
@@ -485,7 +489,8 @@ TEST(JsonParseTest, StrictJson) {
                           "\"\\x\"", "\"\x01\"", "\"\\ud800\"", "\"\xc3\"", "1 2", "1e999"}) {
     EXPECT_THAT(ParseJson(bad), StatusIs(absl::StatusCode::kInvalidArgument)) << bad;
   }
-  absl::StatusOr<Value> v = ParseJson(R"( {"s": "\u00e9\ud83d\ude00\/", "n": -1.5e-3, "z": 1e-400} )");
+  absl::StatusOr<Value> v =
+      ParseJson(R"( {"s": "\u00e9\ud83d\ude00\/", "n": -1.5e-3, "z": 1e-400} )");
   ASSERT_THAT(v, IsOk());
   EXPECT_EQ(v->struct_value().fields().at("s").string_value(), "é😀/");
   EXPECT_EQ(v->struct_value().fields().at("n").number_value(), -1.5e-3);
