@@ -9,7 +9,7 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libyaml-cpp-dev libsqlite3-dev libjwt-dev libssl-dev openssl
   curl wrk nghttp2-client python3-yaml
-  clang-14 libfuzzer-14-dev libclang-rt-14-dev
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format
 )
 
 missing=()
