@@ -59,13 +59,19 @@ case "$target" in
     sources=(node/config/yaml_proto.cc services/fanoutd/node_config.cc gateway/gateway.cc
              gateway/default_routes.cc gateway/route.cc gateway/http_status.cc
              gateway/json_value.cc gateway/descriptors.cc)
-    for lib in gateway/libfanout_gateway.a node/libfanout_node.a proto/libfanout_proto.a; do
+    # node/'s layers top down, as they link (node/CMakeLists.txt).
+    archives=(gateway/libfanout_gateway.a)
+    for layer in actor http config otlp rpc async loop telemetry base; do
+      archives+=("node/libfanout_$layer.a")
+    done
+    extra_libs=""
+    for lib in "${archives[@]}" proto/libfanout_proto.a; do
       [ -f "$build/$lib" ] || { echo "fuzz.sh: $build/$lib is missing: build first" >&2; exit 2; }
     done
+    for lib in "${archives[@]}"; do extra_libs+=" $build/$lib"; done
     # Every generated message and service registers itself (whole archive):
     # routes name their methods through the generated descriptor pool.
-    extra_libs="$build/gateway/libfanout_gateway.a $build/node/libfanout_node.a
-      -Wl,--whole-archive $build/proto/libfanout_proto.a -Wl,--no-whole-archive"
+    extra_libs+=" -Wl,--whole-archive $build/proto/libfanout_proto.a -Wl,--no-whole-archive"
     libs="grpc++ protobuf yaml-cpp $absl_libs absl_random_random absl_synchronization" ;;
   *) echo "fuzz.sh: unknown target \"$target\"; targets: ${targets[*]}" >&2; exit 2 ;;
 esac
