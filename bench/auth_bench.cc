@@ -32,13 +32,7 @@ struct Fixture {
     std::filesystem::create_directories(dir);
     std::string jwks = (dir / "jwks.json").string(), keys = (dir / "keys").string();
     testing::ReplaceFile(jwks, testing::JwksJson({rsa.Jwk(), ec.Jwk()}));
-    unsigned char digest[32];
-    unsigned int size = 0;
-    EVP_Digest("sesame", 6, digest, &size, EVP_sha256(), nullptr);
-    testing::ReplaceFile(keys, absl::StrCat("svc ",
-                                            absl::BytesToHexString(absl::string_view(
-                                                reinterpret_cast<char*>(digest), size)),
-                                            " a b\n"));
+    testing::ReplaceFile(keys, absl::StrCat("svc ", testing::Sha256Hex("sesame"), " a b\n"));
     config::v1::Auth config;
     config.mutable_jwt()->set_issuer("https://issuer.test");
     config.mutable_jwt()->add_audiences("fanout");

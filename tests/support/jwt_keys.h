@@ -30,6 +30,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 
 namespace fanout::testing {
 
@@ -139,6 +140,14 @@ inline std::string UnsignedToken(const std::string& header, const std::string& p
   absl::WebSafeBase64Escape(header, &h);
   absl::WebSafeBase64Escape(payload, &p);
   return absl::StrCat(h, ".", p, ".");
+}
+
+// What `printf KEY | sha256sum` prints: an API key as the keys file holds it.
+inline std::string Sha256Hex(absl::string_view key) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(key.data(), key.size(), digest, &size, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), size));
 }
 
 // Replaces `path` whole (write then rename, as a secret volume updates).

@@ -116,13 +116,8 @@ class GatewayAuthTest : public ::testing::Test {
     jwks_ = (dir_ / "jwks.json").string();
     testing::ReplaceFile(jwks_, testing::JwksJson({rsa_->Jwk(), ec_->Jwk()}));
     std::string keys = (dir_ / "api_keys").string();
-    unsigned char digest[32];
-    unsigned int size = 0;
-    EVP_Digest("sesame", 6, digest, &size, EVP_sha256(), nullptr);
-    testing::ReplaceFile(keys, absl::StrCat("reporting ",
-                                            absl::BytesToHexString(absl::string_view(
-                                                reinterpret_cast<char*>(digest), size)),
-                                            " orders.read\n"));
+    testing::ReplaceFile(
+        keys, absl::StrCat("reporting ", testing::Sha256Hex("sesame"), " orders.read\n"));
 
     recorder_.Register(backend_);
     EXPECT_THAT(backend_.Start(), IsOk());

@@ -201,17 +201,9 @@ TEST_F(AuthenticatorTest, RoutesDemandModesScopesAndClaims) {
   EXPECT_THAT(auth->Check({}, "Bearer junk", ""), IsOk());
 }
 
-// What `printf KEY | sha256sum` prints.
-std::string Sha256Hex(absl::string_view key) {
-  unsigned char digest[32];
-  unsigned int size = 0;
-  EVP_Digest(key.data(), key.size(), digest, &size, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), size));
-}
-
 TEST_F(AuthenticatorTest, ApiKeysAreMatchedByHash) {
   // The file holds the hash of "sesame".
-  std::string hash = Sha256Hex("sesame");
+  std::string hash = testing::Sha256Hex("sesame");
   testing::ReplaceFile(keys_, absl::StrCat("# name sha256 scopes\nreporting ", hash,
                                            " reports.read reports.export\n"));
   auto auth = Make(absl::StrCat("api_keys: {file: \"", keys_, "\", header: X-Api-Key}\n"));
@@ -246,11 +238,11 @@ TEST_F(AuthenticatorTest, AReplacedKeySetIsReadWithoutARestart) {
 }
 
 TEST_F(AuthenticatorTest, ReplacedApiKeysAreReadWithoutARestart) {
-  testing::ReplaceFile(keys_, absl::StrCat("reporting ", Sha256Hex("sesame"), "\n"));
+  testing::ReplaceFile(keys_, absl::StrCat("reporting ", testing::Sha256Hex("sesame"), "\n"));
   auto auth = Make(absl::StrCat("api_keys: {file: \"", keys_, "\"}\n"));
   ASSERT_THAT(auth->Authenticate("", "sesame"), IsOk());
   // Rotated: sesame is revoked, opensesame issued.
-  testing::ReplaceFile(keys_, absl::StrCat("reporting ", Sha256Hex("opensesame"), "\n"));
+  testing::ReplaceFile(keys_, absl::StrCat("reporting ", testing::Sha256Hex("opensesame"), "\n"));
   clock_.Advance(absl::Seconds(4));  // Not looked at again before refresh_interval_s.
   EXPECT_THAT(auth->Authenticate("", "sesame"), IsOk());
   clock_.Advance(absl::Seconds(1));
@@ -264,7 +256,7 @@ TEST_F(AuthenticatorTest, ReplacedApiKeysAreReadWithoutARestart) {
   std::filesystem::remove(keys_);
   clock_.Advance(absl::Seconds(5));
   EXPECT_THAT(auth->Authenticate("", "opensesame"), IsOk());
-  testing::ReplaceFile(keys_, absl::StrCat("batch ", Sha256Hex("sesame"), "\n"));
+  testing::ReplaceFile(keys_, absl::StrCat("batch ", testing::Sha256Hex("sesame"), "\n"));
   clock_.Advance(absl::Seconds(5));
   auto who = auth->Authenticate("", "sesame");
   ASSERT_THAT(who, IsOk());
