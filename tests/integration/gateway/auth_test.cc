@@ -4,6 +4,7 @@
 // identity the gateway verified, and with nothing a caller made up.
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -111,7 +112,7 @@ class GatewayAuthTest : public ::testing::Test {
 
   GatewayAuthTest() {
     dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat("gateway_auth_", reinterpret_cast<uintptr_t>(this));
+           absl::StrCat("gateway_auth_", ::getpid(), "_", reinterpret_cast<uintptr_t>(this));
     std::filesystem::create_directories(dir_);
     jwks_ = (dir_ / "jwks.json").string();
     testing::ReplaceFile(jwks_, testing::JwksJson({rsa_->Jwk(), ec_->Jwk()}));

@@ -107,8 +107,13 @@ TEST(ServerLimitsTest, MetadataOverTheLimitIsRefusedBeforeTheHandler) {
   EXPECT_EQ(big.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << big.status.error_message();
   EXPECT_EQ(server.calls(), 1);
-  // The connection is still good for calls within the limit.
-  EXPECT_TRUE(Call(channel).status.ok());
+  // The server keeps serving calls within the limit. gRPC 1.51 usually keeps
+  // the connection too, but may close it after the refusal (seen under
+  // TSan's timing: UNAVAILABLE "Socket closed"): then the next call
+  // reconnects.
+  grpc::Status after = Call(channel).status;
+  if (after.error_code() == grpc::StatusCode::UNAVAILABLE) after = Call(channel).status;
+  EXPECT_TRUE(after.ok()) << after.error_code() << " " << after.error_message();
 }
 
 TEST(ServerLimitsTest, TheDefaultMetadataLimitIs8KiB) {

@@ -5,6 +5,7 @@
 #include "gateway/auth.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -43,8 +44,7 @@ class AuthenticatorTest : public ::testing::Test {
  protected:
   AuthenticatorTest() {
     dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat("auth_test_", ::testing::UnitTest::GetInstance()->random_seed(), "_",
-                        reinterpret_cast<uintptr_t>(this));
+           absl::StrCat("auth_test_", ::getpid(), "_", reinterpret_cast<uintptr_t>(this));
     std::filesystem::create_directories(dir_);
     jwks_ = (dir_ / "jwks.json").string();
     testing::ReplaceFile(jwks_, testing::JwksJson({Rsa().Jwk(), Ec().Jwk()}));
