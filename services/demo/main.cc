@@ -3,22 +3,33 @@
 // out three 1 s calls to it and shows asyncio's headline: they finish in
 // about 1 s together, not 3 s one after another. The node keeps serving until
 // Ctrl-C (or exits at once with --once).
+//
+//   fanout_demo                   on 127.0.0.1:50051 (or $FANOUT_DEMO_PORT)
+//   fanout_demo --once --port=0   any free port, the fan-out, then exit
 #include <grpcpp/create_channel.h>
 #include <signal.h>
 
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <string>
 
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
 #include "node/async/gather.h"
 #include "node/base/log.h"
 #include "node/base/status_macros.h"
+#include "node/program/program.h"
 #include "node/rpc/client.h"
 #include "node/rpc/server.h"
 #include "services/lab/lab_service.h"
+
+ABSL_FLAG(bool, once, false, "Show the fan-out, then stop and exit instead of serving on.");
+ABSL_FLAG(int, port, -1,
+          "The lab service's port on 127.0.0.1; 0 picks a free one. Left out (-1): "
+          "$FANOUT_DEMO_PORT, or 50051 without it.");
 
 namespace fanout {
 namespace {
@@ -57,11 +68,31 @@ Task<absl::Status> ShowFanOut(Lab::Stub* stub) {
   co_return absl::OkStatus();
 }
 
+constexpr char kUsage[] =
+    "fanout_demo: asyncio's headline on gRPC completion queues. One node serves the lab "
+    "service (an echo with a requested delay); a handler fans out three 1 s calls to it "
+    "with Gather, then makes them one after another: about 1 s against 3 s. Then it "
+    "serves until Ctrl-C.\n"
+    "  fanout_demo\n"
+    "  fanout_demo --once --port=0";
+
+// --port, else $FANOUT_DEMO_PORT, else 50051.
+int DemoPort() {
+  int port = GetValidFlag(
+      FLAGS_port, [](int p) { return p >= -1 && p <= 65535; }, "a port (0..65535)");
+  if (port >= 0) return port;
+  const char* env = std::getenv("FANOUT_DEMO_PORT");
+  if (env == nullptr) return 50051;
+  if (!absl::SimpleAtoi(env, &port) || port < 0 || port > 65535) {
+    FlagError(absl::StrCat("FANOUT_DEMO_PORT must be a port (0..65535), got \"", env, "\""));
+  }
+  return port;
+}
+
 int Main(int argc, char** argv) {
-  bool once = argc > 1 && std::strcmp(argv[1], "--once") == 0;
-  std::string address =
-      "127.0.0.1:" +
-      std::string(std::getenv("FANOUT_DEMO_PORT") ? std::getenv("FANOUT_DEMO_PORT") : "50051");
+  ParseFlags(argc, argv, {.usage = kUsage});
+  bool once = absl::GetFlag(FLAGS_once);
+  std::string address = absl::StrCat("127.0.0.1:", DemoPort());
   // Signals go to this thread only, through sigwait below.
   sigset_t signals;
   sigemptyset(&signals);
@@ -73,9 +104,10 @@ int Main(int argc, char** argv) {
   lab::LabService lab({.name = "demo"});
   lab.Register(server);
   if (absl::Status started = server.Start(); !started.ok()) {
-    FANOUT_LOG(ERROR) << started << " (set FANOUT_DEMO_PORT to use another port)";
+    FANOUT_LOG(ERROR) << started << " (--port or FANOUT_DEMO_PORT picks another port)";
     return 1;
   }
+  address = absl::StrCat("127.0.0.1:", server.port());  // port 0: the one bound
   lab.Serve(server);
   FANOUT_LOG(INFO) << "fanout demo node: lab service on " << address << ", "
                    << server.loops().size() << " loops";

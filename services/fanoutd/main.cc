@@ -3,10 +3,13 @@
 //   fanoutd                              users, orders, recommendations, gateway: embedded defaults
 //   fanoutd --with-lab                   the same and the lab (echo, delays, errors; /v1/lab/*)
 //   fanoutd --config node.yaml           roles, addresses, backends from a file
-//   fanoutd --check-config node.yaml     validate and exit (non-zero with the reason)
+//   fanoutd --check-config node.yaml     validate and exit (2 with the reason)
 //   fanoutd --print-default-config       the defaults, loadable by --config
+//   fanoutd --help                       the flags
 //
-// --with-lab goes with any of them: it adds the lab role to the config.
+// --with-lab goes with any of them: it adds the lab role to the config. The
+// command line is read by the program shell (node/program/program.h): a
+// flag it does not know, or anything else it cannot use, exits 2.
 //
 // SIGTERM/SIGINT: readiness goes NOT_SERVING, the node stops accepting,
 // in-flight calls get shutdown.grace_ms to finish, the rest are cancelled,
@@ -17,23 +20,44 @@
 
 #include <atomic>
 #include <cstdio>
-#include <cstring>
+#include <set>
 #include <string>
 #include <thread>
-#include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "node/base/log.h"
+#include "node/program/program.h"
 #include "services/fanoutd/node.h"
+
+ABSL_FLAG(std::string, config, "",
+          "Run the node a YAML file describes (proto/fanout/config/v1/node_config.proto: "
+          "roles, addresses, backends, routes), read over the embedded defaults; FANOUT_* "
+          "variables override it. Empty: the embedded defaults.");
+ABSL_FLAG(std::string, check_config, "",
+          "Load and validate this file as --config would, print \"FILE: ok\" and exit 0, or "
+          "the reason (naming the key and the value) and exit 2.");
+ABSL_FLAG(bool, print_default_config, false,
+          "Print the embedded defaults, the built-in routes spelled out, as a file --config "
+          "loads back to the same node, and exit.");
+ABSL_FLAG(bool, with_lab, false,
+          "Add the lab role (echo with a requested delay, error or payload; /v1/lab/* on a "
+          "gateway), for tests, benchmarks and drills. Goes with any other flag.");
 
 namespace fanout::fanoutd {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: fanoutd [--with-lab] [--config FILE | --check-config FILE | "
-    "--print-default-config]\n";
+    "fanoutd: one fanout node, running the roles its config asks for. With no flag: the "
+    "users, orders, recommendations and gateway roles in one process on the embedded "
+    "defaults (gRPC on 127.0.0.1:50051, REST on 127.0.0.1:8080, SQLite under "
+    "./fanout-data). SIGTERM or Ctrl-C drains it and exits 0.\n"
+    "  fanoutd --config node.yaml          roles, addresses, backends from a file\n"
+    "  fanoutd --check-config node.yaml    validate and exit (2 with the reason)\n"
+    "  fanoutd --print-default-config      every key with its default, loadable by --config\n"
+    "  fanoutd --with-lab                  and the lab role (with any of the above)";
 
 void PrintHowToCall(const Node& node) {
   int port = node.grpc_port();
@@ -168,18 +192,19 @@ int Serve(const std::string& config_path, ConfigFlags flags) {
 
 int main(int argc, char** argv) {
   using namespace fanout::fanoutd;
-  ConfigFlags flags;
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--with-lab") {
-      flags.with_lab = true;
-    } else {
-      args.emplace_back(argv[i]);
-    }
+  fanout::ParseFlags(argc, argv, {.usage = kUsage});
+  const std::string config_path = absl::GetFlag(FLAGS_config);
+  const std::string check_path = absl::GetFlag(FLAGS_check_config);
+  const bool check = fanout::FlagGiven(FLAGS_check_config);
+  const bool print_defaults = absl::GetFlag(FLAGS_print_default_config);
+  if (fanout::FlagGiven(FLAGS_config) + check + print_defaults > 1) {
+    fanout::FlagError(
+        "--config, --check-config and --print-default-config go alone (--with-lab goes with "
+        "any of them)");
   }
-  std::string flag = args.empty() ? "" : args[0];
-  if (args.empty()) return Serve("", flags);
-  if (flag == "--print-default-config" && args.size() == 1) {
+  if (check && check_path.empty()) fanout::FlagError("--check-config needs a file");
+  ConfigFlags flags{.with_lab = absl::GetFlag(FLAGS_with_lab)};
+  if (print_defaults) {
     NodeConfig defaults = DefaultNodeConfig();
     if (flags.with_lab) defaults.mutable_roles()->set_lab(true);
     // The built-in routes, spelled out: the printed file loads back to the same node.
@@ -193,16 +218,14 @@ int main(int argc, char** argv) {
     std::printf("%s", NodeConfigToText(defaults).c_str());
     return 0;
   }
-  if ((flag == "--config" || flag == "--check-config") && args.size() == 2) {
-    if (flag == "--config") return Serve(args[1], flags);
-    absl::StatusOr<NodeConfig> config = LoadNodeConfig(args[1], flags);
+  if (check) {
+    absl::StatusOr<NodeConfig> config = LoadNodeConfig(check_path, flags);
     if (!config.ok()) {
       std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
       return 2;
     }
-    std::printf("%s: ok\n", args[1].c_str());
+    std::printf("%s: ok\n", check_path.c_str());
     return 0;
   }
-  std::fputs(kUsage, stderr);
-  return 2;
+  return Serve(config_path, flags);
 }

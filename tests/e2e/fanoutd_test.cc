@@ -594,6 +594,37 @@ TEST_F(FanoutdTest, TheLabRunsOnlyWhenAskedFor) {
   EXPECT_EQ(accepted, 0) << ok;
 }
 
+// The command lines scripts and the chart use, in both spellings Abseil's
+// flags accept, and the ones that make no sense.
+TEST_F(FanoutdTest, CommandLinesKeepTheirMeaningAndNonsenseExitsTwo) {
+  std::string path = WriteConfig("lab.yaml", "roles: {lab: true}\n");
+  for (const char* form : {" --check-config ", " --check-config=", " --with-lab --check-config "}) {
+    auto [code, output] = RunCommand(absl::StrCat(FANOUTD_PATH, form, path));
+    EXPECT_EQ(code, 0) << form << ": " << output;
+    EXPECT_EQ(output, absl::StrCat(path, ": ok\n"));
+  }
+  auto [both, why] =
+      RunCommand(absl::StrCat(FANOUTD_PATH, " --config ", path, " --print-default-config"));
+  EXPECT_EQ(both, 2);
+  EXPECT_THAT(why, HasSubstr("--config, --check-config and --print-default-config go alone"));
+  auto [missing, needs] = RunCommand(absl::StrCat(FANOUTD_PATH, " --check-config"));
+  EXPECT_EQ(missing, 2);
+  EXPECT_THAT(needs, HasSubstr("fanoutd: --check-config needs a value"));
+  auto [empty, file] = RunCommand(absl::StrCat(FANOUTD_PATH, " --check-config="));
+  EXPECT_EQ(empty, 2);  // Not a node started on the defaults.
+  EXPECT_THAT(file, HasSubstr("fanoutd: --check-config needs a file"));
+  auto [bare, stray] = RunCommand(absl::StrCat(FANOUTD_PATH, " ", path));
+  EXPECT_EQ(bare, 2);
+  EXPECT_THAT(stray, HasSubstr(absl::StrCat("unexpected argument \"", path, "\"")));
+  auto [typo, near] = RunCommand(absl::StrCat(FANOUTD_PATH, " --check-confg ", path));
+  EXPECT_EQ(typo, 2);
+  EXPECT_THAT(near, HasSubstr("unknown flag --check-confg (did you mean --check-config?)"));
+  auto [help, usage] = RunCommand(absl::StrCat(FANOUTD_PATH, " --help"));
+  EXPECT_EQ(help, 0);
+  EXPECT_THAT(usage, HasSubstr("fanoutd --check-config node.yaml"));
+  EXPECT_THAT(usage, HasSubstr("  --config=<text>  (default \"\")"));
+}
+
 TEST_F(FanoutdTest, DefaultConfigRoundTripsAndEnvironmentOverrides) {
   auto [code, text] = RunCommand(absl::StrCat(FANOUTD_PATH, " --print-default-config"));
   ASSERT_EQ(code, 0);
