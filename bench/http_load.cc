@@ -18,11 +18,12 @@
 // Connects that every port refused are counted apart ("unreachable"): no
 // request was sent.
 //
-// Options: --body may hold {n}, replaced by a number unique in the run.
-// --count-header=NAME tallies the values of that header on 2xx answers
-// (x-fanout-completed: how many dashboards were partial). --record=FILE
-// writes each 2xx body on a line of its own (the drills check what was
-// acknowledged).
+// Options (http_load --help lists them): --body may hold {n}, replaced by a
+// number unique in the run. --count-header=NAME tallies the values of that
+// header on 2xx answers (x-fanout-completed: how many dashboards were
+// partial). --record=FILE writes each 2xx body on a line of its own (the
+// drills check what was acknowledged). A flag http_load does not know, or a
+// value out of its range, exits 2 naming the flag.
 //
 // The last line is machine-readable, for scripts:
 //   http_load-summary: sent=N answered=N lost=N unreachable=N status_200=N ... p50_ms=X p99_ms=X max_ms=X
@@ -45,6 +46,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -52,18 +54,52 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "node/program/program.h"
+
+ABSL_FLAG(fanout::PortList, ports, {{8080}},
+          "Ports on 127.0.0.1, comma-separated. A new connection goes to the first that "
+          "accepts it, from a start that rotates per connection (as behind a Service).");
+ABSL_FLAG(std::string, method, "GET", "The request method.");
+ABSL_FLAG(std::string, path, "/v1/lab/echo", "The request target: a path and query, from /.");
+ABSL_FLAG(std::string, body, "",
+          "The request body (sent as application/json); {n} in it becomes a number unique "
+          "in the run.");
+ABSL_FLAG(int, connections, 16,
+          "Keep-alive connections, each with one request at a time; 1..2000.");
+ABSL_FLAG(double, rate, 0,
+          "Requests per second over all connections. 0: each connection sends its next "
+          "request as soon as the last is answered (closed loop).");
+ABSL_FLAG(double, seconds, 5, "How long to send, in seconds; more than 0, at most 600.");
+ABSL_FLAG(int, timeout_ms, 10000,
+          "An answer not complete this long after the request was written counts as lost "
+          "(and so do connects that take longer); at least 1.");
+ABSL_FLAG(std::string, count_header, "",
+          "Tally the values of this response header on 2xx answers (x-fanout-completed).");
+ABSL_FLAG(std::string, record, "", "Write each 2xx body to this file, one a line.");
 
 namespace {
 
+constexpr char kUsage[] =
+    "http_load: a paced HTTP/1.1 load driver that counts every answer. Each of "
+    "--connections keep-alive connections to 127.0.0.1 sends --rate/connections requests "
+    "a second (or one after another with --rate=0) for --seconds; answers are tallied by "
+    "status with their latencies, then a last machine-readable line \"http_load-summary: "
+    "sent=N answered=N lost=N unreachable=N status_200=N ... p99_ms=X\".\n"
+    "  http_load --ports=8080 --path='/v1/lab/echo?delay_ms=50' --connections=200 "
+    "--rate=20000 --seconds=5\n"
+    "  http_load --ports=8080,8081 --method=POST --path=/v1/users "
+    "--body='{\"name\": \"n{n}\", \"email\": \"n{n}@example.com\"}' --record=created.ndjson";
+
+// The flags' values, checked (OptionsFromFlags).
 struct Options {
-  std::vector<int> ports = {8080};
-  std::string method = "GET";
-  std::string path = "/v1/lab/echo";
+  std::vector<int> ports;
+  std::string method;
+  std::string path;
   std::string body;
-  int connections = 16;
+  int connections = 0;
   double rate = 0;  // Requests per second over all connections; 0: as fast as answers come.
-  double seconds = 5;
-  int timeout_ms = 10000;
+  double seconds = 0;
+  int timeout_ms = 0;
   std::string count_header;  // Lower-case.
   std::string record;
 };
@@ -222,56 +258,35 @@ double Percentile(std::vector<double>& values, double p) {
   return values[k];
 }
 
-bool ParsePorts(absl::string_view text, std::vector<int>* ports) {
-  ports->clear();
-  for (absl::string_view part : absl::StrSplit(text, ',')) {
-    int port = 0;
-    if (!absl::SimpleAtoi(part, &port) || port < 1 || port > 65535) return false;
-    ports->push_back(port);
-  }
-  return !ports->empty();
+// The flags, each checked against its range.
+Options OptionsFromFlags() {
+  using fanout::GetValidFlag;
+  Options options;
+  options.ports = absl::GetFlag(FLAGS_ports).ports;
+  options.method = GetValidFlag(
+      FLAGS_method, [](const std::string& m) { return !m.empty(); }, "a method (GET, POST, ...)");
+  options.path = GetValidFlag(
+      FLAGS_path, [](const std::string& p) { return absl::StartsWith(p, "/"); },
+      "a path starting with /");
+  options.body = absl::GetFlag(FLAGS_body);
+  options.connections = GetValidFlag(
+      FLAGS_connections, [](int n) { return n >= 1 && n <= 2000; }, "in 1..2000");
+  options.rate = GetValidFlag(
+      FLAGS_rate, [](double r) { return r >= 0; }, ">= 0");
+  options.seconds = GetValidFlag(
+      FLAGS_seconds, [](double s) { return s > 0 && s <= 600; }, "in (0, 600]");
+  options.timeout_ms = GetValidFlag(
+      FLAGS_timeout_ms, [](int ms) { return ms >= 1; }, ">= 1");
+  options.count_header = absl::AsciiStrToLower(absl::GetFlag(FLAGS_count_header));
+  options.record = absl::GetFlag(FLAGS_record);
+  return options;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options options;
-  for (int i = 1; i < argc; ++i) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(argv[i], absl::MaxSplits('=', 1));
-    bool ok = true;
-    if (kv.first == "--port" || kv.first == "--ports")
-      ok = ParsePorts(kv.second, &options.ports);
-    else if (kv.first == "--method")
-      options.method = kv.second;
-    else if (kv.first == "--path")
-      options.path = kv.second;
-    else if (kv.first == "--body")
-      options.body = kv.second;
-    else if (kv.first == "--connections")
-      ok = absl::SimpleAtoi(kv.second, &options.connections);
-    else if (kv.first == "--rate")
-      ok = absl::SimpleAtod(kv.second, &options.rate);
-    else if (kv.first == "--seconds")
-      ok = absl::SimpleAtod(kv.second, &options.seconds);
-    else if (kv.first == "--timeout-ms")
-      ok = absl::SimpleAtoi(kv.second, &options.timeout_ms);
-    else if (kv.first == "--count-header")
-      options.count_header = absl::AsciiStrToLower(kv.second);
-    else if (kv.first == "--record")
-      options.record = kv.second;
-    else
-      ok = false;
-    if (!ok || options.connections < 1 || options.connections > 2000 || options.seconds <= 0 ||
-        options.seconds > 600 || options.timeout_ms < 1 || options.method.empty() ||
-        options.path.empty() || options.path[0] != '/') {
-      std::fprintf(stderr,
-                   "http_load: bad argument \"%s\"\nusage: http_load --ports=P[,P...] "
-                   "[--method=GET] --path=/x [--body=TEXT] --connections=1..2000 --rate=R "
-                   "--seconds=0..600 [--timeout-ms=N] [--count-header=NAME] [--record=FILE]\n",
-                   argv[i]);
-      return 2;
-    }
-  }
+  fanout::ParseFlags(argc, argv, {.usage = kUsage, .aliases = {{"port", "ports"}}});
+  const Options options = OptionsFromFlags();
   Tally tally;
   absl::Time start = absl::Now();
   absl::Time stop = start + absl::Seconds(options.seconds);

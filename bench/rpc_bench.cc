@@ -4,6 +4,7 @@
 //
 //   rpc_bench --benchmark_filter='UnaryQps<' --benchmark_repetitions=3
 //   rpc_bench --benchmark_filter=BM_FanOut       # one family
+//   rpc_bench --help                             # the usage; Google Benchmark's --benchmark_* flags pass through
 //
 // BM_UnaryQps<Server, Client> runs Lab.Echo (delay 0, the same 64-byte
 // message) over one channel on 127.0.0.1 with kConcurrency calls in flight:
@@ -40,6 +41,7 @@
 #include "fanout/lab/v1/lab.grpc.pb.h"
 #include "node/async/gather.h"
 #include "node/base/status_macros.h"
+#include "node/program/program.h"
 #include "node/rpc/client.h"
 #include "node/rpc/server.h"
 #include "services/lab/lab_service.h"
@@ -397,11 +399,27 @@ class RatioReporter : public benchmark::ConsoleReporter {
   std::map<std::string, Samples> pairings_;
 };
 
+constexpr char kUsage[] =
+    "rpc_bench: unary gRPC through the node runtime next to a raw completion-queue "
+    "baseline (all four server/client pairings, QPS and CPU per call, medians divided by "
+    "raw/raw's in a summary), fan-out latency, and what 10,000 calls in flight cost one "
+    "node. A Google Benchmark program: its --benchmark_* flags choose and repeat.\n"
+    "  rpc_bench --benchmark_filter='UnaryQps<' --benchmark_repetitions=3\n"
+    "  rpc_bench --benchmark_filter=InFlight";
+
+constexpr char kBenchmarkFlags[] =
+    "Google Benchmark's own flags pass through as they are, among them:\n"
+    "  --benchmark_filter=REGEX  --benchmark_list_tests  --benchmark_repetitions=N\n"
+    "  --benchmark_min_time=SECONDS  --benchmark_format=console|json|csv\n"
+    "  --benchmark_out=FILE  --benchmark_out_format=json|console|csv\n"
+    "  --benchmark_report_aggregates_only  --benchmark_counters_tabular\n"
+    "An unknown one, or a bad value for one, exits 2.";
+
 // The summary needs the console format; any other format gets the library's
 // own reporter.
-bool WantsConsoleFormat(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
+bool WantsConsoleFormat(const std::vector<char*>& args) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string_view arg = args[i];
     if (arg.rfind("--benchmark_format=", 0) == 0) return arg == "--benchmark_format=console";
   }
   return true;
@@ -411,9 +429,16 @@ bool WantsConsoleFormat(int argc, char** argv) {
 }  // namespace fanout::bench
 
 int main(int argc, char** argv) {
-  const bool console = fanout::bench::WantsConsoleFormat(argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  // Only --benchmark_* arguments come back; anything else was ours or an error.
+  std::vector<char*> args = fanout::ParseFlags(argc, argv,
+                                               {.usage = fanout::bench::kUsage,
+                                                .pass_through_prefix = "--benchmark_",
+                                                .more_help = fanout::bench::kBenchmarkFlags});
+  const bool console = fanout::bench::WantsConsoleFormat(args);
+  int benchmark_argc = static_cast<int>(args.size());
+  args.push_back(nullptr);
+  benchmark::Initialize(&benchmark_argc, args.data());
+  if (benchmark::ReportUnrecognizedArguments(benchmark_argc, args.data())) return 2;
   if (console) {
     fanout::bench::RatioReporter reporter(isatty(STDOUT_FILENO)
                                               ? benchmark::ConsoleReporter::OO_Color

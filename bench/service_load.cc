@@ -3,6 +3,7 @@
 //
 //   build/bench/service_load                  # in-process node on 127.0.0.1:0, 2 s per level
 //   build/bench/service_load --seconds=5 --concurrency=1,16,64
+//   build/bench/service_load --help
 //
 // The node is the real one (fanoutd's Node: every role, SQLite in a temp
 // directory, all calls over gRPC on loopback). The driver is a separate
@@ -17,14 +18,18 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "node/async/gather.h"
 #include "node/async/spawn.h"
 #include "node/base/status_macros.h"
+#include "node/program/program.h"
 #include "node/rpc/client.h"
 #include "services/fanoutd/node.h"
+
+ABSL_FLAG(double, seconds, 2, "How long each method runs at each level, in seconds; more than 0.");
+ABSL_FLAG(fanout::IntList, concurrency, (fanout::IntList{{1, 16, 64}}),
+          "Calls kept in flight, one run per level, comma-separated; each at least 1.");
 
 namespace fanout {
 namespace {
@@ -61,24 +66,24 @@ Task<Result> Drive(const Call& call, int concurrency, absl::Duration length) {
   co_return Result{latencies.size() / seconds, at(0.50), at(0.99), errors};
 }
 
+constexpr char kUsage[] =
+    "service_load: closed-loop load on each backend method of a real fanoutd node in this "
+    "process (every role, SQLite in a temporary directory, gRPC on loopback), reporting "
+    "QPS and p50/p99 latency at each level of concurrency.\n"
+    "  service_load --seconds=5 --concurrency=1,16,64";
+
 int Main(int argc, char** argv) {
-  double seconds = 2;
-  std::vector<int> levels = {1, 16, 64};
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (absl::StartsWith(arg, "--seconds=")) {
-      (void)absl::SimpleAtod(arg.substr(10), &seconds);
-    } else if (absl::StartsWith(arg, "--concurrency=")) {
-      levels.clear();
-      for (auto part : absl::StrSplit(arg.substr(14), ',')) {
-        int n;
-        if (absl::SimpleAtoi(part, &n) && n > 0) levels.push_back(n);
-      }
-    } else {
-      std::fprintf(stderr, "usage: service_load [--seconds=S] [--concurrency=1,16,64]\n");
-      return 2;
-    }
-  }
+  ParseFlags(argc, argv, {.usage = kUsage});
+  const double seconds = GetValidFlag(
+      FLAGS_seconds, [](double s) { return s > 0; }, "> 0");
+  const std::vector<int> levels =
+      GetValidFlag(
+          FLAGS_concurrency,
+          [](const IntList& l) {
+            return std::all_of(l.values.begin(), l.values.end(), [](int n) { return n >= 1; });
+          },
+          "levels of at least 1")
+          .values;
   SetLogLevel(LogLevel::kWarning);
   auto dir = std::filesystem::temp_directory_path() / absl::StrCat("fanout-load-", ::getpid());
   fanoutd::NodeConfig config = fanoutd::DefaultNodeConfig();
