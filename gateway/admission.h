@@ -17,9 +17,16 @@
 
 namespace fanout::gateway {
 
+// gateway.max_in_flight when the config leaves it 0: a gateway always has a
+// limit over all routes. A route's max_in_flight of 0 is no limit of the
+// route's own (AdmissionLimiter(kNoLimit)); the gateway's still counts it.
+inline constexpr int64_t kDefaultGatewayMaxInFlight = 10000;
+
 class AdmissionLimiter {
  public:
-  // limit <= 0: unlimited.
+  static constexpr int64_t kNoLimit = 0;
+
+  // limit <= 0 (kNoLimit): unlimited.
   explicit AdmissionLimiter(int64_t limit) : limit_(limit) {}
   AdmissionLimiter(const AdmissionLimiter&) = delete;
   AdmissionLimiter& operator=(const AdmissionLimiter&) = delete;

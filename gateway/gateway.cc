@@ -146,7 +146,8 @@ JsonLimits BodyLimits(const config::v1::JsonLimits& config) {
 
 Gateway::Gateway(Options options)
     : options_(std::move(options)),
-      admission_(options_.config.max_in_flight() > 0 ? options_.config.max_in_flight() : 10000),
+      admission_(options_.config.max_in_flight() > 0 ? options_.config.max_in_flight()
+                                                     : kDefaultGatewayMaxInFlight),
       stream_admission_(options_.config.max_streams() > 0 ? options_.config.max_streams() : 1000),
       body_limits_(BodyLimits(options_.config.json())),
       offload_bytes_(options_.config.json().offload_bytes() > 0

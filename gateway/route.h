@@ -91,7 +91,7 @@ struct CompiledRoute {
   std::string grpc_method;  // "/pkg.Service/Method" or "".
   const google::protobuf::MethodDescriptor* grpc_descriptor = nullptr;
   absl::Duration timeout;
-  int max_in_flight = 0;
+  int max_in_flight = 0;  // 0: no limit of the route's own (the gateway's still applies)
   bool stream = false;
   std::vector<CompiledCall> calls;
   int respond_with = -1;  // Index of the call answering for the route, or -1.

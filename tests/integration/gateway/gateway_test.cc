@@ -385,6 +385,25 @@ TEST_F(GatewayRestTest, GlobalLimitShedsEveryRoute) {
   EXPECT_EQ(gateway_->admission().shed(), 1);
 }
 
+// max_in_flight 0 means the default named in gateway_config.proto: 10000
+// for the gateway, no limit of its own for a route (never a limit of zero).
+TEST_F(GatewayRestTest, MaxInFlightLeftAtZeroIsTheGatewaysDefault) {
+  StartGateway();
+  EXPECT_EQ(gateway_->admission().limit(), 10000);
+}
+
+TEST_F(GatewayRestTest, ARouteWithoutItsOwnLimitIsBoundOnlyByTheGateways) {
+  StartGateway("max_in_flight: 2\n");  // /sleep sets no max_in_flight
+  std::thread first([&] { EXPECT_EQ(Get("/sleep/2000").status, 200); });
+  std::thread second([&] { EXPECT_EQ(Get("/sleep/2000").status, 200); });
+  ASSERT_TRUE(Eventually([&] { return gateway_->admission().in_flight() == 2; }));
+  EXPECT_EQ(Get("/sleep/0").status, 503);  // The gateway's limit, not the route's.
+  first.join();
+  second.join();
+  EXPECT_EQ(gateway_->admission().shed(), 1);
+  EXPECT_EQ(Get("/sleep/0").status, 200);
+}
+
 TEST_F(GatewayRestTest, CallersOwnShortDeadlinesDoNotOpenTheCircuit) {
   StartGateway();
   // Eight callers each giving up after 20 ms on a 500 ms answer: their
