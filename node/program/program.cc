@@ -90,10 +90,13 @@ size_t EditDistance(absl::string_view a, absl::string_view b) {
 // " (did you mean --connections?)" when a flag's name is a typo away.
 std::string Suggestion(absl::string_view name) {
   const absl::CommandLineFlag* best = nullptr;
-  size_t best_distance = 3;  // More edits than this is a different word.
+  size_t best_distance = 3;  // Three edits or more: a different word, not a typo.
   for (const absl::CommandLineFlag* flag : ProgramFlags()) {
     size_t d = EditDistance(name, flag->Name());
-    if (d < best_distance) best = flag, best_distance = d;
+    if (d < best_distance) {
+      best = flag;
+      best_distance = d;
+    }
   }
   return best ? absl::StrCat(" (did you mean ", FlagName(best->Name()), "?)") : "";
 }
