@@ -18,9 +18,12 @@
 #include "absl/synchronization/notification.h"
 #include "node/async/channel.h"
 #include "node/async/semaphore.h"
+#include "node/async/sleep.h"
 #include "node/async/spawn.h"
 #include "node/async/task.h"
+#include "node/async/with_deadline.h"
 #include "node/loop/event_loop.h"
+#include "node/loop/timer.h"
 
 namespace fanout {
 namespace {
@@ -117,6 +120,75 @@ void BM_BlockOnTrivialTask(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_BlockOnTrivialTask)->UseRealTime();
+
+// --- Timers -------------------------------------------------------------
+
+// A sleep that is already due: the awaiter (and its grpc::Alarm), "now"
+// read, the alarm set on the queue, its completion, the cancellation
+// callback registered and dropped, the task resumed. (A zero sleep would
+// measure gRPC's timer granularity, about a millisecond of waiting.)
+Task<void> SleepDueEachIteration(benchmark::State& state) {
+  for (auto _ : state) {
+    absl::Status slept = co_await Sleep(-absl::Seconds(1));
+    if (!slept.ok()) {
+      Fail(state, slept);
+      break;
+    }
+  }
+}
+
+void BM_SleepDue(benchmark::State& state) {
+  TwoLoops loops;
+  BlockOn(loops.home(), SleepDueEachIteration(state));
+}
+BENCHMARK(BM_SleepDue);
+
+// The loop's call_later with a past deadline: a Timer armed, its callback
+// run from the queue. The last Timer is kept until the next one replaces it
+// (a Timer must outlive its callback).
+struct TimerDueNow {
+  EventLoop* loop;
+  std::optional<Timer>* timer;
+  bool await_ready() noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    timer->emplace(*loop, absl::InfinitePast(), [h](bool) { h.resume(); });
+  }
+  void await_resume() noexcept {}
+};
+
+Task<void> TimerEachIteration(benchmark::State& state, EventLoop* loop) {
+  std::optional<Timer> timer;
+  for (auto _ : state) co_await TimerDueNow{loop, &timer};
+}
+
+void BM_TimerDueNow(benchmark::State& state) {
+  TwoLoops loops;
+  BlockOn(loops.home(), TimerEachIteration(state, &loops.home()));
+}
+BENCHMARK(BM_TimerDueNow);
+
+Task<absl::StatusOr<int>> IdentityOr(int i) { co_return i; }
+
+// A deadline that is never reached: WithTimeout starts the work and a
+// sleeper, the work ends at once, the sleeper's alarm is cancelled and the
+// scope joined. The cost a request pays for having a deadline.
+Task<void> WithTimeoutEachIteration(benchmark::State& state) {
+  int i = 0;
+  for (auto _ : state) {
+    absl::StatusOr<int> r = co_await WithTimeout(IdentityOr(i + 1), absl::Seconds(10));
+    if (!r.ok()) {
+      Fail(state, r.status());
+      break;
+    }
+    i = *r;
+  }
+}
+
+void BM_WithTimeoutTrivialTask(benchmark::State& state) {
+  TwoLoops loops;
+  BlockOn(loops.home(), WithTimeoutEachIteration(state));
+}
+BENCHMARK(BM_WithTimeoutTrivialTask);
 
 // --- Semaphore ----------------------------------------------------------
 
