@@ -8,6 +8,7 @@
 #include "node/base/log.h"
 #include "node/base/sync.h"
 #include "node/loop/lag_probe.h"
+#include "node/loop/simulated_clock.h"
 #include "node/loop/stall_watch.h"
 
 namespace fanout {
@@ -54,14 +55,17 @@ class EventLoop::Wakeup final : public Completion {
 };
 
 EventLoop::EventLoop(int index, std::unique_ptr<grpc::CompletionQueue> cq,
-                     grpc::ServerCompletionQueue* server_cq, absl::Duration lag_probe_interval)
+                     grpc::ServerCompletionQueue* server_cq, Options options)
     : index_(index),
+      simulated_clock_(options.simulated_clock),
+      clock_(options.simulated_clock != nullptr ? static_cast<Clock*>(options.simulated_clock)
+                                                : &Clock::Real()),
       cq_(std::move(cq)),
       server_cq_(server_cq),
       wakeup_(std::make_unique<Wakeup>(this)),
       failures_metric_(FailuresCounter(index)) {
-  if (lag_probe_interval > absl::ZeroDuration()) {
-    lag_probe_ = std::make_unique<LagProbe>(*this, lag_probe_interval, LagHistogram(index));
+  if (options.lag_probe_interval > absl::ZeroDuration()) {
+    lag_probe_ = std::make_unique<LagProbe>(*this, options.lag_probe_interval, LagHistogram(index));
   }
   tasks_metric_ = metrics::DefaultRegistry().AddCallback(
       "fanout_loop_tasks", "Spawned tasks alive (running or suspended) on the event loop.",
@@ -79,8 +83,14 @@ EventLoop::~EventLoop() {
 EventLoop* EventLoop::Current() { return current_loop; }
 
 bool EventLoop::Post(absl::AnyInvocable<void()> fn) {
+  // Counted before it is queued, so a simulated clock never sees the loops
+  // idle while a posted function is pending or running.
+  if (simulated_clock_ != nullptr) simulated_clock_->WorkQueued();
   MutexLock lock(&mu_);
-  if (stopped_) return false;
+  if (stopped_) {
+    if (simulated_clock_ != nullptr) simulated_clock_->WorkDone(1);
+    return false;
+  }
   posted_.push_back(std::move(fn));
   // Our own thread drains posted_ before it blocks again; others must wake it.
   if (!wakeup_armed_ && current_loop != this) {
@@ -128,7 +138,12 @@ void EventLoop::RunReady() {
       idle_.SignalAll();  // Stop() waits for the queue to empty.
     }
     for (auto& fn : running_) fn();
-    ran += running_.size();
+    const size_t batch = running_.size();
+    ran += batch;
+    if (simulated_clock_ != nullptr) {
+      running_.clear();  // What the functions held goes before the loop counts as idle.
+      simulated_clock_->WorkDone(static_cast<int64_t>(batch));
+    }
   }
 }
 
@@ -200,6 +215,12 @@ void EventLoop::FinishStop() {
     FANOUT_LOG(WARNING) << "loop " << index_ << ": " << dropped.size()
                         << " posted function(s) dropped at stop";
   }
+  if (simulated_clock_ != nullptr) {
+    const auto count = static_cast<int64_t>(dropped.size());
+    dropped.clear();
+    simulated_clock_->WorkDone(count);
+    simulated_clock_->ForgetLoop(this);  // Timers nothing will ever cancel.
+  }
 }
 
 LoopGroup::LoopGroup(Options options, grpc::ServerBuilder* builder) {
@@ -210,15 +231,16 @@ LoopGroup::LoopGroup(Options options, grpc::ServerBuilder* builder) {
   std::call_once(once, [] { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); });
   int n =
       options.num_loops > 0 ? options.num_loops : std::max(1u, std::thread::hardware_concurrency());
+  const EventLoop::Options loop_options{.lag_probe_interval = options.lag_probe_interval,
+                                        .simulated_clock = options.simulated_clock};
   for (int i = 0; i < n; ++i) {
     if (builder != nullptr) {
       std::unique_ptr<grpc::ServerCompletionQueue> cq = builder->AddCompletionQueue();
       grpc::ServerCompletionQueue* raw = cq.get();
-      loops_.push_back(
-          std::make_unique<EventLoop>(i, std::move(cq), raw, options.lag_probe_interval));
+      loops_.push_back(std::make_unique<EventLoop>(i, std::move(cq), raw, loop_options));
     } else {
       loops_.push_back(std::make_unique<EventLoop>(i, std::make_unique<grpc::CompletionQueue>(),
-                                                   nullptr, options.lag_probe_interval));
+                                                   nullptr, loop_options));
     }
   }
   for (auto& loop : loops_) loop->Start();

@@ -5,6 +5,10 @@
 // stay on it: their RPCs and timers complete on the same queue, so the state a
 // request touches needs no locks. Crossing loops is a message: Post().
 //
+// A loop's timers follow its clock: real time, or a SimulatedClock in tests
+// (node/loop/simulated_clock.h), when everything that waits on a deadline
+// waits for the test to advance time instead of for the wall clock.
+//
 // Each loop reports to metrics::DefaultRegistry(), labelled loop="<index>":
 // its lag (fanout_loop_lag_seconds, sampled by a LagProbe every
 // `lag_probe_interval`), its live tasks and its failed tasks (see
@@ -29,6 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "node/base/cancellation.h"
+#include "node/base/clock.h"
 #include "node/base/sync.h"
 #include "node/telemetry/metrics.h"
 
@@ -39,6 +44,7 @@ class ServerBuilder;
 namespace fanout {
 
 class LagProbe;
+class SimulatedClock;
 class StallWatch;
 
 // A tag on a completion queue. The loop calls OnComplete(ok) on its thread
@@ -53,12 +59,17 @@ class Completion {
 
 class EventLoop {
  public:
+  struct Options {
+    // How often the loop's lag is sampled; zero: never.
+    absl::Duration lag_probe_interval = absl::Seconds(1);
+    // Null: real time. Else the loop's timers and "now" follow this clock,
+    // which must outlive the loop.
+    SimulatedClock* simulated_clock = nullptr;
+  };
   // `server_cq` is set when the queue came from ServerBuilder::AddCompletionQueue
   // (it is then `cq.get()`); such a loop can also receive server calls.
-  // `lag_probe_interval`: how often the loop's lag is sampled; zero: never.
   EventLoop(int index, std::unique_ptr<grpc::CompletionQueue> cq,
-            grpc::ServerCompletionQueue* server_cq,
-            absl::Duration lag_probe_interval = absl::Seconds(1));
+            grpc::ServerCompletionQueue* server_cq, Options options);
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -75,6 +86,15 @@ class EventLoop {
   grpc::CompletionQueue* cq() { return cq_.get(); }
   // Null for a client-only loop.
   grpc::ServerCompletionQueue* server_cq() { return server_cq_; }
+
+  // Thread-safe. The time the loop's timers count in: absl::Now(), or the
+  // simulated clock's. Deadlines and schedules on the loop are taken from
+  // it (Sleep, WithTimeout, Every, Retry, Ask); telemetry measures real time.
+  absl::Time Now() const { return simulated_clock_ == nullptr ? absl::Now() : clock_->Now(); }
+  // Thread-safe. Clock::Real(), or the simulated clock.
+  Clock& clock() const { return *clock_; }
+  // Thread-safe. Null on real time.
+  SimulatedClock* simulated_clock() const { return simulated_clock_; }
 
   // Loop-affine. Every task spawned on this loop runs under this source;
   // Stop() cancels it.
@@ -121,6 +141,8 @@ class EventLoop {
   void RunReady();
 
   const int index_;
+  SimulatedClock* const simulated_clock_;
+  Clock* const clock_;
   std::unique_ptr<grpc::CompletionQueue> cq_;
   grpc::ServerCompletionQueue* const server_cq_;
   std::thread thread_;
@@ -157,6 +179,9 @@ class LoopGroup {
     absl::Duration lag_probe_interval = absl::Seconds(1);
     // A loop busy this long on one event is reported (StallWatch); zero: never.
     absl::Duration stall_report_after = absl::Seconds(1);
+    // Null: real time. Else every loop's timers follow this clock (tests;
+    // node/loop/simulated_clock.h). It must outlive the group.
+    SimulatedClock* simulated_clock = nullptr;
   };
   // With a builder, every loop's queue is a server queue of that builder.
   explicit LoopGroup(Options options, grpc::ServerBuilder* builder = nullptr);
@@ -164,6 +189,8 @@ class LoopGroup {
 
   int size() const { return static_cast<int>(loops_.size()); }
   EventLoop& At(int i) { return *loops_[i]; }
+  // Thread-safe. The clock the loops' timers follow (see EventLoop::clock).
+  Clock& clock() const { return loops_[0]->clock(); }
   // Thread-safe. Round-robin, for spreading new work.
   EventLoop& Next();
 

@@ -1,5 +1,7 @@
 #include "node/loop/timer.h"
 
+#include "node/loop/simulated_clock.h"
+
 namespace fanout {
 
 gpr_timespec ToGprTime(absl::Time t) {
@@ -13,6 +15,29 @@ gpr_timespec ToGprTime(absl::Time t) {
   return out;
 }
 
+LoopAlarm::~LoopAlarm() {
+  // Only an owner that broke the rule (destroyed before its completion)
+  // leaves a pending timer; the simulated clock must not fire it later.
+  if (simulated_ != nullptr) simulated_->Forget(simulated_id_);
+}
+
+void LoopAlarm::Set(EventLoop& loop, absl::Time deadline, Completion* tag) {
+  if (SimulatedClock* clock = loop.simulated_clock(); clock != nullptr) [[unlikely]] {
+    simulated_ = clock;
+    simulated_id_ = clock->Schedule(loop, deadline, tag);
+    return;
+  }
+  alarm_.Set(loop.cq(), ToGprTime(deadline), tag);
+}
+
+void LoopAlarm::Cancel() {
+  if (simulated_ != nullptr) [[unlikely]] {
+    simulated_->Cancel(simulated_id_);
+    return;
+  }
+  alarm_.Cancel();
+}
+
 Timer::Timer(EventLoop& loop, absl::Time deadline, absl::AnyInvocable<void(bool)> fn)
     : fn_(std::move(fn)) {
   if (!loop.accepting_operations()) {
@@ -20,7 +45,7 @@ Timer::Timer(EventLoop& loop, absl::Time deadline, absl::AnyInvocable<void(bool)
     loop.Post([this] { OnComplete(false); });
     return;
   }
-  alarm_.Set(loop.cq(), ToGprTime(deadline), static_cast<Completion*>(this));
+  alarm_.Set(loop, deadline, static_cast<Completion*>(this));
 }
 
 void Timer::OnComplete(bool ok) {
