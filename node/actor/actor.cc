@@ -45,8 +45,7 @@ RestartPolicy Supervision::OnFailure(const absl::Status& failure) {
 }
 
 bool Supervision::TakeRestart() {
-  Clock& clock = options_->clock != nullptr ? *options_->clock : Clock::Real();
-  absl::Time now = clock.Now();
+  absl::Time now = clock_->Now();
   while (!recent_restarts_.empty() && now - recent_restarts_.front() >= options_->restart_window) {
     recent_restarts_.pop_front();
   }

@@ -107,8 +107,8 @@ struct ActorOptions {
   RestartPolicy policy = RestartPolicy::kRestart;
   int max_restarts = 3;  // Within restart_window; one more stops the actor.
   absl::Duration restart_window = absl::Seconds(10);
-  Supervisor supervisor;          // Optional.
-  Clock* clock = &Clock::Real();  // For the restart window.
+  Supervisor supervisor;   // Optional.
+  Clock* clock = nullptr;  // For the restart window; null: the actor's loop's clock.
 };
 
 namespace internal {
@@ -122,13 +122,16 @@ struct Envelope {
 // The restart policy and failure reporting of one actor. Owning actor only.
 class Supervision {
  public:
-  explicit Supervision(const ActorOptions* options) : options_(options) {}
+  // `loop_clock`: the restart window's clock unless the options name one.
+  Supervision(const ActorOptions* options, Clock* loop_clock)
+      : options_(options), clock_(options->clock != nullptr ? options->clock : loop_clock) {}
   // Logs and reports `failure`; returns what to do about it.
   RestartPolicy OnFailure(const absl::Status& failure);
 
  private:
   bool TakeRestart();  // False when the window's restarts are used up.
   const ActorOptions* options_;
+  Clock* clock_;
   std::deque<absl::Time> recent_restarts_;
 };
 
@@ -152,7 +155,7 @@ class ActorCell final : public MailboxGauge {
         factory_(std::move(factory)),
         options_(std::move(options)),
         mailbox_(options_.mailbox_capacity),
-        supervision_(&options_),
+        supervision_(&options_, &loop.clock()),
         metrics_(ActorMetricsFor(options_.kind.empty() ? options_.name : options_.kind)) {
     metrics_.Add(this);
   }
@@ -330,9 +333,11 @@ class ActorRef {
     // The asker's own deadline is enforced here too: it may come with no
     // timer behind it (a server call's deadline, a bare CancellationSource).
     const TaskContext context = co_await CurrentContext();
-    const absl::Time deadline = std::min(absl::Now() + timeout, context.token.deadline());
+    // In the loop's time, as the deadline and WithDeadline's timer are.
+    const absl::Time now = context.loop->Now();
+    const absl::Time deadline = std::min(now + timeout, context.token.deadline());
     if (context.token.cancelled()) co_return context.token.reason();
-    if (deadline <= absl::Now()) co_return internal::NoTimeToAskError(cell->options());
+    if (deadline <= now) co_return internal::NoTimeToAskError(cell->options());
     auto [promise, future] = MakePromise<absl::StatusOr<Reply>>();
     // The asker's trace shows the actor's turn: queueing and handling.
     const bool traced = context.span && context.span->recording();

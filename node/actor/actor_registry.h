@@ -58,13 +58,14 @@ class ActorRegistry {
     size_t max_actors = 100000;
     // Since the actor's last Get; InfiniteDuration: only the cap evicts.
     absl::Duration idle_timeout = absl::InfiniteDuration();
-    Clock* clock = &Clock::Real();  // For idle_timeout.
+    Clock* clock = nullptr;  // For idle_timeout; null: the loops' clock.
   };
 
   ActorRegistry(LoopGroup& loops, Factory factory, Options options = {})
       : loops_(loops),
         factory_(std::move(factory)),
         options_(std::move(options)),
+        clock_(options_.clock != nullptr ? options_.clock : &loops.clock()),
         metrics_(internal::ActorMetricsFor(options_.actor.kind.empty() ? options_.actor.name
                                                                        : options_.actor.kind)) {}
   ActorRegistry(const ActorRegistry&) = delete;
@@ -73,7 +74,7 @@ class ActorRegistry {
   // The key's actor, started on first use (again after an eviction).
   absl::StatusOr<ActorRef<Msg, Reply>> Get(const Key& key) {
     MutexLock lock(&mu_);
-    const absl::Time now = options_.clock->Now();
+    const absl::Time now = clock_->Now();
     EvictIdle(now);
     auto it = actors_.find(key);
     if (it != actors_.end()) {
@@ -190,6 +191,7 @@ class ActorRegistry {
   LoopGroup& loops_;
   const Factory factory_;
   const Options options_;
+  Clock* const clock_;
   mutable Mutex mu_;
   Map actors_ ABSL_GUARDED_BY(mu_);
   std::list<Key> lru_ ABSL_GUARDED_BY(mu_);  // Most recently used first.

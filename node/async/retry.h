@@ -22,6 +22,7 @@
 #include "node/async/task.h"
 #include "node/base/clock.h"
 #include "node/base/sync.h"
+#include "node/loop/event_loop.h"
 
 namespace fanout {
 
@@ -61,8 +62,10 @@ class RetryBudget {
 };
 
 struct RetryOptions {
-  Clock* clock = &Clock::Real();
-  // How to wait; tests pass one that advances a ManualClock.
+  // What "now" is when checking the deadline; null: the loop's
+  // (EventLoop::Now(), simulated in tests).
+  Clock* clock = nullptr;
+  // How to wait; empty: Sleep, on the loop's timers.
   std::function<Task<absl::Status>(absl::Duration)> sleep;
   RetryBudget* budget = nullptr;
   // Called before each retry with the attempt about to start (2, 3, ...).
@@ -94,7 +97,8 @@ Task<Result> Retry(RetryPolicy policy, Fn attempt, RetryOptions options = {}) {
     }
     if (options.budget && !options.budget->AllowRetry()) co_return result;
     absl::Duration wait = policy.Backoff(n, internal::RetryRandom());
-    if (options.clock->Now() + wait >= deadline) co_return result;
+    const absl::Time now = options.clock != nullptr ? options.clock->Now() : context.loop->Now();
+    if (now + wait >= deadline) co_return result;
     if (options.on_retry) options.on_retry(n + 1, status);
     absl::Status slept = co_await sleep(wait);
     if (!slept.ok()) co_return result;

@@ -80,7 +80,7 @@ Task<absl::StatusOr<Semaphore::Permit>> Semaphore::Acquire(absl::Duration timeou
 Task<absl::StatusOr<Semaphore::Permit>> Semaphore::Wait(absl::Duration timeout) {
   if (timeout == absl::InfiniteDuration()) co_return co_await Waiter(this);
   auto wait = [](Semaphore* s) -> Task<absl::StatusOr<Permit>> { co_return co_await Waiter(s); };
-  absl::Time deadline = absl::Now() + timeout;
+  absl::Time deadline = (co_await CurrentContext()).loop->Now() + timeout;
   absl::StatusOr<Permit> permit = co_await WithDeadline(wait(this), deadline);
   if (permit.status().code() == absl::StatusCode::kDeadlineExceeded &&
       (co_await CurrentContext()).token.deadline() > deadline) {

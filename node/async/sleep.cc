@@ -1,7 +1,5 @@
 #include "node/async/sleep.h"
 
-#include "node/loop/timer.h"
-
 namespace fanout {
 
 bool SleepAwaiter::Start(const TaskContext& context, std::coroutine_handle<> h) {
@@ -15,7 +13,8 @@ bool SleepAwaiter::Start(const TaskContext& context, std::coroutine_handle<> h) 
     return false;
   }
   handle_ = h;
-  alarm_.Set(context.loop->cq(), ToGprTime(until_), static_cast<Completion*>(this));
+  if (relative_) until_ = context.loop->Now() + for_;
+  alarm_.Set(*context.loop, until_, static_cast<Completion*>(this));
   on_cancel_.emplace(context.token, [this](const absl::Status&) { alarm_.Cancel(); });
   return true;
 }

@@ -2,11 +2,13 @@
 // deadline the task is cancelled (its awaits return DEADLINE_EXCEEDED) and
 // WithDeadline returns DEADLINE_EXCEEDED once the task has wound down.
 //
-//   absl::StatusOr<User> user =
-//       co_await WithDeadline(GetUser(id), absl::Now() + absl::Milliseconds(200));
+//   absl::StatusOr<User> user = co_await WithTimeout(GetUser(id), absl::Milliseconds(200));
+//   absl::StatusOr<User> user = co_await WithDeadline(GetUser(id), deadline);
 //
 // The deadline flows down: RPCs started inside carry the earlier of it and
-// any outer deadline as their gRPC deadline. Loop-affine.
+// any outer deadline as their gRPC deadline. It is in the loop's time
+// (EventLoop::Now(), simulated in tests); WithTimeout counts from when the
+// awaited task starts. Loop-affine.
 #pragma once
 
 #include <optional>
@@ -17,9 +19,14 @@
 
 namespace fanout {
 
+namespace internal {
+
+// WithDeadline with either a deadline or (when `timeout` is finite) a timeout
+// from now on the task's loop: one coroutine frame either way.
 template <StatusLike T>
-Task<T> WithDeadline(Task<T> task, absl::Time deadline) {
+Task<T> RunWithDeadline(Task<T> task, absl::Time deadline, absl::Duration timeout) {
   TaskContext context = co_await CurrentContext();
+  if (timeout != absl::InfiniteDuration()) deadline = context.loop->Now() + timeout;
   if (deadline == absl::InfiniteFuture()) co_return co_await std::move(task);
   auto scope = std::make_shared<internal::ChildScope>(context, deadline);
   std::optional<T> result;
@@ -45,9 +52,16 @@ Task<T> WithDeadline(Task<T> task, absl::Time deadline) {
   co_return std::move(*result);
 }
 
+}  // namespace internal
+
+template <StatusLike T>
+Task<T> WithDeadline(Task<T> task, absl::Time deadline) {
+  return internal::RunWithDeadline(std::move(task), deadline, absl::InfiniteDuration());
+}
+
 template <StatusLike T>
 Task<T> WithTimeout(Task<T> task, absl::Duration timeout) {
-  return WithDeadline(std::move(task), absl::Now() + timeout);
+  return internal::RunWithDeadline(std::move(task), absl::InfiniteFuture(), timeout);
 }
 
 }  // namespace fanout
