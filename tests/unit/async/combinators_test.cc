@@ -39,7 +39,9 @@ Task<absl::StatusOr<int>> Forever(absl::Status* ended) {
   co_return *ended;
 }
 
-class CombinatorsTest : public testing::LoopTest {};
+// Simulated time: the sleeps below take no wall-clock time, and tasks end
+// in exactly the order of their deadlines.
+class CombinatorsTest : public testing::SimulatedLoopTest {};
 
 TEST_F(CombinatorsTest, TaskReturnsValueThroughNestedAwaits) {
   auto outer = []() -> Task<absl::StatusOr<int>> {
@@ -84,8 +86,8 @@ TEST_F(CombinatorsTest, GatherReturnsAllValuesInOrder) {
 }
 
 TEST_F(CombinatorsTest, GatherRunsTasksConcurrently) {
-  // All three are asleep at once: concurrency shown by the peak, not by a
-  // wall-clock bound.
+  // All three are asleep at once: concurrency shown by the peak, and by
+  // the simulated time they took together.
   int asleep = 0;
   int peak = 0;
   auto nap = [&](int value) -> Task<absl::StatusOr<int>> {
@@ -98,8 +100,10 @@ TEST_F(CombinatorsTest, GatherRunsTasksConcurrently) {
   auto run = [&]() -> Task<absl::StatusOr<std::tuple<int, int, int>>> {
     co_return co_await Gather(nap(1), nap(2), nap(3));
   };
+  const absl::Time start = clock().Now();
   EXPECT_THAT(Run(run()), IsOkAndHolds(std::make_tuple(1, 2, 3)));
   EXPECT_EQ(peak, 3);
+  EXPECT_EQ(clock().Now() - start, absl::Milliseconds(50));
 }
 
 TEST_F(CombinatorsTest, GatherFirstErrorCancelsTheRest) {
@@ -156,8 +160,10 @@ TEST_F(CombinatorsTest, WithDeadlineExpiresAndCancelsTheWork) {
   auto run = [&]() -> Task<absl::StatusOr<int>> {
     co_return co_await WithTimeout(Forever(&work), absl::Milliseconds(5));
   };
+  const absl::Time start = clock().Now();
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_THAT(work, StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_EQ(clock().Now() - start, absl::Milliseconds(5));
 }
 
 TEST_F(CombinatorsTest, WithDeadlineReturnsResultInTime) {
@@ -171,7 +177,7 @@ TEST_F(CombinatorsTest, DeadlineFlowsIntoNestedTasks) {
   auto inner = []() -> Task<absl::StatusOr<absl::Time>> {
     co_return (co_await CurrentContext()).token.deadline();
   };
-  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  absl::Time deadline = clock().Now() + absl::Seconds(30);
   auto run = [&]() -> Task<absl::StatusOr<absl::Time>> {
     // The inner, later deadline cannot extend the outer one.
     co_return co_await WithDeadline(
@@ -186,10 +192,10 @@ TEST_F(CombinatorsTest, DeadlineFlowsIntoNestedTasks) {
 TEST_F(CombinatorsTest, AsCompletedYieldsInCompletionOrder) {
   auto run = []() -> Task<absl::StatusOr<std::vector<size_t>>> {
     std::vector<Task<absl::StatusOr<int>>> tasks;
-    // Gaps wide enough that a stalled timer thread cannot reorder them.
-    tasks.push_back(After(absl::Milliseconds(1000), 0));
+    // Simulated time keeps the order however close the deadlines are.
+    tasks.push_back(After(absl::Milliseconds(2), 0));
     tasks.push_back(After(absl::ZeroDuration(), 1));
-    tasks.push_back(After(absl::Milliseconds(300), 2));
+    tasks.push_back(After(absl::Milliseconds(1), 2));
     AsCompleted<absl::StatusOr<int>> stream(std::move(tasks));
     std::vector<size_t> order;
     while (auto done = co_await stream.Next()) {
@@ -214,7 +220,7 @@ TEST_F(CombinatorsTest, AbandonedAsCompletedCancelsTheRest) {
       auto first = co_await stream.Next();
       if (!first || first->index != 0) co_return absl::InternalError("wrong first");
     }
-    // Let the cancelled child wind down.
+    // The cancelled child winds down before any time passes.
     co_return co_await Sleep(absl::Milliseconds(5));
   };
   EXPECT_THAT(Run(run()), IsOk());

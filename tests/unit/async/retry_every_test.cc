@@ -4,10 +4,9 @@
 #include <vector>
 
 #include "node/async/every.h"
-#include "node/async/gather.h"
 #include "node/async/retry.h"
 #include "node/async/with_deadline.h"
-#include "node/base/clock.h"
+#include "node/base/status_macros.h"
 #include "node/base/sync.h"
 #include "tests/support/loop_fixture.h"
 #include "tests/support/status_matchers.h"
@@ -15,35 +14,34 @@
 namespace fanout {
 namespace {
 
+using ::fanout::testing::IsOk;
 using ::fanout::testing::IsOkAndHolds;
 using ::fanout::testing::StatusIs;
 using ::testing::ElementsAre;
 
-class RetryTest : public testing::LoopTest {
+// Retry sleeps with the real Sleep, on simulated time: the waits are read
+// off the clock between attempts, exactly, and take no wall-clock time.
+class RetryTest : public testing::SimulatedLoopTest {
  protected:
-  // Sleeping advances the manual clock and records the wait: no real time.
-  RetryOptions ManualOptions() {
-    RetryOptions options;
-    options.clock = &clock_;
-    options.sleep = [this](absl::Duration d) -> Task<absl::Status> {
-      waits_.push_back(d);
-      clock_.Advance(d);
-      co_return absl::OkStatus();
-    };
-    return options;
-  }
   // Fails with `code` `failures` times, then answers 7.
   auto Flaky(int failures, absl::StatusCode code = absl::StatusCode::kUnavailable) {
     return [this, failures, code]() -> Task<absl::StatusOr<int>> {
-      ++attempts_;
-      if (attempts_ <= failures) co_return absl::Status(code, "flaky");
+      attempted_at_.push_back(clock().Now());
+      if (attempts() <= failures) co_return absl::Status(code, "flaky");
       co_return 7;
     };
   }
+  int attempts() const { return static_cast<int>(attempted_at_.size()); }
+  // The backoffs: the gaps between attempts.
+  std::vector<absl::Duration> waits() const {
+    std::vector<absl::Duration> gaps;
+    for (size_t i = 1; i < attempted_at_.size(); ++i) {
+      gaps.push_back(attempted_at_[i] - attempted_at_[i - 1]);
+    }
+    return gaps;
+  }
 
-  ManualClock clock_;
-  std::vector<absl::Duration> waits_;
-  int attempts_ = 0;
+  std::vector<absl::Time> attempted_at_;  // Written on loop 0.
 };
 
 TEST_F(RetryTest, BacksOffExponentiallyWithoutJitter) {
@@ -52,11 +50,11 @@ TEST_F(RetryTest, BacksOffExponentiallyWithoutJitter) {
                      .max_backoff = absl::Milliseconds(30),
                      .multiplier = 2,
                      .jitter = 0};
-  EXPECT_THAT(Run(Retry(policy, Flaky(4), ManualOptions())), IsOkAndHolds(7));
-  EXPECT_EQ(attempts_, 5);
+  EXPECT_THAT(Run(Retry(policy, Flaky(4))), IsOkAndHolds(7));
+  EXPECT_EQ(attempts(), 5);
   // 10, 20, then capped at 30.
-  EXPECT_THAT(waits_, ElementsAre(absl::Milliseconds(10), absl::Milliseconds(20),
-                                  absl::Milliseconds(30), absl::Milliseconds(30)));
+  EXPECT_THAT(waits(), ElementsAre(absl::Milliseconds(10), absl::Milliseconds(20),
+                                   absl::Milliseconds(30), absl::Milliseconds(30)));
 }
 
 TEST_F(RetryTest, JitterStaysWithinItsBand) {
@@ -71,44 +69,42 @@ TEST_F(RetryTest, JitterStaysWithinItsBand) {
 
 TEST_F(RetryTest, GivesUpAfterMaxAttempts) {
   RetryPolicy policy{.max_attempts = 3, .jitter = 0};
-  EXPECT_THAT(Run(Retry(policy, Flaky(10), ManualOptions())),
-              StatusIs(absl::StatusCode::kUnavailable));
-  EXPECT_EQ(attempts_, 3);
+  EXPECT_THAT(Run(Retry(policy, Flaky(10))), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(attempts(), 3);
 }
 
 TEST_F(RetryTest, DoesNotRetryOtherCodes) {
   RetryPolicy policy{.max_attempts = 3};
-  EXPECT_THAT(Run(Retry(policy, Flaky(1, absl::StatusCode::kInvalidArgument), ManualOptions())),
+  EXPECT_THAT(Run(Retry(policy, Flaky(1, absl::StatusCode::kInvalidArgument))),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_EQ(attempts_, 1);
+  EXPECT_EQ(attempts(), 1);
 }
 
 TEST_F(RetryTest, NeverSleepsPastTheDeadline) {
-  // The manual clock starts far in the future of the real one, so place the
-  // task's deadline relative to it: 25 ms leaves room for one 20 ms wait only.
+  // The deadline is in the loop's (simulated) time: 25 ms leaves room for one
+  // 20 ms wait only.
   RetryPolicy policy{
       .max_attempts = 10, .initial_backoff = absl::Milliseconds(20), .multiplier = 1, .jitter = 0};
   auto run = [&]() -> Task<absl::StatusOr<int>> {
     CancellationSource source((co_await CurrentContext()).token,
-                              clock_.Now() + absl::Milliseconds(25));
+                              clock().Now() + absl::Milliseconds(25));
     TaskContext context = co_await CurrentContext();
     context.token = source.token();
-    co_return co_await Retry(policy, Flaky(10), ManualOptions()).WithContext(context);
+    co_return co_await Retry(policy, Flaky(10)).WithContext(context);
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kUnavailable));
-  EXPECT_THAT(waits_, ElementsAre(absl::Milliseconds(20)));
-  EXPECT_EQ(attempts_, 2);
+  EXPECT_THAT(waits(), ElementsAre(absl::Milliseconds(20)));
+  EXPECT_EQ(attempts(), 2);
 }
 
 TEST_F(RetryTest, BudgetStopsRetriesDuringAnOutage) {
   RetryBudget budget({.max_tokens = 4, .token_ratio = 0.5});
   RetryPolicy policy{.max_attempts = 10, .jitter = 0};
-  RetryOptions options = ManualOptions();
-  options.budget = &budget;
+  RetryOptions options{.budget = &budget};
   // Every attempt fails: 4 tokens, 3 after one failure (retry allowed: > 2),
   // 2 after the second (not above half): no third attempt.
   EXPECT_THAT(Run(Retry(policy, Flaky(100), options)), StatusIs(absl::StatusCode::kUnavailable));
-  EXPECT_EQ(attempts_, 2);
+  EXPECT_EQ(attempts(), 2);
   EXPECT_FALSE(budget.AllowRetry());
   // Successes refill it.
   for (int i = 0; i < 4; ++i) budget.OnSuccess();
@@ -121,33 +117,43 @@ TEST_F(RetryTest, PolicyValidationNamesTheField) {
   EXPECT_EQ(RetryPolicy{}.Validate(), "");
 }
 
-class EveryTest : public testing::LoopTest {};
+// Rounds are stamped with the simulated time they ran at: the schedule is
+// checked exactly, with no polling and no wall-clock wait.
+class EveryTest : public testing::SimulatedLoopTest {
+ protected:
+  absl::Duration SinceStart() const { return EventLoop::Current()->Now() - start_; }
 
-TEST_F(EveryTest, RunsRoundsUntilCancelled) {
-  int rounds = 0;
-  auto run = [&]() -> Task<absl::Status> {
-    auto periodic = Every(absl::Milliseconds(1), [&]() -> Task<absl::Status> {
-      ++rounds;
-      if (rounds == 2) co_return absl::InternalError("one bad round is logged, not fatal");
-      co_return absl::OkStatus();
-    });
-    auto until = [&]() -> Task<absl::Status> {
-      while (rounds < 5) {
-        absl::Status s = co_await Sleep(absl::Milliseconds(1));
-        if (!s.ok()) co_return s;
-      }
-      co_return absl::CancelledError("enough");
-    };
-    // The failing sibling cancels the periodic task, which ends quietly.
-    std::vector<Task<absl::Status>> tasks;
-    tasks.push_back(std::move(periodic));
-    tasks.push_back(until());
-    co_return co_await Gather(std::move(tasks));
-  };
-  EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kCancelled, "enough"));
-  EXPECT_GE(rounds, 5);
+  const absl::Time start_ = clock().Now();
+  std::vector<absl::Duration> rounds_;  // Written on loop 0.
+};
+
+TEST_F(EveryTest, RunsARoundPerIntervalUntilCancelled) {
+  Task<absl::Status> periodic = Every(absl::Seconds(1), [&]() -> Task<absl::Status> {
+    rounds_.push_back(SinceStart());
+    if (rounds_.size() == 2) co_return absl::InternalError("one bad round is logged, not fatal");
+    co_return absl::OkStatus();
+  });
+  // Cancelled by the timeout, the periodic task ends quietly.
+  EXPECT_THAT(Run(WithTimeout(std::move(periodic), absl::Milliseconds(5500))), IsOk());
+  EXPECT_THAT(rounds_, ElementsAre(absl::Seconds(1), absl::Seconds(2), absl::Seconds(3),
+                                   absl::Seconds(4), absl::Seconds(5)));
 }
 
+TEST_F(EveryTest, ASlowRoundDelaysTheScheduleInsteadOfBursting) {
+  Task<absl::Status> periodic = Every(absl::Seconds(1), [&]() -> Task<absl::Status> {
+    rounds_.push_back(SinceStart());
+    // The first round overruns two and a half intervals.
+    if (rounds_.size() == 1) FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(2500)));
+    co_return absl::OkStatus();
+  });
+  EXPECT_THAT(Run(WithTimeout(std::move(periodic), absl::Seconds(6))), IsOk());
+  // The missed rounds are not made up: one at once, then every second again.
+  EXPECT_THAT(rounds_, ElementsAre(absl::Seconds(1), absl::Milliseconds(3500),
+                                   absl::Milliseconds(4500), absl::Milliseconds(5500)));
+}
+
+// The loop itself, on real time (its Post and wake-up); nothing here waits
+// for time to pass.
 class EventLoopTest : public testing::LoopTest {};
 
 TEST_F(EventLoopTest, PostRunsOnTheTargetLoopInOrder) {

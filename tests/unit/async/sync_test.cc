@@ -26,7 +26,9 @@ using ::fanout::testing::IsOkAndHolds;
 using ::fanout::testing::StatusIs;
 using ::testing::ElementsAre;
 
-class SyncTest : public testing::LoopTest {};
+// Simulated time: the sleeps and timeouts below take no wall-clock time.
+// Offload's pool threads run in real time beside it.
+class SyncTest : public testing::SimulatedLoopTest {};
 
 TEST_F(SyncTest, SemaphoreLimitsConcurrency) {
   Semaphore sem({.permits = 2});
@@ -62,7 +64,8 @@ TEST_F(SyncTest, SemaphoreServesWaitersInArrivalOrder) {
     std::vector<Task<absl::Status>> tasks;
     for (int i = 0; i < 5; ++i) tasks.push_back(waiter(i));
     auto release_later = [&]() -> Task<absl::Status> {
-      // Queue everybody, then check a newcomer cannot barge past them.
+      // Queue everybody (they all run before any time passes), then check a
+      // newcomer cannot barge past them.
       FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));
       if (sem.waiters() != 5) co_return absl::InternalError("waiters not queued");
       held->Release();
@@ -269,10 +272,11 @@ TEST_F(SyncTest, OffloadRunsOffTheLoopAndResumesOnIt) {
 TEST_F(SyncTest, OffloadQueueIsBounded) {
   OffloadPool pool({.threads = 1, .queue_capacity = 1});
   Notification release;
-  std::atomic<bool> started{false};
+  // Set by the worker once it runs the blocker.
+  std::pair<Promise<absl::Status>, Future<absl::Status>> busy = MakePromise<absl::Status>();
   auto blocker = [&]() -> Task<absl::Status> {
     co_return co_await Offload(pool, [&] {
-      started = true;
+      busy.first.Set(absl::OkStatus());
       release.WaitForNotification();
       return absl::OkStatus();
     });
@@ -280,7 +284,7 @@ TEST_F(SyncTest, OffloadQueueIsBounded) {
   auto run = [&]() -> Task<absl::Status> {
     auto probe = [&]() -> Task<absl::Status> {
       // Wait until the worker is busy, fill the one queue slot, then overflow.
-      while (!started) FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Microseconds(100)));
+      FANOUT_CO_RETURN_IF_ERROR(co_await busy.second.Get());
       auto queued = [&]() -> Task<absl::Status> {
         co_return co_await Offload(pool, [] { return absl::OkStatus(); });
       };
