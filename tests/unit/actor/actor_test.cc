@@ -113,7 +113,9 @@ std::vector<Task<T>> Tasks(Task<T> a, Task<T> b) {
   return tasks;
 }
 
-class ActorTest : public testing::LoopTest {
+// On simulated time: Ask timeouts, handler pauses and the restart window
+// take no wall-clock time.
+class ActorTest : public testing::SimulatedLoopTest {
  protected:
   // Handlers may still run when the test body ends: stop them before the
   // journal goes away.
@@ -177,7 +179,7 @@ TEST_F(ActorTest, AskNeverWaitsPastTheCallersDeadline) {
   // A deadline with no timer behind it, as a server call's: Ask enforces it.
   auto ask = [&]() -> Task<absl::StatusOr<int>> {
     TaskContext context = co_await CurrentContext();
-    CancellationSource caller(context.token, absl::Now() + absl::Milliseconds(5));
+    CancellationSource caller(context.token, clock().Now() + absl::Milliseconds(5));
     Op gated{.gate = gate};  // Named: see SendHandsOverTheMessageIntact.
     TaskContext with_deadline{context.loop, caller.token()};  // Named: Known traps.
     co_return co_await actor.Ask(std::move(gated), absl::Hours(1)).WithContext(with_deadline);
@@ -333,12 +335,12 @@ TEST_F(ActorTest, StopPolicyAnswersQueuedAndLaterMessagesUnavailable) {
 }
 
 TEST_F(ActorTest, TooManyRestartsStopTheActor) {
-  ManualClock clock;
+  ManualClock own_clock;  // A clock of its own, as the option allows; it never moves.
   std::vector<RestartPolicy> actions;
   auto actor = Start({.max_restarts = 2,
                       .restart_window = absl::Minutes(1),
                       .supervisor = [&](const ActorFailure& f) { actions.push_back(f.action); },
-                      .clock = &clock});
+                      .clock = &own_clock});
   for (int i = 0; i < 3; ++i) {
     EXPECT_THAT(Run(actor.Ask({.fail = absl::StatusCode::kInternal}, absl::Seconds(5))),
                 StatusIs(absl::StatusCode::kInternal));
@@ -351,17 +353,16 @@ TEST_F(ActorTest, TooManyRestartsStopTheActor) {
 }
 
 TEST_F(ActorTest, RestartsOlderThanTheWindowAreForgotten) {
-  ManualClock clock;
+  // The window is in the actor's loop's time (simulated here).
   std::vector<RestartPolicy> actions;
   auto actor = Start({.max_restarts = 1,
                       .restart_window = absl::Minutes(1),
-                      .supervisor = [&](const ActorFailure& f) { actions.push_back(f.action); },
-                      .clock = &clock});
+                      .supervisor = [&](const ActorFailure& f) { actions.push_back(f.action); }});
   auto fail = [&] {
     return Run(actor.Ask({.fail = absl::StatusCode::kInternal}, absl::Seconds(5)));
   };
   EXPECT_THAT(fail(), StatusIs(absl::StatusCode::kInternal));
-  clock.Advance(absl::Minutes(1));
+  clock().Advance(absl::Minutes(1));
   EXPECT_THAT(fail(), StatusIs(absl::StatusCode::kInternal));
   EXPECT_FALSE(actor.stopped());
   EXPECT_THAT(fail(), StatusIs(absl::StatusCode::kInternal));  // Two within a minute.
@@ -413,7 +414,7 @@ TEST_F(ActorTest, ActorOnAStoppedLoopIsUnavailable) {
   EXPECT_THAT(actor.Tell({.value = 1}), StatusIs(absl::StatusCode::kUnavailable));
 }
 
-class ActorRegistryTest : public testing::LoopTest {
+class ActorRegistryTest : public testing::SimulatedLoopTest {
  protected:
   static std::unique_ptr<Actor<Op, int>> NewRecorder() {
     return std::make_unique<Recorder>(nullptr);
@@ -512,16 +513,16 @@ TEST_F(ActorRegistryTest, AHeldRefPinsItsActor) {
 }
 
 TEST_F(ActorRegistryTest, ActorsIdlePastTheTimeoutAreEvictedByLaterGets) {
-  ManualClock clock;
+  // Idle time is in the loops' time (simulated here).
   ActorRegistry<int, Op, int> registry(
       loops(), [](int) { return NewRecorder(); },
-      {.actor = {.name = "user"}, .idle_timeout = absl::Minutes(1), .clock = &clock});
+      {.actor = {.name = "user"}, .idle_timeout = absl::Minutes(1)});
   for (int key = 1; key <= 10; ++key) {
     ASSERT_THAT(Run(registry.Get(key)->Ask({.value = key}, absl::Seconds(5))), IsOkAndHolds(1));
   }
-  clock.Advance(absl::Seconds(30));
+  clock().Advance(absl::Seconds(30));
   ASSERT_THAT(Run(registry.Get(1)->Ask({.value = 1}, absl::Seconds(5))), IsOkAndHolds(2));
-  clock.Advance(absl::Seconds(40));  // Key 1 was used 40 s ago, keys 2..10 70 s ago.
+  clock().Advance(absl::Seconds(40));  // Key 1 was used 40 s ago, keys 2..10 70 s ago.
   for (int key = 100; key < 105; ++key) ASSERT_THAT(registry.Get(key), IsOk());
   // Two idle ones per Get: all nine are gone, key 1 is not.
   EXPECT_EQ(registry.evictions(), 9);
