@@ -7,6 +7,10 @@
 // never later than its parent's). The reason it was cancelled, CANCELLED or
 // DEADLINE_EXCEEDED, is what the interrupted awaits return.
 //
+// A deadline is only a value here: it is enforced by whoever waits on it
+// (WithDeadline's timer, Ask, Retry, an RPC's gRPC deadline), in the loop's
+// time (EventLoop::Now(): real, or simulated in tests).
+//
 //   CancellationSource source(parent_token);
 //   CancellationCallback on_cancel(source.token(), [&](const absl::Status&) {
 //     context.TryCancel();

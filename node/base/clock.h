@@ -1,9 +1,15 @@
-// Clock: where "now" comes from. Code that computes schedules (backoff,
-// deadlines, rate windows) takes a Clock so unit tests can drive time by hand.
+// Clock: where "now" comes from. Code that computes schedules (rate windows,
+// breaker cool-downs, restart windows) takes a Clock so unit tests can drive
+// time by hand.
 //
 //   ManualClock clock;
-//   RetryOptions options{.clock = &clock, ...};
+//   CircuitBreaker breaker({.clock = &clock, ...});
 //   clock.Advance(absl::Seconds(1));
+//
+// A ManualClock only answers Now(): nothing waits on it. What waits on a
+// loop (Sleep, timeouts, Every) follows the loop's clock, which in tests is a
+// SimulatedClock (node/loop/simulated_clock.h): a Clock too, whose Advance
+// also fires the timers that come due.
 #pragma once
 
 #include "absl/time/clock.h"
