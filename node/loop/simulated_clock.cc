@@ -38,19 +38,17 @@ void SimulatedClock::AdvanceTo(absl::Time t) {
 
 uint64_t SimulatedClock::AwaitIdle() {
   assert(EventLoop::Current() == nullptr);
-  MutexLock lock(&idle_mu_);
-  while (outstanding_.load(std::memory_order_acquire) != 0) idle_.Wait(&idle_mu_);
-  return posts_.load(std::memory_order_acquire);
+  MutexLock lock(&work_mu_);
+  while (outstanding_ != 0) idle_.Wait(&work_mu_);
+  return posts_;
 }
 
 bool SimulatedClock::AwaitActivity(uint64_t seen, absl::Time real_deadline) {
   assert(EventLoop::Current() == nullptr);
-  MutexLock lock(&idle_mu_);
-  while (posts_.load(std::memory_order_acquire) == seen ||
-         outstanding_.load(std::memory_order_acquire) != 0) {
-    if (!idle_.WaitWithDeadline(&idle_mu_, real_deadline) && absl::Now() >= real_deadline) {
-      return posts_.load(std::memory_order_acquire) != seen &&
-             outstanding_.load(std::memory_order_acquire) == 0;
+  MutexLock lock(&work_mu_);
+  while (posts_ == seen || outstanding_ != 0) {
+    if (!idle_.WaitWithDeadline(&work_mu_, real_deadline) && absl::Now() >= real_deadline) {
+      return posts_ != seen && outstanding_ == 0;
     }
   }
   return true;
@@ -113,18 +111,16 @@ void SimulatedClock::ForgetLoop(const EventLoop* loop) {
 }
 
 void SimulatedClock::WorkQueued() {
-  posts_.fetch_add(1, std::memory_order_acq_rel);
-  outstanding_.fetch_add(1, std::memory_order_acq_rel);
+  MutexLock lock(&work_mu_);
+  ++posts_;
+  ++outstanding_;
 }
 
 void SimulatedClock::WorkDone(int64_t n) {
   if (n == 0) return;
-  if (outstanding_.fetch_sub(n, std::memory_order_acq_rel) == n) {
-    // Under the waiters' mutex: a waiter between its check and its wait
-    // cannot miss this.
-    MutexLock lock(&idle_mu_);
-    idle_.SignalAll();
-  }
+  MutexLock lock(&work_mu_);
+  outstanding_ -= n;
+  if (outstanding_ == 0) idle_.SignalAll();
 }
 
 }  // namespace fanout

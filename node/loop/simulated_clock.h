@@ -32,7 +32,6 @@
 // clock. The clock must outlive its loops.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -107,12 +106,12 @@ class SimulatedClock final : public Clock {
   std::map<Key, Pending> timers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, absl::Time> deadlines_ ABSL_GUARDED_BY(mu_);  // By id.
 
-  // Work posted and not yet run, and posts ever; idle_mu_ only orders the
-  // wake-up of a waiter with the count reaching zero.
-  std::atomic<int64_t> outstanding_{0};
-  std::atomic<uint64_t> posts_{0};
-  Mutex idle_mu_;
-  CondVar idle_;
+  // Work posted and not yet run, and posts ever: read and written together
+  // (a count of posts seen at idle must include every post that has run).
+  Mutex work_mu_;
+  int64_t outstanding_ ABSL_GUARDED_BY(work_mu_) = 0;
+  uint64_t posts_ ABSL_GUARDED_BY(work_mu_) = 0;
+  CondVar idle_;  // Signalled when outstanding_ reaches zero.
 };
 
 }  // namespace fanout
