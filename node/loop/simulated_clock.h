@@ -20,9 +20,13 @@
 //
 // "Idle" is counted, not guessed: every Post to a loop of the clock counts
 // as work until the function has run, so work a posted function posts keeps
-// the count above zero. Completion-queue events (RPCs) are not counted:
-// simulated loops are for code whose waits are timers and posts. Work on
-// other threads (an Offload pool) runs in real time beside the simulation.
+// the count above zero. That is why a due timer is delivered by a Post and
+// not by a grpc::Alarm cancelled to complete on the loop's queue: a queue
+// event is invisible to the count (and Cancel's ok = false could not tell
+// "fired" from "cancelled" without a flag). Completion-queue events (RPCs)
+// are not counted either: simulated loops are for code whose waits are
+// timers and posts. Work on other threads (an Offload pool) runs in real
+// time beside the simulation.
 //
 // Telemetry (spans, latency histograms, the lag probe) still measures real
 // time; a gRPC deadline is always real time.
