@@ -40,6 +40,8 @@ RetryBudget::Options BudgetOptions(const config::v1::Backend& config) {
 Backend::Backend(std::string name, std::shared_ptr<grpc::Channel> channel,
                  const config::v1::Backend& config, Clock* clock)
     : name_(std::move(name)),
+      timeout_(config.timeout_ms() > 0 ? absl::Milliseconds(config.timeout_ms())
+                                       : absl::InfiniteDuration()),
       channel_(std::move(channel)),
       stub_(channel_),
       bulkhead_(BulkheadOptions(config)),
@@ -122,8 +124,15 @@ Task<absl::StatusOr<Bytes>> Backend::Attempt(std::string method, Bytes request, 
                                {"fanout.attempt", absl::StrCat(attempt.attempt)}};
     if (attempt.hedge) options.span_attributes.emplace_back("fanout.hedge", "true");
   }
-  if (policy.attempt_timeout != absl::InfiniteDuration()) {
-    options.deadline = absl::Now() + policy.attempt_timeout;
+  // The attempt's own limit: the route call's or the backend's, the shorter.
+  const bool backends_own = timeout_ < policy.attempt_timeout;
+  const absl::Duration limit = backends_own ? timeout_ : policy.attempt_timeout;
+  if (limit != absl::InfiniteDuration()) {
+    options.deadline = absl::Now() + limit;
+    if (trace::GlobalTracer() != nullptr) {
+      options.span_attributes.emplace_back("fanout.timeout_ms",
+                                           absl::StrCat(absl::ToInt64Milliseconds(limit)));
+    }
   }
   ++stats_.attempts;
   const absl::Time attempt_deadline = options.deadline;
@@ -138,8 +147,16 @@ Task<absl::StatusOr<Bytes>> Backend::Attempt(std::string method, Bytes request, 
                           context.token.deadline() < attempt_deadline;
   if (!reply.ok() && (context.token.cancelled() || callers_deadline)) {
     breaker_.Abandon();  // We gave up on it; says nothing of the backend.
-  } else {
-    breaker_.Record(!reply.ok() && CircuitBreaker::CountsAsFailure(reply.status().code()));
+    co_return reply;
+  }
+  breaker_.Record(!reply.ok() && CircuitBreaker::CountsAsFailure(reply.status().code()));
+  if (reply.status().code() == absl::StatusCode::kDeadlineExceeded &&
+      limit != absl::InfiniteDuration() && absl::Now() >= attempt_deadline) {
+    // Our own limit fired: say which one, so a 504 can be traced to config.
+    co_return absl::DeadlineExceededError(absl::StrCat(
+        "backend \"", name_, "\" gave no answer within ", absl::FormatDuration(limit), " (",
+        backends_own ? absl::StrCat("backends.", name_, ".timeout_ms") : "the call's timeout_ms",
+        ", attempt ", attempt.attempt, attempt.hedge ? ", hedge" : "", ")"));
   }
   co_return reply;
 }

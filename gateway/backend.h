@@ -4,6 +4,12 @@
 //   bulkhead (Semaphore) ─► circuit breaker ─► gRPC call with the remaining
 //   budget as its deadline ─► outcome recorded
 //
+// Each attempt (every retry, each hedge copy) waits at most the shorter of
+// the call's attempt_timeout (a route call's timeout_ms) and the backend's
+// own timeout_ms, and never past the caller's deadline. When one of the
+// first two fires, the DEADLINE_EXCEEDED says which, and the attempt's span
+// carries fanout.timeout_ms.
+//
 // and, around that, retries (backoff, a shared retry budget) and hedging
 // (a second copy after a delay, first answer wins, the other cancelled).
 //
@@ -43,6 +49,7 @@ struct BackendStats {
 };
 
 struct CallPolicy {
+  // Each attempt's own limit (the backend's timeout_ms applies too).
   absl::Duration attempt_timeout = absl::InfiniteDuration();
   RetryPolicy retry{.max_attempts = 1};
   absl::Duration hedge_delay = absl::ZeroDuration();  // Zero: no hedging.
@@ -60,6 +67,8 @@ class Backend {
   Task<absl::StatusOr<Bytes>> Call(std::string method, Bytes request, CallPolicy policy);
 
   const std::string& name() const { return name_; }
+  // backends.<name>.timeout_ms; infinite when 0.
+  absl::Duration timeout() const { return timeout_; }
   grpc::GenericStub* stub() { return &stub_; }
   const Semaphore& bulkhead() const { return bulkhead_; }
   const CircuitBreaker& breaker() const { return breaker_; }
@@ -84,6 +93,7 @@ class Backend {
                                       Try attempt);
 
   const std::string name_;
+  const absl::Duration timeout_;
   std::shared_ptr<grpc::Channel> channel_;
   grpc::GenericStub stub_;
   Semaphore bulkhead_;

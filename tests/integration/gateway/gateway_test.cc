@@ -75,6 +75,17 @@ routes:
     respond_with: echo
     calls:
       - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {delay_ms: path.ms}}
+  - name: hasty
+    path: /hasty/{ms}
+    respond_with: echo
+    calls:
+      - {name: echo, backend: hasty, method: fanout.lab.v1.Lab/Echo, request: {delay_ms: path.ms}}
+  - name: hasty-call
+    path: /hasty-call/{ms}
+    respond_with: echo
+    calls:
+      - {name: echo, backend: hasty, method: fanout.lab.v1.Lab/Echo, request: {delay_ms: path.ms},
+         timeout_ms: 100}
   - name: narrow
     path: /narrow/{ms}
     respond_with: echo
@@ -213,17 +224,17 @@ class GatewayRestTest : public ::testing::Test {
     fragile.mutable_circuit_breaker()->set_half_open_calls(1);
     config::v1::Backend budgeted;
     budgeted.mutable_retry_budget()->set_max_tokens(10);
+    config::v1::Backend hasty;
+    hasty.set_timeout_ms(300);
     options.backends = {
-        {"lab", {}},   {"narrow", narrow}, {"fragile", fragile}, {"budgeted", budgeted},
-        {"flaky", {}}, {"dead", {}},       {"liar", {}},         {"self", {}}};
+        {"lab", {}},     {"narrow", narrow}, {"fragile", fragile}, {"budgeted", budgeted},
+        {"flaky", {}},   {"dead", {}},       {"liar", {}},         {"self", {}},
+        {"hasty", hasty}};
     std::map<std::string, std::string> targets = {
-        {"lab", lab_target},
-        {"narrow", lab_target},
-        {"fragile", lab_target},
-        {"budgeted", lab_target},
-        {"flaky", absl::StrCat("127.0.0.1:", flaky_server_.port())},
-        {"dead", "127.0.0.1:1"},
-        {"liar", absl::StrCat("127.0.0.1:", liar_server_.port())}};
+        {"lab", lab_target},     {"narrow", lab_target},
+        {"fragile", lab_target}, {"budgeted", lab_target},
+        {"hasty", lab_target},   {"flaky", absl::StrCat("127.0.0.1:", flaky_server_.port())},
+        {"dead", "127.0.0.1:1"}, {"liar", absl::StrCat("127.0.0.1:", liar_server_.port())}};
     options.channel = [this, targets](const std::string& name) {
       // "self": the gateway's own gRPC port (bound by the time channels are made).
       std::string target =
@@ -340,6 +351,27 @@ TEST_F(GatewayRestTest, CallerDeadlinePassingIs504AndCancelsTheBackendCall) {
     EXPECT_THAT(r.body, HasSubstr("DEADLINE_EXCEEDED"));
     EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() > interrupted; }));
   }
+}
+
+TEST_F(GatewayRestTest, ABackendsTimeoutMsLimitsEachCallAndSaysSo) {
+  StartGateway();
+  ASSERT_EQ(Get("/hasty/0").status, 200);  // Connected, and quick calls pass.
+  int64_t interrupted = lab_.interrupted_calls();
+  // The route allows 10 s; backends.hasty.timeout_ms is 300.
+  HttpResult r = Get("/hasty/5000");
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("backends.hasty.timeout_ms"));
+  EXPECT_THAT(r.body, HasSubstr("300ms"));
+  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() > interrupted; }));
+  // A call's own timeout_ms, shorter, wins and is named instead.
+  r = Get("/hasty-call/5000");
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("the call's timeout_ms"));
+  EXPECT_THAT(r.body, HasSubstr("100ms"));
+  // The caller's own shorter deadline is the caller's: not blamed on config.
+  r = Get("/hasty/5000", {{"Request-Timeout", "50ms"}});
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_THAT(r.body, Not(HasSubstr("timeout_ms")));
 }
 
 TEST_F(GatewayRestTest, FullBulkheadFailsFastWithResourceExhausted) {
