@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "fanout/config/v1/field_options.pb.h"
 #include "node/config/yaml_proto.h"
 #include "tests/support/status_matchers.h"
@@ -43,6 +44,71 @@ TEST(NodeConfigTest, TheDefaultNodeRunsNoLab) {
   EXPECT_FALSE(config.roles().lab());
   EXPECT_THAT(BackendNames(config), Not(::testing::Contains("lab")));
   EXPECT_THAT(ValidateNodeConfig(config), IsOk());
+}
+
+// Every check ValidateNodeConfig makes, one mistake each: the node refuses
+// to start with INVALID_ARGUMENT, and the message begins with the key.
+TEST(NodeConfigTest, EveryMistakeIsRefusedNamingItsKey) {
+  struct Case {
+    std::string yaml;
+    std::string error;  // The message's beginning.
+  };
+  for (const Case& c : std::vector<Case>{
+           {"grpc_address: nonsense",
+            "grpc_address: expected host:port (port 0..65535) or unix:path, got \"nonsense\""},
+           {"grpc_address: \":50051\"", "grpc_address: expected host:port"},
+           {"admin_address: \"127.0.0.1:70000\"", "admin_address: expected host:port"},
+           {"loops: 257", "loops: must be in [0, 256] (0: one per core), got 257"},
+           {"loops: -1", "loops: must be in [0, 256]"},
+           {"roles: {users: false, orders: false, recommendations: false, gateway: false}",
+            "roles: no role is enabled"},
+           {"data_dir: \"\"", "data_dir: must be set when users or orders run here"},
+           {"backends: {x: {timeout_ms: 5}}", "backends.x.target: must not be empty"},
+           {"backends: {x: {target: \"h:1\", timeout_ms: -1}}",
+            "backends.x.timeout_ms: must be >= 0, got -1"},
+           {"backends: {x: {target: \"h:1\", max_concurrent_calls: -1}}",
+            "backends.x: max_concurrent_calls and max_queued_calls must be >= 0"},
+           {"backends: {x: {target: \"h:1\", max_queued_calls: -1}}",
+            "backends.x: max_concurrent_calls and max_queued_calls must be >= 0"},
+           {"backends: {x: {target: \"h:1\", circuit_breaker: {failure_rate: 1.5}}}",
+            "backends.x.circuit_breaker.failure_rate: must be in [0, 1], got 1.5"},
+           {"backends: {x: {target: \"h:1\", circuit_breaker: {window_ms: -1}}}",
+            "backends.x.circuit_breaker: counts and durations must be >= 0"},
+           {"backends: {x: {target: \"h:1\", load_balancing: random}}",
+            "backends.x.load_balancing: must be round_robin or pick_first, got \"random\""},
+           {"roles: {users: false}", "backends.users: orders checks every new user"},
+           {"roles: {orders: false}", "backends.orders: recommendations needs the orders backend"},
+           {"orders: {max_user_actors: 10000001}",
+            "orders.max_user_actors: must be in [0, 10000000] (0: 10000), got 10000001"},
+           {"orders: {actor_idle_ms: -1}", "orders.actor_idle_ms: must be >= 0, got -1"},
+           {"orders: {user_check_ttl_ms: -1}", "orders.user_check_ttl_ms: must be >= 0, got -1"},
+           {"gateway: {routes: [{name: r, path: /r, calls: [{name: a, backend: nowhere, "
+            "method: fanout.lab.v1.Lab/Echo}]}]}",
+            "gateway.routes[0] route \"r\": call \"a\": backend \"nowhere\" is not configured"},
+           {"shutdown: {grace_ms: -1}", "shutdown.grace_ms: must be >= 0, got -1"},
+           {"tracing: {sample_ratio: 1.5}", "tracing.sample_ratio: must be in [0, 1], got 1.5"},
+           {"tracing: {max_queue_spans: -1}",
+            "tracing: max_queue_spans and max_batch_spans must be >= 0"},
+           {"tracing: {export_timeout_ms: -1}",
+            "tracing: flush_interval_ms and export_timeout_ms must be >= 0"},
+           {"tracing: {headers: {\"Bad Key\": x}}",
+            "tracing.headers.Bad Key: a key must be lower-case"},
+           {"tracing: {headers: {grpc-timeout: x}}",
+            "tracing.headers.grpc-timeout: a key must be lower-case"},
+           {"tracing: {headers: {authorization: \"a\\x01b\"}}",
+            "tracing.headers.authorization: the value must be printable ASCII"},
+           {"grpc_tls: {cert_file: /nonexistent/cert.pem, key_file: /nonexistent/key.pem}",
+            "grpc_tls"},
+           {"backends: {x: {target: \"h:1\", tls: {ca_file: /nonexistent/ca.pem}}}",
+            "backends.x.tls"},
+           {"offload: {threads: 65}", "offload.threads: must be in [0, 64], got 65"},
+           {"offload: {queue_capacity: -1}", "offload.queue_capacity: must be >= 0, got -1"},
+       }) {
+    absl::Status status = ValidateNodeConfig(FromYaml(c.yaml));
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument)) << c.yaml;
+    EXPECT_TRUE(absl::StartsWith(status.message(), c.error))
+        << c.yaml << "\n  got: " << status.message() << "\n  expected it to begin: " << c.error;
+  }
 }
 
 TEST(NodeConfigTest, GrpcServerLimitsAreCheckedByKey) {
