@@ -8,10 +8,18 @@
 namespace fanout::gateway {
 namespace {
 
-Semaphore::Options BulkheadOptions(const config::v1::Backend& config) {
+Semaphore::Options BulkheadOptions(const config::v1::Backend& config,
+                                   const AdaptiveLimit* adaptive) {
   int64_t permits = config.max_concurrent_calls() > 0 ? config.max_concurrent_calls() : 100;
-  int64_t queued = config.max_queued_calls() > 0 ? config.max_queued_calls() : 2 * permits;
+  if (adaptive != nullptr) permits = adaptive->limit();
+  int64_t queued = config.max_queued_calls() > 0 ? config.max_queued_calls() : 1024;
   return {.permits = permits, .max_waiters = queued};
+}
+
+std::unique_ptr<AdaptiveLimit> AdaptiveOrNull(const config::v1::Backend& config, Clock* clock) {
+  if (!config.adaptive_concurrency().enabled()) return nullptr;
+  return std::make_unique<AdaptiveLimit>(
+      AdaptiveLimit::FromConfig(config.adaptive_concurrency(), clock));
 }
 
 CircuitBreaker::Options BreakerOptions(const std::string& name, const config::v1::Backend& config,
@@ -42,9 +50,11 @@ Backend::Backend(std::string name, std::shared_ptr<grpc::Channel> channel,
     : name_(std::move(name)),
       timeout_(config.timeout_ms() > 0 ? absl::Milliseconds(config.timeout_ms())
                                        : absl::InfiniteDuration()),
+      clock_(clock),
       channel_(std::move(channel)),
       stub_(channel_),
-      bulkhead_(BulkheadOptions(config)),
+      adaptive_(AdaptiveOrNull(config, clock)),
+      bulkhead_(BulkheadOptions(config, adaptive_.get())),
       breaker_(BreakerOptions(name_, config, clock)),
       retry_budget_(BudgetOptions(config)) {}
 
@@ -136,6 +146,7 @@ Task<absl::StatusOr<Bytes>> Backend::Attempt(std::string method, Bytes request, 
   }
   ++stats_.attempts;
   const absl::Time attempt_deadline = options.deadline;
+  const absl::Time sent = adaptive_ ? clock_->Now() : absl::InfinitePast();
   absl::StatusOr<Bytes> reply =
       co_await CallGenericUnary(&stub_, std::move(method), std::move(request), std::move(options));
   TaskContext context = co_await CurrentContext();
@@ -150,6 +161,9 @@ Task<absl::StatusOr<Bytes>> Backend::Attempt(std::string method, Bytes request, 
     co_return reply;
   }
   breaker_.Record(!reply.ok() && CircuitBreaker::CountsAsFailure(reply.status().code()));
+  if (adaptive_) {
+    if (std::optional<int64_t> limit = adaptive_->Record(sent)) bulkhead_.SetCapacity(*limit);
+  }
   if (reply.status().code() == absl::StatusCode::kDeadlineExceeded &&
       limit != absl::InfiniteDuration() && absl::Now() >= attempt_deadline) {
     // Our own limit fired: say which one, so a 504 can be traced to config.

@@ -1,7 +1,8 @@
 // Backend: one service the gateway calls, with the protection each call to
 // it goes through:
 //
-//   bulkhead (Semaphore) ─► circuit breaker ─► gRPC call with the remaining
+//   bulkhead (Semaphore; its size fixed, or learnt from latency by an
+//   AdaptiveLimit) ─► circuit breaker ─► gRPC call with the remaining
 //   budget as its deadline ─► outcome recorded
 //
 // Each attempt (every retry, each hedge copy) waits at most the shorter of
@@ -30,6 +31,7 @@
 #include <string>
 
 #include "fanout/config/v1/node_config.pb.h"
+#include "gateway/adaptive_limit.h"
 #include "gateway/circuit_breaker.h"
 #include "node/async/retry.h"
 #include "node/async/semaphore.h"
@@ -71,6 +73,9 @@ class Backend {
   absl::Duration timeout() const { return timeout_; }
   grpc::GenericStub* stub() { return &stub_; }
   const Semaphore& bulkhead() const { return bulkhead_; }
+  // The learnt limit (backends.<name>.adaptive_concurrency); null when the
+  // bulkhead's size is fixed.
+  const AdaptiveLimit* adaptive() const { return adaptive_.get(); }
   const CircuitBreaker& breaker() const { return breaker_; }
   const BackendStats& stats() const { return stats_; }
 
@@ -94,8 +99,10 @@ class Backend {
 
   const std::string name_;
   const absl::Duration timeout_;
+  Clock* const clock_;
   std::shared_ptr<grpc::Channel> channel_;
   grpc::GenericStub stub_;
+  const std::unique_ptr<AdaptiveLimit> adaptive_;  // Before bulkhead_: it sizes it.
   Semaphore bulkhead_;
   CircuitBreaker breaker_;
   RetryBudget retry_budget_;

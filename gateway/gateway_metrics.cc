@@ -22,6 +22,21 @@ std::function<std::vector<Sample>()> PerBackend(const BackendMap* backends, Valu
   };
 }
 
+// One sample per backend whose limit is learnt (adaptive_concurrency), from
+// `value(limit)`.
+template <typename Value>
+std::function<std::vector<Sample>()> PerAdaptiveBackend(const BackendMap* backends, Value value) {
+  return [backends, value] {
+    std::vector<Sample> samples;
+    for (const auto& [name, backend] : *backends) {
+      if (const AdaptiveLimit* limit = backend->adaptive()) {
+        samples.push_back({{name}, static_cast<double>(value(*limit))});
+      }
+    }
+    return samples;
+  };
+}
+
 struct BackendCounter {
   const char* name;
   const char* help;
@@ -63,8 +78,22 @@ void Gateway::ExportMetrics() {
       "Calls in flight to the backend (bulkhead permits held).", Type::kGauge, {"backend"},
       PerBackend(backends, [](const Backend& b) { return b.bulkhead().in_use(); })));
   metrics_.push_back(registry.AddCallback(
-      "fanout_gateway_bulkhead_permits", "The backend's bulkhead size.", Type::kGauge, {"backend"},
+      "fanout_gateway_bulkhead_permits",
+      "The backend's bulkhead size: max_concurrent_calls, or the limit adaptive_concurrency "
+      "learnt.",
+      Type::kGauge, {"backend"},
       PerBackend(backends, [](const Backend& b) { return b.bulkhead().capacity(); })));
+  metrics_.push_back(registry.AddCallback(
+      "fanout_gateway_backend_min_rtt_seconds",
+      "The backend's minimum latency as adaptive_concurrency last measured it.", Type::kGauge,
+      {"backend"}, PerAdaptiveBackend(backends, [](const AdaptiveLimit& limit) {
+        return absl::ToDoubleSeconds(limit.min_rtt());
+      })));
+  metrics_.push_back(registry.AddCallback(
+      "fanout_gateway_backend_limit_cuts_total",
+      "Times the backend's latency made adaptive_concurrency lower its limit.", Type::kCounter,
+      {"backend"},
+      PerAdaptiveBackend(backends, [](const AdaptiveLimit& limit) { return limit.cuts(); })));
   metrics_.push_back(registry.AddCallback(
       "fanout_gateway_bulkhead_waiters", "Calls waiting for a bulkhead permit.", Type::kGauge,
       {"backend"}, PerBackend(backends, [](const Backend& b) { return b.bulkhead().waiters(); })));

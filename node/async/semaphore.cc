@@ -1,5 +1,8 @@
 #include "node/async/semaphore.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "node/async/with_deadline.h"
 #include "node/telemetry/trace.h"
@@ -21,9 +24,9 @@ class Semaphore::Waiter : public internal::CancellableWait {
         --semaphore_->available_;
         return false;
       }
-      if (semaphore_->waiters_.size() >= semaphore_->options_.max_waiters) {
-        node_.status = absl::ResourceExhaustedError(absl::StrCat(
-            "semaphore wait queue is full (", semaphore_->options_.max_waiters, " waiters)"));
+      if (semaphore_->waiters_.size() >= semaphore_->max_waiters_) {
+        node_.status = absl::ResourceExhaustedError(
+            absl::StrCat("semaphore wait queue is full (", semaphore_->max_waiters_, " waiters)"));
         return false;
       }
       if (!Suspend(context, h)) return false;
@@ -41,7 +44,8 @@ class Semaphore::Waiter : public internal::CancellableWait {
   Semaphore* semaphore_;
 };
 
-Semaphore::Semaphore(Options options) : options_(options), available_(options.permits) {}
+Semaphore::Semaphore(Options options)
+    : max_waiters_(options.max_waiters), capacity_(options.permits), available_(options.permits) {}
 
 Semaphore::Permit& Semaphore::Permit::operator=(Permit&& other) noexcept {
   if (this != &other) {
@@ -57,7 +61,7 @@ void Semaphore::Permit::Release() {
 
 std::optional<Semaphore::Permit> Semaphore::TryAcquire() {
   MutexLock lock(&mu_);
-  if (!waiters_.empty() || available_ == 0) return std::nullopt;
+  if (!waiters_.empty() || available_ <= 0) return std::nullopt;
   --available_;
   return Permit(this);
 }
@@ -71,7 +75,7 @@ Task<absl::StatusOr<Semaphore::Permit>> Semaphore::Acquire(absl::Duration timeou
     absl::string_view why = permit.status().message();
     span->AddEvent(permit.ok() ? "semaphore.acquired" : "semaphore.refused",
                    {{"wait_ms", absl::ToDoubleMilliseconds(absl::Now() - start)},
-                    {"permits", options_.permits},
+                    {"permits", capacity()},
                     {"reason", std::string_view(why.data(), why.size())}});
   }
   co_return permit;
@@ -86,7 +90,7 @@ Task<absl::StatusOr<Semaphore::Permit>> Semaphore::Wait(absl::Duration timeout) 
       (co_await CurrentContext()).token.deadline() > deadline) {
     // Our own timeout, not the caller's deadline: no permit in time.
     co_return absl::ResourceExhaustedError(absl::StrCat(
-        "no permit within ", absl::FormatDuration(timeout), " (", options_.permits, " in use)"));
+        "no permit within ", absl::FormatDuration(timeout), " (", capacity(), " in use)"));
   }
   co_return permit;
 }
@@ -95,11 +99,34 @@ void Semaphore::Release() {
   internal::WaitNode* next;
   {
     MutexLock lock(&mu_);
-    next = waiters_.PopFront();
-    // The permit passes straight to the first waiter: nobody can barge in.
+    // Under a lowered capacity the permit is retired; else it passes
+    // straight to the first waiter: nobody can barge in.
+    next = available_ < 0 ? nullptr : waiters_.PopFront();
     if (next == nullptr) ++available_;
   }
   if (next != nullptr) next->Wake();
+}
+
+void Semaphore::SetCapacity(int64_t permits) {
+  permits = std::max<int64_t>(permits, 1);
+  std::vector<internal::WaitNode*> woken;  // Unlinked, as Release's
+  {
+    MutexLock lock(&mu_);
+    available_ += permits - capacity_;
+    capacity_ = permits;
+    while (available_ > 0) {
+      internal::WaitNode* next = waiters_.PopFront();
+      if (next == nullptr) break;
+      --available_;
+      woken.push_back(next);
+    }
+  }
+  for (internal::WaitNode* next : woken) next->Wake();
+}
+
+int64_t Semaphore::capacity() const {
+  MutexLock lock(&mu_);
+  return capacity_;
 }
 
 int64_t Semaphore::available() const {

@@ -11,6 +11,10 @@
 // (CANCELLED, DEADLINE_EXCEEDED) when it is cancelled while waiting. Waiters
 // are served first come, first served: a newcomer never overtakes them.
 //
+// SetCapacity changes the number of permits while in use (an adaptive
+// concurrency limit): more wake waiters at once; fewer take effect as
+// permits come back (holders are never interrupted).
+//
 // Thread-safe: shared by all loops; a waiter resumes on its own loop.
 #pragma once
 
@@ -56,7 +60,10 @@ class Semaphore {
   // Waits at most `timeout` (and never past the task's deadline).
   Task<absl::StatusOr<Permit>> Acquire(absl::Duration timeout = absl::InfiniteDuration());
 
-  int64_t capacity() const { return options_.permits; }
+  // Permits from now on; waiters are woken if it grew. At least 1.
+  void SetCapacity(int64_t permits);
+  int64_t capacity() const;
+  // Free permits; negative while more are held than a lowered capacity allows.
   int64_t available() const;
   int64_t in_use() const { return capacity() - available(); }
   int64_t waiters() const;
@@ -66,8 +73,9 @@ class Semaphore {
   Task<absl::StatusOr<Permit>> Wait(absl::Duration timeout);
   void Release();
 
-  const Options options_;
+  const int64_t max_waiters_;
   mutable Mutex mu_;
+  int64_t capacity_ ABSL_GUARDED_BY(mu_);
   int64_t available_ ABSL_GUARDED_BY(mu_);
   internal::WaitList waiters_ ABSL_GUARDED_BY(mu_);
 };

@@ -267,6 +267,19 @@ absl::Status ValidateNodeConfig(const NodeConfig& c) {
         breaker.half_open_calls() < 0) {
       return Bad(key + ".circuit_breaker", "counts and durations must be >= 0");
     }
+    const auto& adaptive = backend.adaptive_concurrency();
+    if (adaptive.min_limit() < 0 || adaptive.max_limit() < 0 || adaptive.initial_limit() < 0 ||
+        adaptive.tolerance() < 0 || adaptive.window_ms() < 0 ||
+        adaptive.min_rtt_interval_ms() < 0 || adaptive.min_rtt_samples() < 0) {
+      return Bad(key + ".adaptive_concurrency",
+                 "limits, tolerance, durations and counts must be >= 0");
+    }
+    const int32_t max_limit = adaptive.max_limit() > 0 ? adaptive.max_limit() : 1000;
+    if (adaptive.min_limit() > max_limit) {
+      return Bad(key + ".adaptive_concurrency",
+                 absl::StrCat("min_limit (", adaptive.min_limit(), ") is above max_limit (",
+                              max_limit, ")"));
+    }
     if (!lb.empty() && lb != "round_robin" && lb != "pick_first") {
       return Bad(key + ".load_balancing",
                  absl::StrCat("must be round_robin or pick_first, got \"", lb, "\""));

@@ -11,6 +11,8 @@
 #   drill.sh FANOUTD HTTP_LOAD backend-stop   # recommendations frozen (SIGSTOP), then SIGCONT
 #   drill.sh FANOUTD HTTP_LOAD users-kill     # users SIGKILLed in a burst of creates
 #   drill.sh FANOUTD HTTP_LOAD overload       # ten times what the lab bulkhead admits
+#   drill.sh FANOUTD HTTP_LOAD burst          # 1,000 requests at once, the backend's default bulkhead
+#   drill.sh FANOUTD HTTP_LOAD slowdown       # the lab slows 1 ms -> 200 ms -> 1 ms: the adaptive limit follows
 #
 # Everything listens on 127.0.0.1 (free ports) and every step is bounded.
 source "$(dirname "$0")/../deploy/lib.sh"
@@ -308,7 +310,93 @@ overload)
   ok "10x overload: $s200 admitted, $shed shed fast, none lost, gateway flat"
   ;;
 
-*) fail "unknown drill $drill (rolling, backend-kill, backend-stop, users-kill, overload)" ;;
+burst)
+  # 1,000 requests at once on 1,000 connections, the lab backend with the
+  # default bulkhead (100 in flight, 1024 queued): a burst a healthy backend
+  # clears in milliseconds is queued, not refused.
+  config=$dir/config/gateway-defaults.yaml
+  sed -e '/^    max_concurrent_calls: /d' -e '/^    max_queued_calls: /d' \
+    "$dir/config/gateway.yaml" > "$config"
+  start lab
+  start gateway "$config"
+  result=$("$python" - "$(rest_port)" 1000 <<'PY'
+import asyncio, collections, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+statuses = collections.Counter()
+async def one(connected, go):
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError as e:
+        statuses["connect:" + type(e).__name__] += 1
+        connected.release()
+        return
+    connected.release()
+    await go.wait()
+    writer.write(b"GET /v1/lab/echo?message=burst HTTP/1.1\r\nHost: drill\r\nConnection: close\r\n\r\n")
+    line = await reader.readline()
+    statuses[line.split()[1].decode() if len(line.split()) > 1 else "none"] += 1
+    writer.close()
+async def main():
+    connected, go = asyncio.Semaphore(0), asyncio.Event()
+    tasks = [asyncio.create_task(one(connected, go)) for _ in range(n)]
+    for _ in range(n):
+        await connected.acquire()
+    go.set()  # Every connection open: all requests leave together.
+    await asyncio.gather(*tasks)
+asyncio.run(asyncio.wait_for(main(), 60))
+print(" ".join(f"{k}={v}" for k, v in sorted(statuses.items())))
+PY
+  )
+  echo "drill burst: 1000 requests at once, default bulkhead: $result"
+  [ "$result" = "200=1000" ] || fail "a burst of 1000 answered $result"
+  ok "1000 at once: 1000 x 200"
+  ;;
+
+slowdown)
+  # The lab backend with adaptive_concurrency under steady load (32
+  # connections) while its latency goes 1 ms -> 200 ms -> 1 ms. The limit is
+  # cut within seconds of the slowdown; admitted requests keep their
+  # deadline, the rest are refused fast (429); it grows back on recovery.
+  config=$dir/config/gateway-adaptive.yaml
+  sed -e 's/^    max_concurrent_calls: .*/    adaptive_concurrency: {enabled: true, min_limit: 4, max_limit: 200, min_rtt_interval_ms: 60000, min_rtt_samples: 10}/' \
+    "$dir/config/gateway.yaml" > "$config"
+  grep -q adaptive_concurrency "$config" || fail "no lab bulkhead to make adaptive in $config"
+  start lab
+  start gateway "$config"
+  limit() { curl -sf "http://$GATEWAY_ADMIN/metrics" |
+    sed -n 's/^fanout_gateway_bulkhead_permits{backend="lab"} \([0-9.]*\)$/\1/p'; }
+  ( t0=$(date +%s%N)
+    while :; do echo "$((($(date +%s%N) - t0) / 1000000)) $(limit)"; sleep 0.25; done
+  ) > "$dir/limit.txt" &
+  sampler=$!
+  cleanup_hooks=("kill $sampler 2>/dev/null" "${cleanup_hooks[@]}")
+  phase() {  # name delay-ms seconds
+    echo "phase $1 $(($(date +%s%N) / 1000000))" >> "$dir/phases.txt"
+    load_start "$dir/load-$1.out" --ports="$(rest_port)" --path="/v1/lab/echo?message=x&delay_ms=$2" \
+      --connections=32 --seconds="$3" --timeout-ms=5000
+    load_wait "$dir/load-$1.out"
+    eval "lost_$1=$(summary lost) ok_$1=$(summary status_200) shed_$1=$(summary status_429)"
+    eval "p99_$1=$(summary p99_ms_200) p99shed_$1=$(summary p99_ms_429)"
+    eval "limit_$1=$(limit)"
+  }
+  phase fast 1 4
+  phase slow 200 6
+  phase back 1 5
+  kill $sampler 2>/dev/null
+  trace=$(awk '{printf "%s%s@%ss", (NR>1?" ":""), $2, int($1/1000)}' "$dir/limit.txt" | tr '\n' ' ')
+  echo "drill slowdown: limit fast=$limit_fast slow=$limit_slow back=$limit_back;" \
+    "200s fast=$ok_fast slow=$ok_slow back=$ok_back; shed slow=$shed_slow (p99 ${p99shed_slow} ms);" \
+    "admitted p99 ms fast=$p99_fast slow=$p99_slow back=$p99_back; lost=$((lost_fast + lost_slow + lost_back))"
+  echo "limit over time (value@second): $trace"
+  [ $((lost_fast + lost_slow + lost_back)) = 0 ] || fail "requests lost"
+  [ "${limit_slow%.*}" -lt $((${limit_fast%.*} / 2)) ] || fail "the slowdown did not cut the limit ($limit_fast -> $limit_slow)"
+  [ "${limit_back%.*}" -gt $((${limit_slow%.*} * 2)) ] || fail "the limit did not grow back ($limit_slow -> $limit_back)"
+  [ "${p99_slow%.*}" -lt 5000 ] || fail "admitted p99 $p99_slow ms past the 5 s deadline"
+  [ "$shed_slow" = 0 ] || [ "${p99shed_slow%.*}" -lt 500 ] || fail "shed p99 $p99shed_slow ms: shedding must be fast"
+  ok "limit $limit_fast -> $limit_slow -> $limit_back; admitted p99 $p99_slow ms while slow"
+  ;;
+
+*) fail "unknown drill $drill (rolling, backend-kill, backend-stop, users-kill, overload, burst, slowdown)" ;;
 esac
 for name in "${!pid[@]}"; do
   code=0

@@ -50,6 +50,46 @@ TEST_F(SyncTest, SemaphoreLimitsConcurrency) {
   EXPECT_EQ(sem.available(), 2);
 }
 
+TEST_F(SyncTest, SemaphoreCapacityChangesWhileInUse) {
+  Semaphore sem({.permits = 2});
+  std::vector<int> order;
+  auto run = [&]() -> Task<absl::Status> {
+    std::optional<Semaphore::Permit> a = sem.TryAcquire(), b = sem.TryAcquire();
+    if (!a || !b) co_return absl::InternalError("two permits");
+    auto waiter = [&](int id) -> Task<absl::Status> {
+      FANOUT_CO_ASSIGN_OR_RETURN(Semaphore::Permit permit, co_await sem.Acquire());
+      order.push_back(id);
+      FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Seconds(10)));  // Holds it.
+      co_return absl::OkStatus();
+    };
+    auto steer = [&]() -> Task<absl::Status> {
+      FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));
+      if (sem.waiters() != 3) co_return absl::InternalError("waiters not queued");
+      sem.SetCapacity(4);  // Two more permits: the first two waiters, in order.
+      FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));
+      if (order != std::vector<int>{0, 1}) co_return absl::InternalError("grown: wrong waiters");
+      sem.SetCapacity(1);  // Four held, one allowed: three must come back first.
+      if (sem.available() != -3) co_return absl::InternalError("lowered: no debt");
+      a->Release();
+      b->Release();
+      if (sem.TryAcquire().has_value() || sem.waiters() != 1) {
+        co_return absl::InternalError("a retired permit was handed on");
+      }
+      co_return absl::OkStatus();
+    };
+    std::vector<Task<absl::Status>> tasks;
+    for (int i = 0; i < 3; ++i) tasks.push_back(waiter(i));
+    tasks.push_back(steer());
+    co_return co_await Gather(std::move(tasks));
+  };
+  EXPECT_THAT(Run(run()), IsOk());
+  // Waiters 0 and 1 released theirs after 10 s: the first retired the last
+  // extra permit, the second let waiter 2 in.
+  EXPECT_THAT(order, ElementsAre(0, 1, 2));
+  EXPECT_EQ(sem.capacity(), 1);
+  EXPECT_EQ(sem.available(), 1);
+}
+
 TEST_F(SyncTest, SemaphoreServesWaitersInArrivalOrder) {
   Semaphore sem({.permits = 1});
   std::vector<int> order;
