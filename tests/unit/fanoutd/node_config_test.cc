@@ -76,6 +76,11 @@ TEST(NodeConfigTest, EveryMistakeIsRefusedNamingItsKey) {
             "backends.x.circuit_breaker: counts and durations must be >= 0"},
            {"backends: {x: {target: \"h:1\", load_balancing: random}}",
             "backends.x.load_balancing: must be round_robin or pick_first, got \"random\""},
+           {"backends: {x: {target: \"h:1\", adaptive_concurrency: {min_limit: -1}}}",
+            "backends.x.adaptive_concurrency: limits, tolerance, durations and counts must be >= "
+            "0"},
+           {"backends: {x: {target: \"h:1\", adaptive_concurrency: {min_limit: 2000}}}",
+            "backends.x.adaptive_concurrency: min_limit (2000) is above max_limit (1000)"},
            {"roles: {users: false}", "backends.users: orders checks every new user"},
            {"roles: {orders: false}", "backends.orders: recommendations needs the orders backend"},
            {"orders: {max_user_actors: 10000001}",
