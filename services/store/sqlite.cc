@@ -1,6 +1,7 @@
 #include "services/store/sqlite.h"
 
 #include "absl/strings/str_cat.h"
+#include "node/base/status_macros.h"
 
 namespace fanout {
 
@@ -62,6 +63,36 @@ absl::StatusOr<Sqlite::Change> Sqlite::Execute(const std::string& sql,
   absl::StatusOr<std::vector<SqlRow>> rows = RunLocked(sql, params);
   if (!rows.ok()) return rows.status();
   return Change{sqlite3_changes(db_), sqlite3_last_insert_rowid(db_)};
+}
+
+absl::Status Sqlite::Migrate(const std::string& component, const std::vector<std::string>& steps) {
+  FANOUT_RETURN_IF_ERROR(
+      Exec("CREATE TABLE IF NOT EXISTS schema_version ("
+           " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"));
+  // IMMEDIATE: a second process opening the same file waits (busy_timeout)
+  // instead of migrating beside this one.
+  FANOUT_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  absl::Status done = [&]() -> absl::Status {
+    FANOUT_ASSIGN_OR_RETURN(
+        auto rows, Query("SELECT version FROM schema_version WHERE component = ?", {component}));
+    int64_t version = rows.empty() ? 0 : std::get<int64_t>(rows[0][0]);
+    if (version > static_cast<int64_t>(steps.size())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sqlite: ", component, " schema is at version ", version,
+                       ", newer than this binary's ", steps.size(), ": run a newer fanoutd"));
+    }
+    for (size_t i = version; i < steps.size(); ++i) FANOUT_RETURN_IF_ERROR(Exec(steps[i]));
+    return Execute(
+               "INSERT INTO schema_version (component, version) VALUES (?, ?)"
+               " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+               {component, static_cast<int64_t>(steps.size())})
+        .status();
+  }();
+  if (!done.ok()) {
+    (void)Exec("ROLLBACK");
+    return done;
+  }
+  return Exec("COMMIT");
 }
 
 absl::StatusOr<std::vector<SqlRow>> Sqlite::RunLocked(const std::string& sql,

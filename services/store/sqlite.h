@@ -17,16 +17,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "node/base/sync.h"
+#include "services/store/sql_value.h"
 
 namespace fanout {
-
-using SqlValue = std::variant<std::monostate, int64_t, double, std::string>;
-using SqlRow = std::vector<SqlValue>;
 
 class Sqlite {
  public:
@@ -43,6 +40,12 @@ class Sqlite {
     int64_t last_id = 0;
   };
   absl::StatusOr<Change> Execute(const std::string& sql, const std::vector<SqlValue>& params);
+
+  // Brings `component`'s tables to the last of `steps` (step i is schema
+  // version i + 1), in one transaction, recording the version in
+  // schema_version(component, version). FAILED_PRECONDITION when the file
+  // is at a version newer than `steps` knows (a newer binary wrote it).
+  absl::Status Migrate(const std::string& component, const std::vector<std::string>& steps);
 
  private:
   explicit Sqlite(sqlite3* db) : db_(db) {}
