@@ -41,9 +41,12 @@ OrdersService::OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& l
       users_(users),
       options_(options),
       hub_(options.watcher_buffer),
+      every_replica_(store->StartCommitFeed(
+          {.on_order = [this](const v1::Order& order) { hub_.Publish(order); },
+           .on_gap = [this] { hub_.Interrupt(); }})),
       context_{.store = store_,
                .pool = pool_,
-               .hub = &hub_,
+               .hub = every_replica_ ? nullptr : &hub_,
                .outcomes = &outcomes_,
                .user_check_ttl = options.user_check_ttl},
       writers_(loops,
@@ -53,6 +56,8 @@ OrdersService::OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& l
                {.actor = {.name = "orders/user", .mailbox_capacity = options.mailbox_capacity},
                 .max_actors = options.max_user_actors,
                 .idle_timeout = options.actor_idle_timeout}) {}
+
+OrdersService::~OrdersService() { store_->StopCommitFeed(); }
 
 void OrdersService::Serve(Server& server) {
   using S = v1::Orders::AsyncService;
@@ -158,6 +163,12 @@ Task<absl::Status> OrdersService::WatchOrders(const v1::WatchOrdersRequest& requ
     if (watcher->overflowed.load()) {
       ended = absl::ResourceExhaustedError(absl::StrCat(
           "watcher fell behind: more than ", options_.watcher_buffer, " orders undelivered"));
+      break;
+    }
+    if (watcher->interrupted.load()) {
+      ended = absl::UnavailableError(
+          "the orders feed from PostgreSQL was interrupted, so orders may be missing here: "
+          "watch again (ListOrders catches up)");
       break;
     }
     if (!order.ok()) {

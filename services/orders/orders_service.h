@@ -1,8 +1,10 @@
 // The orders service. Each user's writes go through that user's actor
 // (UserOrders, one per user id, spread over the loops), so they are
 // numbered 1, 2, 3, ... in the order accepted even under concurrent
-// writers; storage is SQLite through Offload. WatchOrders streams new
-// orders live (WatchHub).
+// writers; storage is SQLite or PostgreSQL through Offload. WatchOrders
+// streams new orders live (WatchHub): with SQLite those this process
+// writes, with PostgreSQL those any replica commits (the store's commit
+// feed, LISTEN/NOTIFY).
 //
 //   auto users_stub = users::v1::Users::NewStub(users_channel);
 //   OrdersService orders(store.get(), &pool, server.loops(), {});
@@ -53,6 +55,7 @@ class OrdersService {
   // before Serve().
   OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& loops, Options options,
                 users::v1::Users::Stub* users = nullptr);
+  ~OrdersService();
 
   void set_users(users::v1::Users::Stub* users) { users_ = users; }
   void Register(Server& server) { server.RegisterService(&service_); }
@@ -64,6 +67,8 @@ class OrdersService {
                                  ServerStreamWriter<v1::Order>& out);
 
   size_t watchers() const { return hub_.size(); }
+  // Watchers see orders from the store's commit feed (every replica's).
+  bool watches_every_replica() const { return every_replica_; }
   // User actors held now, and evicted so far.
   size_t user_actors() const { return writers_.size(); }
   int64_t user_actor_evictions() const { return writers_.evictions(); }
@@ -82,6 +87,7 @@ class OrdersService {
   users::v1::Users::Stub* users_;
   const Options options_;
   WatchHub hub_;
+  const bool every_replica_;
   WriteOutcomes outcomes_;
   const UserOrders::Context context_;
   ActorRegistry<int64_t, WriteOrder, WriteResult> writers_;

@@ -1,55 +1,32 @@
 #include "services/orders/orders_store.h"
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "node/base/log.h"
 #include "node/base/status_macros.h"
+#include "services/store/sqlite.h"
 
 namespace fanout::orders {
+namespace {
 
-absl::StatusOr<std::unique_ptr<OrdersStore>> OrdersStore::Open(const std::string& path) {
-  FANOUT_ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path));
-  FANOUT_RETURN_IF_ERROR(
-      db->Exec("CREATE TABLE IF NOT EXISTS orders ("
-               " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-               " user_id INTEGER NOT NULL,"
-               " item TEXT NOT NULL,"
-               " quantity INTEGER NOT NULL,"
-               " amount_cents INTEGER NOT NULL,"
-               " created_unix_ms INTEGER NOT NULL,"
-               " sequence INTEGER NOT NULL,"
-               " UNIQUE (user_id, sequence));"
-               "CREATE INDEX IF NOT EXISTS orders_by_user ON orders (user_id, sequence)"));
-  return std::unique_ptr<OrdersStore>(new OrdersStore(std::move(db)));
-}
+constexpr char kColumns[] = "id, user_id, item, quantity, amount_cents, created_unix_ms, sequence";
+constexpr char kChannel[] = "fanout_orders";
 
-absl::StatusOr<v1::Order> OrdersStore::Insert(const v1::CreateOrderRequest& request) {
+v1::Order Stamped(const v1::CreateOrderRequest& request) {
   v1::Order order;
   order.set_user_id(request.user_id());
   order.set_item(request.item());
   order.set_quantity(request.quantity());
   order.set_amount_cents(request.amount_cents());
   order.set_created_unix_ms(absl::ToUnixMillis(absl::Now()));
-  // One statement: the sequence is computed and stored atomically.
-  FANOUT_ASSIGN_OR_RETURN(
-      Sqlite::Change change,
-      db_->Execute("INSERT INTO orders (user_id, item, quantity, amount_cents, created_unix_ms,"
-                   " sequence) SELECT ?, ?, ?, ?, ?, COALESCE(MAX(sequence), 0) + 1"
-                   " FROM orders WHERE user_id = ?",
-                   {order.user_id(), order.item(), int64_t{order.quantity()}, order.amount_cents(),
-                    order.created_unix_ms(), order.user_id()}));
-  FANOUT_ASSIGN_OR_RETURN(auto rows,
-                          db_->Query("SELECT sequence FROM orders WHERE id = ?", {change.last_id}));
-  order.set_id(change.last_id);
-  order.set_sequence(std::get<int64_t>(rows.at(0)[0]));
   return order;
 }
 
-absl::StatusOr<std::vector<v1::Order>> OrdersStore::Recent(int64_t user_id, int limit) {
-  FANOUT_ASSIGN_OR_RETURN(
-      auto rows,
-      db_->Query("SELECT id, user_id, item, quantity, amount_cents, created_unix_ms, sequence"
-                 " FROM orders WHERE user_id = ? ORDER BY sequence DESC LIMIT ?",
-                 {user_id, int64_t{limit}}));
+std::vector<v1::Order> FromRows(const std::vector<SqlRow>& rows) {
   std::vector<v1::Order> orders;
+  orders.reserve(rows.size());
   for (const SqlRow& row : rows) {
     v1::Order& o = orders.emplace_back();
     o.set_id(std::get<int64_t>(row[0]));
@@ -61,6 +38,190 @@ absl::StatusOr<std::vector<v1::Order>> OrdersStore::Recent(int64_t user_id, int 
     o.set_sequence(std::get<int64_t>(row[6]));
   }
   return orders;
+}
+
+class SqliteOrdersStore final : public OrdersStore {
+ public:
+  explicit SqliteOrdersStore(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
+
+  absl::StatusOr<v1::Order> Insert(const v1::CreateOrderRequest& request) override {
+    v1::Order order = Stamped(request);
+    // One statement: the sequence is computed and stored atomically.
+    FANOUT_ASSIGN_OR_RETURN(
+        Sqlite::Change change,
+        db_->Execute("INSERT INTO orders (user_id, item, quantity, amount_cents, created_unix_ms,"
+                     " sequence) SELECT ?, ?, ?, ?, ?, COALESCE(MAX(sequence), 0) + 1"
+                     " FROM orders WHERE user_id = ?",
+                     {order.user_id(), order.item(), int64_t{order.quantity()},
+                      order.amount_cents(), order.created_unix_ms(), order.user_id()}));
+    FANOUT_ASSIGN_OR_RETURN(
+        auto rows, db_->Query("SELECT sequence FROM orders WHERE id = ?", {change.last_id}));
+    order.set_id(change.last_id);
+    order.set_sequence(std::get<int64_t>(rows.at(0)[0]));
+    return order;
+  }
+
+  absl::StatusOr<std::vector<v1::Order>> Recent(int64_t user_id, int limit) override {
+    FANOUT_ASSIGN_OR_RETURN(auto rows, db_->Query(absl::StrCat("SELECT ", kColumns,
+                                                               " FROM orders WHERE user_id = ?"
+                                                               " ORDER BY sequence DESC LIMIT ?"),
+                                                  {user_id, int64_t{limit}}));
+    return FromRows(rows);
+  }
+
+ private:
+  std::unique_ptr<Sqlite> db_;
+};
+
+// Schema versions, oldest first: append, never edit one that shipped.
+const std::vector<std::string>& SqliteSteps() {
+  static const auto* steps = new std::vector<std::string>{
+      // 1: as it was before versions were recorded (IF NOT EXISTS adopts it).
+      "CREATE TABLE IF NOT EXISTS orders ("
+      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+      " user_id INTEGER NOT NULL,"
+      " item TEXT NOT NULL,"
+      " quantity INTEGER NOT NULL,"
+      " amount_cents INTEGER NOT NULL,"
+      " created_unix_ms INTEGER NOT NULL,"
+      " sequence INTEGER NOT NULL,"
+      " UNIQUE (user_id, sequence));"
+      "CREATE INDEX IF NOT EXISTS orders_by_user ON orders (user_id, sequence)",
+  };
+  return *steps;
+}
+
+const std::vector<std::string>& PostgresSteps() {
+  static const auto* steps = new std::vector<std::string>{
+      "CREATE TABLE orders ("
+      " id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+      " user_id BIGINT NOT NULL,"
+      " item TEXT NOT NULL,"
+      " quantity INTEGER NOT NULL,"
+      " amount_cents BIGINT NOT NULL,"
+      " created_unix_ms BIGINT NOT NULL,"
+      " sequence BIGINT NOT NULL,"
+      " UNIQUE (user_id, sequence));"
+      // Each user's last sequence: the row every writer of that user locks.
+      "CREATE TABLE order_counters ("
+      " user_id BIGINT PRIMARY KEY,"
+      " last_sequence BIGINT NOT NULL)",
+  };
+  return *steps;
+}
+
+// The NOTIFY payload: the order's fields, comma-separated, item last (it
+// may hold commas). Items are at most 200 bytes: far under NOTIFY's 8000.
+absl::StatusOr<v1::Order> ParsePayload(const std::string& payload) {
+  std::vector<std::string> parts = absl::StrSplit(payload, absl::MaxSplits(',', 6));
+  int64_t numbers[6];
+  if (parts.size() != 7) return absl::InvalidArgumentError("orders feed: malformed payload");
+  for (int i = 0; i < 6; ++i) {
+    if (!absl::SimpleAtoi(parts[i], &numbers[i])) {
+      return absl::InvalidArgumentError("orders feed: malformed payload");
+    }
+  }
+  v1::Order o;
+  o.set_id(numbers[0]);
+  o.set_user_id(numbers[1]);
+  o.set_quantity(static_cast<int32_t>(numbers[2]));
+  o.set_amount_cents(numbers[3]);
+  o.set_created_unix_ms(numbers[4]);
+  o.set_sequence(numbers[5]);
+  o.set_item(std::move(parts[6]));
+  return o;
+}
+
+class PostgresOrdersStore final : public OrdersStore {
+ public:
+  explicit PostgresOrdersStore(std::unique_ptr<Postgres> db) : db_(std::move(db)) {}
+  ~PostgresOrdersStore() override { StopCommitFeed(); }
+
+  absl::StatusOr<v1::Order> Insert(const v1::CreateOrderRequest& request) override {
+    // One statement, so one round trip: bump the user's counter (its row
+    // lock orders this user's writers on every replica until commit),
+    // store the order with it, and notify every replica's feed; the
+    // notification is delivered only if this commits.
+    static constexpr PgStatement kInsert{
+        "orders_insert",
+        "WITH counter AS ("
+        "  INSERT INTO order_counters (user_id, last_sequence) VALUES ($1, 1)"
+        "  ON CONFLICT (user_id) DO UPDATE"
+        "  SET last_sequence = order_counters.last_sequence + 1"
+        "  RETURNING last_sequence),"
+        " stored AS ("
+        "  INSERT INTO orders (user_id, item, quantity, amount_cents, created_unix_ms, sequence)"
+        "  SELECT $1, $2, $3, $4, $5, last_sequence FROM counter"
+        "  RETURNING id, sequence)"
+        " SELECT id, sequence, pg_notify('fanout_orders',"
+        "  concat_ws(',', id, $1, $3, $4, $5, sequence, $2)) FROM stored"};
+    v1::Order order = Stamped(request);
+    FANOUT_ASSIGN_OR_RETURN(
+        auto rows, db_->Query(kInsert, {order.user_id(), order.item(), int64_t{order.quantity()},
+                                        order.amount_cents(), order.created_unix_ms()}));
+    order.set_id(std::get<int64_t>(rows.at(0)[0]));
+    order.set_sequence(std::get<int64_t>(rows.at(0)[1]));
+    return order;
+  }
+
+  absl::StatusOr<std::vector<v1::Order>> Recent(int64_t user_id, int limit) override {
+    static constexpr PgStatement kRecent{
+        "orders_recent",
+        "SELECT id, user_id, item, quantity, amount_cents, created_unix_ms, sequence"
+        " FROM orders WHERE user_id = $1 ORDER BY sequence DESC LIMIT $2"};
+    FANOUT_ASSIGN_OR_RETURN(auto rows, db_->Query(kRecent, {user_id, int64_t{limit}}));
+    return FromRows(rows);
+  }
+
+  bool StartCommitFeed(CommitFeed feed) override {
+    MutexLock lock(&mu_);
+    listener_ = std::make_unique<PostgresListener>(
+        db_->options(), kChannel,
+        PostgresListener::Callbacks{.on_payload =
+                                        [on_order = feed.on_order](const std::string& payload) {
+                                          absl::StatusOr<v1::Order> order = ParsePayload(payload);
+                                          if (order.ok()) {
+                                            on_order(*order);
+                                          } else {
+                                            FANOUT_LOG(WARNING) << order.status().message();
+                                          }
+                                        },
+                                    .on_gap = feed.on_gap});
+    return true;
+  }
+
+  void StopCommitFeed() override {
+    std::unique_ptr<PostgresListener> listener;
+    {
+      MutexLock lock(&mu_);
+      listener = std::move(listener_);
+    }
+    listener.reset();  // Joins, outside the lock.
+  }
+
+  bool commit_feed_ready() const override {
+    MutexLock lock(&mu_);
+    return listener_ == nullptr || listener_->listening();
+  }
+
+ private:
+  std::unique_ptr<Postgres> db_;
+  mutable Mutex mu_;
+  std::unique_ptr<PostgresListener> listener_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<OrdersStore>> OrdersStore::Open(const std::string& path) {
+  FANOUT_ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path));
+  FANOUT_RETURN_IF_ERROR(db->Migrate("orders", SqliteSteps()));
+  return std::make_unique<SqliteOrdersStore>(std::move(db));
+}
+
+absl::StatusOr<std::unique_ptr<OrdersStore>> OrdersStore::OpenPostgres(PostgresOptions options) {
+  FANOUT_ASSIGN_OR_RETURN(std::unique_ptr<Postgres> db, Postgres::Open(std::move(options)));
+  FANOUT_RETURN_IF_ERROR(db->Migrate("orders", PostgresSteps()));
+  return std::make_unique<PostgresOrdersStore>(std::move(db));
 }
 
 }  // namespace fanout::orders

@@ -47,7 +47,7 @@ Task<absl::StatusOr<WriteResult>> UserOrders::Handle(WriteOrder write) {
   FANOUT_CO_ASSIGN_OR_RETURN(v1::Order order, co_await Offload(*context_->pool, [&] {
                                return context_->store->Insert(request);
                              }));
-  context_->hub->Publish(order);
+  if (context_->hub != nullptr) context_->hub->Publish(order);
   if (CallerLeft(write)) {
     context_->outcomes->CommittedAfterCallerLeft();
     FANOUT_LOG(WARNING) << "order " << order.id() << " for user " << user_id_ << " (sequence "

@@ -84,7 +84,7 @@ class UserOrders : public Actor<WriteOrder, WriteResult> {
   struct Context {  // Shared by every user's actor; outlives them.
     OrdersStore* store;
     OffloadPool* pool;
-    WatchHub* hub;
+    WatchHub* hub;  // Null: the store's commit feed publishes.
     WriteOutcomes* outcomes;
     absl::Duration user_check_ttl;
   };

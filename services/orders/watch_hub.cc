@@ -28,6 +28,14 @@ void WatchHub::Publish(const v1::Order& order) {
   }
 }
 
+void WatchHub::Interrupt() {
+  MutexLock lock(&mu_);
+  for (const auto& w : watchers_) {
+    w->interrupted.store(true);
+    w->queue.Close();
+  }
+}
+
 size_t WatchHub::size() const {
   MutexLock lock(&mu_);
   return watchers_.size();

@@ -26,6 +26,8 @@ class WatchHub {
     const int64_t user_id;  // 0: everyone.
     Channel<v1::Order> queue;
     std::atomic<bool> overflowed{false};
+    // The feed of orders was interrupted: some may be missing.
+    std::atomic<bool> interrupted{false};
   };
 
   explicit WatchHub(size_t buffer) : buffer_(buffer) {}
@@ -33,6 +35,8 @@ class WatchHub {
   void Remove(const std::shared_ptr<Watcher>& watcher);
   // A watcher whose buffer is full is closed and marked overflowed.
   void Publish(const v1::Order& order);
+  // Ends every watcher, marked interrupted (its stream may have missed orders).
+  void Interrupt();
   size_t size() const;
 
  private:

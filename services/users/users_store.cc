@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/base/status_macros.h"
+#include "services/store/sqlite.h"
 
 namespace fanout::users {
 namespace {
@@ -23,62 +24,154 @@ absl::Status EmailTaken(const absl::Status& s, const std::string& email) {
   return absl::AlreadyExistsError(absl::StrCat("email \"", email, "\" is already in use"));
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<UsersStore>> UsersStore::Open(const std::string& path) {
-  FANOUT_ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path));
-  FANOUT_RETURN_IF_ERROR(
-      db->Exec("CREATE TABLE IF NOT EXISTS users ("
-               " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-               " name TEXT NOT NULL,"
-               " email TEXT NOT NULL UNIQUE)"));
-  return std::unique_ptr<UsersStore>(new UsersStore(std::move(db)));
-}
-
-absl::StatusOr<v1::User> UsersStore::Create(const std::string& name, const std::string& email) {
-  absl::StatusOr<Sqlite::Change> change =
-      db_->Execute("INSERT INTO users (name, email) VALUES (?, ?)", {name, email});
-  if (!change.ok()) return EmailTaken(change.status(), email);
-  v1::User user;
-  user.set_id(change->last_id);
-  user.set_name(name);
-  user.set_email(email);
-  return user;
-}
-
-absl::StatusOr<v1::User> UsersStore::Get(int64_t id) {
-  FANOUT_ASSIGN_OR_RETURN(auto rows,
-                          db_->Query("SELECT id, name, email FROM users WHERE id = ?", {id}));
-  if (rows.empty()) return NotFound(id);
-  return FromRow(rows[0]);
-}
-
-absl::StatusOr<std::vector<v1::User>> UsersStore::List(int64_t after_id, int limit) {
-  FANOUT_ASSIGN_OR_RETURN(
-      auto rows, db_->Query("SELECT id, name, email FROM users WHERE id > ? ORDER BY id LIMIT ?",
-                            {after_id, int64_t{limit}}));
+std::vector<v1::User> FromRows(const std::vector<SqlRow>& rows) {
   std::vector<v1::User> users;
   users.reserve(rows.size());
   for (const SqlRow& row : rows) users.push_back(FromRow(row));
   return users;
 }
 
-absl::StatusOr<v1::User> UsersStore::Update(int64_t id, const std::string& name,
-                                            const std::string& email) {
-  absl::StatusOr<Sqlite::Change> change = db_->Execute(
-      "UPDATE users SET name = COALESCE(NULLIF(?, ''), name),"
-      " email = COALESCE(NULLIF(?, ''), email) WHERE id = ?",
-      {name, email, id});
-  if (!change.ok()) return EmailTaken(change.status(), email);
-  if (change->rows == 0) return NotFound(id);
-  return Get(id);
+class SqliteUsersStore final : public UsersStore {
+ public:
+  explicit SqliteUsersStore(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
+
+  absl::StatusOr<v1::User> Create(const std::string& name, const std::string& email) override {
+    absl::StatusOr<Sqlite::Change> change =
+        db_->Execute("INSERT INTO users (name, email) VALUES (?, ?)", {name, email});
+    if (!change.ok()) return EmailTaken(change.status(), email);
+    v1::User user;
+    user.set_id(change->last_id);
+    user.set_name(name);
+    user.set_email(email);
+    return user;
+  }
+
+  absl::StatusOr<v1::User> Get(int64_t id) override {
+    FANOUT_ASSIGN_OR_RETURN(auto rows,
+                            db_->Query("SELECT id, name, email FROM users WHERE id = ?", {id}));
+    if (rows.empty()) return NotFound(id);
+    return FromRow(rows[0]);
+  }
+
+  absl::StatusOr<std::vector<v1::User>> List(int64_t after_id, int limit) override {
+    FANOUT_ASSIGN_OR_RETURN(
+        auto rows, db_->Query("SELECT id, name, email FROM users WHERE id > ? ORDER BY id LIMIT ?",
+                              {after_id, int64_t{limit}}));
+    return FromRows(rows);
+  }
+
+  absl::StatusOr<v1::User> Update(int64_t id, const std::string& name,
+                                  const std::string& email) override {
+    absl::StatusOr<Sqlite::Change> change = db_->Execute(
+        "UPDATE users SET name = COALESCE(NULLIF(?, ''), name),"
+        " email = COALESCE(NULLIF(?, ''), email) WHERE id = ?",
+        {name, email, id});
+    if (!change.ok()) return EmailTaken(change.status(), email);
+    if (change->rows == 0) return NotFound(id);
+    return Get(id);
+  }
+
+  absl::Status Delete(int64_t id) override {
+    FANOUT_ASSIGN_OR_RETURN(Sqlite::Change change,
+                            db_->Execute("DELETE FROM users WHERE id = ?", {id}));
+    if (change.rows == 0) return NotFound(id);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::unique_ptr<Sqlite> db_;
+};
+
+// Schema versions, oldest first: append, never edit one that shipped.
+const std::vector<std::string>& SqliteSteps() {
+  static const auto* steps = new std::vector<std::string>{
+      // 1: the table as it was before versions were recorded (IF NOT EXISTS
+      // adopts such a file).
+      "CREATE TABLE IF NOT EXISTS users ("
+      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+      " name TEXT NOT NULL,"
+      " email TEXT NOT NULL UNIQUE)",
+  };
+  return *steps;
 }
 
-absl::Status UsersStore::Delete(int64_t id) {
-  FANOUT_ASSIGN_OR_RETURN(Sqlite::Change change,
-                          db_->Execute("DELETE FROM users WHERE id = ?", {id}));
-  if (change.rows == 0) return NotFound(id);
-  return absl::OkStatus();
+const std::vector<std::string>& PostgresSteps() {
+  static const auto* steps = new std::vector<std::string>{
+      "CREATE TABLE users ("
+      " id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+      " name TEXT NOT NULL,"
+      " email TEXT NOT NULL UNIQUE)",
+  };
+  return *steps;
+}
+
+class PostgresUsersStore final : public UsersStore {
+ public:
+  explicit PostgresUsersStore(std::unique_ptr<Postgres> db) : db_(std::move(db)) {}
+
+  absl::StatusOr<v1::User> Create(const std::string& name, const std::string& email) override {
+    static constexpr PgStatement kCreate{
+        "users_create", "INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id"};
+    absl::StatusOr<std::vector<SqlRow>> rows = db_->Query(kCreate, {name, email});
+    if (!rows.ok()) return EmailTaken(rows.status(), email);
+    v1::User user;
+    user.set_id(std::get<int64_t>(rows->at(0)[0]));
+    user.set_name(name);
+    user.set_email(email);
+    return user;
+  }
+
+  absl::StatusOr<v1::User> Get(int64_t id) override {
+    static constexpr PgStatement kGet{"users_get",
+                                      "SELECT id, name, email FROM users WHERE id = $1"};
+    FANOUT_ASSIGN_OR_RETURN(auto rows, db_->Query(kGet, {id}));
+    if (rows.empty()) return NotFound(id);
+    return FromRow(rows[0]);
+  }
+
+  absl::StatusOr<std::vector<v1::User>> List(int64_t after_id, int limit) override {
+    static constexpr PgStatement kList{
+        "users_list", "SELECT id, name, email FROM users WHERE id > $1 ORDER BY id LIMIT $2"};
+    FANOUT_ASSIGN_OR_RETURN(auto rows, db_->Query(kList, {after_id, int64_t{limit}}));
+    return FromRows(rows);
+  }
+
+  absl::StatusOr<v1::User> Update(int64_t id, const std::string& name,
+                                  const std::string& email) override {
+    static constexpr PgStatement kUpdate{
+        "users_update",
+        "UPDATE users SET name = COALESCE(NULLIF($1, ''), name),"
+        " email = COALESCE(NULLIF($2, ''), email) WHERE id = $3 RETURNING id, name, email"};
+    absl::StatusOr<std::vector<SqlRow>> rows = db_->Query(kUpdate, {name, email, id});
+    if (!rows.ok()) return EmailTaken(rows.status(), email);
+    if (rows->empty()) return NotFound(id);
+    return FromRow(rows->at(0));
+  }
+
+  absl::Status Delete(int64_t id) override {
+    static constexpr PgStatement kDelete{"users_delete",
+                                         "DELETE FROM users WHERE id = $1 RETURNING id"};
+    FANOUT_ASSIGN_OR_RETURN(auto rows, db_->Query(kDelete, {id}));
+    if (rows.empty()) return NotFound(id);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::unique_ptr<Postgres> db_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<UsersStore>> UsersStore::Open(const std::string& path) {
+  FANOUT_ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path));
+  FANOUT_RETURN_IF_ERROR(db->Migrate("users", SqliteSteps()));
+  return std::make_unique<SqliteUsersStore>(std::move(db));
+}
+
+absl::StatusOr<std::unique_ptr<UsersStore>> UsersStore::OpenPostgres(PostgresOptions options) {
+  FANOUT_ASSIGN_OR_RETURN(std::unique_ptr<Postgres> db, Postgres::Open(std::move(options)));
+  FANOUT_RETURN_IF_ERROR(db->Migrate("users", PostgresSteps()));
+  return std::make_unique<PostgresUsersStore>(std::move(db));
 }
 
 }  // namespace fanout::users

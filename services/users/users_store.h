@@ -1,5 +1,7 @@
-// UsersStore: the users table in SQLite. Blocking: call it through Offload.
-// Thread-safe.
+// UsersStore: the users table. Two implementations: SQLite (Open, the
+// embedded default) and PostgreSQL (OpenPostgres, several replicas may
+// share it). Both create and migrate their schema when opened.
+// Blocking: call it through Offload. Thread-safe.
 #pragma once
 
 #include <memory>
@@ -8,28 +10,28 @@
 
 #include "absl/status/statusor.h"
 #include "fanout/users/v1/users.pb.h"
-#include "services/store/sqlite.h"
+#include "services/store/postgres.h"
 
 namespace fanout::users {
 
 class UsersStore {
  public:
-  // Creates the table if needed.
+  // SQLite at `path` (created if needed).
   static absl::StatusOr<std::unique_ptr<UsersStore>> Open(const std::string& path);
+  // PostgreSQL: a pool of `options.pool_size` connections.
+  static absl::StatusOr<std::unique_ptr<UsersStore>> OpenPostgres(PostgresOptions options);
+  virtual ~UsersStore() = default;
 
   // ALREADY_EXISTS when the email is taken.
-  absl::StatusOr<v1::User> Create(const std::string& name, const std::string& email);
+  virtual absl::StatusOr<v1::User> Create(const std::string& name, const std::string& email) = 0;
   // NOT_FOUND naming the id.
-  absl::StatusOr<v1::User> Get(int64_t id);
+  virtual absl::StatusOr<v1::User> Get(int64_t id) = 0;
   // Users with id > `after_id`, at most `limit`.
-  absl::StatusOr<std::vector<v1::User>> List(int64_t after_id, int limit);
+  virtual absl::StatusOr<std::vector<v1::User>> List(int64_t after_id, int limit) = 0;
   // Empty `name`/`email` keep the current value.
-  absl::StatusOr<v1::User> Update(int64_t id, const std::string& name, const std::string& email);
-  absl::Status Delete(int64_t id);
-
- private:
-  explicit UsersStore(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
-  std::unique_ptr<Sqlite> db_;
+  virtual absl::StatusOr<v1::User> Update(int64_t id, const std::string& name,
+                                          const std::string& email) = 0;
+  virtual absl::Status Delete(int64_t id) = 0;
 };
 
 }  // namespace fanout::users
