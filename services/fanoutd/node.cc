@@ -36,6 +36,26 @@ orders::OrdersService::Options OrdersOptions(const config::v1::Orders& config) {
   return options;
 }
 
+// store.postgres with its 0s read as the defaults the schema names.
+PostgresOptions PostgresOptionsFromConfig(const config::v1::PostgresStore& config) {
+  PostgresOptions options{.dsn = config.dsn()};
+  if (config.pool_size() > 0) options.pool_size = config.pool_size();
+  if (config.statement_timeout_ms() > 0) {
+    options.statement_timeout = absl::Milliseconds(config.statement_timeout_ms());
+  }
+  if (config.pool_wait_ms() > 0) options.pool_wait = absl::Milliseconds(config.pool_wait_ms());
+  if (config.connect_timeout_ms() > 0) {
+    options.connect_timeout = absl::Milliseconds(config.connect_timeout_ms());
+  }
+  if (config.reconnect_max_backoff_ms() > 0) {
+    options.reconnect_max_backoff = absl::Milliseconds(config.reconnect_max_backoff_ms());
+  }
+  if (config.serialization_retries() > 0) {
+    options.serialization_retries = config.serialization_retries();
+  }
+  return options;
+}
+
 // Serves gRPC server reflection on the node's server, or keeps it off,
 // whatever the plugins that linking libgrpc++_reflection registers for
 // every server in the process.
@@ -104,6 +124,23 @@ Node::~Node() { Drain(); }
 absl::Status Node::OpenStores() {
   const auto& roles = config_.roles();
   if (!roles.users() && !roles.orders()) return absl::OkStatus();
+  if (config_.store().has_postgres()) {
+    PostgresOptions options = PostgresOptionsFromConfig(config_.store().postgres());
+    auto store_pool = [&](const char* name) {
+      return std::make_unique<OffloadPool>(
+          OffloadPool::Options{.threads = options.pool_size, .name = name});
+    };
+    if (roles.users()) {
+      FANOUT_ASSIGN_OR_RETURN(users_store_, users::UsersStore::OpenPostgres(options));
+      users_store_pool_ = store_pool("users-postgres");
+    }
+    if (roles.orders()) {
+      FANOUT_ASSIGN_OR_RETURN(orders_store_, orders::OrdersStore::OpenPostgres(options));
+      orders_store_pool_ = store_pool("orders-postgres");
+    }
+    FANOUT_LOG(INFO) << "store: PostgreSQL, " << options.pool_size << " connections per data role";
+    return absl::OkStatus();
+  }
   std::error_code error;
   std::filesystem::create_directories(config_.data_dir(), error);
   if (error) {
@@ -256,13 +293,15 @@ absl::Status Node::Start() {
     lab_->Register(*server_);
   }
   if (roles.users()) {
-    users_ = std::make_unique<users::UsersService>(users_store_.get(), pool_.get());
+    users_ = std::make_unique<users::UsersService>(
+        users_store_.get(), users_store_pool_ ? users_store_pool_.get() : pool_.get());
     users_->Register(*server_);
   }
   if (roles.orders()) {
     // The users stub is bound once the port is known (see below).
     orders_ = std::make_unique<orders::OrdersService>(
-        orders_store_.get(), pool_.get(), server_->loops(), OrdersOptions(config_.orders()));
+        orders_store_.get(), orders_store_pool_ ? orders_store_pool_.get() : pool_.get(),
+        server_->loops(), OrdersOptions(config_.orders()));
     orders_->Register(*server_);
   }
   if (roles.recommendations()) {

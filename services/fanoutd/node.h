@@ -78,6 +78,10 @@ class Node {
   std::unique_ptr<Server> server_;
   std::map<std::string, ChannelSecurity> channel_security_;  // by backend name
   std::unique_ptr<OffloadPool> pool_;
+  // With PostgreSQL, each data role's store calls run on a pool of their
+  // own, one thread per connection; with SQLite, on pool_.
+  std::unique_ptr<OffloadPool> users_store_pool_;
+  std::unique_ptr<OffloadPool> orders_store_pool_;
   std::vector<std::string> services_;
   std::unique_ptr<lab::LabService> lab_;
   std::unique_ptr<users::UsersStore> users_store_;

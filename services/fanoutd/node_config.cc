@@ -110,6 +110,33 @@ absl::Status ValidateOrders(const config::v1::Orders& o) {
   return absl::OkStatus();
 }
 
+absl::Status ValidatePostgres(const config::v1::PostgresStore& p) {
+  if (p.dsn().empty()) {
+    return Bad("store.postgres.dsn",
+               "must be set, in the file or in the environment's FANOUT_POSTGRES_DSN");
+  }
+  if (p.pool_size() < 0 || p.pool_size() > 64) {
+    return Bad("store.postgres.pool_size",
+               absl::StrCat("must be in [0, 64] (0: 8), got ", p.pool_size()));
+  }
+  if (p.serialization_retries() < 0 || p.serialization_retries() > 100) {
+    return Bad("store.postgres.serialization_retries",
+               absl::StrCat("must be in [0, 100] (0: 5), got ", p.serialization_retries()));
+  }
+  constexpr int64_t kMostMs = 3'600'000;
+  for (const auto& [key, ms] :
+       {std::pair{"statement_timeout_ms", p.statement_timeout_ms()},
+        std::pair{"pool_wait_ms", p.pool_wait_ms()},
+        std::pair{"connect_timeout_ms", p.connect_timeout_ms()},
+        std::pair{"reconnect_max_backoff_ms", p.reconnect_max_backoff_ms()}}) {
+    if (ms < 0 || ms > kMostMs) {
+      return Bad(absl::StrCat("store.postgres.", key),
+                 absl::StrCat("must be in [0, ", kMostMs, "] (0: the default), got ", ms));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateGrpcServer(const config::v1::GrpcServer& g) {
   constexpr int64_t kMostMs = std::numeric_limits<int>::max();  // gRPC takes an int
   if (g.max_concurrent_streams() < 0) {
@@ -218,7 +245,11 @@ absl::Status ApplyEnvironment(NodeConfig* config, char** environ) {
       config->set_data_dir(value);
     else if (key == "FANOUT_NODE_NAME")
       config->set_node_name(value);
-    else if (key == "FANOUT_REST_ADDRESS")
+    else if (key == "FANOUT_POSTGRES_DSN") {
+      if (config->store().has_postgres() && config->store().postgres().dsn().empty()) {
+        config->mutable_store()->mutable_postgres()->set_dsn(value);
+      }
+    } else if (key == "FANOUT_REST_ADDRESS")
       config->mutable_gateway()->set_rest_address(value);
     else if (absl::StartsWith(key, "FANOUT_BACKEND_") && absl::EndsWith(key, "_TARGET")) {
       std::string name = absl::AsciiStrToLower(
@@ -245,8 +276,10 @@ absl::Status ValidateNodeConfig(const NodeConfig& c) {
                "no role is enabled: set at least one of users, orders, "
                "recommendations, lab, gateway");
   }
-  if ((r.users() || r.orders()) && c.data_dir().empty()) {
-    return Bad("data_dir", "must be set when users or orders run here (they store data)");
+  if (c.store().has_postgres()) {
+    FANOUT_RETURN_IF_ERROR(ValidatePostgres(c.store().postgres()));
+  } else if ((r.users() || r.orders()) && c.data_dir().empty()) {
+    return Bad("data_dir", "must be set when users or orders run here on SQLite (they store data)");
   }
   for (const auto& [name, backend] : c.backends()) {
     std::string key = absl::StrCat("backends.", name);

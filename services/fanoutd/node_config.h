@@ -7,6 +7,8 @@
 // Environment (each optional):
 //   FANOUT_GRPC_ADDRESS, FANOUT_ADMIN_ADDRESS, FANOUT_DATA_DIR, FANOUT_NODE_NAME,
 //   FANOUT_BACKEND_<NAME>_TARGET   e.g. FANOUT_BACKEND_ORDERS_TARGET=dns:///orders:50051
+//   FANOUT_POSTGRES_DSN            store.postgres.dsn when the file chose
+//                                  store.postgres and left dsn empty (a Secret)
 //   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT   tracing.otlp_endpoint
 //   OTEL_EXPORTER_OTLP_HEADERS     tracing.headers the file does not set ("k=v,k2=v%202")
 #pragma once
