@@ -1,4 +1,5 @@
-// The orders service through its real gRPC API, on a real SQLite file.
+// The orders service through its real gRPC API, on a real SQLite file and on
+// a real PostgreSQL server (each test runs on both stores).
 #include <gmock/gmock.h>
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include "services/users/users_service.h"
 #include "tests/support/eventually.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/test_store.h"
 
 namespace fanout::orders {
 namespace {
@@ -22,6 +24,8 @@ namespace {
 using ::fanout::testing::IsOk;
 using ::fanout::testing::IsOkAndHolds;
 using ::fanout::testing::StatusIs;
+using ::fanout::testing::StoreKind;
+using ::fanout::testing::TestStore;
 using ::testing::HasSubstr;
 using v1::Orders;
 
@@ -34,26 +38,37 @@ v1::CreateOrderRequest Order(int64_t user, std::string item, int32_t quantity = 
   return r;
 }
 
+absl::StatusOr<std::unique_ptr<OrdersStore>> OpenOrders(const TestStore& store) {
+  if (store.kind() == StoreKind::kSqlite) return OrdersStore::Open(store.SqlitePath("orders.db"));
+  return OrdersStore::OpenPostgres(store.postgres());
+}
+
+absl::StatusOr<std::unique_ptr<users::UsersStore>> OpenUsers(const TestStore& store) {
+  if (store.kind() == StoreKind::kSqlite) {
+    return users::UsersStore::Open(store.SqlitePath("users.db"));
+  }
+  return users::UsersStore::OpenPostgres(store.postgres());
+}
+
 // An orders service and the users service it checks with, on one server
 // (each on its own Offload pool, so a test can hold the orders writes alone).
-class OrdersTest : public ::testing::Test {
+class OrdersTest : public ::testing::TestWithParam<StoreKind> {
  protected:
-  explicit OrdersTest(OrdersService::Options options = {}) : pool_({.threads = 1}) {
-    dir_ = std::filesystem::temp_directory_path() /
-           absl::StrCat("fanout-orders-", ::getpid(), "-", reinterpret_cast<uintptr_t>(this));
-    std::filesystem::create_directories(dir_);
-    auto store = OrdersStore::Open((dir_ / "orders.db").string());
-    EXPECT_THAT(store, IsOk());
+  explicit OrdersTest(OrdersService::Options options = {})
+      : options_(options), pool_({.threads = 1}) {}
+  void SetUp() override {
+    FANOUT_REQUIRE_STORE(where_);
+    auto store = OpenOrders(where_);
+    ASSERT_THAT(store, IsOk());
     store_ = std::move(*store);
-    auto users_store = users::UsersStore::Open((dir_ / "users.db").string());
-    EXPECT_THAT(users_store, IsOk());
+    auto users_store = OpenUsers(where_);
+    ASSERT_THAT(users_store, IsOk());
     users_store_ = std::move(*users_store);
     users_ = std::make_unique<users::UsersService>(users_store_.get(), &users_pool_);
-    service_ = std::make_unique<OrdersService>(store_.get(), &pool_, server_.loops(), options);
+    service_ = std::make_unique<OrdersService>(store_.get(), &pool_, server_.loops(), options_);
   }
   ~OrdersTest() override {
-    server_.Shutdown(absl::Seconds(1));
-    std::filesystem::remove_all(dir_);
+    if (started_) server_.Shutdown(absl::Seconds(1));
   }
 
   template <typename T>
@@ -81,7 +96,9 @@ class OrdersTest : public ::testing::Test {
     }
   }
 
-  std::filesystem::path dir_;
+  TestStore where_{GetParam()};
+  const OrdersService::Options options_;
+  bool started_ = false;
   Server server_{{.listen_addresses = {"127.0.0.1:0"}, .num_loops = 2}};
   OffloadPool pool_;  // The orders writes'.
   OffloadPool users_pool_{{.threads = 1}};
@@ -99,14 +116,18 @@ class StartedOrdersTest : public OrdersTest {
  protected:
   // `users_target` empty: the users service beside orders.
   explicit StartedOrdersTest(OrdersService::Options options = {}, std::string users_target = "")
-      : OrdersTest(options) {
+      : OrdersTest(options), users_target_(std::move(users_target)) {}
+  void SetUp() override {
+    OrdersTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     service_->Register(server_);
     users_->Register(server_);
-    EXPECT_THAT(server_.Start(), IsOk());
+    ASSERT_THAT(server_.Start(), IsOk());
+    started_ = true;
     std::string here = absl::StrCat("127.0.0.1:", server_.port());
     auto channel = grpc::CreateChannel(here, grpc::InsecureChannelCredentials());
     orders_users_stub_ = users::v1::Users::NewStub(grpc::CreateChannel(
-        users_target.empty() ? here : users_target, grpc::InsecureChannelCredentials()));
+        users_target_.empty() ? here : users_target_, grpc::InsecureChannelCredentials()));
     service_->set_users(orders_users_stub_.get());
     service_->Serve(server_);
     users_->Serve(server_);
@@ -114,9 +135,11 @@ class StartedOrdersTest : public OrdersTest {
     users_stub_ = users::v1::Users::NewStub(channel);
     AddUsers(8);
   }
+
+  const std::string users_target_;
 };
 
-TEST_F(StartedOrdersTest, ConcurrentWritersGetOneSequencePerUser) {
+TEST_P(StartedOrdersTest, ConcurrentWritersGetOneSequencePerUser) {
   auto run = [&]() -> Task<absl::StatusOr<std::vector<v1::Order>>> {
     std::vector<Task<absl::StatusOr<v1::Order>>> writes;
     for (int i = 0; i < 40; ++i)
@@ -135,7 +158,7 @@ TEST_F(StartedOrdersTest, ConcurrentWritersGetOneSequencePerUser) {
   EXPECT_EQ(*user2.rbegin(), 20);
 }
 
-TEST_F(StartedOrdersTest, ListIsNewestFirstAndValidated) {
+TEST_P(StartedOrdersTest, ListIsNewestFirstAndValidated) {
   for (int i = 0; i < 3; ++i) ASSERT_THAT(Run(Create(Order(7, absl::StrCat("book", i)))), IsOk());
   v1::ListOrdersRequest list;
   list.set_user_id(7);
@@ -150,7 +173,7 @@ TEST_F(StartedOrdersTest, ListIsNewestFirstAndValidated) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("limit")));
 }
 
-TEST_F(StartedOrdersTest, InvalidOrdersNameTheField) {
+TEST_P(StartedOrdersTest, InvalidOrdersNameTheField) {
   EXPECT_THAT(Run(Create(Order(0, "x"))),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("user_id")));
   EXPECT_THAT(Run(Create(Order(1, ""))),
@@ -159,7 +182,7 @@ TEST_F(StartedOrdersTest, InvalidOrdersNameTheField) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("quantity")));
 }
 
-TEST_F(StartedOrdersTest, AWatchNamesItsUser) {
+TEST_P(StartedOrdersTest, AWatchNamesItsUser) {
   auto run = [&](int64_t user) -> Task<absl::Status> {
     v1::WatchOrdersRequest watch;
     watch.set_user_id(user);
@@ -171,14 +194,15 @@ TEST_F(StartedOrdersTest, AWatchNamesItsUser) {
   EXPECT_THAT(Run(run(-3)), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("got -3")));
 }
 
-TEST_F(StartedOrdersTest, WatchersSeeNewOrdersForTheirUser) {
+TEST_P(StartedOrdersTest, WatchersSeeNewOrdersForTheirUser) {
   auto run = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
     v1::WatchOrdersRequest watch;
     watch.set_user_id(5);
     ServerStreamCall<v1::Order> stream(stub_.get(), &Orders::Stub::PrepareAsyncWatchOrders, watch);
     // The watcher registers when the call starts; write once it is there.
     auto writer = [&]() -> Task<absl::Status> {
-      while (service_->watchers() == 0)
+      // With PostgreSQL, orders reach watchers through LISTEN: wait for it too.
+      while (service_->watchers() == 0 || !store_->commit_feed_ready())
         FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));
       FANOUT_CO_RETURN_IF_ERROR((co_await Create(Order(6, "not mine"))).status());
       FANOUT_CO_RETURN_IF_ERROR((co_await Create(Order(5, "first"))).status());
@@ -201,7 +225,7 @@ TEST_F(StartedOrdersTest, WatchersSeeNewOrdersForTheirUser) {
   EXPECT_THAT(Run(run()), IsOkAndHolds(::testing::ElementsAre("first", "second")));
 }
 
-TEST_F(StartedOrdersTest, AnOrderForAnUnknownUserIsNotFoundAndNotWritten) {
+TEST_P(StartedOrdersTest, AnOrderForAnUnknownUserIsNotFoundAndNotWritten) {
   EXPECT_THAT(Run(Create(Order(999, "ghost"))),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("user_id 999: no such user")));
   auto listed = List(999);
@@ -216,7 +240,7 @@ TEST_F(StartedOrdersTest, AnOrderForAnUnknownUserIsNotFoundAndNotWritten) {
   EXPECT_THAT(Run(Create(Order(late->id(), "first"))), IsOk());
 }
 
-TEST_F(StartedOrdersTest, AUserIsCheckedOncePerActorNotPerOrder) {
+TEST_P(StartedOrdersTest, AUserIsCheckedOncePerActorNotPerOrder) {
   ASSERT_THAT(Run(Create(Order(3, "a"))), IsOk());
   // Deleted now; the actor's check still holds (user_check_ttl, 1 min): the
   // documented staleness. A fresh actor would ask again.
@@ -233,7 +257,7 @@ class NoUserCheckCacheTest : public StartedOrdersTest {
   NoUserCheckCacheTest() : StartedOrdersTest({.user_check_ttl = absl::ZeroDuration()}) {}
 };
 
-TEST_F(NoUserCheckCacheTest, ADeletedUserIsRefusedOnceItsCheckHasExpired) {
+TEST_P(NoUserCheckCacheTest, ADeletedUserIsRefusedOnceItsCheckHasExpired) {
   ASSERT_THAT(Run(Create(Order(3, "a"))), IsOk());
   users::v1::DeleteUserRequest del;
   del.set_id(3);
@@ -250,7 +274,7 @@ class UsersDownTest : public StartedOrdersTest {
   UsersDownTest() : StartedOrdersTest({}, "127.0.0.1:1") {}
 };
 
-TEST_F(UsersDownTest, NoUsersServiceIsUnavailableNotASilentCreate) {
+TEST_P(UsersDownTest, NoUsersServiceIsUnavailableNotASilentCreate) {
   EXPECT_THAT(Run(Create(Order(1, "x"))),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot check user_id 1")));
   auto listed = List(1);
@@ -263,7 +287,7 @@ class DistinctUsersTest : public StartedOrdersTest {
   DistinctUsersTest() : StartedOrdersTest({.max_user_actors = 10}) {}
 };
 
-TEST_F(DistinctUsersTest, UserActorsStayUnderTheCap) {
+TEST_P(DistinctUsersTest, UserActorsStayUnderTheCap) {
   for (int i = 9; i <= 60; ++i) {
     users::v1::CreateUserRequest r;
     r.set_name("u");
@@ -326,7 +350,7 @@ class CancellableCreate {
   std::thread thread_;
 };
 
-TEST_F(StartedOrdersTest, AWriteCancelledWhileStoredCommitsAndTheLogSaysSo) {
+TEST_P(StartedOrdersTest, AWriteCancelledWhileStoredCommitsAndTheLogSaysSo) {
   WriteHold hold(server_.loops().At(0), pool_);
   ASSERT_TRUE(::fanout::testing::Eventually([&] { return pool_.running() == 1; }));
   ::testing::internal::CaptureStderr();
@@ -347,7 +371,7 @@ TEST_F(StartedOrdersTest, AWriteCancelledWhileStoredCommitsAndTheLogSaysSo) {
   EXPECT_EQ(listed->orders(0).item(), "kept");
 }
 
-TEST_F(StartedOrdersTest, AWriteCancelledBeforeItsTurnIsNotWritten) {
+TEST_P(StartedOrdersTest, AWriteCancelledBeforeItsTurnIsNotWritten) {
   WriteHold hold(server_.loops().At(0), pool_);
   ASSERT_TRUE(::fanout::testing::Eventually([&] { return pool_.running() == 1; }));
   CancellableCreate first(stub_.get(), Order(5, "first"));
@@ -370,6 +394,15 @@ TEST_F(StartedOrdersTest, AWriteCancelledBeforeItsTurnIsNotWritten) {
   EXPECT_EQ(listed->orders(0).item(), "first");
   EXPECT_EQ(service_->write_outcomes().committed(), 1);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, StartedOrdersTest, ::fanout::testing::AllStores(),
+                         ::fanout::testing::StoreName);
+INSTANTIATE_TEST_SUITE_P(Stores, NoUserCheckCacheTest, ::fanout::testing::AllStores(),
+                         ::fanout::testing::StoreName);
+INSTANTIATE_TEST_SUITE_P(Stores, UsersDownTest, ::fanout::testing::AllStores(),
+                         ::fanout::testing::StoreName);
+INSTANTIATE_TEST_SUITE_P(Stores, DistinctUsersTest, ::fanout::testing::AllStores(),
+                         ::fanout::testing::StoreName);
 
 TEST(WatchHubTest, ASlowWatcherIsDroppedNotBuffered) {
   WatchHub hub(2);

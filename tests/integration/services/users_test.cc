@@ -1,4 +1,5 @@
-// The users service through its real gRPC API, on a real SQLite file.
+// The users service through its real gRPC API, on a real SQLite file and on
+// a real PostgreSQL server (each test runs on both stores).
 #include <gmock/gmock.h>
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
@@ -10,20 +11,28 @@
 #include "node/rpc/client.h"
 #include "services/users/users_service.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/test_store.h"
 
 namespace fanout::users {
 namespace {
 
 using ::fanout::testing::IsOk;
 using ::fanout::testing::StatusIs;
+using ::fanout::testing::StoreKind;
+using ::fanout::testing::TestStore;
 using ::testing::HasSubstr;
 using v1::Users;
 
-// One node serving users from `path`.
+absl::StatusOr<std::unique_ptr<UsersStore>> OpenStore(const TestStore& store) {
+  if (store.kind() == StoreKind::kSqlite) return UsersStore::Open(store.SqlitePath("users.db"));
+  return UsersStore::OpenPostgres(store.postgres());
+}
+
+// One node serving users from `store`.
 class UsersNode {
  public:
-  explicit UsersNode(const std::string& path) : pool_({.threads = 2}) {
-    auto store = UsersStore::Open(path);
+  explicit UsersNode(const TestStore& where) : pool_({.threads = 2}) {
+    auto store = OpenStore(where);
     EXPECT_THAT(store, IsOk());
     store_ = std::move(*store);
     service_ = std::make_unique<UsersService>(store_.get(), &pool_);
@@ -62,22 +71,18 @@ class UsersNode {
   std::unique_ptr<Users::Stub> stub_;
 };
 
-class UsersTest : public ::testing::Test {
+class UsersTest : public ::testing::TestWithParam<StoreKind> {
  protected:
-  UsersTest() {
-    dir_ = std::filesystem::temp_directory_path() /
-           absl::StrCat("fanout-users-", ::getpid(), "-", reinterpret_cast<uintptr_t>(this));
-    std::filesystem::create_directories(dir_);
-    path_ = (dir_ / "users.db").string();
-  }
-  ~UsersTest() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override { FANOUT_REQUIRE_STORE(store_); }
 
-  std::filesystem::path dir_;
-  std::string path_;
+  TestStore store_{GetParam()};
 };
 
-TEST_F(UsersTest, CreateGetUpdateDelete) {
-  UsersNode node(path_);
+INSTANTIATE_TEST_SUITE_P(Stores, UsersTest, ::fanout::testing::AllStores(),
+                         ::fanout::testing::StoreName);
+
+TEST_P(UsersTest, CreateGetUpdateDelete) {
+  UsersNode node(store_);
   auto ada = node.Create("Ada", "ada@example.com");
   ASSERT_THAT(ada, IsOk());
   EXPECT_GT(ada->id(), 0);
@@ -101,8 +106,8 @@ TEST_F(UsersTest, CreateGetUpdateDelete) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
-TEST_F(UsersTest, ValidationNamesTheField) {
-  UsersNode node(path_);
+TEST_P(UsersTest, ValidationNamesTheField) {
+  UsersNode node(store_);
   EXPECT_THAT(node.Create("", "a@example.com"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("name must not be empty")));
   EXPECT_THAT(node.Create(std::string(101, 'x'), "a@example.com"),
@@ -119,8 +124,8 @@ TEST_F(UsersTest, ValidationNamesTheField) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("nothing to update")));
 }
 
-TEST_F(UsersTest, DuplicateEmailIsAlreadyExists) {
-  UsersNode node(path_);
+TEST_P(UsersTest, DuplicateEmailIsAlreadyExists) {
+  UsersNode node(store_);
   ASSERT_THAT(node.Create("Ann", "ann@example.com"), IsOk());
   EXPECT_THAT(node.Create("Other Ann", "ann@example.com"),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("ann@example.com")));
@@ -133,8 +138,8 @@ TEST_F(UsersTest, DuplicateEmailIsAlreadyExists) {
               StatusIs(absl::StatusCode::kAlreadyExists));
 }
 
-TEST_F(UsersTest, ListPagesThroughEveryone) {
-  UsersNode node(path_);
+TEST_P(UsersTest, ListPagesThroughEveryone) {
+  UsersNode node(store_);
   for (int i = 0; i < 7; ++i) {
     ASSERT_THAT(node.Create(absl::StrCat("user", i), absl::StrCat("u", i, "@example.com")), IsOk());
   }
@@ -164,15 +169,15 @@ TEST_F(UsersTest, ListPagesThroughEveryone) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_size")));
 }
 
-TEST_F(UsersTest, AcknowledgedWritesSurviveARestart) {
+TEST_P(UsersTest, AcknowledgedWritesSurviveARestart) {
   int64_t id;
   {
-    UsersNode node(path_);
+    UsersNode node(store_);
     auto created = node.Create("Durable", "durable@example.com");
     ASSERT_THAT(created, IsOk());
     id = created->id();
   }
-  UsersNode restarted(path_);
+  UsersNode restarted(store_);
   auto got = restarted.Get(id);
   ASSERT_THAT(got, IsOk());
   EXPECT_EQ(got->name(), "Durable");
