@@ -262,7 +262,50 @@ TEST(NodeConfigTest, SecretFieldsHoldText) {
     EXPECT_EQ(value->cpp_type(), FieldDescriptor::CPPTYPE_STRING) << field->full_name();
   }
   // The secrets today. A new one (a database DSN) joins this list.
-  EXPECT_THAT(names, UnorderedElementsAre("fanout.config.v1.Tracing.headers"));
+  EXPECT_THAT(names, UnorderedElementsAre("fanout.config.v1.Tracing.headers",
+                                          "fanout.config.v1.PostgresStore.dsn"));
+}
+
+TEST(NodeConfigTest, PostgresStoreIsCheckedByKeyAndItsDsnComesFromTheEnvironment) {
+  // The default stays SQLite under data_dir.
+  EXPECT_FALSE(DefaultNodeConfig().store().has_postgres());
+  NodeConfig no_dsn = FromYaml("store: {postgres: {pool_size: 4}}");
+  EXPECT_THAT(ValidateNodeConfig(no_dsn),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("store.postgres.dsn: must be set, in the file or in the "
+                                 "environment's FANOUT_POSTGRES_DSN")));
+  std::string entry = "FANOUT_POSTGRES_DSN=postgresql://fanout:s3cret@db/fanout";
+  char* env[] = {entry.data(), nullptr};
+  ASSERT_THAT(ApplyEnvironment(&no_dsn, env), IsOk());
+  EXPECT_EQ(no_dsn.store().postgres().dsn(), "postgresql://fanout:s3cret@db/fanout");
+  no_dsn.clear_data_dir();  // Not needed on PostgreSQL.
+  EXPECT_THAT(ValidateNodeConfig(no_dsn), IsOk());
+  std::string shown = RedactedConfigText(no_dsn);
+  EXPECT_THAT(shown, HasSubstr(R"("dsn": "[redacted]")"));
+  EXPECT_THAT(shown, Not(HasSubstr("s3cret")));
+
+  // The file's DSN wins; a SQLite node ignores the variable.
+  NodeConfig from_file = FromYaml("store: {postgres: {dsn: \"host=file\"}}");
+  ASSERT_THAT(ApplyEnvironment(&from_file, env), IsOk());
+  EXPECT_EQ(from_file.store().postgres().dsn(), "host=file");
+  NodeConfig sqlite = FromYaml("store: {sqlite: {}}");
+  ASSERT_THAT(ApplyEnvironment(&sqlite, env), IsOk());
+  EXPECT_TRUE(sqlite.store().has_sqlite());
+  EXPECT_THAT(ValidateNodeConfig(sqlite), IsOk());
+
+  for (const auto& [yaml, error] : std::vector<std::pair<std::string, std::string>>{
+           {"{pool_size: -1}", "store.postgres.pool_size: must be in [0, 64] (0: 8), got -1"},
+           {"{pool_size: 65}", "store.postgres.pool_size: must be in [0, 64]"},
+           {"{statement_timeout_ms: -5}", "store.postgres.statement_timeout_ms: must be in"},
+           {"{pool_wait_ms: 3600001}", "store.postgres.pool_wait_ms: must be in"},
+           {"{serialization_retries: -1}", "store.postgres.serialization_retries: must be in"},
+       }) {
+    NodeConfig bad = FromYaml("store: {postgres: " + yaml + "}");
+    bad.mutable_store()->mutable_postgres()->set_dsn("host=db");
+    EXPECT_THAT(ValidateNodeConfig(bad),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(error)))
+        << yaml;
+  }
 }
 
 }  // namespace
