@@ -68,7 +68,13 @@ for values in "" helm/fanout/ci/*.yaml; do
       auth_files "$out.yaml" "$out/fanout-auth" || fail "$name: the gateway's auth files"
       sed -i "s#/etc/fanout-auth#$out/fanout-auth#g" "$out/$role.yaml"
     fi
-    result=$("$fanoutd" --check-config "$out/$role.yaml" 2>&1) ||
+    # The PostgreSQL store's DSN comes from a Secret, as FANOUT_POSTGRES_DSN.
+    dsn=()
+    if grep -q '^  postgres:' "$out/$role.yaml"; then
+      grep -q FANOUT_POSTGRES_DSN "$out.yaml" || fail "$name: no FANOUT_POSTGRES_DSN for $role"
+      dsn=(env "FANOUT_POSTGRES_DSN=host=db.example dbname=fanout")
+    fi
+    result=$("${dsn[@]}" "$fanoutd" --check-config "$out/$role.yaml" 2>&1) ||
       fail "$name: fanoutd rejects the $role config the chart renders: $result"$'\n'"$(cat "$out/$role.yaml")"
     checked=$((checked + 1))
   done

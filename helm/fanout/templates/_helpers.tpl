@@ -120,6 +120,25 @@ there is one (the lab's fault injection is never routed by default).
 {{- default (toString .default) $port }}
 {{- end }}
 
+{{/*
+Whether a role keeps data on a volume of its own: users and orders on SQLite
+(the default). On PostgreSQL (store.type: postgres) they are Deployments,
+any number of replicas, sharing the database.
+*/}}
+{{- define "fanout.ownsVolume" -}}
+{{- $info := index (include "fanout.roleInfo" . | fromYaml) .role }}
+{{- if and $info.stateful (ne .root.Values.store.type "postgres") }}true{{ end }}
+{{- end }}
+
+{{/* The Secret and key holding the PostgreSQL DSN (FANOUT_POSTGRES_DSN). */}}
+{{- define "fanout.postgresSecret" -}}
+{{- if .Values.store.postgres.bundled.enabled -}}
+{{- printf "%s-postgres" (include "fanout.fullname" .) }}
+{{- else -}}
+{{- required "store.type postgres needs store.postgres.existingSecret (a Secret holding the DSN) or store.postgres.bundled.enabled" .Values.store.postgres.existingSecret }}
+{{- end }}
+{{- end }}
+
 {{/* The roles in the order they are rendered. */}}
 {{- define "fanout.roleOrder" -}}
 [users, orders, recommendations, lab, gateway]
@@ -153,8 +172,16 @@ then what the chart owns (addresses, roles, data_dir, backends' targets).
 {{- $_ = set $config "grpc_address" (printf "0.0.0.0:%d" (int $root.Values.ports.grpc)) }}
 {{- $_ = set $config "admin_address" (printf "0.0.0.0:%d" (int $root.Values.ports.admin)) }}
 {{- $_ = set $config "roles" (dict $role true) }}
-{{- if $info.stateful }}
+{{- if include "fanout.ownsVolume" . }}
 {{- $_ = set $config "data_dir" "/var/lib/fanout" }}
+{{- else if $info.stateful }}
+{{- $pg := $root.Values.store.postgres }}
+{{- $settings := dict }}
+{{- range $key := list "pool_size" "statement_timeout_ms" "pool_wait_ms" }}
+{{- if index $pg $key }}{{ $_ := set $settings $key (index $pg $key) }}{{ end }}
+{{- end }}
+{{- /* The DSN comes from the Secret, as FANOUT_POSTGRES_DSN. */}}
+{{- $_ = set $config "store" (dict "postgres" $settings) }}
 {{- end }}
 {{- $calls := include "fanout.roleCalls" . | fromYamlArray }}
 {{- if $calls }}
