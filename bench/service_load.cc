@@ -4,6 +4,7 @@
 //   build/bench/service_load                  # in-process node on 127.0.0.1:0, 2 s per level
 //   build/bench/service_load --seconds=5 --concurrency=1,16,64
 //   build/bench/service_load --help
+//   build/bench/service_load --postgres_dsn="host=127.0.0.1 port=5433 dbname=bench"   # PostgreSQL store
 //
 // The node is the real one (fanoutd's Node: every role, SQLite in a temp
 // directory, all calls over gRPC on loopback). The driver is a separate
@@ -28,6 +29,10 @@
 #include "services/fanoutd/node.h"
 
 ABSL_FLAG(double, seconds, 2, "How long each method runs at each level, in seconds; more than 0.");
+ABSL_FLAG(std::string, postgres_dsn, "",
+          "Users and orders on this PostgreSQL database (store.postgres) instead of SQLite; "
+          "its tables are created if missing and keep what earlier runs wrote.");
+ABSL_FLAG(int, postgres_pool, 8, "store.postgres.pool_size with --postgres_dsn.");
 ABSL_FLAG(fanout::IntList, concurrency, (fanout::IntList{{1, 16, 64}}),
           "Calls kept in flight, one run per level, comma-separated; each at least 1.");
 
@@ -89,6 +94,10 @@ int Main(int argc, char** argv) {
   fanoutd::NodeConfig config = fanoutd::DefaultNodeConfig();
   config.set_grpc_address("127.0.0.1:0");
   config.set_data_dir(dir.string());
+  if (const std::string dsn = absl::GetFlag(FLAGS_postgres_dsn); !dsn.empty()) {
+    config.mutable_store()->mutable_postgres()->set_dsn(dsn);
+    config.mutable_store()->mutable_postgres()->set_pool_size(absl::GetFlag(FLAGS_postgres_pool));
+  }
   config.mutable_roles()->set_lab(true);  // lab.Echo: the runtime's floor
   fanoutd::Node node(config);
   if (absl::Status s = node.Start(); !s.ok()) {
