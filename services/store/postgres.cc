@@ -190,7 +190,8 @@ absl::Status Postgres::Connect(PgConnection& connection) {
   }
   // NOTICEs (a migration's "already exists, skipping") are not errors:
   // libpq would print each to stderr.
-  PQsetNoticeProcessor(connection.conn_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      connection.conn_, [](void*, const char*) {}, nullptr);
   if (connects_.fetch_add(1) > 0) reconnects_.fetch_add(1);
   return connection.Exec(absl::StrCat("SET statement_timeout = ",
                                       absl::ToInt64Milliseconds(options_.statement_timeout)));
