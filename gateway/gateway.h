@@ -41,6 +41,8 @@
 #include "gateway/json_parse.h"
 #include "gateway/rate_limit.h"
 #include "gateway/route.h"
+#include "gateway/route_compile.h"
+#include "gateway/route_match.h"
 #include "node/async/offload.h"
 #include "node/rpc/server.h"
 #include "node/telemetry/metrics.h"

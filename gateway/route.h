@@ -1,48 +1,33 @@
 // Routes, compiled: what one outside request (REST or gRPC) turns into.
-// The config's Route and Call messages are checked once at load, with
-// errors naming the route and the key, and turned into this form:
-// resolved method descriptors, parsed request sources and the dependency
-// graph between calls.
+// The config's Route and Call messages are checked once at load and turned
+// into this form (route_compile.h): resolved method descriptors, parsed
+// request sources and the dependency graph between calls. A request finds
+// its route by method and path (route_match.h) or by gRPC method, and runs
+// it (aggregator.h).
 //
 //   FANOUT_ASSIGN_OR_RETURN(auto routes, CompileRoutes(config.gateway(), context));
 //   RouteMatch match = MatchRoute(routes, "GET", "/v1/users/7/dashboard");
+//   if (match.route) ... co_await RunRoute(*match.route, input, env) ...
 //
 // Immutable after compilation: thread-safe to share between loops.
 #pragma once
 
 #include <google/protobuf/descriptor.h>
 
-#include <functional>
-#include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
-#include "fanout/config/v1/gateway_config.pb.h"
 #include "gateway/auth.h"
 #include "gateway/cors.h"
 #include "gateway/json_value.h"
+#include "gateway/path_template.h"
 #include "gateway/rate_limit.h"
 #include "node/async/retry.h"
 
 namespace fanout::gateway {
-
-// "/v1/users/{id}/dashboard": literal segments and {param} segments.
-class PathTemplate {
- public:
-  static absl::StatusOr<PathTemplate> Parse(absl::string_view text);
-  // True when `path` fits; fills `params` (not decoded further than %XX).
-  bool Match(absl::string_view path, std::map<std::string, std::string>* params) const;
-  const std::string& text() const { return text_; }
-  bool HasParam(const std::string& name) const;
-
- private:
-  std::string text_;
-  std::vector<std::string> segments_;  // "{name}" marks a parameter.
-};
 
 // Where a request field's value comes from (Call.request's right side).
 struct Source {
@@ -107,38 +92,10 @@ struct CompiledRoute {
   const char* activity = "a gateway route";
 };
 
-// What compilation needs to know about the world.
-struct RouteContext {
-  // Backends the node can call.
-  std::set<std::string> backends;
-  // "pkg.Service/Method" -> descriptor, or nullptr when unknown here.
-  std::function<const google::protobuf::MethodDescriptor*(absl::string_view)> find_method;
-  // Unknown methods are allowed (resolved by reflection at the first call).
-  bool allow_unknown_methods = false;
-  absl::Duration default_timeout = absl::Seconds(10);
-};
-
-absl::StatusOr<std::vector<CompiledRoute>> CompileRoutes(const config::v1::GatewayConfig& config,
-                                                         const RouteContext& context);
-absl::StatusOr<CompiledRoute> CompileRoute(const config::v1::Route& route,
-                                           const RouteContext& context);
-
-// A call of any unary method with the whole JSON body as its request and the
-// answer as the response: POST /v1/{service}/{method}.
-// `descriptor` may be null (resolved by reflection at the first call).
-CompiledRoute DirectCallRoute(std::string backend, std::string service, std::string method,
-                              const google::protobuf::MethodDescriptor* descriptor,
-                              absl::Duration timeout);
-
 // "pkg.Service" of a method path "/pkg.Service/Method" (leading '/' optional).
-std::string ServiceOf(absl::string_view method);
-
-struct RouteMatch {
-  const CompiledRoute* route = nullptr;  // Null: no route for this method and path.
-  std::map<std::string, std::string> params;
-  std::vector<std::string> allowed;  // When only the method is wrong: the methods that fit.
-};
-RouteMatch MatchRoute(const std::vector<CompiledRoute>& routes, absl::string_view method,
-                      absl::string_view path);
+inline std::string ServiceOf(absl::string_view method) {
+  absl::ConsumePrefix(&method, "/");
+  return std::string(method.substr(0, method.find('/')));
+}
 
 }  // namespace fanout::gateway

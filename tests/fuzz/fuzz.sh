@@ -57,7 +57,7 @@ case "$target" in
     # uninstrumented: compiling all of node/ and gateway/ with sanitizers
     # would take minutes on every run, for code the input never reaches.
     sources=(node/config/yaml_proto.cc services/fanoutd/node_config.cc gateway/gateway.cc
-             gateway/default_routes.cc gateway/route.cc gateway/http_status.cc
+             gateway/default_routes.cc gateway/route_compile.cc gateway/path_template.cc gateway/http_status.cc
              gateway/json_value.cc gateway/descriptors.cc)
     # node/'s layers top down, as they link (node/CMakeLists.txt).
     archives=(gateway/libfanout_gateway.a)

@@ -1,4 +1,4 @@
-#include "gateway/route.h"
+#include "gateway/route_compile.h"
 
 #include <algorithm>
 
@@ -20,10 +20,6 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::MethodDescriptor;
 
 constexpr const char* kHttpMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
-
-bool IsParam(absl::string_view segment) {
-  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
-}
 
 std::string MethodPath(absl::string_view method) {
   return absl::StartsWith(method, "/") ? std::string(method) : absl::StrCat("/", method);
@@ -257,54 +253,6 @@ absl::Status LinkCalls(CompiledRoute& route) {
 
 }  // namespace
 
-absl::StatusOr<PathTemplate> PathTemplate::Parse(absl::string_view text) {
-  if (!absl::StartsWith(text, "/")) {
-    return absl::InvalidArgumentError(absl::StrCat("path \"", text, "\" must start with /"));
-  }
-  PathTemplate out;
-  out.text_ = std::string(text);
-  std::set<std::string> seen;
-  for (absl::string_view segment : absl::StrSplit(text.substr(1), '/')) {
-    if (segment.empty() && text.size() > 1) {
-      return absl::InvalidArgumentError(absl::StrCat("path \"", text, "\" has an empty segment"));
-    }
-    if (absl::StrContains(segment, '{') || absl::StrContains(segment, '}')) {
-      if (!IsParam(segment)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "path \"", text, "\": a parameter must be a whole segment, like {id}, got \"", segment,
-            "\""));
-      }
-      if (!seen.insert(std::string(segment.substr(1, segment.size() - 2))).second) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("path \"", text, "\" repeats the parameter ", segment));
-      }
-    }
-    out.segments_.emplace_back(segment);
-  }
-  return out;
-}
-
-bool PathTemplate::HasParam(const std::string& name) const {
-  return std::find(segments_.begin(), segments_.end(), absl::StrCat("{", name, "}")) !=
-         segments_.end();
-}
-
-bool PathTemplate::Match(absl::string_view path, std::map<std::string, std::string>* params) const {
-  if (!absl::ConsumePrefix(&path, "/")) return false;
-  size_t i = 0;
-  for (absl::string_view segment : absl::StrSplit(path, '/')) {
-    if (i == segments_.size()) return false;
-    const std::string& want = segments_[i++];
-    if (IsParam(want)) {
-      if (segment.empty()) return false;
-      (*params)[want.substr(1, want.size() - 2)] = std::string(segment);
-    } else if (segment != want) {
-      return false;
-    }
-  }
-  return i == segments_.size();
-}
-
 absl::StatusOr<CompiledRoute> CompileRoute(const config::v1::Route& config,
                                            const RouteContext& context) {
   CompiledRoute route;
@@ -434,28 +382,6 @@ CompiledRoute DirectCallRoute(std::string backend, std::string service, std::str
   route.calls.push_back(std::move(call));
   route.respond_with = 0;
   return route;
-}
-
-std::string ServiceOf(absl::string_view method) {
-  absl::ConsumePrefix(&method, "/");
-  return std::string(method.substr(0, method.find('/')));
-}
-
-RouteMatch MatchRoute(const std::vector<CompiledRoute>& routes, absl::string_view method,
-                      absl::string_view path) {
-  RouteMatch match;
-  for (const CompiledRoute& route : routes) {
-    if (!route.path) continue;
-    std::map<std::string, std::string> params;
-    if (!route.path->Match(path, &params)) continue;
-    if (route.http_method == method || (method == "HEAD" && route.http_method == "GET")) {
-      match.route = &route;
-      match.params = std::move(params);
-      return match;
-    }
-    match.allowed.push_back(route.http_method);
-  }
-  return match;
 }
 
 }  // namespace fanout::gateway
