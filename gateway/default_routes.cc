@@ -1,4 +1,5 @@
-#include "gateway/gateway.h"
+#include "gateway/default_routes.h"
+
 #include "node/config/yaml_proto.h"
 
 namespace fanout::gateway {

@@ -37,6 +37,7 @@
 #include "gateway/aggregator.h"
 #include "gateway/auth.h"
 #include "gateway/backend.h"
+#include "gateway/gateway_config.h"
 #include "gateway/grpc_proxy.h"
 #include "gateway/json_parse.h"
 #include "gateway/rate_limit.h"
@@ -193,16 +194,5 @@ class Gateway {
   int trace_resource_ = 0;                        // The tracer resource REST spans report under.
   std::vector<metrics::CallbackHandle> metrics_;  // Before backends_ dies: declared after it.
 };
-
-// Appends the built-in routes (dashboard, the services' calls, lab; listing
-// and deleting users only with config->admin_routes()); with `available`,
-// only those whose backends are all in it (so lab routes only where a lab
-// backend or role is).
-absl::Status AddDefaultRoutes(config::v1::GatewayConfig* config,
-                              const std::set<std::string>* available = nullptr);
-
-// What fanoutd --check-config runs: the routes compile against these backends.
-absl::Status CheckGatewayConfig(const config::v1::GatewayConfig& config,
-                                const std::set<std::string>& backends);
 
 }  // namespace fanout::gateway

@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "gateway/default_routes.h"
 #include "node/base/log.h"
 #include "node/program/program.h"
 #include "services/fanoutd/node.h"

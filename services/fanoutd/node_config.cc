@@ -13,7 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "gateway/gateway.h"
+#include "gateway/gateway_config.h"
 #include "node/base/status_macros.h"
 #include "node/config/redact.h"
 #include "node/config/tls_config.h"

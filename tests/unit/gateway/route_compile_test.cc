@@ -1,0 +1,108 @@
+// Route compilation: every mistake a config can hold is rejected with a
+// message naming the route and the key; what compiles has its dependency
+// graph and its defaults.
+#include "gateway/route_compile.h"
+
+#include "absl/strings/match.h"
+#include "tests/support/route_context.h"
+#include "tests/support/status_matchers.h"
+
+namespace fanout::gateway {
+namespace {
+
+using ::fanout::testing::CompileYamlRoutes;
+using ::fanout::testing::IsOk;
+using ::fanout::testing::StatusIs;
+using ::testing::HasSubstr;
+
+TEST(RouteTest, DependenciesBecomeEdges) {
+  auto routes = CompileYamlRoutes(R"(
+routes:
+  - path: /chain/{m}
+    calls:
+      - {name: first, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: path.m}}
+      - {name: second, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: parts.first.message}}
+      - {name: alone, backend: lab, method: fanout.lab.v1.Lab/Echo}
+)");
+  ASSERT_THAT(routes, IsOk());
+  const auto& calls = (*routes)[0].calls;
+  EXPECT_TRUE(calls[0].needs.empty());
+  EXPECT_EQ(calls[1].needs, std::vector<int>{0});
+  EXPECT_TRUE(calls[2].needs.empty());
+}
+
+struct BadCase {
+  const char* yaml;
+  const char* message;
+};
+
+class RouteErrorTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(RouteErrorTest, NamesRouteAndKey) {
+  auto routes = CompileYamlRoutes(GetParam().yaml);
+  ASSERT_THAT(routes, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(routes.status().message()), HasSubstr(GetParam().message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Config, RouteErrorTest,
+    ::testing::Values(
+        BadCase{
+            R"(routes: [{name: r, path: /x, calls: [{name: a, backend: nope, method: fanout.lab.v1.Lab/Echo}]}])",
+            R"(route "r": call "a": backend "nope" is not configured)"},
+        BadCase{R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: Echo}]}])",
+                R"(route "r": call "a": method must be "package.Service/Method", got "Echo")"},
+        BadCase{
+            R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Nope}]}])",
+            R"(method "fanout.lab.v1.Lab/Nope" is unknown)"},
+        BadCase{
+            R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Stream}]}])",
+            "is streaming"},
+        BadCase{
+            R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {mesage: "=x"}}]}])",
+            R"(request field "mesage": fanout.lab.v1.EchoRequest has no field "mesage")"},
+        BadCase{
+            R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: path.id}}]}])",
+            R"(source "path.id" names no parameter of the path)"},
+        BadCase{
+            R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: cookie.x}}]}])",
+            R"(must start with path., query., header., body, parts. or =)"},
+        BadCase{
+            R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo, timeout_ms: -5}]}])",
+            R"(route "r": call "a": timeout_ms must be >= 0, got -5)"},
+        BadCase{
+            R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo, retry: {retryable_codes: [SOMETIMES]}}]}])",
+            R"(retry.retryable_codes: "SOMETIMES" is not a gRPC code name)"},
+        BadCase{R"(routes: [{name: r, path: /x, calls: [
+                    {name: a, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: parts.b.message}},
+                    {name: b, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: parts.a.message}}]}])",
+                "depend on each other in a cycle: a, b"},
+        BadCase{
+            R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: parts.zz.message}}]}])",
+            R"(source "parts.zz.message" names no other call)"},
+        BadCase{
+            R"(routes: [{name: r, path: x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo}]}])",
+            R"(path "x" must start with /)"},
+        BadCase{
+            R"(routes: [{name: r, path: "/a/{id", calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo}]}])",
+            "a parameter must be a whole segment"},
+        BadCase{
+            R"(routes: [{name: r, http_method: FETCH, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo}]}])",
+            R"(http_method must be GET, POST, PUT, PATCH or DELETE, got "FETCH")"},
+        BadCase{R"(routes: [{name: r, path: /x}])", R"(route "r": has no calls)"},
+        BadCase{
+            R"(routes: [{name: r, path: /x, respond_with: zz, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo}]}])",
+            R"(respond_with "zz" names no call)"},
+        BadCase{
+            R"(routes: [{name: r, path: /x, grpc_method: fanout.gateway.v1.Gateway/StreamDashboard, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo}]}])",
+            "must be unary to match stream: false"},
+        BadCase{
+            R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo}]},
+                            {name: s, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo}]}])",
+            R"(gateway.routes[1] route "s": another route has the same method and path)"},
+        BadCase{
+            R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo, select: nope}]}])",
+            R"(select "nope": fanout.lab.v1.EchoResponse has no field "nope")"}));
+
+}  // namespace
+}  // namespace fanout::gateway
