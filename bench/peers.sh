@@ -30,7 +30,7 @@
 #   nginx         Lab/Echo through nginx grpc_pass
 #   haproxy       Lab/Echo through HAProxy
 #   gw-known      Lab/Echo through the gateway's gRPC proxy. Echo is compiled
-#                 into fanoutd, so grpc_front.cc takes ProxyUnary (one message
+#                 into fanoutd, so ServiceProxy takes ProxyUnary (one message
 #                 each way through the backend's bulkhead, one WriteAndFinish).
 #   direct-stream Lab/Stream{count: 1} on the backend itself (baseline for:)
 #   gw-generic    Lab/Stream{count: 1} through the gateway. Every method the

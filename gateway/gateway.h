@@ -10,6 +10,15 @@
 // run as its route's calls (see aggregator.h), and answered whole or
 // partial. When the caller goes away every backend call is cancelled.
 //
+// Gateway composes units with one job each and owns what they share:
+//
+//   GatewayState (gateway_state.h): routes, admission, rate limits, auth,
+//   │   backends, message types; compiled from config (gateway_config.h)
+//   ├── RestDoor (rest_door.h): HTTP/1.1 + JSON, on its own HTTP server
+//   ├── GrpcDoor (grpc_door.h): routed methods and Gateway/Aggregate
+//   │   └── ServiceProxy (service_proxy.h): every other gRPC method
+//   └── metrics read at scrape time (gateway_metrics.h)
+//
 //   FANOUT_ASSIGN_OR_RETURN(auto gateway, Gateway::Create({.config = ..., .backends = ...,
 //                                                          .channel = make_channel}));
 //   gateway->Register(server);               // before server.Start()
@@ -23,7 +32,6 @@
 
 #include <grpcpp/generic/async_generic_service.h>
 
-#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,32 +41,15 @@
 
 #include "absl/status/statusor.h"
 #include "fanout/config/v1/node_config.pb.h"
-#include "gateway/admission.h"
-#include "gateway/aggregator.h"
-#include "gateway/auth.h"
-#include "gateway/backend.h"
 #include "gateway/gateway_config.h"
-#include "gateway/grpc_proxy.h"
-#include "gateway/json_parse.h"
-#include "gateway/rate_limit.h"
-#include "gateway/route.h"
-#include "gateway/route_compile.h"
-#include "gateway/route_match.h"
-#include "node/async/offload.h"
+#include "gateway/gateway_state.h"
+#include "gateway/grpc_door.h"
+#include "gateway/rest_door.h"
+#include "gateway/service_proxy.h"
 #include "node/rpc/server.h"
 #include "node/telemetry/metrics.h"
 
-namespace fanout {
-class HttpServer;
-class HttpExchange;
-namespace trace {
-class Span;
-}
-}  // namespace fanout
-
 namespace fanout::gateway {
-
-class DescriptorRegistry;
 
 class Gateway {
  public:
@@ -75,7 +66,8 @@ class Gateway {
     std::set<std::string> local_services;
   };
 
-  // Compiles the routes: INVALID_ARGUMENT naming the route and key.
+  // Compiles the routes: INVALID_ARGUMENT naming the route and key (what
+  // CheckGatewayConfig says of the same config).
   static absl::StatusOr<std::unique_ptr<Gateway>> Create(Options options);
   ~Gateway();
 
@@ -92,107 +84,21 @@ class Gateway {
   void Stop();
 
   int rest_port() const;
-  const BackendMap& backends() const { return backends_; }
-  const AdmissionLimiter& admission() const { return admission_; }
-  const std::vector<CompiledRoute>& routes() const { return routes_; }
+  const BackendMap& backends() const { return state_->backends(); }
+  const AdmissionLimiter& admission() const { return state_->admission(); }
+  const std::vector<CompiledRoute>& routes() const { return state_->routes(); }
 
  private:
-  explicit Gateway(Options options);
+  Gateway(std::function<std::shared_ptr<grpc::Channel>(const std::string&)> channel,
+          std::unique_ptr<GatewayState> state, ServiceProxy::Options proxy);
 
-  // REST (rest_front.cc).
-  void HandleHttp(std::shared_ptr<HttpExchange> exchange);
-  // A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method)
-  // answered 204 or 403; false when no CORS policy covers it (then it is
-  // routed as any OPTIONS request).
-  bool AnswerPreflight(HttpExchange& exchange);
-  // The CORS policy of a request of `route` (null: unrouted): the route's
-  // own, else the gateway's; null when neither has one.
-  const CorsPolicy* CorsFor(const CompiledRoute* route) const {
-    if (route != nullptr && route->cors) return &*route->cors;
-    return cors_ ? &*cors_ : nullptr;
-  }
-  // A REST request past routing and admission, on its way to a loop.
-  struct RestRequest {
-    std::shared_ptr<HttpExchange> exchange;
-    std::shared_ptr<const CompiledRoute> route;
-    std::map<std::string, std::string> params;
-    absl::Duration timeout;
-    std::shared_ptr<trace::Span> span;  // The request's server span; null untraced.
-    std::optional<Identity> identity;   // The verified caller, when the route read one.
-  };
-  Task<absl::Status> ServeRest(RestRequest rest);
-  Task<void> StreamRest(HttpExchange& exchange, const CompiledRoute& route,
-                        const RequestInput& input);
-  // The route for POST /v1/{service}/{method}; null with `why` set when
-  // there is none.
-  std::shared_ptr<const CompiledRoute> DirectRoute(absl::string_view path, absl::Status* why);
-
-  // gRPC (grpc_front.cc).
-  Task<absl::Status> ServeGrpc(GenericCall& call);
-  Task<absl::Status> ServeGrpcRoute(GenericCall& call, const CompiledRoute& route);
-  Task<absl::Status> ServeAggregate(GenericCall& call);
-  Task<absl::StatusOr<RouteResult>> RunGrpcRoute(GenericCall& call, const CompiledRoute& route,
-                                                 RequestInput input, PartSink sink = nullptr);
-  // Holds `ticket` until the backend has answered.
-  Task<absl::Status> ProxyUnary(GenericCall& call, Backend& backend,
-                                AdmissionLimiter::Ticket ticket, const ProxyOptions& options);
-  // The caller by `policy`, from the call's metadata; on refusal the
-  // challenge is in the trailing metadata (www-authenticate).
-  absl::StatusOr<std::optional<Identity>> AuthenticateGrpc(GenericCall& call,
-                                                           const RouteAuthPolicy& policy);
-
-  // Shared by both doors.
-  std::optional<std::vector<AdmissionLimiter::Ticket>> Admit(const CompiledRoute& route);
-  // Marks a request shed by admission on its span (null: untraced).
-  static void NoteShed(trace::Span* span, std::string_view route);
-  // Metrics read from the gateway's live state at scrape time (gateway_metrics.cc).
-  void ExportMetrics();
-  // The route's place in routes_, or -1 (a direct-call route).
-  int RouteIndex(const CompiledRoute& route) const {
-    bool configured = &route >= routes_.data() && &route < routes_.data() + routes_.size();
-    return configured ? static_cast<int>(&route - routes_.data()) : -1;
-  }
-  // The allowlisted headers (never a caller's x-fanout-*), the hop count
-  // (`hops` + 1) and the verified identity, for backends.
-  std::vector<std::pair<std::string, std::string>> Forwarded(
-      const std::vector<std::pair<std::string, std::string>>& headers, int hops,
-      const std::optional<Identity>& identity) const;
-  // A route's deadline when its config sets none.
-  absl::Duration default_timeout() const;
-  // The backend serving a gRPC service, or "".
-  std::string BackendFor(absl::string_view service) const;
-  Task<absl::StatusOr<const google::protobuf::MethodDescriptor*>> Resolve(const CompiledCall& call);
-
-  Options options_;
-  std::vector<CompiledRoute> routes_;
-  std::vector<std::unique_ptr<AdmissionLimiter>> route_limits_;  // By route index.
-  std::map<std::string, const CompiledRoute*> grpc_routes_;
-  AdmissionLimiter admission_;
-  AdmissionLimiter stream_admission_;              // Proxied streams (gateway.max_streams).
-  std::unique_ptr<CallerRateLimits> rate_limits_;  // gateway.rate_limiting
-  std::optional<CorsPolicy> cors_;                 // gateway.cors
-  std::unique_ptr<Authenticator> auth_;            // gateway.auth
-  // The gRPC proxy's and direct calls' policy: gateway.auth.default_mode.
-  RouteAuthPolicy proxy_auth_;
-  const JsonLimits body_limits_;  // gateway.json
-  const int64_t offload_bytes_;
-  std::unique_ptr<OffloadPool> parse_pool_;  // Large bodies are parsed here, not on a loop.
-  BackendMap backends_;
-  std::map<std::string, std::string> services_;  // gRPC service -> backend.
-  ProxyOptions proxy_options_;  // The metadata allowlist, lower-case, for every door.
-  std::unique_ptr<DescriptorRegistry> descriptors_;
-  RouteEnv env_;
-  // Direct-call routes, made on demand; never removed (bounded by the
-  // methods the backends have).
-  mutable Mutex direct_mu_;
-  std::map<std::string, std::shared_ptr<const CompiledRoute>> direct_ ABSL_GUARDED_BY(direct_mu_);
-
+  const std::function<std::shared_ptr<grpc::Channel>(const std::string&)> channel_;
+  std::unique_ptr<GatewayState> state_;
+  ServiceProxy proxy_;
+  GrpcDoor grpc_;
+  std::unique_ptr<RestDoor> rest_;  // Null without gateway.rest_address.
   grpc::AsyncGenericService generic_;
-  std::unique_ptr<HttpServer> http_;
-  LoopGroup* loops_ = nullptr;
-  std::atomic<uint32_t> next_loop_{0};
-  int trace_resource_ = 0;                        // The tracer resource REST spans report under.
-  std::vector<metrics::CallbackHandle> metrics_;  // Before backends_ dies: declared after it.
+  std::vector<metrics::CallbackHandle> metrics_;  // Before state_ dies: declared after it.
 };
 
 }  // namespace fanout::gateway

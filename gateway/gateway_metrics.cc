@@ -1,8 +1,4 @@
-// The gateway's metrics: read from its live state (admission limiters,
-// backend stats, bulkheads, breakers) when /metrics is scraped, so the
-// request path pays nothing for them beyond the atomics it already keeps.
-
-#include "gateway/gateway.h"
+#include "gateway/gateway_metrics.h"
 
 namespace fanout::gateway {
 namespace {
@@ -64,40 +60,41 @@ constexpr BackendCounter kBackendCounters[] = {
 
 }  // namespace
 
-void Gateway::ExportMetrics() {
+std::vector<metrics::CallbackHandle> ExportGatewayMetrics(const GatewayState& state) {
+  std::vector<metrics::CallbackHandle> handles;
   metrics::Registry& registry = metrics::DefaultRegistry();
-  const BackendMap* backends = &backends_;
+  const BackendMap* backends = &state.backends();
   for (const BackendCounter& counter : kBackendCounters) {
     auto field = counter.field;
-    metrics_.push_back(registry.AddCallback(
+    handles.push_back(registry.AddCallback(
         counter.name, counter.help, Type::kCounter, {"backend"},
         PerBackend(backends, [field](const Backend& b) { return (b.stats().*field).load(); })));
   }
-  metrics_.push_back(registry.AddCallback(
+  handles.push_back(registry.AddCallback(
       "fanout_gateway_bulkhead_permits_in_use",
       "Calls in flight to the backend (bulkhead permits held).", Type::kGauge, {"backend"},
       PerBackend(backends, [](const Backend& b) { return b.bulkhead().in_use(); })));
-  metrics_.push_back(registry.AddCallback(
+  handles.push_back(registry.AddCallback(
       "fanout_gateway_bulkhead_permits",
       "The backend's bulkhead size: max_concurrent_calls, or the limit adaptive_concurrency "
       "learnt.",
       Type::kGauge, {"backend"},
       PerBackend(backends, [](const Backend& b) { return b.bulkhead().capacity(); })));
-  metrics_.push_back(registry.AddCallback(
+  handles.push_back(registry.AddCallback(
       "fanout_gateway_backend_min_rtt_seconds",
       "The backend's minimum latency as adaptive_concurrency last measured it.", Type::kGauge,
       {"backend"}, PerAdaptiveBackend(backends, [](const AdaptiveLimit& limit) {
         return absl::ToDoubleSeconds(limit.min_rtt());
       })));
-  metrics_.push_back(registry.AddCallback(
+  handles.push_back(registry.AddCallback(
       "fanout_gateway_backend_limit_cuts_total",
       "Times the backend's latency made adaptive_concurrency lower its limit.", Type::kCounter,
       {"backend"},
       PerAdaptiveBackend(backends, [](const AdaptiveLimit& limit) { return limit.cuts(); })));
-  metrics_.push_back(registry.AddCallback(
+  handles.push_back(registry.AddCallback(
       "fanout_gateway_bulkhead_waiters", "Calls waiting for a bulkhead permit.", Type::kGauge,
       {"backend"}, PerBackend(backends, [](const Backend& b) { return b.bulkhead().waiters(); })));
-  metrics_.push_back(registry.AddCallback(
+  handles.push_back(registry.AddCallback(
       "fanout_gateway_circuit_state",
       "The backend's circuit breaker: 1 for its current state (closed, open, half_open), else 0.",
       Type::kGauge, {"backend", "state"}, [backends] {
@@ -112,35 +109,37 @@ void Gateway::ExportMetrics() {
         }
         return samples;
       }));
-  const AdmissionLimiter* global = &admission_;
-  metrics_.push_back(registry.AddCallback(
+  const AdmissionLimiter* global = &state.admission();
+  handles.push_back(registry.AddCallback(
       "fanout_gateway_in_flight", "Requests admitted and not yet answered (both doors).",
       Type::kGauge, {}, [global] {
         return std::vector<Sample>{{{}, double(global->in_flight())}};
       }));
-  metrics_.push_back(
+  handles.push_back(
       registry.AddCallback("fanout_gateway_shed_total",
                            "Requests refused at the door because the gateway was at max_in_flight.",
                            Type::kCounter, {}, [global] {
                              return std::vector<Sample>{{{}, double(global->shed())}};
                            }));
-  auto per_route = [this](auto value) {
-    return [this, value] {
+  auto per_route = [&state](auto value) {
+    return [&state, value] {
       std::vector<Sample> samples;
-      for (size_t i = 0; i < routes_.size(); ++i) {
-        samples.push_back({{routes_[i].name}, static_cast<double>(value(*route_limits_[i]))});
+      for (size_t i = 0; i < state.routes().size(); ++i) {
+        samples.push_back({{state.routes()[i].name},
+                           static_cast<double>(value(state.route_limit(static_cast<int>(i))))});
       }
       return samples;
     };
   };
-  metrics_.push_back(registry.AddCallback(
+  handles.push_back(registry.AddCallback(
       "fanout_gateway_route_in_flight", "Requests of the route admitted and not yet answered.",
       Type::kGauge, {"route"},
       per_route([](const AdmissionLimiter& limit) { return limit.in_flight(); })));
-  metrics_.push_back(registry.AddCallback(
+  handles.push_back(registry.AddCallback(
       "fanout_gateway_route_shed_total",
       "Requests of the route refused because the route was at its max_in_flight.", Type::kCounter,
       {"route"}, per_route([](const AdmissionLimiter& limit) { return limit.shed(); })));
+  return handles;
 }
 
 }  // namespace fanout::gateway

@@ -105,4 +105,9 @@ Task<absl::Status> ProxyCall(GenericCall& call, grpc::GenericStub* backend,
   co_return status;
 }
 
+absl::Status NoRequest(const GenericCall& call) {
+  if (call.half_closed()) return absl::InvalidArgumentError("the call carried no request message");
+  return absl::CancelledError("the call ended before its request message arrived");
+}
+
 }  // namespace fanout::gateway

@@ -65,6 +65,12 @@ struct ProxyOptions {
 Task<absl::Status> ProxyCall(GenericCall& call, grpc::GenericStub* backend,
                              const ProxyOptions& options);
 
+// Why a unary call's request never came: the client sent none (a bad
+// call, INVALID_ARGUMENT), or the call broke first (CANCELLED: a caller that
+// cancelled; h2load's streams when it stops), which is not the caller's
+// mistake to report.
+absl::Status NoRequest(const GenericCall& call);
+
 // What a proxied call sends on (ForwardedMetadata in proxy_metadata.h).
 inline MetadataList ForwardedMetadata(
     const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata,

@@ -1,5 +1,5 @@
 // The deadline a REST caller asks for in a header, parsed. The route's own
-// timeout caps it (rest_front.cc):
+// timeout caps it (rest_door.cc):
 //
 //   absl::StatusOr<absl::Duration> asked = ParseTimeoutHeader("request-timeout", "250ms");
 //   timeout = std::min(route->timeout, *asked);

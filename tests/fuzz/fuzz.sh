@@ -52,13 +52,13 @@ case "$target" in
   node_config)
     # The config path (YAML reader, fanoutd's validation, the gateway's
     # config checks and route compiler) is compiled here with clang, so it is
-    # instrumented; the rest of the runtime that gateway.cc links against
+    # instrumented; the rest of the runtime these link against
     # (servers, RPC, telemetry) comes from the build's own (GCC) libraries,
     # uninstrumented: compiling all of node/ and gateway/ with sanitizers
     # would take minutes on every run, for code the input never reaches.
-    sources=(node/config/yaml_proto.cc services/fanoutd/node_config.cc gateway/gateway.cc
-             gateway/default_routes.cc gateway/route_compile.cc gateway/path_template.cc gateway/http_status.cc
-             gateway/json_value.cc gateway/descriptors.cc)
+    sources=(node/config/yaml_proto.cc services/fanoutd/node_config.cc gateway/gateway_config.cc
+             gateway/default_routes.cc gateway/route_compile.cc gateway/path_template.cc
+             gateway/http_status.cc gateway/json_value.cc gateway/descriptors.cc)
     # node/'s layers top down, as they link (node/CMakeLists.txt).
     archives=(gateway/libfanout_gateway.a)
     for layer in actor http config otlp rpc async loop telemetry base; do

@@ -1,7 +1,5 @@
-// The REST front door: HTTP/1.1 requests matched to routes, JSON answers.
-// HandleHttp runs on an HTTP I/O thread and only does what must happen
-// before any work (match, deadline header, admission); the request itself
-// runs on a loop (ServeRest).
+#include "gateway/rest_door.h"
+
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -9,15 +7,20 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gateway/descriptors.h"
-#include "gateway/gateway.h"
+#include "gateway/gateway_config.h"
 #include "gateway/http_status.h"
 #include "gateway/message_json.h"
+#include "gateway/route_compile.h"
+#include "gateway/route_match.h"
 #include "gateway/timeout_header.h"
 #include "node/async/offload.h"
 #include "node/async/with_deadline.h"
+#include "node/base/status_macros.h"
+#include "node/config/tls_config.h"
 #include "node/http/http_server.h"
 #include "node/http/http_telemetry.h"
 #include "node/rpc/client.h"
+#include "node/telemetry/trace.h"
 
 namespace fanout::gateway {
 namespace {
@@ -121,7 +124,78 @@ HttpResponse RouteResponse(const CompiledRoute& route, const absl::StatusOr<Rout
 
 }  // namespace
 
-void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
+// A request past routing and admission, on its way to a loop.
+struct RestDoor::Admitted {
+  std::shared_ptr<HttpExchange> exchange;
+  std::shared_ptr<const CompiledRoute> route;
+  std::map<std::string, std::string> params;
+  absl::Duration timeout;
+  std::shared_ptr<trace::Span> span;  // The request's server span; null untraced.
+  std::optional<Identity> identity;   // The verified caller, when the route read one.
+};
+
+absl::StatusOr<RestDoor::Options> RestDoor::OptionsFromConfig(
+    const config::v1::GatewayConfig& config) {
+  Options options;
+  HttpServer::Options& http = options.http;
+  http.address = config.rest_address();
+  if (config.http_threads() > 0) http.threads = config.http_threads();
+  if (config.max_body_bytes() > 0) http.max_body_bytes = config.max_body_bytes();
+  if (config.max_headers() > 0) http.max_headers = config.max_headers();
+  if (config.max_header_bytes() > 0) http.max_header_bytes = config.max_header_bytes();
+  if (config.read_timeout_ms() > 0) {
+    http.read_timeout = absl::Milliseconds(config.read_timeout_ms());
+  }
+  if (config.idle_timeout_ms() > 0) {
+    http.idle_timeout = absl::Milliseconds(config.idle_timeout_ms());
+  }
+  http.max_requests_per_connection = config.max_requests_per_connection();
+  if (config.max_connections() > 0) http.max_connections = config.max_connections();
+  http.tls = TlsOptionsFromConfig(config.rest_tls());
+  FANOUT_ASSIGN_OR_RETURN(options.cors, CorsPolicy::FromConfig(config.cors(), "gateway.cors"));
+  options.body_limits = BodyLimits(config.json());
+  if (config.json().offload_bytes() > 0) options.offload_bytes = config.json().offload_bytes();
+  return options;
+}
+
+RestDoor::RestDoor(GatewayState& state, Options options)
+    : state_(state), options_(std::move(options)) {}
+
+RestDoor::~RestDoor() { Stop(); }
+
+absl::Status RestDoor::Start(LoopGroup& loops) {
+  loops_ = &loops;
+  if (trace::Tracer* tracer = trace::GlobalTracer()) {
+    trace_resource_ = tracer->ResourceOfGrpcService("fanout.gateway.v1.Gateway");
+  }
+  // One thread and a short queue: large bodies are rare, and a flood of
+  // them is refused (RESOURCE_EXHAUSTED) rather than queued without bound.
+  parse_pool_ = std::make_unique<OffloadPool>(
+      OffloadPool::Options{.threads = 1, .queue_capacity = 64, .name = "gateway-json"});
+  http_ = std::make_unique<HttpServer>(
+      options_.http,
+      [this](std::shared_ptr<HttpExchange> exchange) { Handle(std::move(exchange)); });
+  return http_->Start();
+}
+
+void RestDoor::BeginDrain() {
+  if (http_) http_->BeginDrain();
+}
+
+bool RestDoor::AwaitDrained(absl::Time deadline) {
+  return http_ == nullptr || http_->AwaitIdle(deadline);
+}
+
+void RestDoor::Stop() {
+  if (!http_) return;
+  // Answers of requests cancelled as the loops stopped (503) are on their way.
+  http_->AwaitIdle(absl::Now() + absl::Seconds(1));
+  http_->Stop();
+}
+
+int RestDoor::port() const { return http_ ? http_->port() : 0; }
+
+void RestDoor::Handle(std::shared_ptr<HttpExchange> exchange) {
   const HttpRequest& request = exchange->request();
   auto telemetry = std::make_shared<HttpRequestTelemetry>(request, trace_resource_);
   exchange->OnAnswered([telemetry](const HttpResponse& head) { telemetry->End(head); });
@@ -130,7 +204,7 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
       !request.Header("access-control-request-method").empty() && AnswerPreflight(*exchange)) {
     return;
   }
-  RouteMatch match = MatchRoute(routes_, request.method, request.path);
+  RouteMatch match = MatchRoute(state_.routes(), request.method, request.path);
   // A browser may read the answer (errors too) when the policy allows its
   // origin: the route's own, else the gateway's.
   const CorsPolicy* cors = CorsFor(match.route);
@@ -153,23 +227,23 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
     return exchange->Reply(std::move(response));
   }
   telemetry->SetRoute(route->name);
-  if (rate_limits_->Applies(route->rate_limit)) {
+  if (state_.rate_limits().Applies(route->rate_limit)) {
     CallerRateLimits::Headers rate_headers;
     std::string_view forwarded = request.Header("x-forwarded-for");
-    std::string caller = rate_limits_->trusted().Caller(
+    std::string caller = state_.rate_limits().trusted().Caller(
         request.peer, absl::string_view(forwarded.data(), forwarded.size()));
     absl::Status allowed =
-        rate_limits_->Check(route->name, route->rate_limit, caller, &rate_headers);
+        state_.rate_limits().Check(route->name, route->rate_limit, caller, &rate_headers);
     exchange->AddResponseHeaders(rate_headers);
     if (!allowed.ok()) return exchange->Reply(ErrorResponse(allowed));
   }
   // Credentials before admission: a refused caller takes no slot and
   // reaches no backend.
   std::string_view authorization = request.Header("authorization");
-  std::string_view api_key = request.Header(auth_->api_key_header());
-  absl::StatusOr<std::optional<Identity>> identity =
-      auth_->Check(route->auth, absl::string_view(authorization.data(), authorization.size()),
-                   absl::string_view(api_key.data(), api_key.size()));
+  std::string_view api_key = request.Header(state_.auth().api_key_header());
+  absl::StatusOr<std::optional<Identity>> identity = state_.auth().Check(
+      route->auth, absl::string_view(authorization.data(), authorization.size()),
+      absl::string_view(api_key.data(), api_key.size()));
   if (!identity.ok()) {
     HttpResponse response = ErrorResponse(identity.status());
     if (std::string challenge = Challenge(identity.status()); !challenge.empty()) {
@@ -185,9 +259,9 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
     if (!asked.ok()) return exchange->Reply(ErrorResponse(asked.status()));
     timeout = std::min(timeout, *asked);
   }
-  std::optional<std::vector<AdmissionLimiter::Ticket>> tickets = Admit(*route);
+  std::optional<std::vector<AdmissionLimiter::Ticket>> tickets = state_.Admit(*route);
   if (!tickets) {
-    NoteShed(telemetry->span().get(), route->name);
+    GatewayState::NoteShed(telemetry->span().get(), route->name);
     return exchange->Reply(ErrorResponse(
         absl::UnavailableError(absl::StrCat("gateway overloaded: route \"", route->name,
                                             "\" or the gateway is at its in-flight limit; "
@@ -199,24 +273,24 @@ void Gateway::HandleHttp(std::shared_ptr<HttpExchange> exchange) {
   auto held = std::make_shared<std::vector<AdmissionLimiter::Ticket>>(*std::move(tickets));
   exchange->OnAnswered([held](const HttpResponse&) { held->clear(); });
   EventLoop& loop = loops_->At(next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_->size());
-  RestRequest rest{.exchange = exchange,
-                   .route = std::move(route),
-                   .params = std::move(match.params),
-                   .timeout = timeout,
-                   .span = telemetry->span(),
-                   .identity = *std::move(identity)};
-  bool spawned = Spawn(loop, ServeRest(std::move(rest)), "REST request");
+  Admitted rest{.exchange = exchange,
+                .route = std::move(route),
+                .params = std::move(match.params),
+                .timeout = timeout,
+                .span = telemetry->span(),
+                .identity = *std::move(identity)};
+  bool spawned = Spawn(loop, Serve(std::move(rest)), "REST request");
   if (!spawned) exchange->Reply(ErrorResponse(absl::UnavailableError("the gateway is stopping")));
 }
 
-bool Gateway::AnswerPreflight(HttpExchange& exchange) {
+bool RestDoor::AnswerPreflight(HttpExchange& exchange) {
   const HttpRequest& request = exchange.request();
   std::string asked(request.Header("access-control-request-method"));
-  RouteMatch match = MatchRoute(routes_, asked, request.path);
+  RouteMatch match = MatchRoute(state_.routes(), asked, request.path);
   const CorsPolicy* policy = CorsFor(match.route);
   if (policy == nullptr) return false;
   // The methods the path has: its routes', or POST for a direct call.
-  std::vector<std::string> methods = MatchRoute(routes_, "OPTIONS", request.path).allowed;
+  std::vector<std::string> methods = MatchRoute(state_.routes(), "OPTIONS", request.path).allowed;
   if (methods.empty() && absl::StartsWith(request.path, "/v1/")) methods.push_back("POST");
   if (absl::c_linear_search(methods, "GET")) methods.push_back("HEAD");
   absl::StatusOr<CorsPolicy::Headers> allowed = policy->Preflight(
@@ -229,7 +303,7 @@ bool Gateway::AnswerPreflight(HttpExchange& exchange) {
   return true;
 }
 
-Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
+Task<absl::Status> RestDoor::Serve(Admitted rest) {
   const std::shared_ptr<HttpExchange>& exchange = rest.exchange;
   const std::shared_ptr<const CompiledRoute>& route = rest.route;
   const HttpRequest& request = exchange->request();
@@ -249,7 +323,7 @@ Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
   }
   input.query = *std::move(query);
   input.headers = request.headers;
-  input.forward = Forwarded(request.headers, /*hops=*/0, rest.identity);
+  input.forward = state_.Forwarded(request.headers, /*hops=*/0, rest.identity);
   for (const auto& [name, value] : input.forward) {
     if (absl::Status sendable = CheckMetadata(name, value); !sendable.ok()) {
       exchange->Reply(ErrorResponse(absl::InvalidArgumentError(
@@ -261,11 +335,11 @@ Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
     // Parsing is linear and bounded, but a large body still takes
     // milliseconds: those are parsed off the loop.
     absl::StatusOr<Value> body;
-    if (static_cast<int64_t>(request.body.size()) > offload_bytes_) {
-      auto parse = [&] { return ParseJson(request.body, body_limits_); };
+    if (static_cast<int64_t>(request.body.size()) > options_.offload_bytes) {
+      auto parse = [&] { return ParseJson(request.body, options_.body_limits); };
       body = co_await Offload(*parse_pool_, std::move(parse));
     } else {
-      body = ParseJson(request.body, body_limits_);
+      body = ParseJson(request.body, options_.body_limits);
     }
     if (!body.ok() && body.status().code() != absl::StatusCode::kInvalidArgument) {
       exchange->Reply(ErrorResponse(body.status()));  // The parse thread is busy.
@@ -291,10 +365,11 @@ Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
   });
   TaskContext watched{loop, watch->source->token(), rest.span};
   if (route->stream) {
-    Task<void> stream = StreamRest(*exchange, *route, input);
+    Task<void> stream = Stream(*exchange, *route, input);
     co_await std::move(stream).WithContext(watched);
   } else {
-    Task<absl::StatusOr<RouteResult>> run = WithDeadline(RunRoute(*route, input, env_), deadline);
+    Task<absl::StatusOr<RouteResult>> run =
+        WithDeadline(RunRoute(*route, input, state_.env()), deadline);
     absl::StatusOr<RouteResult> result = co_await std::move(run).WithContext(watched);
     loop->NoteActivity(route->activity);
     exchange->Reply(RouteResponse(*route, result));
@@ -303,8 +378,8 @@ Task<absl::Status> Gateway::ServeRest(RestRequest rest) {
   co_return absl::OkStatus();
 }
 
-Task<void> Gateway::StreamRest(HttpExchange& exchange, const CompiledRoute& route,
-                               const RequestInput& input) {
+Task<void> RestDoor::Stream(HttpExchange& exchange, const CompiledRoute& route,
+                            const RequestInput& input) {
   bool sse =
       absl::StrContains(std::string(exchange.request().Header("accept")), "text/event-stream");
   HttpResponse head{.status = 200,
@@ -317,7 +392,7 @@ Task<void> Gateway::StreamRest(HttpExchange& exchange, const CompiledRoute& rout
   };
   TaskContext context = co_await CurrentContext();
   Task<absl::StatusOr<RouteResult>> run =
-      WithDeadline(RunRoute(route, input, env_, sink), context.token.deadline());
+      WithDeadline(RunRoute(route, input, state_.env(), sink), context.token.deadline());
   absl::StatusOr<RouteResult> result = co_await std::move(run);
   Value end = ObjectValue();
   Value completed;
@@ -332,8 +407,8 @@ Task<void> Gateway::StreamRest(HttpExchange& exchange, const CompiledRoute& rout
   exchange.End();
 }
 
-std::shared_ptr<const CompiledRoute> Gateway::DirectRoute(absl::string_view path,
-                                                          absl::Status* why) {
+std::shared_ptr<const CompiledRoute> RestDoor::DirectRoute(absl::string_view path,
+                                                           absl::Status* why) {
   {
     MutexLock lock(&direct_mu_);
     if (auto it = direct_.find(std::string(path)); it != direct_.end()) return it->second;
@@ -344,15 +419,15 @@ std::shared_ptr<const CompiledRoute> Gateway::DirectRoute(absl::string_view path
     return nullptr;
   }
   std::string service(segments[2]), method(segments[3]);
-  std::string backend = BackendFor(service);
+  std::string backend = state_.BackendFor(service);
   if (backend.empty()) {
     *why = absl::NotFoundError(absl::StrCat("no backend serves gRPC service \"", service,
                                             "\" (gateway.services, backends.*.services)"));
     return nullptr;
   }
   const google::protobuf::MethodDescriptor* descriptor =
-      descriptors_->FindMethod(absl::StrCat(service, "/", method));
-  if (descriptor == nullptr && !options_.config.use_reflection()) {
+      state_.descriptors().FindMethod(absl::StrCat(service, "/", method));
+  if (descriptor == nullptr && !state_.config().use_reflection()) {
     *why = absl::NotFoundError(absl::StrCat("service \"", service, "\" has no method \"", method,
                                             "\" the gateway knows of"));
     return nullptr;
@@ -364,7 +439,7 @@ std::shared_ptr<const CompiledRoute> Gateway::DirectRoute(absl::string_view path
     return nullptr;
   }
   auto route = std::make_shared<const CompiledRoute>(
-      DirectCallRoute(backend, service, method, descriptor, default_timeout()));
+      DirectCallRoute(backend, service, method, descriptor, state_.default_timeout()));
   // Known methods are cached (as many as the descriptors hold); unknown ones
   // are made per request, so made-up names cannot grow the cache.
   if (descriptor) {
