@@ -4,6 +4,7 @@
 #include "gateway/route_compile.h"
 
 #include "absl/strings/match.h"
+#include "node/config/yaml_proto.h"
 #include "tests/support/route_context.h"
 #include "tests/support/status_matchers.h"
 
@@ -103,6 +104,51 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{
             R"(routes: [{name: r, path: /x, calls: [{name: a, backend: lab, method: fanout.lab.v1.Lab/Echo, select: nope}]}])",
             R"(select "nope": fanout.lab.v1.EchoResponse has no field "nope")"}));
+
+TEST(RouteCompileTest, WhatTheConfigLeavesOutGetsItsDefault) {
+  RouteContext context = testing::TestRouteContext();
+  context.default_timeout = absl::Seconds(3);
+  config::v1::GatewayConfig config;
+  ASSERT_THAT(YamlTextToMessage(R"(
+routes:
+  - path: /x/{id}
+    calls:
+      - {name: shown, backend: lab, method: fanout.lab.v1.Lab/Echo}
+      - {name: hidden, backend: lab, method: /fanout.lab.v1.Lab/Echo, output: "-"}
+)",
+                                "test", &config),
+              IsOk());
+  auto routes = CompileRoutes(config, context);
+  ASSERT_THAT(routes, IsOk());
+  const CompiledRoute& route = (*routes)[0];
+  EXPECT_EQ(route.name, "GET /x/{id}");
+  EXPECT_EQ(route.http_method, "GET");
+  EXPECT_EQ(route.timeout, absl::Seconds(3));
+  EXPECT_EQ(route.success_status, 200);
+  EXPECT_EQ(route.respond_with, -1);
+  EXPECT_EQ(route.calls[0].output, "shown");
+  EXPECT_EQ(route.calls[1].output, "");
+  EXPECT_EQ(route.calls[1].method, "/fanout.lab.v1.Lab/Echo");  // Either form, one path.
+  EXPECT_EQ(route.calls[0].retry.max_attempts, 1);
+  EXPECT_NE(route.calls[0].descriptor, nullptr);
+}
+
+TEST(RouteCompileTest, ADirectCallSendsTheWholeBodyAndAnswersWithTheCall) {
+  CompiledRoute route =
+      DirectCallRoute("lab", "fanout.lab.v1.Lab", "Echo", nullptr, absl::Milliseconds(250));
+  EXPECT_EQ(route.name, "POST /v1/fanout.lab.v1.Lab/Echo");
+  EXPECT_EQ(route.http_method, "POST");
+  EXPECT_EQ(route.timeout, absl::Milliseconds(250));
+  ASSERT_EQ(route.calls.size(), 1u);
+  EXPECT_EQ(route.respond_with, 0);
+  const CompiledCall& call = route.calls[0];
+  EXPECT_EQ(call.backend, "lab");
+  EXPECT_EQ(call.method, "/fanout.lab.v1.Lab/Echo");
+  ASSERT_EQ(call.request.size(), 1u);
+  EXPECT_EQ(call.request[0].field, "");  // The whole request...
+  EXPECT_EQ(call.request[0].source.kind, Source::Kind::kBody);
+  EXPECT_EQ(call.request[0].source.path, "");  // ...is the whole body.
+}
 
 }  // namespace
 }  // namespace fanout::gateway

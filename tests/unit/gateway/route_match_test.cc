@@ -41,5 +41,43 @@ TEST(PathTemplateTest, MatchesSegments) {
   EXPECT_THAT(PathTemplate::Parse("/a/{x}/{x}"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(RouteMatchTest, TheFirstRouteInConfigOrderWinsWithItsParameters) {
+  auto routes = CompileYamlRoutes(R"(
+routes:
+  - {name: any, path: "/a/{x}/{y}", calls: [{name: c, backend: lab, method: fanout.lab.v1.Lab/Echo}]}
+  - {name: fixed, path: /a/b/c, calls: [{name: c, backend: lab, method: fanout.lab.v1.Lab/Echo}]}
+)");
+  ASSERT_THAT(routes, IsOk());
+  RouteMatch match = MatchRoute(*routes, "GET", "/a/b/c");
+  ASSERT_NE(match.route, nullptr);
+  EXPECT_EQ(match.route->name, "any");
+  EXPECT_EQ(match.params, (std::map<std::string, std::string>{{"x", "b"}, {"y", "c"}}));
+}
+
+TEST(RouteMatchTest, ParametersAreLeftAsSentForTheDoorToDecode) {
+  auto routes = CompileYamlRoutes(R"(
+routes: [{path: "/echo/{word}", calls: [{name: c, backend: lab, method: fanout.lab.v1.Lab/Echo}]}]
+)");
+  ASSERT_THAT(routes, IsOk());
+  RouteMatch match = MatchRoute(*routes, "GET", "/echo/a%20b+c");
+  ASSERT_NE(match.route, nullptr);
+  EXPECT_EQ(match.params.at("word"), "a%20b+c");
+}
+
+TEST(RouteMatchTest, HeadIsServedOnlyByAGetRoute) {
+  auto routes = CompileYamlRoutes(R"(
+routes:
+  - {http_method: POST, path: /p, calls: [{name: c, backend: lab, method: fanout.lab.v1.Lab/Echo}]}
+  - {name: grpc-only, grpc_method: fanout.gateway.v1.Gateway/GetDashboard,
+     calls: [{name: c, backend: lab, method: fanout.lab.v1.Lab/Echo}]}
+)");
+  ASSERT_THAT(routes, IsOk());
+  RouteMatch head = MatchRoute(*routes, "HEAD", "/p");
+  EXPECT_EQ(head.route, nullptr);
+  EXPECT_EQ(head.allowed, std::vector<std::string>{"POST"});
+  // A route without a path is never reached by a REST request.
+  EXPECT_EQ(MatchRoute(*routes, "GET", "/").route, nullptr);
+}
+
 }  // namespace
 }  // namespace fanout::gateway
