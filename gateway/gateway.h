@@ -12,12 +12,15 @@
 //
 // Gateway composes units with one job each and owns what they share:
 //
-//   GatewayState (gateway_state.h): routes, admission, rate limits, auth,
+//   Gateway
+//   ├── GatewayState (gateway_state.h): routes, admission, rate limits, auth,
 //   │   backends, message types; compiled from config (gateway_config.h)
 //   ├── RestDoor (rest_door.h): HTTP/1.1 + JSON, on its own HTTP server
 //   ├── GrpcDoor (grpc_door.h): routed methods and Gateway/Aggregate
 //   │   └── ServiceProxy (service_proxy.h): every other gRPC method
 //   └── metrics read at scrape time (gateway_metrics.h)
+//
+// Each door and the proxy are handed the GatewayState; none sees Gateway.
 //
 //   FANOUT_ASSIGN_OR_RETURN(auto gateway, Gateway::Create({.config = ..., .backends = ...,
 //                                                          .channel = make_channel}));
