@@ -10,13 +10,14 @@
 #include <grpcpp/create_channel.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "fanout/lab/v1/lab.pb.h"
+#include "gateway/route_compile.h"
 #include "node/async/with_deadline.h"
 #include "node/config/yaml_proto.h"
 #include "services/lab/lab_service.h"
 #include "tests/support/eventually.h"
 #include "tests/support/loop_fixture.h"
+#include "tests/support/route_context.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout::gateway {
@@ -50,15 +51,9 @@ class AggregatorTest : public testing::LoopTest {
 
   // One route from its YAML (a config::v1::Route), calling the lab.
   CompiledRoute Compile(const std::string& yaml) {
-    (void)lab::v1::EchoRequest::descriptor();  // Links the type the calls name.
     config::v1::Route route;
     EXPECT_THAT(YamlTextToMessage(yaml, "test", &route), IsOk());
-    RouteContext context{.backends = {"lab"}};
-    context.find_method = [](absl::string_view method) {
-      return google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
-          absl::StrReplaceAll(method, {{"/", "."}}));
-    };
-    absl::StatusOr<CompiledRoute> compiled = CompileRoute(route, context);
+    absl::StatusOr<CompiledRoute> compiled = CompileRoute(route, testing::TestRouteContext());
     EXPECT_THAT(compiled, IsOk());
     return compiled.ok() ? *std::move(compiled) : CompiledRoute();
   }
