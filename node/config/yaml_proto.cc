@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -148,12 +149,26 @@ absl::Status SetMap(const YAML::Node& node, const std::string& path, const Field
                     Message* message) {
   if (!node.IsMap()) return Wrong(path, "a mapping", node);
   const Reflection* r = message->GetReflection();
+  const FieldDescriptor* key_field = f->message_type()->map_key();
+  const FieldDescriptor* value_field = f->message_type()->map_value();
+  std::set<std::string> seen;
   for (const auto& item : node) {
     std::string key = item.first.Scalar();
-    Message* entry = r->AddMessage(message, f);
-    const FieldDescriptor* key_field = entry->GetDescriptor()->map_key();
-    const FieldDescriptor* value_field = entry->GetDescriptor()->map_value();
     std::string entry_path = Join(path, key);
+    if (!seen.insert(key).second) {
+      return absl::InvalidArgumentError(absl::StrCat(entry_path, ": key appears twice"));
+    }
+    // A key the message already holds (a default) is written over, not added
+    // again: through reflection a map is a list, and a second entry of one
+    // key would serialize twice.
+    Message* entry = nullptr;
+    if (key_field->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+      for (int i = 0; i < r->FieldSize(*message, f) && entry == nullptr; ++i) {
+        Message* existing = r->MutableRepeatedMessage(message, f, i);
+        if (existing->GetReflection()->GetString(*existing, key_field) == key) entry = existing;
+      }
+    }
+    if (entry == nullptr) entry = r->AddMessage(message, f);
     if (absl::Status s = SetScalar(item.first, entry_path, key_field, entry); !s.ok()) return s;
     if (absl::Status s = SetScalar(item.second, entry_path, value_field, entry); !s.ok()) return s;
   }
@@ -176,8 +191,13 @@ absl::Status SetMessage(const YAML::Node& node, const std::string& path, Message
   if (node.IsNull()) return absl::OkStatus();
   if (!node.IsMap()) return Wrong(path.empty() ? "(top level)" : path, "a mapping", node);
   const Descriptor* d = message->GetDescriptor();
+  std::set<std::string> seen;
   for (const auto& item : node) {
     std::string key = item.first.Scalar();
+    if (!seen.insert(key).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path.empty() ? "(top level)" : path, ": key \"", key, "\" appears twice"));
+    }
     const FieldDescriptor* f = d->FindFieldByName(key);
     if (f == nullptr) f = d->FindFieldByCamelcaseName(key);
     if (f == nullptr) {
