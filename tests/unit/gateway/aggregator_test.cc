@@ -36,11 +36,7 @@ class AggregatorTest : public testing::LoopTest {
     lab_.Register(server_);
     EXPECT_THAT(server_.Start(), IsOk());
     lab_.Serve(server_);
-    backends_["lab"] =
-        std::make_unique<Backend>("lab",
-                                  grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_.port()),
-                                                      grpc::InsecureChannelCredentials()),
-                                  config::v1::Backend());
+    backends_["lab"] = LabBackend(server_.port());
     env_.backends = &backends_;
     env_.new_message = [](const google::protobuf::Descriptor* type) {
       return std::unique_ptr<google::protobuf::Message>(
@@ -48,6 +44,14 @@ class AggregatorTest : public testing::LoopTest {
     };
   }
   ~AggregatorTest() override { server_.Shutdown(absl::Seconds(1)); }
+
+  // The backend "lab", served on `port` of 127.0.0.1.
+  static std::unique_ptr<Backend> LabBackend(int port) {
+    return std::make_unique<Backend>(
+        "lab",
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()),
+        config::v1::Backend());
+  }
 
   // One route from its YAML (a config::v1::Route), calling the lab.
   CompiledRoute Compile(const std::string& yaml) {
@@ -121,11 +125,7 @@ calls:
   chain_lab.Register(chain_server);
   ASSERT_THAT(chain_server.Start(), IsOk());
   chain_lab.Serve(chain_server);
-  backends_["lab"] =
-      std::make_unique<Backend>("lab",
-                                grpc::CreateChannel(absl::StrCat("127.0.0.1:", chain_server.port()),
-                                                    grpc::InsecureChannelCredentials()),
-                                config::v1::Backend());
+  backends_["lab"] = LabBackend(chain_server.port());
   CompiledRoute chain = Compile(R"(
 name: chain
 path: /c
