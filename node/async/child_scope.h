@@ -65,7 +65,7 @@ class ChildScope {
     }
     --self->running_;
     if (self->waiter_ && (self->wake_on_each_ || self->running_ == 0)) {
-      co_await ContinueWith(std::exchange(self->waiter_, {}));
+      co_await ContinueWith{std::exchange(self->waiter_, {})};
     }
   }
 

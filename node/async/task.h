@@ -193,7 +193,7 @@ class DetachedTask {
   };
 };
 
-// `co_await ContinueWith(h)` inside a DetachedTask: when it ends, resume `h`.
+// `co_await ContinueWith{h}` inside a DetachedTask: when it ends, resume `h`.
 struct ContinueWith {
   std::coroutine_handle<> next;
   bool await_ready() noexcept { return false; }
