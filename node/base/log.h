@@ -104,10 +104,10 @@ struct LogVoidify {
 #define FANOUT_LOG_LEVEL_WARNING ::fanout::LogLevel::kWarning
 #define FANOUT_LOG_LEVEL_ERROR ::fanout::LogLevel::kError
 
-// A statement-safe expression: `if (x) FANOUT_LOG(INFO) << ...; else ...` parses
-// as written, and arguments are not evaluated below the level.
-#define FANOUT_LOG(severity)                                \
-  !(FANOUT_LOG_LEVEL_##severity >= ::fanout::GetLogLevel()) \
-      ? (void)0                                             \
-      : ::fanout::LogVoidify() &                            \
+// A statement-safe expression: `if (x) FANOUT_LOG(INFO) << ...; else ...` parses as written
+// (no parentheses: `<<` must bind inside), and arguments below the level are not evaluated.
+#define FANOUT_LOG(severity)                                              \
+  !(FANOUT_LOG_LEVEL_##severity >= ::fanout::GetLogLevel())               \
+      ? (void)0                                                           \
+      : ::fanout::LogVoidify() & /* NOLINT(bugprone-macro-parentheses) */ \
             ::fanout::LogLine(FANOUT_LOG_LEVEL_##severity, __FILE__, __LINE__)

@@ -45,8 +45,8 @@ const absl::Status& AsStatus(const absl::StatusOr<T>& s) {
 
 #define FANOUT_CO_ASSIGN_OR_RETURN(lhs, expr) \
   FANOUT_ASSIGN_OR_RETURN_IMPL_(FANOUT_CONCAT_(fanout_statusor_, __LINE__), lhs, expr, co_return )
-
-#define FANOUT_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr, ret) \
-  auto tmp = (expr);                                       \
-  if (!tmp.ok()) ret std::move(tmp).status();              \
-  lhs = std::move(tmp).value()
+// NOLINTs: `tmp` is a name and `lhs` a declaration (`auto x`), neither can be parenthesized.
+#define FANOUT_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr, ret)                             \
+  auto tmp = (expr);                          /* NOLINT(bugprone-macro-parentheses) */ \
+  if (!tmp.ok()) ret std::move(tmp).status(); /* NOLINT(bugprone-macro-parentheses) */ \
+  lhs = std::move(tmp).value()                /* NOLINT(bugprone-macro-parentheses) */
