@@ -511,7 +511,8 @@ class Reader {
       case CppType::CPPTYPE_INT32: {
         int64_t n = 0;
         FANOUT_READ(Integer(value, INT32_MIN, INT32_MAX, &n));
-        rep ? r.AddInt32(message, field, n) : r.SetInt32(message, field, n);
+        const auto v = static_cast<int32_t>(n);  // In range: Integer checked it.
+        rep ? r.AddInt32(message, field, v) : r.SetInt32(message, field, v);
         return absl::OkStatus();
       }
       case CppType::CPPTYPE_INT64: {

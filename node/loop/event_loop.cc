@@ -229,8 +229,9 @@ LoopGroup::LoopGroup(Options options, grpc::ServerBuilder* builder) {
   // (node/base/sync.h) and gRPC's are not ours to check.
   static std::once_flag once;
   std::call_once(once, [] { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); });
-  int n =
-      options.num_loops > 0 ? options.num_loops : std::max(1u, std::thread::hardware_concurrency());
+  int n = options.num_loops > 0
+              ? options.num_loops
+              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const EventLoop::Options loop_options{.lag_probe_interval = options.lag_probe_interval,
                                         .simulated_clock = options.simulated_clock};
   for (int i = 0; i < n; ++i) {
