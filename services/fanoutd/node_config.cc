@@ -233,7 +233,7 @@ absl::Status ApplyEnvironment(NodeConfig* config, char** environ) {
     if (key == "OTEL_EXPORTER_OTLP_HEADERS") {
       FANOUT_ASSIGN_OR_RETURN(auto headers, ParseOtlpHeaders(value));
       auto* configured = config->mutable_tracing()->mutable_headers();
-      for (auto& [name, header] : headers) configured->insert({name, std::move(header)});
+      for (auto& [name, header] : headers) configured->try_emplace(name, std::move(header));
       continue;
     }
     if (!absl::StartsWith(key, "FANOUT_")) continue;
