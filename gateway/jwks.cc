@@ -200,7 +200,10 @@ absl::StatusOr<JwksKeys> ParseJwks(absl::string_view json) {
       return absl::InvalidArgumentError(
           absl::StrCat("keys[", i, "]: kid \"", kid, "\" appears twice"));
     }
-    out.emplace(key->kid, *std::move(key));
+    // The kid first: an argument moved from in the same call may be read
+    // after the move (argument order is unspecified).
+    std::string key_id = key->kid;
+    out.emplace(std::move(key_id), *std::move(key));
   }
   return out;
 }
