@@ -196,7 +196,7 @@ Task<absl::StatusOr<RouteResult>> RunRoute(const CompiledRoute& route, const Req
                                            const RouteEnv& env, PartSink on_part) {
   const size_t n = route.calls.size();
   std::vector<int> waiting(n);
-  for (size_t i = 0; i < n; ++i) waiting[i] = route.calls[i].needs.size();
+  for (size_t i = 0; i < n; ++i) waiting[i] = static_cast<int>(route.calls[i].needs.size());
   std::vector<std::optional<CallOutcome>> done(n);
   std::vector<int> started;  // AsCompleted index -> call index.
   AsCompleted<absl::StatusOr<CallOutcome>> running;
@@ -205,7 +205,7 @@ Task<absl::StatusOr<RouteResult>> RunRoute(const CompiledRoute& route, const Req
     running.Add(RunCall(route, i, input, env, done));
   };
   for (size_t i = 0; i < n; ++i)
-    if (waiting[i] == 0) start(i);
+    if (waiting[i] == 0) start(static_cast<int>(i));
 
   RouteResult result;
   std::vector<int> order;

@@ -272,7 +272,8 @@ void RestDoor::Handle(std::shared_ptr<HttpExchange> exchange) {
   // exchange ends.
   auto held = std::make_shared<std::vector<AdmissionLimiter::Ticket>>(*std::move(tickets));
   exchange->OnAnswered([held](const HttpResponse&) { held->clear(); });
-  EventLoop& loop = loops_->At(next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_->size());
+  EventLoop& loop = loops_->At(
+      static_cast<int>(next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_->size()));
   Admitted rest{.exchange = exchange,
                 .route = std::move(route),
                 .params = std::move(match.params),

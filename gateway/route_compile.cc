@@ -228,10 +228,11 @@ absl::Status LinkCalls(CompiledRoute& route) {
   }
   // Kahn's algorithm: every call must become runnable.
   std::vector<int> waiting(route.calls.size());
-  for (size_t i = 0; i < route.calls.size(); ++i) waiting[i] = route.calls[i].needs.size();
+  for (size_t i = 0; i < route.calls.size(); ++i)
+    waiting[i] = static_cast<int>(route.calls[i].needs.size());
   std::vector<int> ready;
   for (size_t i = 0; i < waiting.size(); ++i)
-    if (waiting[i] == 0) ready.push_back(i);
+    if (waiting[i] == 0) ready.push_back(static_cast<int>(i));
   size_t done = 0;
   while (!ready.empty()) {
     int at = ready.back();
@@ -325,7 +326,7 @@ absl::StatusOr<CompiledRoute> CompileRoute(const config::v1::Route& config,
   FANOUT_RETURN_IF_ERROR(LinkCalls(route));
   if (!config.respond_with().empty()) {
     for (size_t i = 0; i < route.calls.size(); ++i) {
-      if (route.calls[i].name == config.respond_with()) route.respond_with = i;
+      if (route.calls[i].name == config.respond_with()) route.respond_with = static_cast<int>(i);
     }
     if (route.respond_with < 0) {
       return Bad(where, absl::StrCat("respond_with \"", config.respond_with(), "\" names no call"));
