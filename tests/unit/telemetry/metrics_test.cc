@@ -170,7 +170,7 @@ TEST(MetricsTest, DestroyedCallbackHandleUnregisters) {
         });
     EXPECT_THAT(Parse(registry).Value("things_total"), Optional(7.0));
     CallbackHandle moved = std::move(handle);  // Moving keeps it registered once.
-    EXPECT_FALSE(handle.registered());
+    EXPECT_FALSE(handle.registered());  // NOLINT(bugprone-use-after-move): the point of the test
     EXPECT_THAT(Parse(registry).Value("things_total"), Optional(7.0));
     EXPECT_EQ(reads, 2);
   }
