@@ -10,7 +10,7 @@ packages=(
   libboost-dev libyaml-cpp-dev libsqlite3-dev libpq-dev libjwt-dev libssl-dev openssl
   postgresql
   curl wrk nghttp2-client python3-yaml
-  clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format clang-tidy
 )
 
 missing=()
