@@ -254,7 +254,7 @@ void Worker(const Options& options, int index, absl::Time stop, double interval_
 double Percentile(std::vector<double>& values, double p) {
   if (values.empty()) return 0;
   size_t k = std::min(values.size() - 1, static_cast<size_t>(p * values.size()));
-  std::nth_element(values.begin(), values.begin() + k, values.end());
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
   return values[k];
 }
 
