@@ -764,7 +764,7 @@ constexpr char kMetered[] = R"yaml(
 
 TEST_F(GatewayRestTest, ARouteRateLimitIsABucketPerCallerExactToTheToken) {
   StartGateway(std::string(kMetered) + "rate_limiting: {trusted_proxies: [127.0.0.0/8]}\n");
-  const int calls = lab_.calls();
+  const int64_t calls = lab_.calls();
   for (int i = 0; i < 3; ++i) {
     HttpResult r = Get("/metered");
     ASSERT_EQ(r.status, 200) << r.body;
@@ -858,7 +858,7 @@ cors:
 
 TEST_F(GatewayRestTest, CorsPreflightsAreAnsweredHeaderByHeader) {
   StartGateway(kCors);
-  const int calls = lab_.calls();
+  const int64_t calls = lab_.calls();
   HttpResult ok = HttpCall(port_, "OPTIONS", "/three", "",
                            {{"Origin", "https://app.example"},
                             {"Access-Control-Request-Method", "GET"},
