@@ -81,7 +81,7 @@ void AdaptiveLimit::StartMeasuring(absl::Time now) {
 }
 
 absl::Duration AdaptiveLimit::P50(std::vector<absl::Duration>& samples) const {
-  auto middle = samples.begin() + samples.size() / 2;
+  auto middle = samples.begin() + static_cast<std::ptrdiff_t>(samples.size() / 2);
   std::nth_element(samples.begin(), middle, samples.end());
   return *middle;
 }
