@@ -1,5 +1,8 @@
 #include "node/async/offload.h"
 
+#include "absl/strings/str_cat.h"
+#include "node/base/thread_name.h"
+
 namespace fanout {
 namespace {
 
@@ -27,7 +30,12 @@ OffloadPool::Metrics::Metrics(const std::string& pool)
 OffloadPool::OffloadPool(Options options) : options_(options), metrics_(options_.name) {
   int n = options.threads > 0 ? options.threads : 1;
   threads_.reserve(n);
-  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Work(); });
+  for (int i = 0; i < n; ++i) {
+    threads_.emplace_back([this] {
+      NameThisThread(absl::StrCat("offload-", options_.name));
+      Work();
+    });
+  }
   queue_depth_metric_ = metrics::DefaultRegistry().AddCallback(
       "fanout_offload_queue_depth", "Offloaded jobs waiting for a thread.", metrics::Type::kGauge,
       {"pool"}, [this] {

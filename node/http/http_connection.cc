@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "node/base/log.h"
+#include "node/base/thread_name.h"
 
 namespace fanout::http_internal {
 namespace {
@@ -53,7 +54,10 @@ IoWorker::~IoWorker() {
 }
 
 void IoWorker::Start() {
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("http-io");
+    io_.run();
+  });
 }
 
 void IoWorker::BeginStop() {

@@ -4,9 +4,11 @@
 
 #include <mutex>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "node/base/log.h"
 #include "node/base/sync.h"
+#include "node/base/thread_name.h"
 #include "node/loop/lag_probe.h"
 #include "node/loop/simulated_clock.h"
 #include "node/loop/stall_watch.h"
@@ -101,7 +103,10 @@ bool EventLoop::Post(absl::AnyInvocable<void()> fn) {
 }
 
 void EventLoop::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread(absl::StrCat("loop-", index_));
+    Run();
+  });
 }
 
 void EventLoop::Run() {

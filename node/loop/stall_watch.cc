@@ -5,6 +5,7 @@
 #include <string>
 
 #include "node/base/log.h"
+#include "node/base/thread_name.h"
 #include "node/loop/event_loop.h"
 
 namespace fanout {
@@ -16,7 +17,10 @@ StallWatch::StallWatch(std::vector<EventLoop*> loops, absl::Duration threshold)
       "Times the event loop stayed busy past the stall threshold without returning to its queue.",
       {"loop"});
   for (EventLoop* loop : loops_) stalls_.push_back(&family.With({std::to_string(loop->index())}));
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("stall-watch");
+    Run();
+  });
 }
 
 StallWatch::~StallWatch() {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/base/log.h"
+#include "node/base/thread_name.h"
 
 namespace fanout::trace::internal {
 namespace {
@@ -20,7 +21,10 @@ SpanProcessor::SpanProcessor(Options options, std::shared_ptr<SpanExporter> expo
                              ResourceProto default_resource)
     : options_(options), exporter_(std::move(exporter)) {
   AddResource(std::move(default_resource));
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("trace-export");
+    Run();
+  });
 }
 
 SpanProcessor::~SpanProcessor() { Shutdown(); }
