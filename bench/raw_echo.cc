@@ -53,6 +53,9 @@ class RawEchoServer::CallData {
     }
     new CallData(service_, cq_);  // Accept the next call while this one is answered.
     finishing_ = true;
+    // LabService::Echo's metadata both ways, so both servers send the same bytes.
+    context_.AddInitialMetadata("x-lab-served-by", "lab");
+    context_.AddTrailingMetadata("x-lab-code", "0");
     responder_.Finish(Answer(context_, request_), grpc::Status::OK, this);
   }
 
