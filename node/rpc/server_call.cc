@@ -35,9 +35,24 @@ void ServerCallScope::CancelIfGone() {
   bool cancelled = context_.IsCancelled();
   FANOUT_LOG(DEBUG) << "server call done-notification: cancelled=" << cancelled;
   if (!cancelled) return;
-  source_.Cancel(absl::Now() >= source_.deadline()
-                     ? absl::DeadlineExceededError("the call's deadline passed")
-                     : absl::CancelledError("the client cancelled the call"));
+  source_.Cancel(GoneStatus());
+}
+
+absl::Status ServerCallScope::GoneStatus() const {
+  return absl::Now() >= source_.deadline()
+             ? absl::DeadlineExceededError("the call's deadline passed")
+             : absl::CancelledError("the client cancelled the call");
+}
+
+void ServerCallScope::End(const absl::Status& answered) {
+  // IsCancelled() is meaningful once the done-notification has arrived.
+  bool gone = done_.arrived() && context_.IsCancelled();
+  if (gone && answered.code() != absl::StatusCode::kCancelled &&
+      answered.code() != absl::StatusCode::kDeadlineExceeded) {
+    telemetry_.End(GoneStatus());
+    return;
+  }
+  telemetry_.End(answered);
 }
 
 namespace {
@@ -48,9 +63,9 @@ Task<absl::Status> ServeGenericCall(std::unique_ptr<GenericCall> call,
   TaskContext handler_context = scope.handler_context();
   absl::Status status = co_await (*handler)(*call).WithContext(handler_context);
   co_await call->Finish(status).WithContext(handler_context);
-  scope.End(status);
   Signal& done = call->done();  // Awaited by name: GCC 12 copies a call's result.
   co_await done;
+  scope.End(status);
   co_return absl::OkStatus();
 }
 }  // namespace

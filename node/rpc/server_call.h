@@ -168,8 +168,8 @@ absl::Time ServerDeadline(const grpc::ServerContext& context);
 //   TaskContext handler_context = scope.handler_context();   // named: GCC 12 trap
 //   absl::Status status = co_await Handle(...).WithContext(handler_context);
 //   ... send the answer ...
-//   scope.End(status);
 //   co_await call->done;   // gRPC may still refer to the call state until then
+//   scope.End(status);
 //
 // Loop-affine.
 class ServerCallScope {
@@ -182,11 +182,18 @@ class ServerCallScope {
 
   // The call's loop, token (cancelled with the call) and span.
   TaskContext handler_context() { return {loop_, source_.token(), telemetry_.span()}; }
-  // The status the call was answered with.
-  void End(const absl::Status& answered) { telemetry_.End(answered); }
+  // Ends the call's span and metrics with the status it was answered with;
+  // call once `done` has arrived. A client that left first (cancelled, or
+  // its deadline passed) never saw that answer: the call ends with what
+  // happened to it instead, so a handler's reply to a caller already gone
+  // (an INVALID_ARGUMENT for a request message that never came) is not
+  // counted as the caller's fault.
+  void End(const absl::Status& answered);
 
  private:
   void CancelIfGone();
+  // Why the client left: its deadline passed, or it cancelled.
+  absl::Status GoneStatus() const;
 
   grpc::ServerContext& context_;
   Signal& done_;
@@ -247,8 +254,8 @@ Task<absl::Status> ServeUnaryCall(
     else
       call->responder.FinishWithError(ToGrpcStatus(response.status()), tag);
   });
-  scope.End(response.status());
   co_await call->done;
+  scope.End(response.status());
   co_return absl::OkStatus();
 }
 
@@ -264,8 +271,8 @@ Task<absl::Status> ServeStreamCall(
   absl::Status status =
       co_await (*handler)(call->context, call->request, out).WithContext(handler_context);
   co_await CqOp([&](EventLoop*, void* tag) { call->responder.Finish(ToGrpcStatus(status), tag); });
-  scope.End(status);
   co_await call->done;
+  scope.End(status);
   co_return absl::OkStatus();
 }
 

@@ -11,8 +11,10 @@
 #include "node/rpc/byte_buffer.h"
 #include "node/rpc/client.h"
 #include "node/rpc/server.h"
+#include "node/telemetry/metrics.h"
 #include "services/lab/lab_service.h"
 #include "tests/support/eventually.h"
+#include "tests/support/prometheus_text.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout {
@@ -211,6 +213,53 @@ TEST_F(RpcTest, GenericServerProxiesToABackend) {
   ASSERT_THAT(reply, IsOk());
   EXPECT_EQ(reply->message(), "via proxy");
   proxy.Shutdown(absl::Seconds(1));
+}
+
+// A handler that answers after its caller left (here: an error, as the
+// gateway's door answers a call whose request message never came) is not
+// counted with that answer: the caller never saw it.
+TEST_F(RpcTest, AnAnswerToACallerAlreadyGoneCountsAsWhatHappenedToIt) {
+  Server server({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1});
+  grpc::AsyncGenericService generic_service;
+  server.RegisterGenericService(&generic_service);
+  ASSERT_THAT(server.Start(), IsOk());
+  std::atomic<bool> answered{false};
+  server.ServeGeneric(&generic_service, [&](GenericCall& call) -> Task<absl::Status> {
+    co_await call.Read();
+    absl::Status slept = co_await Sleep(absl::Seconds(30));  // Until the caller's deadline.
+    answered = true;
+    co_return absl::InvalidArgumentError(absl::StrCat("answered after: ", slept.message()));
+  });
+  grpc::GenericStub stub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", server.port()),
+                                             grpc::InsecureChannelCredentials()));
+  auto scrape = [] {
+    absl::StatusOr<testing::PrometheusText> text =
+        testing::ParsePrometheusText(metrics::DefaultRegistry().Render());
+    EXPECT_THAT(text.status(), IsOk());
+    return text.ok() ? *std::move(text) : testing::PrometheusText{};
+  };
+  auto count = [](const testing::PrometheusText& text, const std::string& code) {
+    return text
+        .Value("fanout_rpc_server_duration_seconds_count",
+               {{"service", "fanout.lab.v1.Lab"}, {"method", "Echo"}, {"code", code}})
+        .value_or(0);
+  };
+  testing::PrometheusText before = scrape();
+  auto run = [&]() -> Task<absl::Status> {
+    FANOUT_CO_ASSIGN_OR_RETURN(Bytes request, ToByteBuffer(Req("late")));
+    co_return (co_await CallGenericUnary(&stub, "/fanout.lab.v1.Lab/Echo", request,
+                                         {.deadline = absl::Now() + absl::Milliseconds(200)}))
+        .status();
+  };
+  EXPECT_THAT(BlockOn(server.loops().At(0), run()), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  testing::PrometheusText after;
+  EXPECT_TRUE(Eventually([&] {
+    after = scrape();
+    return count(after, "DEADLINE_EXCEEDED") - count(before, "DEADLINE_EXCEEDED") == 1;
+  })) << "the call is counted as what happened to its caller";
+  EXPECT_TRUE(answered.load());
+  EXPECT_EQ(count(after, "INVALID_ARGUMENT") - count(before, "INVALID_ARGUMENT"), 0);
+  server.Shutdown(absl::Seconds(1));
 }
 
 TEST_F(RpcTest, ServerHandlerFansOutOneHundredCalls) {
