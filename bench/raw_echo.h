@@ -10,8 +10,8 @@
 // The server is the classic CallData state machine of gRPC's async examples;
 // it answers the way LabService::Echo answers a request with no delay and no
 // error (message echoed, served_by "lab", the deadline it saw, and the
-// x-lab-served-by / x-lab-code metadata), so both carry the same bytes. The client keeps a fixed number of calls in flight from its
-// own queue thread, starting the next one as each finishes.
+// x-lab-served-by / x-lab-code metadata), so both carry the same bytes. The client keeps a fixed
+// number of calls in flight from its own queue thread, starting the next one as each finishes.
 #pragma once
 
 #include <grpcpp/channel.h>
