@@ -223,10 +223,12 @@ TEST_F(RpcTest, AnAnswerToACallerAlreadyGoneCountsAsWhatHappenedToIt) {
   grpc::AsyncGenericService generic_service;
   server.RegisterGenericService(&generic_service);
   ASSERT_THAT(server.Start(), IsOk());
+  std::atomic<bool> started{false};
   std::atomic<bool> answered{false};
   server.ServeGeneric(&generic_service, [&](GenericCall& call) -> Task<absl::Status> {
     co_await call.Read();
-    absl::Status slept = co_await Sleep(absl::Seconds(30));  // Until the caller's deadline.
+    started = true;
+    absl::Status slept = co_await Sleep(absl::Seconds(30));  // Until the caller leaves.
     answered = true;
     co_return absl::InvalidArgumentError(absl::StrCat("answered after: ", slept.message()));
   });
@@ -247,15 +249,22 @@ TEST_F(RpcTest, AnAnswerToACallerAlreadyGoneCountsAsWhatHappenedToIt) {
   testing::PrometheusText before = scrape();
   auto run = [&]() -> Task<absl::Status> {
     FANOUT_CO_ASSIGN_OR_RETURN(Bytes request, ToByteBuffer(Req("late")));
-    co_return (co_await CallGenericUnary(&stub, "/fanout.lab.v1.Lab/Echo", request,
-                                         {.deadline = absl::Now() + absl::Milliseconds(200)}))
-        .status();
+    auto call = [&]() -> Task<absl::StatusOr<Bytes>> {
+      co_return co_await CallGenericUnary(&stub, "/fanout.lab.v1.Lab/Echo", request);
+    };
+    // Fails once the server holds the call: Gather cancels the call, which
+    // RST_STREAMs it (no deadline, so the server sees a cancel, not a timeout).
+    auto leave = [&]() -> Task<absl::StatusOr<Bytes>> {
+      while (!started.load()) co_await Sleep(absl::Milliseconds(1));
+      co_return absl::AbortedError("the caller left");
+    };
+    co_return (co_await Gather(call(), leave())).status();
   };
-  EXPECT_THAT(BlockOn(server.loops().At(0), run()), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(BlockOn(server.loops().At(0), run()), StatusIs(absl::StatusCode::kAborted));
   testing::PrometheusText after;
   EXPECT_TRUE(Eventually([&] {
     after = scrape();
-    return count(after, "DEADLINE_EXCEEDED") - count(before, "DEADLINE_EXCEEDED") == 1;
+    return count(after, "CANCELLED") - count(before, "CANCELLED") == 1;
   })) << "the call is counted as what happened to its caller";
   EXPECT_TRUE(answered.load());
   EXPECT_EQ(count(after, "INVALID_ARGUMENT") - count(before, "INVALID_ARGUMENT"), 0);
