@@ -41,12 +41,13 @@ OrdersService::OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& l
       users_(users),
       options_(options),
       hub_(options.watcher_buffer),
-      every_replica_(store->StartCommitFeed(
-          {.on_order = [this](const v1::Order& order) { hub_.Publish(order); },
-           .on_gap = [this] { hub_.Interrupt(); }})),
+      poller_(store->shared()
+                  ? std::make_unique<WatchPoller>(
+                        store, &hub_, WatchPoller::Options{.interval = options.watch_poll_interval})
+                  : nullptr),
       context_{.store = store_,
                .pool = pool_,
-               .hub = every_replica_ ? nullptr : &hub_,
+               .hub = poller_ ? nullptr : &hub_,
                .outcomes = &outcomes_,
                .user_check_ttl = options.user_check_ttl},
       writers_(loops,
@@ -56,8 +57,6 @@ OrdersService::OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& l
                {.actor = {.name = "orders/user", .mailbox_capacity = options.mailbox_capacity},
                 .max_actors = options.max_user_actors,
                 .idle_timeout = options.actor_idle_timeout}) {}
-
-OrdersService::~OrdersService() { store_->StopCommitFeed(); }
 
 void OrdersService::Serve(Server& server) {
   using S = v1::Orders::AsyncService;
@@ -156,19 +155,21 @@ Task<absl::Status> OrdersService::WatchOrders(const v1::WatchOrdersRequest& requ
     co_return absl::InvalidArgumentError(absl::StrCat(
         "user_id is required (> 0), got ", request.user_id(), ": a watch is of one user's orders"));
   }
-  std::shared_ptr<WatchHub::Watcher> watcher = hub_.Add(request.user_id());
+  // Polled from the store: the watch starts after the user's newest order.
+  int64_t after_sequence = 0;
+  if (poller_ != nullptr) {
+    FANOUT_CO_ASSIGN_OR_RETURN(std::vector<v1::Order> newest, co_await Offload(*pool_, [&] {
+                                 return store_->Recent(request.user_id(), 1);
+                               }));
+    if (!newest.empty()) after_sequence = newest[0].sequence();
+  }
+  std::shared_ptr<WatchHub::Watcher> watcher = hub_.Add(request.user_id(), after_sequence);
   absl::Status ended;
   for (;;) {
     absl::StatusOr<v1::Order> order = co_await watcher->queue.Receive();
     if (watcher->overflowed.load()) {
       ended = absl::ResourceExhaustedError(absl::StrCat(
           "watcher fell behind: more than ", options_.watcher_buffer, " orders undelivered"));
-      break;
-    }
-    if (watcher->interrupted.load()) {
-      ended = absl::UnavailableError(
-          "the orders feed from PostgreSQL was interrupted, so orders may be missing here: "
-          "watch again (ListOrders catches up)");
       break;
     }
     if (!order.ok()) {

@@ -3,8 +3,8 @@
 // numbered 1, 2, 3, ... in the order accepted even under concurrent
 // writers; storage is SQLite or PostgreSQL through Offload. WatchOrders
 // streams new orders live (WatchHub): with SQLite those this process
-// writes, with PostgreSQL those any replica commits (the store's commit
-// feed, LISTEN/NOTIFY).
+// writes, as it writes them; with PostgreSQL those any replica commits,
+// within about `watch_poll_interval` (WatchPoller reads them from the store).
 //
 //   auto users_stub = users::v1::Users::NewStub(users_channel);
 //   OrdersService orders(store.get(), &pool, server.loops(), {});
@@ -36,6 +36,7 @@
 #include "services/orders/orders_store.h"
 #include "services/orders/user_orders.h"
 #include "services/orders/watch_hub.h"
+#include "services/orders/watch_poller.h"
 
 namespace fanout::orders {
 
@@ -50,12 +51,14 @@ class OrdersService {
     // How long a user's actor trusts that its user exists.
     absl::Duration user_check_ttl = absl::Minutes(1);
     absl::Duration write_timeout = absl::Seconds(5);
+    // With a store other replicas share: how often watched users' new
+    // orders are read from it (the longest a watcher waits for one).
+    absl::Duration watch_poll_interval = absl::Milliseconds(50);
   };
   // `users` talks to the users backend; it may be set later (set_users),
   // before Serve().
   OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& loops, Options options,
                 users::v1::Users::Stub* users = nullptr);
-  ~OrdersService();
 
   void set_users(users::v1::Users::Stub* users) { users_ = users; }
   void Register(Server& server) { server.RegisterService(&service_); }
@@ -67,8 +70,8 @@ class OrdersService {
                                  ServerStreamWriter<v1::Order>& out);
 
   size_t watchers() const { return hub_.size(); }
-  // Watchers see orders from the store's commit feed (every replica's).
-  bool watches_every_replica() const { return every_replica_; }
+  // Watchers see orders read from the store (every replica's).
+  bool watches_every_replica() const { return poller_ != nullptr; }
   // User actors held now, and evicted so far.
   size_t user_actors() const { return writers_.size(); }
   int64_t user_actor_evictions() const { return writers_.evictions(); }
@@ -87,7 +90,8 @@ class OrdersService {
   users::v1::Users::Stub* users_;
   const Options options_;
   WatchHub hub_;
-  const bool every_replica_;
+  // With a shared store; stopped (joined) before the hub goes.
+  std::unique_ptr<WatchPoller> poller_;
   WriteOutcomes outcomes_;
   const UserOrders::Context context_;
   ActorRegistry<int64_t, WriteOrder, WriteResult> writers_;

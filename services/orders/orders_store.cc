@@ -1,10 +1,8 @@
 #include "services/orders/orders_store.h"
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "node/base/log.h"
 #include "node/base/status_macros.h"
 #include "services/store/sqlite.h"
 
@@ -12,7 +10,6 @@ namespace fanout::orders {
 namespace {
 
 constexpr char kColumns[] = "id, user_id, item, quantity, amount_cents, created_unix_ms, sequence";
-constexpr char kChannel[] = "fanout_orders";
 
 v1::Order Stamped(const v1::CreateOrderRequest& request) {
   v1::Order order;
@@ -69,6 +66,20 @@ class SqliteOrdersStore final : public OrdersStore {
     return FromRows(rows);
   }
 
+  absl::StatusOr<std::vector<v1::Order>> After(const std::vector<Cursor>& cursors,
+                                               int limit_per_user) override {
+    std::vector<v1::Order> orders;
+    for (const Cursor& c : cursors) {
+      FANOUT_ASSIGN_OR_RETURN(
+          auto rows, db_->Query(absl::StrCat("SELECT ", kColumns,
+                                             " FROM orders WHERE user_id = ? AND sequence > ?"
+                                             " ORDER BY sequence LIMIT ?"),
+                                {c.user_id, c.after_sequence, int64_t{limit_per_user}}));
+      for (v1::Order& o : FromRows(rows)) orders.push_back(std::move(o));
+    }
+    return orders;
+  }
+
  private:
   std::unique_ptr<Sqlite> db_;
 };
@@ -110,38 +121,16 @@ const std::vector<std::string>& PostgresSteps() {
   return *steps;
 }
 
-// The NOTIFY payload: the order's fields, comma-separated, item last (it
-// may hold commas). Items are at most 200 bytes: far under NOTIFY's 8000.
-absl::StatusOr<v1::Order> ParsePayload(const std::string& payload) {
-  std::vector<std::string> parts = absl::StrSplit(payload, absl::MaxSplits(',', 6));
-  int64_t numbers[6];
-  if (parts.size() != 7) return absl::InvalidArgumentError("orders feed: malformed payload");
-  for (int i = 0; i < 6; ++i) {
-    if (!absl::SimpleAtoi(parts[i], &numbers[i])) {
-      return absl::InvalidArgumentError("orders feed: malformed payload");
-    }
-  }
-  v1::Order o;
-  o.set_id(numbers[0]);
-  o.set_user_id(numbers[1]);
-  o.set_quantity(static_cast<int32_t>(numbers[2]));
-  o.set_amount_cents(numbers[3]);
-  o.set_created_unix_ms(numbers[4]);
-  o.set_sequence(numbers[5]);
-  o.set_item(std::move(parts[6]));
-  return o;
-}
-
 class PostgresOrdersStore final : public OrdersStore {
  public:
   explicit PostgresOrdersStore(std::unique_ptr<Postgres> db) : db_(std::move(db)) {}
-  ~PostgresOrdersStore() override { StopCommitFeed(); }
 
   absl::StatusOr<v1::Order> Insert(const v1::CreateOrderRequest& request) override {
     // One statement, so one round trip: bump the user's counter (its row
-    // lock orders this user's writers on every replica until commit),
-    // store the order with it, and notify every replica's feed; the
-    // notification is delivered only if this commits.
+    // lock orders this user's writers on every replica until commit) and
+    // store the order with it. No NOTIFY: a transaction that notifies takes
+    // a database-wide lock until its commit is flushed, one writer at a
+    // time (bench/README.md); watches poll After instead.
     static constexpr PgStatement kInsert{
         "orders_insert",
         "WITH counter AS ("
@@ -153,8 +142,7 @@ class PostgresOrdersStore final : public OrdersStore {
         "  INSERT INTO orders (user_id, item, quantity, amount_cents, created_unix_ms, sequence)"
         "  SELECT $1, $2, $3, $4, $5, last_sequence FROM counter"
         "  RETURNING id, sequence)"
-        " SELECT id, sequence, pg_notify('fanout_orders',"
-        "  concat_ws(',', id, $1, $3, $4, $5, sequence, $2)) FROM stored"};
+        " SELECT id, sequence FROM stored"};
     v1::Order order = Stamped(request);
     FANOUT_ASSIGN_OR_RETURN(
         auto rows, db_->Query(kInsert, {order.user_id(), order.item(), int64_t{order.quantity()},
@@ -173,41 +161,33 @@ class PostgresOrdersStore final : public OrdersStore {
     return FromRows(rows);
   }
 
-  bool StartCommitFeed(CommitFeed feed) override {
-    MutexLock lock(&mu_);
-    listener_ = std::make_unique<PostgresListener>(
-        db_->options(), kChannel,
-        PostgresListener::Callbacks{.on_payload =
-                                        [on_order = feed.on_order](const std::string& payload) {
-                                          absl::StatusOr<v1::Order> order = ParsePayload(payload);
-                                          if (order.ok()) {
-                                            on_order(*order);
-                                          } else {
-                                            FANOUT_LOG(WARNING) << order.status().message();
-                                          }
-                                        },
-                                    .on_gap = feed.on_gap});
-    return true;
-  }
-
-  void StopCommitFeed() override {
-    std::unique_ptr<PostgresListener> listener;
-    {
-      MutexLock lock(&mu_);
-      listener = std::move(listener_);
+  absl::StatusOr<std::vector<v1::Order>> After(const std::vector<Cursor>& cursors,
+                                               int limit_per_user) override {
+    // One round trip for every watched user: an index range scan each.
+    static constexpr PgStatement kAfter{
+        "orders_after",
+        "SELECT o.id, o.user_id, o.item, o.quantity, o.amount_cents, o.created_unix_ms,"
+        " o.sequence FROM unnest($1::bigint[], $2::bigint[]) AS w(user_id, after_sequence)"
+        " CROSS JOIN LATERAL (SELECT * FROM orders WHERE orders.user_id = w.user_id"
+        "  AND orders.sequence > w.after_sequence ORDER BY sequence LIMIT $3) o"
+        " ORDER BY o.user_id, o.sequence"};
+    if (cursors.empty()) return std::vector<v1::Order>{};
+    std::vector<std::string> users, afters;
+    for (const Cursor& c : cursors) {
+      users.push_back(absl::StrCat(c.user_id));
+      afters.push_back(absl::StrCat(c.after_sequence));
     }
-    listener.reset();  // Joins, outside the lock.
+    FANOUT_ASSIGN_OR_RETURN(auto rows,
+                            db_->Query(kAfter, {absl::StrCat("{", absl::StrJoin(users, ","), "}"),
+                                                absl::StrCat("{", absl::StrJoin(afters, ","), "}"),
+                                                int64_t{limit_per_user}}));
+    return FromRows(rows);
   }
 
-  bool commit_feed_ready() const override {
-    MutexLock lock(&mu_);
-    return listener_ == nullptr || listener_->listening();
-  }
+  bool shared() const override { return true; }
 
  private:
   std::unique_ptr<Postgres> db_;
-  mutable Mutex mu_;
-  std::unique_ptr<PostgresListener> listener_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

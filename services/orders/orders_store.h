@@ -8,9 +8,12 @@
 // PostgreSQL the insert takes a row lock on the user's counter
 // (order_counters) in the same statement, so writers on any replica get
 // 1, 2, 3, ... without gaps or duplicates, a transaction-level guarantee.
+// The lock is held until commit, so each user's orders also commit in
+// sequence order: a reader that has seen sequence n misses nothing by
+// asking for n+1 onwards (After), which is how WatchOrders follows the
+// orders every replica writes.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,20 +35,22 @@ class OrdersStore {
   // Newest first.
   virtual absl::StatusOr<std::vector<v1::Order>> Recent(int64_t user_id, int limit) = 0;
 
-  // Every order committed by any writer of this database (this process
-  // included), as it commits, on a thread of the store's. `on_gap`: some
-  // may have been missed (the feed's connection was lost).
-  struct CommitFeed {
-    std::function<void(const v1::Order&)> on_order;
-    std::function<void()> on_gap;
+  // Where a watch of one user has got to: it has seen orders up to
+  // `after_sequence`.
+  struct Cursor {
+    int64_t user_id;
+    int64_t after_sequence;
   };
-  // False when the store has no such feed (SQLite: this process is the only
-  // writer, and the caller publishes what it writes).
-  virtual bool StartCommitFeed(CommitFeed feed) { return false; }
-  // Stops the feed and joins its thread (before what it calls goes away).
-  virtual void StopCommitFeed() {}
-  // True once the feed receives (always, without one).
-  virtual bool commit_feed_ready() const { return true; }
+  // Each cursor's user's orders after its sequence, oldest first, at most
+  // `limit_per_user` each. Per-user sequences commit in order (each user's
+  // writers are serialised until commit), so reading from a cursor misses
+  // none: WatchOrders polls this where other processes write too.
+  virtual absl::StatusOr<std::vector<v1::Order>> After(const std::vector<Cursor>& cursors,
+                                                       int limit_per_user) = 0;
+  // True when other processes write this store too (PostgreSQL): a watch
+  // then reads new orders from the store (After) instead of hearing of
+  // this process's writes.
+  virtual bool shared() const { return false; }
 };
 
 }  // namespace fanout::orders

@@ -84,7 +84,7 @@ class UserOrders : public Actor<WriteOrder, WriteResult> {
   struct Context {  // Shared by every user's actor; outlives them.
     OrdersStore* store;
     OffloadPool* pool;
-    WatchHub* hub;  // Null: the store's commit feed publishes.
+    WatchHub* hub;  // Null: a WatchPoller publishes (the store is shared).
     WriteOutcomes* outcomes;
     absl::Duration user_check_ttl;
   };

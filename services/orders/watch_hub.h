@@ -2,7 +2,7 @@
 // Each watcher has a bounded buffer; one that falls behind is closed and
 // marked overflowed instead of growing memory.
 //
-//   std::shared_ptr<WatchHub::Watcher> w = hub.Add(user_id);   // 0: everyone
+//   std::shared_ptr<WatchHub::Watcher> w = hub.Add(user_id, last_seen);   // user 0: everyone
 //   absl::StatusOr<v1::Order> next = co_await w->queue.Receive();
 //   hub.Remove(w);
 //
@@ -16,27 +16,38 @@
 #include "fanout/orders/v1/orders.pb.h"
 #include "node/async/channel.h"
 #include "node/base/sync.h"
+#include "services/orders/orders_store.h"
 
 namespace fanout::orders {
 
 class WatchHub {
  public:
   struct Watcher {
-    Watcher(int64_t user, size_t capacity) : user_id(user), queue(capacity) {}
+    Watcher(int64_t user, int64_t after, size_t capacity)
+        : user_id(user), queue(capacity), last_sequence(after) {}
     const int64_t user_id;  // 0: everyone.
     Channel<v1::Order> queue;
     std::atomic<bool> overflowed{false};
-    // The feed of orders was interrupted: some may be missing.
-    std::atomic<bool> interrupted{false};
+
+   private:
+    friend class WatchHub;
+    // The sequence of the last order sent (of user_id's), under the hub's lock.
+    int64_t last_sequence;
   };
 
   explicit WatchHub(size_t buffer) : buffer_(buffer) {}
-  std::shared_ptr<Watcher> Add(int64_t user_id);
+  // A watcher of `user_id`'s orders after sequence `after_sequence`.
+  std::shared_ptr<Watcher> Add(int64_t user_id, int64_t after_sequence = 0);
   void Remove(const std::shared_ptr<Watcher>& watcher);
-  // A watcher whose buffer is full is closed and marked overflowed.
+  // Sends `order` to its user's watchers (and everyone's), each at most
+  // once and only past its last sequence, so an order published twice (a
+  // poll that overlaps the last) is sent once. Published orders of one user
+  // must come in sequence order. A watcher whose buffer is full is closed
+  // and marked overflowed.
   void Publish(const v1::Order& order);
-  // Ends every watcher, marked interrupted (its stream may have missed orders).
-  void Interrupt();
+  // Each watched user (not everyone's watchers) with the lowest sequence its
+  // watchers have seen: where a poll of the store picks up.
+  std::vector<OrdersStore::Cursor> Cursors() const;
   size_t size() const;
 
  private:

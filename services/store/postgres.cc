@@ -1,7 +1,6 @@
 #include "services/store/postgres.h"
 
 #include <poll.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -329,70 +328,6 @@ absl::Status Postgres::Migrate(const std::string& component,
     }
     return c.Run(kSet, {component, static_cast<int64_t>(steps.size())}).status();
   });
-}
-
-PostgresListener::PostgresListener(PostgresOptions options, std::string channel,
-                                   Callbacks callbacks)
-    : options_(std::move(options)), channel_(std::move(channel)), callbacks_(std::move(callbacks)) {
-  if (::pipe(wake_) != 0) FANOUT_LOG(ERROR) << "postgres listener: pipe failed";
-  thread_ = std::thread([this] { Run(); });
-}
-
-PostgresListener::~PostgresListener() {
-  stopping_.store(true);
-  char byte = 1;
-  (void)!::write(wake_[1], &byte, 1);
-  thread_.join();
-  ::close(wake_[0]);
-  ::close(wake_[1]);
-}
-
-bool PostgresListener::Sleep(absl::Duration d) {
-  pollfd fd{.fd = wake_[0], .events = POLLIN, .revents = 0};
-  ::poll(&fd, 1, static_cast<int>(absl::ToInt64Milliseconds(d)));
-  return !stopping_.load();
-}
-
-void PostgresListener::Run() {
-  absl::Duration backoff = kFirstBackoff;
-  while (!stopping_.load()) {
-    PGconn* conn = ConnectTo(options_);
-    std::string listen;
-    if (PQstatus(conn) == CONNECTION_OK) {
-      char* quoted = PQescapeIdentifier(conn, channel_.data(), channel_.size());
-      listen = absl::StrCat("LISTEN ", quoted ? quoted : "");
-      PQfreemem(quoted);
-    }
-    ResultPtr listened(listen.empty() ? nullptr : PQexec(conn, listen.c_str()), PQclear);
-    if (listened == nullptr || !CommandOk(listened.get())) {
-      FANOUT_LOG(WARNING) << "postgres listener (" << channel_
-                          << "): cannot listen: " << Trimmed(PQerrorMessage(conn));
-      PQfinish(conn);
-      if (!Sleep(backoff)) break;
-      backoff = std::min(backoff * 2, options_.reconnect_max_backoff);
-      continue;
-    }
-    backoff = kFirstBackoff;
-    listening_.store(true);
-    for (;;) {
-      pollfd fds[2] = {{.fd = PQsocket(conn), .events = POLLIN, .revents = 0},
-                       {.fd = wake_[0], .events = POLLIN, .revents = 0}};
-      if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
-      if (stopping_.load()) break;
-      if (!PQconsumeInput(conn)) break;
-      while (PGnotify* n = PQnotifies(conn)) {
-        callbacks_.on_payload(n->extra);
-        PQfreemem(n);
-      }
-      if (PQstatus(conn) != CONNECTION_OK) break;
-    }
-    listening_.store(false);
-    PQfinish(conn);
-    if (stopping_.load()) break;
-    FANOUT_LOG(WARNING) << "postgres listener (" << channel_
-                        << "): connection lost; notifications until it is back are missed";
-    if (callbacks_.on_gap) callbacks_.on_gap();
-  }
 }
 
 }  // namespace fanout

@@ -29,11 +29,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -117,35 +115,6 @@ class Postgres {
   absl::Time next_connect_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
   std::string last_connect_error_ ABSL_GUARDED_BY(mu_);
-};
-
-// PostgresListener: LISTEN on one channel from a connection and thread of
-// its own; every NOTIFY payload goes to `on_payload` (on that thread). The
-// connection is reopened (with backoff) when lost; notifications sent
-// meanwhile are missed, and `on_gap` is called once it is back.
-// Thread-safe; stops (and joins) in the destructor.
-class PostgresListener {
- public:
-  struct Callbacks {
-    std::function<void(const std::string& payload)> on_payload;
-    std::function<void()> on_gap;
-  };
-  PostgresListener(PostgresOptions options, std::string channel, Callbacks callbacks);
-  ~PostgresListener();
-  // True once LISTEN is in place (tests wait for it).
-  bool listening() const { return listening_.load(); }
-
- private:
-  void Run();
-  bool Sleep(absl::Duration d);  // false when stopping
-
-  const PostgresOptions options_;
-  const std::string channel_;
-  const Callbacks callbacks_;
-  int wake_[2] = {-1, -1};
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> listening_{false};
-  std::thread thread_;
 };
 
 }  // namespace fanout

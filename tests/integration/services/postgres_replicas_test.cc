@@ -174,7 +174,6 @@ TEST_F(PostgresReplicasTest, AWatchSeesOrdersWrittenByAnotherReplica) {
   OrdersReplica a(store_.postgres(), users.target()), b(store_.postgres(), users.target());
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_TRUE(a.service().watches_every_replica());
-  ASSERT_TRUE(::fanout::testing::Eventually([&] { return a.store().commit_feed_ready(); }));
   auto run = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
     orders::v1::WatchOrdersRequest watch;
     watch.set_user_id(1);
