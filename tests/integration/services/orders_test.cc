@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -415,6 +416,29 @@ TEST(WatchHubTest, ASlowWatcherIsDroppedNotBuffered) {
   EXPECT_TRUE(slow->overflowed.load());
   EXPECT_TRUE(slow->queue.closed());
   EXPECT_EQ(slow->queue.size(), 2u);  // Memory stays at the buffer's bound.
+}
+
+TEST(WatchHubTest, EachWatcherGetsAnOrderOncePastWhereItStarted) {
+  WatchHub hub(8);
+  auto early = hub.Add(1, 0), late = hub.Add(1, 2), other = hub.Add(2, 5);
+  auto order = [](int64_t user, int64_t sequence) {
+    v1::Order o;
+    o.set_user_id(user);
+    o.set_sequence(sequence);
+    return o;
+  };
+  // Where a poll picks up: the lowest sequence each user's watchers have seen.
+  auto cursors = hub.Cursors();
+  std::map<int64_t, int64_t> at;
+  for (const auto& c : cursors) at[c.user_id] = c.after_sequence;
+  EXPECT_EQ(at, (std::map<int64_t, int64_t>{{1, 0}, {2, 5}}));
+  // Two polls that overlap publish 2 and 3 twice: each is sent once.
+  for (int64_t s : {1, 2, 3, 2, 3, 4}) hub.Publish(order(1, s));
+  EXPECT_EQ(early->queue.size(), 4u);  // 1, 2, 3, 4
+  EXPECT_EQ(late->queue.size(), 2u);   // 3, 4: it started after 2
+  EXPECT_EQ(other->queue.size(), 0u);
+  for (const auto& c : hub.Cursors()) at[c.user_id] = c.after_sequence;
+  EXPECT_EQ(at[1], 4);
 }
 
 }  // namespace

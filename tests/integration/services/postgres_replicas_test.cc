@@ -208,6 +208,55 @@ TEST_F(PostgresReplicasTest, AWatchSeesOrdersWrittenByAnotherReplica) {
               ::fanout::testing::IsOkAndHolds(::testing::ElementsAre("from b#1", "from a#2")));
 }
 
+TEST(PostgresRestartTest, AWatchLivesThroughARestartAndMissesNothing) {
+  FANOUT_REQUIRE_POSTGRES();
+  auto server = PostgresServer::Start();
+  ASSERT_THAT(server, IsOk());
+  auto dsn = (*server)->CreateDatabase();
+  ASSERT_THAT(dsn, IsOk());
+  PostgresOptions options{.dsn = *dsn, .pool_size = 2, .pool_wait = absl::Seconds(10)};
+  UsersReplica users(options);
+  ASSERT_TRUE(users.ok());
+  ASSERT_THAT(BlockOn(users.loop(), users.Create(1)), IsOk());
+  OrdersReplica a(options, users.target()), b(options, users.target());
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto run = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
+    orders::v1::WatchOrdersRequest watch;
+    watch.set_user_id(1);
+    ServerStreamCall<orders::v1::Order> stream(a.stub(), &Orders::Stub::PrepareAsyncWatchOrders,
+                                               watch);
+    auto writer = [&]() -> Task<absl::Status> {
+      while (a.service().watchers() == 0) {
+        FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));
+      }
+      FANOUT_CO_RETURN_IF_ERROR((co_await CreateOrder(b.stub(), 1, "before")).status());
+      // Down for a few polls of a's watch; b's next write waits for the pool.
+      (*server)->Stop();
+      FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(300)));
+      FANOUT_CO_RETURN_IF_ERROR((*server)->StartAgain());
+      co_return (co_await CreateOrder(b.stub(), 1, "after")).status();
+    };
+    auto reader = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
+      std::vector<std::string> seen;
+      while (seen.size() < 2) {
+        FANOUT_CO_ASSIGN_OR_RETURN(auto order, co_await stream.Read());
+        if (!order) co_return absl::InternalError("stream ended early");
+        seen.push_back(absl::StrCat(order->item(), "#", order->sequence()));
+      }
+      co_return seen;
+    };
+    auto [written, seen] = co_await GatherSettled(writer(), reader());
+    FANOUT_CO_RETURN_IF_ERROR(written);
+    co_await stream.Cancel();
+    co_return seen;
+  };
+  auto bounded = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
+    co_return co_await WithTimeout(run(), absl::Seconds(20));
+  };
+  auto seen = BlockOn(a.loop(), bounded());
+  EXPECT_THAT(seen, ::fanout::testing::IsOkAndHolds(::testing::ElementsAre("before#1", "after#2")));
+}
+
 TEST(PostgresRestartTest, ARestartCostsOnlyTheCallsInFlightThenThePoolRecovers) {
   FANOUT_REQUIRE_POSTGRES();
   auto server = PostgresServer::Start();
