@@ -2,15 +2,11 @@
 #include <gmock/gmock.h>
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -26,6 +22,7 @@
 #include "node/async/gather.h"
 #include "node/async/spawn.h"
 #include "node/rpc/client.h"
+#include "tests/support/free_port.h"
 #include "tests/support/generic_unary.h"
 #include "tests/support/http_client.h"
 #include "tests/support/prometheus_text.h"
@@ -36,25 +33,11 @@
 namespace fanout {
 namespace {
 
+using ::fanout::testing::FreePort;
 using ::fanout::testing::IsOk;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  // A failed bind would read back port 0: say so rather than start on it.
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ADD_FAILURE() << "FreePort: bind: " << std::strerror(errno);
-  }
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // Runs a command, returns exit status and stderr+stdout.
 std::pair<int, std::string> RunCommand(const std::string& command) {
