@@ -5,6 +5,7 @@
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
@@ -123,6 +124,44 @@ Task<absl::StatusOr<orders::v1::Order>> CreateOrder(Orders::Stub* stub, int64_t 
   co_return co_await CallUnary(stub, &Orders::Stub::PrepareAsyncCreateOrder, std::move(r));
 }
 
+// Watches `user`'s orders on `watched`, runs `write` once the watch is
+// registered, and returns the first `count` orders the watch sees as
+// "item#sequence", or an error if they do not come within `timeout`.
+absl::StatusOr<std::vector<std::string>> WatchWhile(OrdersReplica& watched, int64_t user,
+                                                    size_t count,
+                                                    std::function<Task<absl::Status>()> write,
+                                                    absl::Duration timeout) {
+  auto run = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
+    orders::v1::WatchOrdersRequest watch;
+    watch.set_user_id(user);
+    ServerStreamCall<orders::v1::Order> stream(watched.stub(),
+                                               &Orders::Stub::PrepareAsyncWatchOrders, watch);
+    auto writer = [&]() -> Task<absl::Status> {
+      while (watched.service().watchers() == 0) {
+        FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));
+      }
+      co_return co_await write();
+    };
+    auto reader = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
+      std::vector<std::string> seen;
+      while (seen.size() < count) {
+        FANOUT_CO_ASSIGN_OR_RETURN(auto order, co_await stream.Read());
+        if (!order) co_return absl::InternalError("stream ended early");
+        seen.push_back(absl::StrCat(order->item(), "#", order->sequence()));
+      }
+      co_return seen;
+    };
+    auto [written, seen] = co_await GatherSettled(writer(), reader());
+    FANOUT_CO_RETURN_IF_ERROR(written);
+    co_await stream.Cancel();
+    co_return seen;
+  };
+  auto bounded = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
+    co_return co_await WithTimeout(run(), timeout);
+  };
+  return BlockOn(watched.loop(), bounded());
+}
+
 class PostgresReplicasTest : public ::testing::Test {
  protected:
   void SetUp() override { FANOUT_REQUIRE_STORE(store_); }
@@ -174,96 +213,59 @@ TEST_F(PostgresReplicasTest, AWatchSeesOrdersWrittenByAnotherReplica) {
   OrdersReplica a(store_.postgres(), users.target()), b(store_.postgres(), users.target());
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_TRUE(a.service().watches_every_replica());
-  auto run = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
-    orders::v1::WatchOrdersRequest watch;
-    watch.set_user_id(1);
-    ServerStreamCall<orders::v1::Order> stream(a.stub(), &Orders::Stub::PrepareAsyncWatchOrders,
-                                               watch);
-    auto writer = [&]() -> Task<absl::Status> {
-      while (a.service().watchers() == 0) {
-        FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));
-      }
-      FANOUT_CO_RETURN_IF_ERROR((co_await CreateOrder(b.stub(), 1, "from b")).status());
-      co_return (co_await CreateOrder(a.stub(), 1, "from a")).status();
-    };
-    auto reader = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
-      std::vector<std::string> seen;
-      while (seen.size() < 2) {
-        FANOUT_CO_ASSIGN_OR_RETURN(auto order, co_await stream.Read());
-        if (!order) co_return absl::InternalError("stream ended early");
-        seen.push_back(absl::StrCat(order->item(), "#", order->sequence()));
-      }
-      co_return seen;
-    };
-    auto [written, seen] = co_await GatherSettled(writer(), reader());
-    FANOUT_CO_RETURN_IF_ERROR(written);
-    co_await stream.Cancel();
-    co_return seen;
-  };
-  auto bounded = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
-    co_return co_await WithTimeout(run(), absl::Seconds(10));
-  };
-  auto seen = BlockOn(a.loop(), bounded());
+  auto seen = WatchWhile(
+      a, 1, 2,
+      [&]() -> Task<absl::Status> {
+        FANOUT_CO_RETURN_IF_ERROR((co_await CreateOrder(b.stub(), 1, "from b")).status());
+        co_return (co_await CreateOrder(a.stub(), 1, "from a")).status();
+      },
+      absl::Seconds(10));
   EXPECT_THAT(seen,
               ::fanout::testing::IsOkAndHolds(::testing::ElementsAre("from b#1", "from a#2")));
 }
 
-TEST(PostgresRestartTest, AWatchLivesThroughARestartAndMissesNothing) {
-  FANOUT_REQUIRE_POSTGRES();
-  auto server = PostgresServer::Start();
-  ASSERT_THAT(server, IsOk());
-  auto dsn = (*server)->CreateDatabase();
-  ASSERT_THAT(dsn, IsOk());
-  PostgresOptions options{.dsn = *dsn, .pool_size = 2, .pool_wait = absl::Seconds(10)};
+// A server of the test's own, since it is stopped and started again.
+class PostgresRestartTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    FANOUT_REQUIRE_POSTGRES();
+    auto server = PostgresServer::Start();
+    ASSERT_THAT(server, IsOk());
+    server_ = std::move(*server);
+    auto dsn = server_->CreateDatabase();
+    ASSERT_THAT(dsn, IsOk());
+    dsn_ = *dsn;
+  }
+  PostgresOptions Options(int pool_size) const {
+    return {.dsn = dsn_, .pool_size = pool_size, .pool_wait = absl::Seconds(10)};
+  }
+  std::unique_ptr<PostgresServer> server_;
+  std::string dsn_;
+};
+
+TEST_F(PostgresRestartTest, AWatchLivesThroughARestartAndMissesNothing) {
+  PostgresOptions options = Options(2);
   UsersReplica users(options);
   ASSERT_TRUE(users.ok());
   ASSERT_THAT(BlockOn(users.loop(), users.Create(1)), IsOk());
   OrdersReplica a(options, users.target()), b(options, users.target());
   ASSERT_TRUE(a.ok() && b.ok());
-  auto run = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
-    orders::v1::WatchOrdersRequest watch;
-    watch.set_user_id(1);
-    ServerStreamCall<orders::v1::Order> stream(a.stub(), &Orders::Stub::PrepareAsyncWatchOrders,
-                                               watch);
-    auto writer = [&]() -> Task<absl::Status> {
-      while (a.service().watchers() == 0) {
-        FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));
-      }
-      FANOUT_CO_RETURN_IF_ERROR((co_await CreateOrder(b.stub(), 1, "before")).status());
-      // Down for a few polls of a's watch; b's next write waits for the pool.
-      (*server)->Stop();
-      FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(300)));
-      FANOUT_CO_RETURN_IF_ERROR((*server)->StartAgain());
-      co_return (co_await CreateOrder(b.stub(), 1, "after")).status();
-    };
-    auto reader = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
-      std::vector<std::string> seen;
-      while (seen.size() < 2) {
-        FANOUT_CO_ASSIGN_OR_RETURN(auto order, co_await stream.Read());
-        if (!order) co_return absl::InternalError("stream ended early");
-        seen.push_back(absl::StrCat(order->item(), "#", order->sequence()));
-      }
-      co_return seen;
-    };
-    auto [written, seen] = co_await GatherSettled(writer(), reader());
-    FANOUT_CO_RETURN_IF_ERROR(written);
-    co_await stream.Cancel();
-    co_return seen;
-  };
-  auto bounded = [&]() -> Task<absl::StatusOr<std::vector<std::string>>> {
-    co_return co_await WithTimeout(run(), absl::Seconds(20));
-  };
-  auto seen = BlockOn(a.loop(), bounded());
+  auto seen = WatchWhile(
+      a, 1, 2,
+      [&]() -> Task<absl::Status> {
+        FANOUT_CO_RETURN_IF_ERROR((co_await CreateOrder(b.stub(), 1, "before")).status());
+        // Down for a few polls of a's watch; b's next write waits for the pool.
+        server_->Stop();
+        FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(300)));
+        FANOUT_CO_RETURN_IF_ERROR(server_->StartAgain());
+        co_return (co_await CreateOrder(b.stub(), 1, "after")).status();
+      },
+      absl::Seconds(20));
   EXPECT_THAT(seen, ::fanout::testing::IsOkAndHolds(::testing::ElementsAre("before#1", "after#2")));
 }
 
-TEST(PostgresRestartTest, ARestartCostsOnlyTheCallsInFlightThenThePoolRecovers) {
-  FANOUT_REQUIRE_POSTGRES();
-  auto server = PostgresServer::Start();
-  ASSERT_THAT(server, IsOk());
-  auto dsn = (*server)->CreateDatabase();
-  ASSERT_THAT(dsn, IsOk());
-  PostgresOptions options{.dsn = *dsn, .pool_size = 4, .pool_wait = absl::Seconds(10)};
+TEST_F(PostgresRestartTest, ARestartCostsOnlyTheCallsInFlightThenThePoolRecovers) {
+  PostgresOptions options = Options(4);
   UsersReplica users(options);
   ASSERT_TRUE(users.ok());
 
@@ -288,9 +290,9 @@ TEST(PostgresRestartTest, ARestartCostsOnlyTheCallsInFlightThenThePoolRecovers) 
   };
   std::thread restart([&] {
     absl::SleepFor(absl::Milliseconds(700));
-    (*server)->Stop();
+    server_->Stop();
     absl::SleepFor(absl::Milliseconds(300));  // Down a while: calls arriving now wait.
-    EXPECT_THAT((*server)->StartAgain(), IsOk());
+    EXPECT_THAT(server_->StartAgain(), IsOk());
     back_at_ns.store(absl::ToUnixNanos(absl::Now()));
     absl::SleepFor(absl::Milliseconds(1200));
     stop.store(true);
