@@ -33,6 +33,9 @@ orders::OrdersService::Options OrdersOptions(const config::v1::Orders& config) {
   if (config.user_check_ttl_ms() > 0) {
     options.user_check_ttl = absl::Milliseconds(config.user_check_ttl_ms());
   }
+  if (config.watch_poll_ms() > 0) {
+    options.watch_poll_interval = absl::Milliseconds(config.watch_poll_ms());
+  }
   return options;
 }
 

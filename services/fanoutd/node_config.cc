@@ -107,6 +107,10 @@ absl::Status ValidateOrders(const config::v1::Orders& o) {
     return Bad("orders.user_check_ttl_ms",
                absl::StrCat("must be >= 0, got ", o.user_check_ttl_ms()));
   }
+  if (o.watch_poll_ms() < 0 || o.watch_poll_ms() > 60'000) {
+    return Bad("orders.watch_poll_ms",
+               absl::StrCat("must be in [0, 60000] (0: 50), got ", o.watch_poll_ms()));
+  }
   return absl::OkStatus();
 }
 

@@ -87,6 +87,8 @@ TEST(NodeConfigTest, EveryMistakeIsRefusedNamingItsKey) {
             "orders.max_user_actors: must be in [0, 10000000] (0: 10000), got 10000001"},
            {"orders: {actor_idle_ms: -1}", "orders.actor_idle_ms: must be >= 0, got -1"},
            {"orders: {user_check_ttl_ms: -1}", "orders.user_check_ttl_ms: must be >= 0, got -1"},
+           {"orders: {watch_poll_ms: 60001}",
+            "orders.watch_poll_ms: must be in [0, 60000] (0: 50), got 60001"},
            {"gateway: {routes: [{name: r, path: /r, calls: [{name: a, backend: nowhere, "
             "method: fanout.lab.v1.Lab/Echo}]}]}",
             "gateway.routes[0] route \"r\": call \"a\": backend \"nowhere\" is not configured"},
