@@ -32,6 +32,16 @@ absl::Status Validate(const v1::CreateOrderRequest& r) {
   return absl::OkStatus();
 }
 
+// Every replica's orders for this one's watchers, from a shared store.
+std::unique_ptr<WatchPoller> MakePoller(OrdersStore* store, WatchHub* hub,
+                                        const OrdersService::Options& options) {
+  return std::make_unique<WatchPoller>(
+      store, hub,
+      WatchPoller::Options{.interval = options.watch_poll_interval,
+                           // One poll never overfills a watcher that has kept up.
+                           .limit_per_user = static_cast<int>(options.watcher_buffer)});
+}
+
 }  // namespace
 
 OrdersService::OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& loops,
@@ -41,10 +51,7 @@ OrdersService::OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& l
       users_(users),
       options_(options),
       hub_(options.watcher_buffer),
-      poller_(store->shared()
-                  ? std::make_unique<WatchPoller>(
-                        store, &hub_, WatchPoller::Options{.interval = options.watch_poll_interval})
-                  : nullptr),
+      poller_(store->shared() ? MakePoller(store, &hub_, options) : nullptr),
       context_{.store = store_,
                .pool = pool_,
                .hub = poller_ ? nullptr : &hub_,

@@ -35,8 +35,10 @@ class WatchPoller {
  public:
   struct Options {
     absl::Duration interval = absl::Milliseconds(50);
-    // Orders of one user per poll; a user with more gets the rest at the next.
-    int limit_per_user = 256;
+    // Orders of one user per poll; a user with more gets the rest at the
+    // next. At most a watcher's buffer, so a burst waits a poll instead of
+    // closing a watch that keeps up.
+    int limit_per_user = 64;
   };
   WatchPoller(OrdersStore* store, WatchHub* hub, Options options);
   ~WatchPoller();

@@ -224,6 +224,39 @@ TEST_F(PostgresReplicasTest, AWatchSeesOrdersWrittenByAnotherReplica) {
               ::fanout::testing::IsOkAndHolds(::testing::ElementsAre("from b#1", "from a#2")));
 }
 
+TEST_F(PostgresReplicasTest, ABurstLargerThanAWatchersBufferArrivesOverSeveralPolls) {
+  UsersReplica users(store_.postgres());
+  ASSERT_TRUE(users.ok());
+  ASSERT_THAT(BlockOn(users.loop(), users.Create(1)), IsOk());
+  OrdersReplica a(store_.postgres(), users.target()), b(store_.postgres(), users.target());
+  ASSERT_TRUE(a.ok() && b.ok());
+  // 3x the buffer (64), committed by b faster than one poll interval.
+  constexpr int kBurst = 192;
+  auto seen = WatchWhile(
+      a, 1, kBurst,
+      [&]() -> Task<absl::Status> {
+        std::atomic<bool> done{false};
+        absl::Status written;
+        std::thread burst([&] {
+          orders::v1::CreateOrderRequest r;
+          r.set_user_id(1);
+          r.set_quantity(1);
+          for (int i = 0; i < kBurst && written.ok(); ++i) {
+            r.set_item(absl::StrCat(i));
+            written = b.store().Insert(r).status();
+          }
+          done.store(true);
+        });
+        while (!done.load()) (void)co_await Sleep(absl::Milliseconds(5));
+        burst.join();
+        co_return written;
+      },
+      absl::Seconds(20));
+  ASSERT_THAT(seen, IsOk());
+  ASSERT_EQ(seen->size(), size_t{kBurst});
+  for (int i = 0; i < kBurst; ++i) EXPECT_EQ((*seen)[i], absl::StrCat(i, "#", i + 1));
+}
+
 // A server of the test's own, since it is stopped and started again.
 class PostgresRestartTest : public ::testing::Test {
  protected:
