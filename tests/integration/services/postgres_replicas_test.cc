@@ -165,16 +165,24 @@ absl::StatusOr<std::vector<std::string>> WatchWhile(OrdersReplica& watched, int6
 class PostgresReplicasTest : public ::testing::Test {
  protected:
   void SetUp() override { FANOUT_REQUIRE_STORE(store_); }
+  // The users service holding users 1..n, and two orders replicas on it.
+  void StartReplicas(int n) {
+    users_ = std::make_unique<UsersReplica>(store_.postgres());
+    ASSERT_TRUE(users_->ok());
+    for (int i = 1; i <= n; ++i) ASSERT_THAT(BlockOn(users_->loop(), users_->Create(i)), IsOk());
+    a_ = std::make_unique<OrdersReplica>(store_.postgres(), users_->target());
+    b_ = std::make_unique<OrdersReplica>(store_.postgres(), users_->target());
+    ASSERT_TRUE(a_->ok() && b_->ok());
+  }
   TestStore store_{StoreKind::kPostgres};
+  std::unique_ptr<UsersReplica> users_;
+  std::unique_ptr<OrdersReplica> a_, b_;
 };
 
 TEST_F(PostgresReplicasTest, TwoOrdersReplicasKeepEachUsersSequenceExact) {
-  UsersReplica users(store_.postgres());
-  ASSERT_TRUE(users.ok());
   constexpr int kUsers = 4, kOrders = 120;
-  for (int i = 1; i <= kUsers; ++i) ASSERT_THAT(BlockOn(users.loop(), users.Create(i)), IsOk());
-  OrdersReplica a(store_.postgres(), users.target()), b(store_.postgres(), users.target());
-  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_NO_FATAL_FAILURE(StartReplicas(kUsers));
+  OrdersReplica &a = *a_, &b = *b_;
   // Every user's orders are split over both replicas, all in flight at once.
   auto run = [&]() -> Task<absl::StatusOr<std::vector<orders::v1::Order>>> {
     std::vector<Task<absl::StatusOr<orders::v1::Order>>> writes;
@@ -207,11 +215,8 @@ TEST_F(PostgresReplicasTest, TwoOrdersReplicasKeepEachUsersSequenceExact) {
 }
 
 TEST_F(PostgresReplicasTest, AWatchSeesOrdersWrittenByAnotherReplica) {
-  UsersReplica users(store_.postgres());
-  ASSERT_TRUE(users.ok());
-  ASSERT_THAT(BlockOn(users.loop(), users.Create(1)), IsOk());
-  OrdersReplica a(store_.postgres(), users.target()), b(store_.postgres(), users.target());
-  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_NO_FATAL_FAILURE(StartReplicas(1));
+  OrdersReplica &a = *a_, &b = *b_;
   EXPECT_TRUE(a.service().watches_every_replica());
   auto seen = WatchWhile(
       a, 1, 2,
@@ -225,11 +230,8 @@ TEST_F(PostgresReplicasTest, AWatchSeesOrdersWrittenByAnotherReplica) {
 }
 
 TEST_F(PostgresReplicasTest, ABurstLargerThanAWatchersBufferArrivesOverSeveralPolls) {
-  UsersReplica users(store_.postgres());
-  ASSERT_TRUE(users.ok());
-  ASSERT_THAT(BlockOn(users.loop(), users.Create(1)), IsOk());
-  OrdersReplica a(store_.postgres(), users.target()), b(store_.postgres(), users.target());
-  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_NO_FATAL_FAILURE(StartReplicas(1));
+  OrdersReplica &a = *a_, &b = *b_;
   // 3x the buffer (64), committed by b faster than one poll interval.
   constexpr int kBurst = 192;
   auto seen = WatchWhile(
