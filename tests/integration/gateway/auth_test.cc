@@ -193,6 +193,8 @@ SigningKey* GatewayAuthTest::rsa_ = nullptr;
 SigningKey* GatewayAuthTest::ec_ = nullptr;
 SigningKey* GatewayAuthTest::stranger_ = nullptr;
 
+// proves: gateway.auth.jwt.issuer, gateway.auth.jwt.audiences, gateway.auth.jwt.jwks_file
+// proves: gateway.auth.default_mode
 TEST_F(GatewayAuthTest, BadTokensAre401AtBothDoorsAndReachNoBackend) {
   std::string payload = Payload();
   std::string good = rsa_->Sign(payload);
@@ -237,6 +239,7 @@ TEST_F(GatewayAuthTest, BadTokensAre401AtBothDoorsAndReachNoBackend) {
   EXPECT_EQ(recorder_.calls(), 0);
 }
 
+// proves: gateway.routes.*.auth.mode
 TEST_F(GatewayAuthTest, TheBackendIsToldWhoCalledAndNothingTheCallerMadeUp) {
   std::vector<std::pair<std::string, std::string>> spoofed = {
       {"x-fanout-subject", "root"}, {"x-fanout-scopes", "admin"}, {"x-user-id", "0"}};
@@ -264,6 +267,7 @@ TEST_F(GatewayAuthTest, TheBackendIsToldWhoCalledAndNothingTheCallerMadeUp) {
   EXPECT_THAT(maybe.body, HasSubstr("subject=;scopes=;auth=;user=;hops=1"));
 }
 
+// proves: gateway.routes.*.auth.scopes, gateway.routes.*.auth.claims
 TEST_F(GatewayAuthTest, MissingScopesOrClaimsAre403) {
   std::string acme = "Bearer " + rsa_->Sign(Payload(R"(,"tenant":"acme")"));
   EXPECT_EQ(Get("/orders", {{"Authorization", acme}}).status, 200);
@@ -285,6 +289,7 @@ TEST_F(GatewayAuthTest, MissingScopesOrClaimsAre403) {
   EXPECT_EQ(recorder_.calls(), calls);
 }
 
+// proves: gateway.auth.api_keys.file
 TEST_F(GatewayAuthTest, ApiKeysGoodAndBad) {
   HttpResult good = Get("/who", {{"X-Api-Key", "sesame"}});
   ASSERT_EQ(good.status, 200) << good.body;
@@ -300,6 +305,7 @@ TEST_F(GatewayAuthTest, ApiKeysGoodAndBad) {
   EXPECT_THAT(reply.message(), HasSubstr("subject=reporting"));
 }
 
+// proves: gateway.auth.jwt.refresh_interval_s
 TEST_F(GatewayAuthTest, ARotatedKeySetIsUsedWithoutARestart) {
   SigningKey rotated = SigningKey::P256("ec-2");
   std::string bearer = "Bearer " + rotated.Sign(Payload());

@@ -267,6 +267,7 @@ class GatewayRestTest : public ::testing::Test {
   int port_ = 0;
 };
 
+// proves: gateway.rest_address, gateway.routes.*.calls.*.name
 TEST_F(GatewayRestTest, IndependentCallsRunConcurrently) {
   StartGateway();
   HttpResult r = Get("/three?delay=500");
@@ -279,6 +280,9 @@ TEST_F(GatewayRestTest, IndependentCallsRunConcurrently) {
   EXPECT_EQ(lab_.peak_concurrent_sleeps(), 3);
 }
 
+// proves: gateway.routes.*.path, gateway.routes.*.calls.*.backend, gateway.routes.*.calls.*.method
+// proves: gateway.routes.*.calls.*.request, gateway.routes.*.calls.*.output
+// proves: gateway.routes.*.calls.*.select
 TEST_F(GatewayRestTest, DependentCallUsesTheEarlierAnswer) {
   StartGateway();
   HttpResult r = Get("/chain/hello");
@@ -286,6 +290,7 @@ TEST_F(GatewayRestTest, DependentCallUsesTheEarlierAnswer) {
   EXPECT_EQ(r.body, "{\"echoed\":{\"twice\":\"hello\"}}\n");  // "first" is left out ("-").
 }
 
+// proves: gateway.routes.*.calls.*.optional
 TEST_F(GatewayRestTest, OptionalPartFailureGivesAPartialAnswer) {
   StartGateway();
   HttpResult r = Get("/partial?code=14");
@@ -353,6 +358,7 @@ TEST_F(GatewayRestTest, CallerDeadlinePassingIs504AndCancelsTheBackendCall) {
   }
 }
 
+// proves: backends.*.timeout_ms, gateway.routes.*.calls.*.timeout_ms
 TEST_F(GatewayRestTest, ABackendsTimeoutMsLimitsEachCallAndSaysSo) {
   StartGateway();
   ASSERT_EQ(Get("/hasty/0").status, 200);  // Connected, and quick calls pass.
@@ -374,6 +380,7 @@ TEST_F(GatewayRestTest, ABackendsTimeoutMsLimitsEachCallAndSaysSo) {
   EXPECT_THAT(r.body, Not(HasSubstr("timeout_ms")));
 }
 
+// proves: backends.*.max_concurrent_calls, backends.*.max_queued_calls
 TEST_F(GatewayRestTest, FullBulkheadFailsFastWithResourceExhausted) {
   StartGateway();
   // One in flight, one queued: the third finds the queue full.
@@ -395,6 +402,7 @@ TEST_F(GatewayRestTest, FullBulkheadFailsFastWithResourceExhausted) {
   EXPECT_EQ(gateway_->backends().at("narrow")->stats().bulkhead_rejected.load(), 1);
 }
 
+// proves: gateway.routes.*.max_in_flight
 TEST_F(GatewayRestTest, RouteLimitShedsAt503WithRetryAfter) {
   StartGateway();
   std::thread slow([&] { EXPECT_EQ(Get("/limited/5000").status, 200); });
@@ -407,6 +415,7 @@ TEST_F(GatewayRestTest, RouteLimitShedsAt503WithRetryAfter) {
   slow.join();
 }
 
+// proves: gateway.max_in_flight
 TEST_F(GatewayRestTest, GlobalLimitShedsEveryRoute) {
   StartGateway("max_in_flight: 1\n");
   std::thread slow([&] { EXPECT_EQ(Get("/sleep/5000").status, 200); });
@@ -447,6 +456,8 @@ TEST_F(GatewayRestTest, CallersOwnShortDeadlinesDoNotOpenTheCircuit) {
   EXPECT_EQ(Get("/fragile").status, 200);
 }
 
+// proves: backends.*.circuit_breaker.enabled, backends.*.circuit_breaker.min_calls
+// proves: backends.*.circuit_breaker.open_ms, backends.*.circuit_breaker.half_open_calls
 TEST_F(GatewayRestTest, CircuitOpensOnFailuresAndClosesAfterAProbe) {
   StartGateway();
   for (int i = 0; i < 4; ++i) EXPECT_EQ(Get("/fragile?code=14").status, 503);
@@ -461,6 +472,7 @@ TEST_F(GatewayRestTest, CircuitOpensOnFailuresAndClosesAfterAProbe) {
   EXPECT_EQ(gateway_->backends().at("fragile")->breaker().state(), CircuitBreaker::State::kClosed);
 }
 
+// proves: backends.*.retry_budget.max_tokens, gateway.routes.*.calls.*.retry.max_attempts
 TEST_F(GatewayRestTest, RetriesStopWhenTheBudgetIsSpent) {
   StartGateway();
   const BackendStats& stats = gateway_->backends().at("budgeted")->stats();
@@ -473,6 +485,7 @@ TEST_F(GatewayRestTest, RetriesStopWhenTheBudgetIsSpent) {
   EXPECT_EQ(stats.attempts.load(), 6 + stats.retries.load());
 }
 
+// proves: gateway.routes.*.calls.*.hedge_delay_ms
 TEST_F(GatewayRestTest, HedgingCutsTheSlowTail) {
   StartGateway();
   // A connected channel first, so the first copy reaches the backend first.
@@ -503,6 +516,7 @@ TEST_F(GatewayRestTest, CallerLeavingCancelsTheBackendCalls) {
   EXPECT_TRUE(Eventually([&] { return gateway_->admission().in_flight() == 0; }));
 }
 
+// proves: gateway.routes.*.stream
 TEST_F(GatewayRestTest, StreamSendsPartsInCompletionOrder) {
   StartGateway();
   HttpResult r = Get("/stream");
@@ -570,6 +584,7 @@ TEST_F(GatewayRestTest, ABodyOfManyKeysIsRefusedAtTheElementLimit) {
   EXPECT_THAT(r.body, HasSubstr("more than 10000 values (gateway.json.max_elements)"));
 }
 
+// proves: gateway.json.max_depth, gateway.json.max_string_bytes
 TEST_F(GatewayRestTest, JsonLimitsComeFromTheConfig) {
   StartGateway("json: {max_depth: 2, max_string_bytes: 8}\n");  // "message" is 7.
   EXPECT_EQ(HttpCall(port_, "POST", "/echo", R"({"message": "12345678"})").status, 200);
@@ -581,6 +596,8 @@ TEST_F(GatewayRestTest, JsonLimitsComeFromTheConfig) {
   EXPECT_THAT(longer.body, HasSubstr("longer than 8 bytes"));
 }
 
+// proves: gateway.max_header_bytes, gateway.max_requests_per_connection, gateway.idle_timeout_ms
+// proves: gateway.read_timeout_ms
 TEST_F(GatewayRestTest, RestDoorLimitsComeFromTheConfig) {
   StartGateway(
       "max_header_bytes: 1024\nmax_requests_per_connection: 2\nidle_timeout_ms: 100\n"
@@ -655,6 +672,7 @@ class GatewayGrpcTest : public GatewayRestTest {
   std::unique_ptr<gateway::v1::Gateway::Stub> stub_;
 };
 
+// proves: gateway.routes.*.name
 TEST_F(GatewayGrpcTest, AggregateRunsARouteByName) {
   gateway::v1::AggregateResponse reply;
   grpc::ClientContext context;
@@ -762,6 +780,8 @@ constexpr char kMetered[] = R"yaml(
       - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=m"}}
 )yaml";
 
+// proves: gateway.routes.*.rate_limit.requests_per_second, gateway.routes.*.rate_limit.burst
+// proves: gateway.rate_limiting.trusted_proxies
 TEST_F(GatewayRestTest, ARouteRateLimitIsABucketPerCallerExactToTheToken) {
   StartGateway(std::string(kMetered) + "rate_limiting: {trusted_proxies: [127.0.0.0/8]}\n");
   const int64_t calls = lab_.calls();
@@ -797,6 +817,7 @@ TEST_F(GatewayRestTest, ACallerCannotNameItselfWithoutATrustedProxy) {
   EXPECT_EQ(Get("/metered", {{"X-Forwarded-For", "198.51.100.99"}}).status, 429);
 }
 
+// proves: gateway.rate_limiting.global.requests_per_second, gateway.rate_limiting.global.burst
 TEST_F(GatewayRestTest, TheGlobalRateLimitCoversBothDoors) {
   StartGateway("rate_limiting: {global: {requests_per_second: 1, burst: 3}}\n");
   auto stub = lab::v1::Lab::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", front_.port()),
@@ -856,6 +877,8 @@ cors:
   max_age_s: 120
 )yaml";
 
+// proves: gateway.cors.allowed_origins, gateway.cors.max_age_s
+// proves: gateway.routes.*.cors.allowed_origins, gateway.routes.*.cors.allow_credentials
 TEST_F(GatewayRestTest, CorsPreflightsAreAnsweredHeaderByHeader) {
   StartGateway(kCors);
   const int64_t calls = lab_.calls();
@@ -949,6 +972,7 @@ TEST(GatewayConfigTest, CorsMistakesAreNamed) {
 // Streams through the proxy are admitted apart from unary calls (an idle
 // stream must not hold a slot a request needs), and a unary call whose
 // caller set no deadline gets the gateway's default one.
+// proves: gateway.max_streams, gateway.default_timeout_ms
 TEST_F(GatewayRestTest, ProxiedStreamsAreAdmittedApartAndUnaryCallsGetADefaultDeadline) {
   StartGateway("max_streams: 1\nmax_in_flight: 1\ndefault_timeout_ms: 300\n");
   auto stub = lab::v1::Lab::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", front_.port()),
@@ -1050,6 +1074,7 @@ struct BadInput {
 class GatewayBadInputTest : public GatewayRestTest,
                             public ::testing::WithParamInterface<BadInput> {};
 
+// proves: gateway.max_body_bytes, gateway.routes.*.http_method
 TEST_P(GatewayBadInputTest, ClearAnswerAndTheGatewayKeepsServing) {
   StartGateway();
   const BadInput& bad = GetParam();
