@@ -353,6 +353,7 @@ PY
   ;;
 
 slowdown)
+  # proves: backends.*.adaptive_concurrency.enabled
   # The lab backend with adaptive_concurrency under steady load (32
   # connections) while its latency goes 1 ms -> 200 ms -> 1 ms. The limit is
   # cut within seconds of the slowdown; admitted requests keep their

@@ -72,6 +72,7 @@ class WidgetsBackend {
   testing::FileReflectionService reflection_;
 };
 
+// proves: gateway.use_reflection
 TEST(GatewayReflectionTest, RoutesAndDirectCallsToAServiceLearnedByReflection) {
   WidgetsBackend widgets;
   config::v1::GatewayConfig config;

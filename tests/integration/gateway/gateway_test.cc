@@ -23,6 +23,7 @@
 #include "tests/support/eventually.h"
 #include "tests/support/generic_unary.h"
 #include "tests/support/http_client.h"
+#include "tests/support/prometheus_text.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout::gateway {
@@ -131,6 +132,17 @@ routes:
       - {name: slow, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {delay_ms: "=400"}}
       - {name: fast, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=quick"}}
       - {name: broken, backend: lab, method: fanout.lab.v1.Lab/Echo, optional: true, request: {error_code: "=14"}}
+  - name: picky
+    path: /picky
+    respond_with: echo
+    calls:
+      - {name: echo, backend: picky, method: fanout.lab.v1.Lab/Echo, request: {error_code: query.code}}
+  - name: generous
+    path: /generous
+    respond_with: echo
+    calls:
+      - {name: echo, backend: generous, method: fanout.lab.v1.Lab/Echo, request: {error_code: query.code},
+         retry: {max_attempts: 2, initial_backoff_ms: 1}}
   - name: limited
     path: /limited/{ms}
     max_in_flight: 1
@@ -226,13 +238,23 @@ class GatewayRestTest : public ::testing::Test {
     budgeted.mutable_retry_budget()->set_max_tokens(10);
     config::v1::Backend hasty;
     hasty.set_timeout_ms(300);
+    // Opens at one failure in four within a second (the defaults: two in
+    // four within ten seconds).
+    config::v1::Backend picky = fragile;
+    picky.mutable_circuit_breaker()->set_failure_rate(0.25);
+    picky.mutable_circuit_breaker()->set_window_ms(1000);
+    // Each success gives back a whole token (the default: a tenth).
+    config::v1::Backend generous;
+    generous.mutable_retry_budget()->set_max_tokens(4);
+    generous.mutable_retry_budget()->set_token_ratio(1);
     options.backends = {
-        {"lab", {}},     {"narrow", narrow}, {"fragile", fragile}, {"budgeted", budgeted},
-        {"flaky", {}},   {"dead", {}},       {"liar", {}},         {"self", {}},
-        {"hasty", hasty}};
+        {"lab", {}},      {"narrow", narrow}, {"fragile", fragile},  {"budgeted", budgeted},
+        {"flaky", {}},    {"dead", {}},       {"liar", {}},          {"self", {}},
+        {"hasty", hasty}, {"picky", picky},   {"generous", generous}};
     std::map<std::string, std::string> targets = {
         {"lab", lab_target},     {"narrow", lab_target},
         {"fragile", lab_target}, {"budgeted", lab_target},
+        {"picky", lab_target},   {"generous", lab_target},
         {"hasty", lab_target},   {"flaky", absl::StrCat("127.0.0.1:", flaky_server_.port())},
         {"dead", "127.0.0.1:1"}, {"liar", absl::StrCat("127.0.0.1:", liar_server_.port())}};
     options.channel = [this, targets](const std::string& name) {
@@ -473,6 +495,41 @@ TEST_F(GatewayRestTest, CircuitOpensOnFailuresAndClosesAfterAProbe) {
 }
 
 // proves: backends.*.retry_budget.max_tokens, gateway.routes.*.calls.*.retry.max_attempts
+// proves: backends.*.circuit_breaker.failure_rate, backends.*.circuit_breaker.window_ms
+TEST_F(GatewayRestTest, TheBreakersRateAndWindowComeFromTheConfig) {
+  StartGateway();
+  const CircuitBreaker& breaker = gateway_->backends().at("picky")->breaker();
+  // Three failures, then a second passes (window_ms 1000): they are gone,
+  // so a fourth is one call of one, under min_calls (ten seconds, the
+  // default window, would hold four failures in four calls: open).
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Get("/picky?code=14").status, 503);
+  breaker_clock_.Advance(absl::Milliseconds(1100));
+  EXPECT_EQ(Get("/picky?code=14").status, 503);
+  EXPECT_EQ(breaker.state(), CircuitBreaker::State::kClosed);
+  // A clean window: one failure in four calls opens it at failure_rate
+  // 0.25 (the default 0.5 needs two).
+  breaker_clock_.Advance(absl::Milliseconds(1100));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Get("/picky").status, 200);
+  EXPECT_EQ(Get("/picky?code=14").status, 503);
+  EXPECT_EQ(breaker.state(), CircuitBreaker::State::kOpen);
+  EXPECT_THAT(Get("/picky").body, HasSubstr("circuit breaker"));
+}
+
+// proves: backends.*.retry_budget.token_ratio
+TEST_F(GatewayRestTest, SuccessesRefillTheRetryBudgetByTokenRatio) {
+  StartGateway();
+  const BackendStats& stats = gateway_->backends().at("generous")->stats();
+  // Four tokens: the first failure leaves three (more than half): retried;
+  // the second request's first failure leaves one: not.
+  EXPECT_EQ(Get("/generous?code=14").status, 503);
+  EXPECT_EQ(Get("/generous?code=14").status, 503);
+  EXPECT_EQ(stats.retries.load(), 1);
+  // Three successes give back a token each (at the default 0.1, 0.3 in all).
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Get("/generous").status, 200);
+  EXPECT_EQ(Get("/generous?code=14").status, 503);
+  EXPECT_EQ(stats.retries.load(), 2);
+}
+
 TEST_F(GatewayRestTest, RetriesStopWhenTheBudgetIsSpent) {
   StartGateway();
   const BackendStats& stats = gateway_->backends().at("budgeted")->stats();
@@ -584,9 +641,9 @@ TEST_F(GatewayRestTest, ABodyOfManyKeysIsRefusedAtTheElementLimit) {
   EXPECT_THAT(r.body, HasSubstr("more than 10000 values (gateway.json.max_elements)"));
 }
 
-// proves: gateway.json.max_depth, gateway.json.max_string_bytes
+// proves: gateway.json.max_depth, gateway.json.max_string_bytes, gateway.json.max_elements
 TEST_F(GatewayRestTest, JsonLimitsComeFromTheConfig) {
-  StartGateway("json: {max_depth: 2, max_string_bytes: 8}\n");  // "message" is 7.
+  StartGateway("json: {max_depth: 2, max_string_bytes: 8, max_elements: 3}\n");  // "message" is 7.
   EXPECT_EQ(HttpCall(port_, "POST", "/echo", R"({"message": "12345678"})").status, 200);
   HttpResult deep = HttpCall(port_, "POST", "/echo", R"({"message": [[1]]})");
   EXPECT_EQ(deep.status, 400);
@@ -594,6 +651,112 @@ TEST_F(GatewayRestTest, JsonLimitsComeFromTheConfig) {
   HttpResult longer = HttpCall(port_, "POST", "/echo", R"({"message": "123456789"})");
   EXPECT_EQ(longer.status, 400);
   EXPECT_THAT(longer.body, HasSubstr("longer than 8 bytes"));
+  HttpResult many = HttpCall(port_, "POST", "/echo", R"({"message": [1, 2, 3]})");  // Four.
+  EXPECT_EQ(many.status, 400);
+  EXPECT_THAT(many.body, HasSubstr("more than 3 values (gateway.json.max_elements)"));
+}
+
+// proves: gateway.json.offload_bytes
+TEST_F(GatewayRestTest, BodiesOverOffloadBytesAreParsedOffTheLoops) {
+  StartGateway("json: {offload_bytes: 100}\n");
+  auto parsed_off_the_loops = [] {
+    absl::StatusOr<testing::PrometheusText> text =
+        testing::ParsePrometheusText(metrics::DefaultRegistry().Render());
+    EXPECT_TRUE(text.ok()) << text.status();
+    return text.ok() ? text->Value("fanout_offload_run_seconds_count", {{"pool", "gateway-json"}})
+                           .value_or(0)
+                     : -1;
+  };
+  double before = parsed_off_the_loops();
+  EXPECT_EQ(HttpCall(port_, "POST", "/echo", R"({"message": "small"})").status, 200);
+  EXPECT_EQ(parsed_off_the_loops(), before);
+  // 200 bytes: over 100 (the default, 65536, parses it on the loop).
+  std::string big = absl::StrCat(R"({"message": ")", std::string(180, 'x'), R"("})");
+  EXPECT_EQ(HttpCall(port_, "POST", "/echo", big).status, 200);
+  EXPECT_EQ(parsed_off_the_loops(), before + 1);
+}
+
+// The REST door counts headers and connections as the config says.
+// proves: gateway.max_headers, gateway.max_connections
+TEST_F(GatewayRestTest, HeaderAndConnectionCountsComeFromTheConfig) {
+  StartGateway("max_headers: 4\nmax_connections: 1\n");
+  testing::TestHttpClient kept(port_);
+  ASSERT_TRUE(kept.Send("GET /partial HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"));
+  std::optional<testing::TestHttpResponse> four = kept.ReadResponse();
+  ASSERT_TRUE(four.has_value());
+  EXPECT_EQ(four->status, 200);
+  // A second connection while the first is open: closed unanswered.
+  testing::TestHttpClient second(port_);
+  EXPECT_TRUE(second.ServerClosed());
+  // Five headers on the first: 431 (the default allows 100).
+  ASSERT_TRUE(
+      kept.Send("GET /partial HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n"));
+  std::optional<testing::TestHttpResponse> five = kept.ReadResponse();
+  ASSERT_TRUE(five.has_value());
+  EXPECT_EQ(five->status, 431);
+}
+
+// What a route makes of its answer: one part's value as the whole body, a
+// status of its own, fields dropped and renamed; and its own deadline.
+constexpr char kShaped[] = R"yaml(
+  - name: shaped
+    path: /shaped
+    respond_with: echo
+    success_status: 201
+    calls:
+      - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=m"},
+         drop_fields: [servedBy], rename_fields: {message: said}}
+  - name: plain
+    path: /plain
+    calls:
+      - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=m"}}
+  - name: capped
+    path: /capped/{ms}
+    timeout_ms: 200
+    respond_with: echo
+    calls:
+      - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {delay_ms: path.ms}}
+  - name: stubborn
+    path: /stubborn
+    respond_with: echo
+    calls:
+      - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {error_code: query.code},
+         retry: {max_attempts: 2, initial_backoff_ms: 1, retryable_codes: [NOT_FOUND]}}
+)yaml";
+
+// proves: gateway.routes.*.respond_with, gateway.routes.*.success_status
+// proves: gateway.routes.*.calls.*.drop_fields, gateway.routes.*.calls.*.rename_fields
+TEST_F(GatewayRestTest, ARouteShapesItsAnswer) {
+  StartGateway(kShaped);
+  HttpResult plain = Get("/plain");
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_EQ(JsonAt(plain.body, "echo.message"), "m");
+  EXPECT_EQ(JsonAt(plain.body, "echo.servedBy"), "lab");
+  HttpResult shaped = Get("/shaped");
+  ASSERT_EQ(shaped.status, 201) << shaped.body;
+  EXPECT_EQ(JsonAt(shaped.body, "said"), "m");  // The part's value is the body.
+  EXPECT_THAT(shaped.body, Not(HasSubstr("message")));
+  EXPECT_THAT(shaped.body, Not(HasSubstr("servedBy")));
+}
+
+// proves: gateway.routes.*.timeout_ms
+TEST_F(GatewayRestTest, ARoutesTimeoutCapsItsRequests) {
+  StartGateway(kShaped);
+  EXPECT_EQ(Get("/capped/0").status, 200);
+  int64_t interrupted = lab_.interrupted_calls();
+  HttpResult r = Get("/capped/5000");  // The gateway's default would wait 10 s.
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() > interrupted; }));
+}
+
+// proves: gateway.routes.*.calls.*.retry.retryable_codes
+TEST_F(GatewayRestTest, OnlyTheCodesNamedAreRetried) {
+  StartGateway(kShaped);
+  const BackendStats& stats = gateway_->backends().at("lab")->stats();
+  EXPECT_EQ(Get("/stubborn?code=5").status, 404);
+  EXPECT_EQ(stats.retries.load(), 1);  // NOT_FOUND is named.
+  EXPECT_EQ(Get("/stubborn?code=14").status, 503);
+  EXPECT_EQ(stats.retries.load(), 1);  // UNAVAILABLE, the default, is not.
 }
 
 // proves: gateway.max_header_bytes, gateway.max_requests_per_connection, gateway.idle_timeout_ms
@@ -843,6 +1006,23 @@ TEST_F(GatewayRestTest, TheGlobalRateLimitCoversBothDoors) {
   EXPECT_EQ(Get("/three?delay=0").status, 429);
 }
 
+// Forty callers, one token each, where buckets are kept for one caller (a
+// shard): past it newcomers share a bucket, so some are refused; with the
+// default 100000 each has its own (ARouteRateLimitIsABucketPerCaller...).
+// proves: gateway.rate_limiting.max_callers
+TEST_F(GatewayRestTest, PastMaxCallersNewcomersShareABucket) {
+  StartGateway(
+      "rate_limiting: {global: {requests_per_second: 1, burst: 1}, trusted_proxies: "
+      "[127.0.0.0/8], max_callers: 1}\n");
+  int refused = 0;
+  for (int i = 0; i < 40; ++i) {
+    int status = Get("/sleep/0", {{"X-Forwarded-For", absl::StrCat("198.51.100.", i)}}).status;
+    ASSERT_TRUE(status == 200 || status == 429) << status;
+    refused += status == 429;
+  }
+  EXPECT_GT(refused, 0);
+}
+
 TEST(GatewayConfigTest, RateLimitingMistakesAreNamed) {
   auto check = [](const std::string& yaml) {
     config::v1::GatewayConfig config;
@@ -941,6 +1121,59 @@ TEST_F(GatewayRestTest, AnswersToAllowedOriginsSaySo) {
   HttpResult missing = Get("/nowhere", {{"Origin", "https://app.example"}});
   EXPECT_EQ(missing.status, 404);
   EXPECT_EQ(missing.headers["access-control-allow-origin"], "https://app.example");
+}
+
+// The lists a policy allows and exposes, the gateway's and a route's own.
+constexpr char kCorsLists[] = R"yaml(
+  - name: partner
+    path: /partner
+    cors: {allowed_origins: ["https://partner.example"], allowed_methods: [GET, PUT],
+           allowed_headers: [x-partner], exposed_headers: [x-partner-id], max_age_s: 30}
+    respond_with: echo
+    calls:
+      - {name: echo, backend: lab, method: fanout.lab.v1.Lab/Echo, request: {message: "=p"}}
+cors:
+  allowed_origins: ["https://app.example"]
+  allowed_methods: [GET, POST]
+  allowed_headers: [x-tenant]
+  exposed_headers: [x-fanout-completed]
+  allow_credentials: true
+)yaml";
+
+// proves: gateway.cors.allowed_methods, gateway.cors.allowed_headers, gateway.cors.exposed_headers
+// proves: gateway.cors.allow_credentials
+// proves: gateway.routes.*.cors.allowed_methods, gateway.routes.*.cors.allowed_headers
+// proves: gateway.routes.*.cors.exposed_headers, gateway.routes.*.cors.max_age_s
+TEST_F(GatewayRestTest, CorsListsComeFromTheConfig) {
+  StartGateway(kCorsLists);
+  auto preflight = [&](const std::string& path, const std::string& origin,
+                       const std::string& method, const std::string& headers) {
+    return HttpCall(port_, "OPTIONS", path, "",
+                    {{"Origin", origin},
+                     {"Access-Control-Request-Method", method},
+                     {"Access-Control-Request-Headers", headers}});
+  };
+  // The gateway's lists instead of the route's method and the built-in headers.
+  HttpResult post = preflight("/three", "https://app.example", "POST", "X-Tenant");
+  EXPECT_EQ(post.status, 204) << post.body;
+  EXPECT_EQ(post.headers["access-control-allow-methods"], "GET, POST");
+  EXPECT_EQ(post.headers["access-control-allow-headers"], "x-tenant");
+  EXPECT_EQ(post.headers["access-control-max-age"], "600");
+  EXPECT_EQ(post.headers["access-control-allow-credentials"], "true");
+  EXPECT_EQ(preflight("/three", "https://app.example", "GET", "Content-Type").status, 403);
+  EXPECT_EQ(Get("/three?delay=0", {{"Origin", "https://app.example"}})
+                .headers["access-control-expose-headers"],
+            "x-fanout-completed");
+  // The route's own.
+  HttpResult own = preflight("/partner", "https://partner.example", "GET", "X-Partner");
+  EXPECT_EQ(own.status, 204) << own.body;
+  EXPECT_EQ(own.headers["access-control-allow-methods"], "GET, PUT");  // Not the route's GET, HEAD.
+  EXPECT_EQ(own.headers["access-control-allow-headers"], "x-partner");
+  EXPECT_EQ(own.headers["access-control-max-age"], "30");
+  EXPECT_EQ(preflight("/partner", "https://partner.example", "GET", "X-Tenant").status, 403);
+  EXPECT_EQ(Get("/partner", {{"Origin", "https://partner.example"}})
+                .headers["access-control-expose-headers"],
+            "x-partner-id");
 }
 
 TEST_F(GatewayRestTest, WithoutCorsAnOptionsRequestIsJustAMethodNotAllowed) {

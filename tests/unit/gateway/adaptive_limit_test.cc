@@ -130,6 +130,11 @@ TEST_F(AdaptiveLimitTest, MeasuresTheMinimumAgainOnScheduleIgnoringCallsSentBefo
   EXPECT_EQ(limit.min_rtt(), absl::Milliseconds(40));
 }
 
+// proves: backends.*.adaptive_concurrency.min_limit, backends.*.adaptive_concurrency.max_limit
+// proves: backends.*.adaptive_concurrency.initial_limit, backends.*.adaptive_concurrency.tolerance
+// proves: backends.*.adaptive_concurrency.window_ms
+// proves: backends.*.adaptive_concurrency.min_rtt_interval_ms
+// proves: backends.*.adaptive_concurrency.min_rtt_samples
 TEST_F(AdaptiveLimitTest, ConfigZerosTakeTheDefaults) {
   config::v1::AdaptiveConcurrency config;
   config.set_enabled(true);

@@ -54,10 +54,11 @@ class AuthenticatorTest : public ::testing::Test {
 
   std::unique_ptr<Authenticator> Make(std::string extra = "") {
     config::v1::Auth config;
-    std::string yaml = absl::StrCat("jwt: {issuer: \"", kIssuer,
-                                    "\", audiences: [fanout, other], "
-                                    "jwks_file: \"",
-                                    jwks_, "\", leeway_s: 30, refresh_interval_s: 5}\n", extra);
+    std::string yaml =
+        absl::StrCat("jwt: {issuer: \"", kIssuer,
+                     "\", audiences: [fanout, other], "
+                     "jwks_file: \"",
+                     jwks_, "\", leeway_s: ", leeway_s_, ", refresh_interval_s: 5}\n", extra);
     EXPECT_THAT(YamlTextToMessage(yaml, "test", &config), IsOk());
     auto auth = Authenticator::Create(config, &clock_);
     EXPECT_THAT(auth, IsOk());
@@ -72,6 +73,7 @@ class AuthenticatorTest : public ::testing::Test {
                            kIssuer, Now(), Now() + 300, more);
   }
 
+  int leeway_s_ = 30;
   ManualClock clock_;
   std::filesystem::path dir_;
   std::string jwks_, keys_;
@@ -159,6 +161,19 @@ TEST_F(AuthenticatorTest, LeewayForgivesSmallSkewOnly) {
             absl::StatusCode::kUnauthenticated);
 }
 
+// proves: gateway.auth.jwt.leeway_s
+TEST_F(AuthenticatorTest, LeewayIsTheConfiguredSkew) {
+  leeway_s_ = 5;
+  auto auth = Make();
+  std::string token = Rsa().Sign(
+      absl::StrFormat(R"({"iss":"%s","aud":"other","sub":"a","exp":%d})", kIssuer, Now()));
+  clock_.Advance(absl::Seconds(5));
+  EXPECT_THAT(auth->Authenticate("Bearer " + token, ""), IsOk());  // exp 5 s ago: within 5.
+  clock_.Advance(absl::Seconds(1));  // 6 s: past 5, within the default 30.
+  EXPECT_EQ(auth->Authenticate("Bearer " + token, "").status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
 TEST_F(AuthenticatorTest, RoutesDemandModesScopesAndClaims) {
   auto auth = Make();
   RouteAuthPolicy required{.mode = config::v1::RouteAuth::REQUIRED,
@@ -201,13 +216,17 @@ TEST_F(AuthenticatorTest, RoutesDemandModesScopesAndClaims) {
   EXPECT_THAT(auth->Check({}, "Bearer junk", ""), IsOk());
 }
 
+// proves: gateway.auth.api_keys.header
 TEST_F(AuthenticatorTest, ApiKeysAreMatchedByHash) {
   // The file holds the hash of "sesame".
   std::string hash = testing::Sha256Hex("sesame");
   testing::ReplaceFile(keys_, absl::StrCat("# name sha256 scopes\nreporting ", hash,
                                            " reports.read reports.export\n"));
-  auto auth = Make(absl::StrCat("api_keys: {file: \"", keys_, "\", header: X-Api-Key}\n"));
-  EXPECT_EQ(auth->api_key_header(), "x-api-key");
+  EXPECT_EQ(Make(absl::StrCat("api_keys: {file: \"", keys_, "\"}\n"))->api_key_header(),
+            "x-api-key");
+  // The header the doors read the key from (rest_door.cc, grpc_door.cc).
+  auto auth = Make(absl::StrCat("api_keys: {file: \"", keys_, "\", header: X-Key}\n"));
+  EXPECT_EQ(auth->api_key_header(), "x-key");
   auto who = auth->Authenticate("", "sesame");
   ASSERT_THAT(who, IsOk());
   EXPECT_EQ((*who)->subject, "reporting");
@@ -215,7 +234,7 @@ TEST_F(AuthenticatorTest, ApiKeysAreMatchedByHash) {
   EXPECT_EQ((*who)->scopes, (std::vector<std::string>{"reports.read", "reports.export"}));
   auto wrong = auth->Authenticate("", "sesamE");
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kUnauthenticated);
-  EXPECT_THAT(wrong.status().message(), HasSubstr("x-api-key: unknown API key"));
+  EXPECT_THAT(wrong.status().message(), HasSubstr("x-key: unknown API key"));
 }
 
 TEST_F(AuthenticatorTest, AReplacedKeySetIsReadWithoutARestart) {

@@ -14,6 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "fanout/lab/v1/lab.pb.h"
+#include "gateway/gateway_config.h"
+#include "node/config/yaml_proto.h"
 #include "tests/support/made_up_protos.h"
 #include "tests/support/status_matchers.h"
 
@@ -110,6 +112,26 @@ TEST(DescriptorRegistryTest, DescriptorSetFileAddsAMadeUpService) {
   ASSERT_TRUE(copy->ParseFromString(widget->SerializeAsString()));
   EXPECT_EQ(copy->ShortDebugString(), widget->ShortDebugString());
   EXPECT_THAT(copy->ShortDebugString(), HasSubstr("sprocket"));
+}
+
+// A route calling a service fanoutd was not compiled with is refused, naming
+// the key; listed in descriptor_sets, it checks (and is typed) like any.
+// proves: gateway.descriptor_sets
+TEST(DescriptorRegistryTest, DescriptorSetsLetRoutesCallServicesNotCompiledIn) {
+  std::string path = WriteSet(
+      "routes.pb", {TimestampFile(), testing::MadeUpCommonFile(), testing::MadeUpWidgetsFile()});
+  const std::string route =
+      "routes: [{name: w, path: /w, calls: [{name: w, backend: widgets, method: "
+      "test.made.v1.Widgets/GetWidget}]}]\n";
+  config::v1::GatewayConfig config;
+  ASSERT_THAT(YamlTextToMessage(route, "test", &config), IsOk());
+  EXPECT_THAT(CheckGatewayConfig(config, {"widgets"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not in descriptor_sets")));
+  config::v1::GatewayConfig with_sets;
+  ASSERT_THAT(YamlTextToMessage(absl::StrCat(route, "descriptor_sets: [\"", path, "\"]\n"), "test",
+                                &with_sets),
+              IsOk());
+  EXPECT_THAT(CheckGatewayConfig(with_sets, {"widgets"}), IsOk());
 }
 
 TEST(DescriptorRegistryTest, FilesMayComeInAnyOrderAndTwice) {

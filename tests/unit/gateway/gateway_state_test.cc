@@ -35,6 +35,7 @@ routes:
   - {name: r, path: /r, max_in_flight: 1, calls: [{name: c, backend: lab, method: fanout.lab.v1.Lab/Echo}]}
 )";
 
+// proves: gateway.services, backends.*.services
 TEST(GatewayStateTest, ServicesAreFoundByTheBackendThatServesThem) {
   auto state = StateOf(absl::StrCat(kRoute, "services: {fanout.users.v1.Users: users}"));
   ASSERT_THAT(state, IsOk());
@@ -85,6 +86,19 @@ TEST(GatewayStateTest, BackendsAreSentTheAllowlistTheHopAndTheVerifiedCaller) {
   EXPECT_THAT(sent, Contains(Pair("x-fanout-subject", "ana")));
   EXPECT_THAT(sent, Not(Contains(Pair("x-fanout-subject", "mallory"))));
   EXPECT_THAT(sent, Not(Contains(Pair("cookie", ::testing::_))));
+}
+
+// proves: gateway.metadata_allowlist
+TEST(GatewayStateTest, AnAllowlistReplacesTheBuiltInOne) {
+  auto state = StateOf(absl::StrCat(kRoute, "metadata_allowlist: [x-tenant]"));
+  ASSERT_THAT(state, IsOk());
+  MetadataList sent = (*state)->Forwarded(
+      {{"authorization", "Bearer t"}, {"x-tenant", "acme"}, {"x-request-id", "r1"}},
+      /*hops=*/0, std::nullopt);
+  EXPECT_THAT(sent, Contains(Pair("x-tenant", "acme")));
+  // Built-in keys are not forwarded unless listed.
+  EXPECT_THAT(sent, Not(Contains(Pair("authorization", ::testing::_))));
+  EXPECT_THAT(sent, Not(Contains(Pair("x-request-id", ::testing::_))));
 }
 
 }  // namespace

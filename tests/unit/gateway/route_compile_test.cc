@@ -3,6 +3,8 @@
 // graph and its defaults.
 #include "gateway/route_compile.h"
 
+#include <random>
+
 #include "absl/strings/match.h"
 #include "node/config/yaml_proto.h"
 #include "tests/support/route_context.h"
@@ -131,6 +133,39 @@ routes:
   EXPECT_EQ(route.calls[1].method, "/fanout.lab.v1.Lab/Echo");  // Either form, one path.
   EXPECT_EQ(route.calls[0].retry.max_attempts, 1);
   EXPECT_NE(route.calls[0].descriptor, nullptr);
+}
+
+// The waits between attempts, jitter (20%) and all: 100 ms, then four
+// times that, then the 500 ms cap (the defaults: 25, 50, 100 ms; cap 1 s).
+// proves: gateway.routes.*.calls.*.retry.initial_backoff_ms
+// proves: gateway.routes.*.calls.*.retry.backoff_multiplier
+// proves: gateway.routes.*.calls.*.retry.max_backoff_ms
+TEST(RouteCompileTest, RetryWaitsComeFromTheConfig) {
+  config::v1::GatewayConfig config;
+  ASSERT_THAT(YamlTextToMessage(R"(
+routes:
+  - path: /x
+    calls:
+      - {name: a, backend: lab, method: fanout.lab.v1.Lab/Echo,
+         retry: {max_attempts: 4, initial_backoff_ms: 100, backoff_multiplier: 4, max_backoff_ms: 500}}
+)",
+                                "test", &config),
+              IsOk());
+  auto routes = CompileRoutes(config, testing::TestRouteContext());
+  ASSERT_THAT(routes, IsOk());
+  const RetryPolicy& retry = (*routes)[0].calls[0].retry;
+  std::mt19937 random(17);
+  for (int i = 0; i < 20; ++i) {
+    absl::Duration first = retry.Backoff(1, random);
+    EXPECT_GE(first, absl::Milliseconds(80));
+    EXPECT_LE(first, absl::Milliseconds(120));
+    absl::Duration second = retry.Backoff(2, random);
+    EXPECT_GE(second, absl::Milliseconds(320));
+    EXPECT_LE(second, absl::Milliseconds(480));
+    absl::Duration third = retry.Backoff(3, random);
+    EXPECT_GE(third, absl::Milliseconds(400));
+    EXPECT_LE(third, absl::Milliseconds(500));
+  }
 }
 
 TEST(RouteCompileTest, ADirectCallSendsTheWholeBodyAndAnswersWithTheCall) {
