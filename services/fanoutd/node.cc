@@ -14,6 +14,8 @@
 #include "node/base/status_macros.h"
 #include "node/config/tls_config.h"
 #include "node/otlp/otlp_exporter.h"
+#include "node/otlp/tracing_config.h"
+#include "node/rpc/server_limits_config.h"
 
 namespace fanout::fanoutd {
 namespace {
@@ -22,21 +24,6 @@ namespace {
 std::string LoopbackTarget(const std::string& address, int port) {
   if (absl::StartsWith(address, "unix:")) return address;
   return absl::StrCat("127.0.0.1:", port);
-}
-
-orders::OrdersService::Options OrdersOptions(const config::v1::Orders& config) {
-  orders::OrdersService::Options options;
-  if (config.max_user_actors() > 0) options.max_user_actors = config.max_user_actors();
-  if (config.actor_idle_ms() > 0) {
-    options.actor_idle_timeout = absl::Milliseconds(config.actor_idle_ms());
-  }
-  if (config.user_check_ttl_ms() > 0) {
-    options.user_check_ttl = absl::Milliseconds(config.user_check_ttl_ms());
-  }
-  if (config.watch_poll_ms() > 0) {
-    options.watch_poll_interval = absl::Milliseconds(config.watch_poll_ms());
-  }
-  return options;
 }
 
 // store.postgres with its 0s read as the defaults the schema names.
@@ -77,38 +64,14 @@ class ReflectionOption final : public grpc::ServerBuilderOption {
   const bool on_;
 };
 
-// The config's 0s keep Server's defaults.
-Server::Options::Limits GrpcLimits(const config::v1::GrpcServer& config) {
-  Server::Options::Limits limits;
-  if (config.max_concurrent_streams() > 0) {
-    limits.max_concurrent_streams = config.max_concurrent_streams();
-  }
-  if (config.max_metadata_bytes() > 0) limits.max_metadata_bytes = config.max_metadata_bytes();
-  if (config.min_ping_interval_ms() > 0) {
-    limits.min_ping_interval = absl::Milliseconds(config.min_ping_interval_ms());
-  }
-  if (config.max_ping_strikes() > 0) limits.max_ping_strikes = config.max_ping_strikes();
-  limits.permit_keepalive_without_calls = config.permit_keepalive_without_calls();
-  if (config.max_connection_age_ms() > 0) {
-    limits.max_connection_age = absl::Milliseconds(config.max_connection_age_ms());
-  }
-  if (config.max_connection_age_grace_ms() > 0) {
-    limits.max_connection_age_grace = absl::Milliseconds(config.max_connection_age_grace_ms());
-  }
-  if (config.max_connection_idle_ms() > 0) {
-    limits.max_connection_idle = absl::Milliseconds(config.max_connection_idle_ms());
-  }
-  return limits;
-}
-
 }  // namespace
 
 Node::Node(NodeConfig config) : config_(std::move(config)) {
-  server_ =
-      std::make_unique<Server>(Server::Options{.listen_addresses = {config_.grpc_address()},
-                                               .num_loops = config_.loops(),
-                                               .tls = TlsOptionsFromConfig(config_.grpc_tls()),
-                                               .limits = GrpcLimits(config_.grpc_server())});
+  server_ = std::make_unique<Server>(
+      Server::Options{.listen_addresses = {config_.grpc_address()},
+                      .num_loops = config_.loops(),
+                      .tls = TlsOptionsFromConfig(config_.grpc_tls()),
+                      .limits = ServerLimitsFromConfig(config_.grpc_server())});
   health_.Register(*server_);
   pool_ = std::make_unique<OffloadPool>(OffloadPool::Options{
       .threads = config_.offload().threads() > 0 ? config_.offload().threads() : 2,
@@ -238,19 +201,13 @@ absl::Status Node::StartTracing() {
   const config::v1::Tracing& t = config_.tracing();
   if (t.otlp_endpoint().empty()) return absl::OkStatus();
   std::vector<std::pair<std::string, std::string>> roles = RoleServices(config_.roles());
-  trace::Tracer::Options options{
-      .sample_ratio = t.has_sample_ratio() ? t.sample_ratio() : 1.0,
-      // One role: its name is the process's; several: "fanout" for what no
-      // role owns (a proxied call of a service served elsewhere).
-      .service_name = roles.size() == 1 ? "fanout-" + roles[0].first : "fanout",
-      .service_version = FANOUT_VERSION,
-  };
-  if (t.max_queue_spans() > 0) options.max_queue_spans = t.max_queue_spans();
-  if (t.max_batch_spans() > 0) options.max_batch_spans = t.max_batch_spans();
-  if (t.flush_interval_ms() > 0) options.flush_interval = absl::Milliseconds(t.flush_interval_ms());
-  if (t.export_timeout_ms() > 0) options.export_timeout = absl::Milliseconds(t.export_timeout_ms());
-  trace::OtlpOptions otlp{.endpoint = t.otlp_endpoint(), .tls = TlsOptionsFromConfig(t.tls())};
-  otlp.headers.assign(t.headers().begin(), t.headers().end());
+  trace::TracingOptions tracing = trace::TracingOptionsFromConfig(t);
+  trace::Tracer::Options& options = tracing.tracer;
+  // One role: its name is the process's; several: "fanout" for what no
+  // role owns (a proxied call of a service served elsewhere).
+  options.service_name = roles.size() == 1 ? "fanout-" + roles[0].first : "fanout";
+  options.service_version = FANOUT_VERSION;
+  const trace::OtlpOptions& otlp = tracing.otlp;
   absl::StatusOr<std::unique_ptr<trace::Tracer>> tracer = trace::NewOtlpTracer(otlp, options);
   if (!tracer.ok()) {
     return absl::Status(tracer.status().code(),
@@ -304,7 +261,7 @@ absl::Status Node::Start() {
     // The users stub is bound once the port is known (see below).
     orders_ = std::make_unique<orders::OrdersService>(
         orders_store_.get(), orders_store_pool_ ? orders_store_pool_.get() : pool_.get(),
-        server_->loops(), OrdersOptions(config_.orders()));
+        server_->loops(), orders::OrdersService::OptionsFromConfig(config_.orders()));
     orders_->Register(*server_);
   }
   if (roles.recommendations()) {

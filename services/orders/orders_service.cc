@@ -65,6 +65,21 @@ OrdersService::OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& l
                 .max_actors = options.max_user_actors,
                 .idle_timeout = options.actor_idle_timeout}) {}
 
+OrdersService::Options OrdersService::OptionsFromConfig(const config::v1::Orders& config) {
+  Options options;
+  if (config.max_user_actors() > 0) options.max_user_actors = config.max_user_actors();
+  if (config.actor_idle_ms() > 0) {
+    options.actor_idle_timeout = absl::Milliseconds(config.actor_idle_ms());
+  }
+  if (config.user_check_ttl_ms() > 0) {
+    options.user_check_ttl = absl::Milliseconds(config.user_check_ttl_ms());
+  }
+  if (config.watch_poll_ms() > 0) {
+    options.watch_poll_interval = absl::Milliseconds(config.watch_poll_ms());
+  }
+  return options;
+}
+
 void OrdersService::Serve(Server& server) {
   using S = v1::Orders::AsyncService;
   server.ServeUnary(

@@ -28,6 +28,7 @@
 
 #include <memory>
 
+#include "fanout/config/v1/node_config.pb.h"
 #include "fanout/orders/v1/orders.grpc.pb.h"
 #include "fanout/users/v1/users.grpc.pb.h"
 #include "node/actor/actor_registry.h"
@@ -55,6 +56,8 @@ class OrdersService {
     // orders are read from it (the longest a watcher waits for one).
     absl::Duration watch_poll_interval = absl::Milliseconds(50);
   };
+  // The node config's `orders` block, its 0s read as the defaults above.
+  static Options OptionsFromConfig(const config::v1::Orders& config);
   // `users` talks to the users backend; it may be set later (set_users),
   // before Serve().
   OrdersService(OrdersStore* store, OffloadPool* pool, LoopGroup& loops, Options options,

@@ -1,7 +1,8 @@
-// The gRPC door's limits (Server::Options::Limits) as a client meets them,
-// on a real server on 127.0.0.1:0: what gRPC does at each limit, asserted
-// as behaviour (who answered, on which connection, how many at once), not
-// as durations.
+// The gRPC door's limits (the node config's grpc_server block, through
+// ServerLimitsFromConfig as fanoutd reads it) as a client meets them, on a
+// real server on 127.0.0.1:0: what gRPC does at each limit, asserted as
+// behaviour (who answered, on which connection, how many at once), not as
+// durations.
 #include <gmock/gmock.h>
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
@@ -15,7 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
 #include "node/async/sleep.h"
+#include "node/config/yaml_proto.h"
 #include "node/rpc/server.h"
+#include "node/rpc/server_limits_config.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout {
@@ -71,6 +74,13 @@ class PeerEcho {
   std::atomic<int> peak_{0};
 };
 
+// The limits a node config's `grpc_server: {<keys>}` sets.
+Server::Options::Limits Limits(const std::string& keys) {
+  config::v1::GrpcServer config;
+  EXPECT_THAT(YamlTextToMessage("{" + keys + "}", "test", &config), testing::IsOk());
+  return ServerLimitsFromConfig(config);
+}
+
 struct Answer {
   grpc::Status status;
   std::string peer;  // the server's view of the caller's connection
@@ -99,8 +109,9 @@ bool ConnectionEnds(grpc::Channel* channel) {
   return true;
 }
 
+// proves: grpc_server.max_metadata_bytes
 TEST(ServerLimitsTest, MetadataOverTheLimitIsRefusedBeforeTheHandler) {
-  PeerEcho server({.max_metadata_bytes = 4096});
+  PeerEcho server(Limits("max_metadata_bytes: 4096"));
   auto channel = server.NewChannel();
   EXPECT_TRUE(Call(channel, 0, std::string(2000, 'a')).status.ok());
   Answer big = Call(channel, 0, std::string(8000, 'a'));
@@ -117,15 +128,16 @@ TEST(ServerLimitsTest, MetadataOverTheLimitIsRefusedBeforeTheHandler) {
 }
 
 TEST(ServerLimitsTest, TheDefaultMetadataLimitIs8KiB) {
-  PeerEcho server({});
+  PeerEcho server(Limits(""));
   auto channel = server.NewChannel();
   EXPECT_TRUE(Call(channel, 0, std::string(6000, 'a')).status.ok());
   EXPECT_EQ(Call(channel, 0, std::string(9000, 'a')).status.error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
+// proves: grpc_server.max_concurrent_streams
 TEST(ServerLimitsTest, StreamsBeyondTheLimitWaitInTheClientAndAllSucceed) {
-  PeerEcho server({.max_concurrent_streams = 2});
+  PeerEcho server(Limits("max_concurrent_streams: 2"));
   auto channel = server.NewChannel();
   // Connected, so the client knows the server's limit before the burst.
   ASSERT_TRUE(Call(channel).status.ok());
@@ -141,9 +153,9 @@ TEST(ServerLimitsTest, StreamsBeyondTheLimitWaitInTheClientAndAllSucceed) {
   EXPECT_EQ(server.peak(), 2);  // Never more than the limit at the server at once.
 }
 
+// proves: grpc_server.max_connection_age_ms
 TEST(ServerLimitsTest, AnOldConnectionGetsGoawayAndTheNextCallReconnects) {
-  PeerEcho server({.max_connection_age = absl::Milliseconds(300),
-                   .max_connection_age_grace = absl::Milliseconds(300)});
+  PeerEcho server(Limits("max_connection_age_ms: 300, max_connection_age_grace_ms: 300"));
   auto channel = server.NewChannel();
   Answer first = Call(channel);
   ASSERT_TRUE(first.status.ok());
@@ -153,17 +165,18 @@ TEST(ServerLimitsTest, AnOldConnectionGetsGoawayAndTheNextCallReconnects) {
   EXPECT_NE(second.peer, first.peer);  // A new connection.
 }
 
+// proves: grpc_server.max_connection_age_grace_ms
 TEST(ServerLimitsTest, ACallStillOpenPastTheAgeAndGraceIsCut) {
-  PeerEcho server({.max_connection_age = absl::Milliseconds(100),
-                   .max_connection_age_grace = absl::Milliseconds(100)});
+  PeerEcho server(Limits("max_connection_age_ms: 100, max_connection_age_grace_ms: 100"));
   auto channel = server.NewChannel();
   Answer held = Call(channel, 10'000);
   EXPECT_EQ(held.status.error_code(), grpc::StatusCode::UNAVAILABLE) << held.status.error_message();
   EXPECT_TRUE(Call(channel).status.ok());
 }
 
+// proves: grpc_server.max_connection_idle_ms
 TEST(ServerLimitsTest, AnIdleConnectionIsClosedAndTheNextCallReconnects) {
-  PeerEcho server({.max_connection_idle = absl::Milliseconds(200)});
+  PeerEcho server(Limits("max_connection_idle_ms: 200"));
   auto channel = server.NewChannel();
   Answer first = Call(channel);
   ASSERT_TRUE(first.status.ok());
@@ -186,9 +199,10 @@ grpc::ChannelArguments EagerPinger() {
   return args;
 }
 
+// proves: grpc_server.max_ping_strikes
 TEST(ServerLimitsTest, AClientPingingTooOftenIsDisconnected) {
   // The default 10 s minimum; one strike allowed, so the third ping is GOAWAY.
-  PeerEcho server({.max_ping_strikes = 1});
+  PeerEcho server(Limits("max_ping_strikes: 1"));
   auto channel = server.NewChannel(EagerPinger());
   Answer held = Call(channel, 3500);
   EXPECT_EQ(held.status.error_code(), grpc::StatusCode::UNAVAILABLE) << held.status.error_message();
@@ -196,11 +210,40 @@ TEST(ServerLimitsTest, AClientPingingTooOftenIsDisconnected) {
   EXPECT_EQ(server.calls(), 1);
 }
 
+// proves: grpc_server.min_ping_interval_ms
 TEST(ServerLimitsTest, PingsWithinTheMinimumIntervalAreAllowed) {
-  PeerEcho server({.min_ping_interval = absl::Milliseconds(10), .max_ping_strikes = 1});
+  PeerEcho server(Limits("min_ping_interval_ms: 10, max_ping_strikes: 1"));
   auto channel = server.NewChannel(EagerPinger());
   Answer held = Call(channel, 3500);  // the same pings as above
   EXPECT_TRUE(held.status.ok()) << held.status.error_message();
+}
+
+// The same eager pinger with no call open: a strike each ping unless
+// permit_keepalive_without_calls (then the minimum interval applies).
+grpc::ChannelArguments IdlePinger() {
+  grpc::ChannelArguments args = EagerPinger();
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  return args;
+}
+
+// proves: grpc_server.permit_keepalive_without_calls
+TEST(ServerLimitsTest, PingsWithoutACallAreStrikesUnlessPermitted) {
+  PeerEcho strict(Limits("min_ping_interval_ms: 10, max_ping_strikes: 1"));
+  auto cut = strict.NewChannel(IdlePinger());
+  ASSERT_TRUE(Call(cut).status.ok());
+  EXPECT_TRUE(ConnectionEnds(cut.get()));  // GOAWAY "too many pings"
+
+  PeerEcho permissive(Limits(
+      "min_ping_interval_ms: 10, max_ping_strikes: 1, permit_keepalive_without_calls: true"));
+  auto kept = permissive.NewChannel(IdlePinger());
+  Answer first = Call(kept);
+  ASSERT_TRUE(first.status.ok());
+  // The pings of a call held as long as above, on another connection, while
+  // this one sits idle pinging: it is still the same connection after.
+  Call(permissive.NewChannel(), 3500);
+  Answer after = Call(kept);
+  ASSERT_TRUE(after.status.ok()) << after.status.error_message();
+  EXPECT_EQ(after.peer, first.peer);
 }
 
 }  // namespace

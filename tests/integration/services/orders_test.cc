@@ -12,6 +12,7 @@
 
 #include "node/async/gather.h"
 #include "node/base/status_macros.h"
+#include "node/config/yaml_proto.h"
 #include "node/rpc/client.h"
 #include "services/orders/orders_service.h"
 #include "services/users/users_service.h"
@@ -83,6 +84,13 @@ class OrdersTest : public ::testing::TestWithParam<StoreKind> {
     v1::ListOrdersRequest list;
     list.set_user_id(user);
     return Run(CallUnary(stub_.get(), &Orders::Stub::PrepareAsyncListOrders, list));
+  }
+  void DeleteUser(int64_t id) {
+    users::v1::DeleteUserRequest del;
+    del.set_id(id);
+    ASSERT_THAT(
+        Run(CallUnary(users_stub_.get(), &users::v1::Users::Stub::PrepareAsyncDeleteUser, del)),
+        IsOk());
   }
   // Users 1..n (ids are given in order on a fresh database).
   void AddUsers(int n) {
@@ -244,28 +252,8 @@ TEST_P(StartedOrdersTest, AUserIsCheckedOncePerActorNotPerOrder) {
   ASSERT_THAT(Run(Create(Order(3, "a"))), IsOk());
   // Deleted now; the actor's check still holds (user_check_ttl, 1 min): the
   // documented staleness. A fresh actor would ask again.
-  users::v1::DeleteUserRequest del;
-  del.set_id(3);
-  ASSERT_THAT(
-      Run(CallUnary(users_stub_.get(), &users::v1::Users::Stub::PrepareAsyncDeleteUser, del)),
-      IsOk());
+  DeleteUser(3);
   EXPECT_THAT(Run(Create(Order(3, "b"))), IsOk());
-}
-
-class NoUserCheckCacheTest : public StartedOrdersTest {
- protected:
-  NoUserCheckCacheTest() : StartedOrdersTest({.user_check_ttl = absl::ZeroDuration()}) {}
-};
-
-TEST_P(NoUserCheckCacheTest, ADeletedUserIsRefusedOnceItsCheckHasExpired) {
-  ASSERT_THAT(Run(Create(Order(3, "a"))), IsOk());
-  users::v1::DeleteUserRequest del;
-  del.set_id(3);
-  ASSERT_THAT(
-      Run(CallUnary(users_stub_.get(), &users::v1::Users::Stub::PrepareAsyncDeleteUser, del)),
-      IsOk());
-  EXPECT_THAT(Run(Create(Order(3, "b"))),
-              StatusIs(absl::StatusCode::kNotFound, HasSubstr("user_id 3")));
 }
 
 // Orders' users backend is an address where nothing listens.
@@ -282,11 +270,19 @@ TEST_P(UsersDownTest, NoUsersServiceIsUnavailableNotASilentCreate) {
   EXPECT_EQ(listed->orders_size(), 0);
 }
 
+// The options a node config's `orders: {...}` block gives the service.
+OrdersService::Options FromConfig(const std::string& yaml) {
+  config::v1::Orders config;
+  EXPECT_THAT(YamlTextToMessage(yaml, "test", &config), IsOk());
+  return OrdersService::OptionsFromConfig(config);
+}
+
 class DistinctUsersTest : public StartedOrdersTest {
  protected:
-  DistinctUsersTest() : StartedOrdersTest({.max_user_actors = 10}) {}
+  DistinctUsersTest() : StartedOrdersTest(FromConfig("max_user_actors: 10")) {}
 };
 
+// proves: orders.max_user_actors
 TEST_P(DistinctUsersTest, UserActorsStayUnderTheCap) {
   for (int i = 9; i <= 60; ++i) {
     users::v1::CreateUserRequest r;
@@ -305,6 +301,32 @@ TEST_P(DistinctUsersTest, UserActorsStayUnderTheCap) {
     }
   }
   EXPECT_EQ(service_->user_actor_evictions(), 2 * 60 - 10);
+}
+
+// A millisecond's trust and a millisecond's idleness (the defaults: a
+// minute each, as AUserIsCheckedOncePerActorNotPerOrder relies on).
+class ShortLivedTest : public StartedOrdersTest {
+ protected:
+  ShortLivedTest() : StartedOrdersTest(FromConfig("user_check_ttl_ms: 1\nactor_idle_ms: 1")) {}
+};
+
+// proves: orders.user_check_ttl_ms
+TEST_P(ShortLivedTest, ADeletedUserIsRefusedOnceTheCheckIsOlderThanItsTtl) {
+  ASSERT_THAT(Run(Create(Order(3, "a"))), IsOk());
+  DeleteUser(3);
+  absl::SleepFor(absl::Milliseconds(2));  // Past the ttl, however fast the delete was.
+  EXPECT_THAT(Run(Create(Order(3, "b"))),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("user_id 3")));
+}
+
+// proves: orders.actor_idle_ms
+TEST_P(ShortLivedTest, AnIdleUsersActorIsEvictedByTheNextOne) {
+  ASSERT_THAT(Run(Create(Order(1, "a"))), IsOk());
+  EXPECT_EQ(service_->user_actors(), 1u);
+  absl::SleepFor(absl::Milliseconds(2));  // User 1's actor idle past actor_idle_ms.
+  ASSERT_THAT(Run(Create(Order(2, "a"))), IsOk());
+  EXPECT_EQ(service_->user_actors(), 1u);
+  EXPECT_EQ(service_->user_actor_evictions(), 1);
 }
 
 // Holds every orders write in the Offload pool until Release().
@@ -397,11 +419,11 @@ TEST_P(StartedOrdersTest, AWriteCancelledBeforeItsTurnIsNotWritten) {
 
 INSTANTIATE_TEST_SUITE_P(Stores, StartedOrdersTest, ::fanout::testing::AllStores(),
                          ::fanout::testing::StoreName);
-INSTANTIATE_TEST_SUITE_P(Stores, NoUserCheckCacheTest, ::fanout::testing::AllStores(),
-                         ::fanout::testing::StoreName);
 INSTANTIATE_TEST_SUITE_P(Stores, UsersDownTest, ::fanout::testing::AllStores(),
                          ::fanout::testing::StoreName);
 INSTANTIATE_TEST_SUITE_P(Stores, DistinctUsersTest, ::fanout::testing::AllStores(),
+                         ::fanout::testing::StoreName);
+INSTANTIATE_TEST_SUITE_P(Stores, ShortLivedTest, ::fanout::testing::AllStores(),
                          ::fanout::testing::StoreName);
 
 TEST(WatchHubTest, ASlowWatcherIsDroppedNotBuffered) {

@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "node/config/yaml_proto.h"
 #include "node/otlp/otlp_exporter.h"
+#include "node/otlp/tracing_config.h"
 #include "node/rpc/tls_credentials.h"
 #include "node/telemetry/trace.h"
 #include "tests/support/otlp_collector.h"
@@ -31,6 +34,17 @@ std::unique_ptr<Tracer> MakeTracer(const OtlpOptions& otlp, Tracer::Options opti
 }
 std::unique_ptr<Tracer> MakeTracer(const std::string& endpoint, Tracer::Options options) {
   return MakeTracer(OtlpOptions{.endpoint = endpoint}, std::move(options));
+}
+
+// A tracer as a node config's `tracing: {...}` block makes it (fanoutd
+// adds the service's name), exporting to `endpoint`.
+std::unique_ptr<Tracer> TracerFromConfig(const std::string& endpoint, const std::string& yaml) {
+  config::v1::Tracing config;
+  absl::Status parsed = YamlTextToMessage(yaml, "test", &config);
+  EXPECT_TRUE(parsed.ok()) << parsed;
+  config.set_otlp_endpoint(endpoint);
+  TracingOptions tracing = TracingOptionsFromConfig(config);
+  return MakeTracer(tracing.otlp, std::move(tracing.tracer));
 }
 
 // Nothing listens on port 1, and no other test can take it meanwhile.
@@ -136,6 +150,7 @@ TEST(TraceExportTest, EveryExportCarriesTheConfiguredHeaders) {
   EXPECT_THAT(std::string(bad.status().message()), ::testing::Not(::testing::HasSubstr("s3cret")));
 }
 
+// proves: tracing.tls.ca_file, tracing.tls.cert_file, tracing.tls.key_file
 TEST(TraceExportTest, ExportsOverMtlsToACollectorThatRequiresIt) {
   absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
   ASSERT_TRUE(certs.ok()) << certs.status();
@@ -145,22 +160,50 @@ TEST(TraceExportTest, ExportsOverMtlsToACollectorThatRequiresIt) {
   OtlpCollector collector(*credentials);
   ASSERT_TRUE(collector.ok());
   // 127.0.0.1 is among the certificate's names.
-  auto tracer =
-      MakeTracer({.endpoint = collector.address(), .tls = certs->ClientTls(/*mtls=*/true)},
-                 {.flush_interval = absl::Hours(1), .export_timeout = kWait});
+  auto tracer = TracerFromConfig(
+      collector.address(),
+      absl::StrCat(
+          "{flush_interval_ms: 3600000, export_timeout_ms: 30000, tls: {ca_file: ", certs->ca,
+          ", cert_file: ", certs->client_cert, ", key_file: ", certs->client_key, "}}"));
   for (int i = 0; i < 3; ++i) tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
   tracer->ForceFlush();
   EXPECT_EQ(tracer->stats().exported, 3);
   EXPECT_THAT(collector.Spans(), SizeIs(3));
 
   // Without a client certificate the collector refuses the connection.
-  auto bare = MakeTracer({.endpoint = collector.address(), .tls = certs->ClientTls(/*mtls=*/false)},
-                         {.flush_interval = absl::Hours(1), .export_timeout = absl::Seconds(2)});
+  auto bare = TracerFromConfig(
+      collector.address(),
+      absl::StrCat("{flush_interval_ms: 3600000, export_timeout_ms: 2000, tls: {ca_file: ",
+                   certs->ca, "}}"));
   bare->StartSpan("s", SpanKind::kInternal, nullptr)->End();
   bare->ForceFlush();
   EXPECT_EQ(bare->stats().exported, 0);
   EXPECT_GE(bare->stats().export_failures, 1);
   EXPECT_THAT(collector.Spans(), SizeIs(3));
+}
+
+// The collector's certificate names 127.0.0.1 and localhost: asked for
+// another name, the exporter refuses it.
+// proves: tracing.tls.server_name_override
+TEST(TraceExportTest, TheCollectorsCertificateMustCarryTheNameAsked) {
+  absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
+  ASSERT_TRUE(certs.ok()) << certs.status();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentialsFor(certs->ServerTls());
+  ASSERT_TRUE(credentials.ok()) << credentials.status();
+  OtlpCollector collector(*credentials);
+  ASSERT_TRUE(collector.ok());
+  auto export_named = [&](const std::string& name) {
+    auto tracer = TracerFromConfig(
+        collector.address(),
+        absl::StrCat("{flush_interval_ms: 3600000, export_timeout_ms: 5000, tls: {ca_file: ",
+                     certs->ca, ", server_name_override: ", name, "}}"));
+    tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
+    tracer->ForceFlush();
+    return tracer->stats().exported;
+  };
+  EXPECT_EQ(export_named("localhost"), 1);
+  EXPECT_EQ(export_named("elsewhere.example"), 0);
 }
 
 TEST(TraceExportTest, DestructionExportsWhatIsLeft) {
@@ -207,16 +250,16 @@ TEST(TraceExportTest, RefusingCollectorCountsFailuresThenRecovers) {
   EXPECT_EQ(collector.Spans()[0].span.name(), "accepted");
 }
 
+// proves: tracing.max_queue_spans
 TEST(TraceExportTest, HangingCollectorFillsTheQueueAndEndNeverBlocks) {
   OtlpCollector collector;
   collector.set_mode(OtlpCollector::Mode::kHang);
   constexpr int kSpans = 10000;
   constexpr int kQueue = 100;
   constexpr int kBatch = 10;
-  auto tracer = MakeTracer(collector.address(), {.max_queue_spans = kQueue,
-                                                 .max_batch_spans = kBatch,
-                                                 .flush_interval = absl::Milliseconds(10),
-                                                 .export_timeout = absl::Milliseconds(500)});
+  auto tracer = TracerFromConfig(
+      collector.address(), absl::StrCat("{max_queue_spans: ", kQueue, ", max_batch_spans: ", kBatch,
+                                        ", flush_interval_ms: 10, export_timeout_ms: 500}"));
   for (int i = 0; i < kSpans; ++i) tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
 
   // Every span is somewhere: at most a queue and one batch wait, the rest was
@@ -231,6 +274,34 @@ TEST(TraceExportTest, HangingCollectorFillsTheQueueAndEndNeverBlocks) {
   EXPECT_GE(tracer->stats().export_failures, 1);
   EXPECT_GE(collector.export_calls(), 1);
   tracer.reset();  // bounded by export_timeout
+}
+
+// Five spans in batches of two: three Export calls (the default: one).
+// proves: tracing.max_batch_spans
+TEST(TraceExportTest, ExportsCarryAtMostMaxBatchSpans) {
+  OtlpCollector collector;
+  auto tracer = TracerFromConfig(
+      collector.address(),
+      "{max_batch_spans: 2, flush_interval_ms: 3600000, export_timeout_ms: 30000}");
+  for (int i = 0; i < 5; ++i) tracer->StartSpan("s", SpanKind::kInternal, nullptr)->End();
+  ASSERT_TRUE(Drain(*tracer));
+  EXPECT_THAT(collector.Spans(), SizeIs(5));
+  EXPECT_EQ(collector.export_calls(), 3);
+}
+
+// A ratio of 0 records no new trace; unset, every one.
+// proves: tracing.sample_ratio
+TEST(TraceExportTest, NewTracesAreSampledAtTheConfiguredRatio) {
+  OtlpCollector collector;
+  const std::string quiet = "flush_interval_ms: 3600000, export_timeout_ms: 30000";
+  auto none = TracerFromConfig(collector.address(), "{sample_ratio: 0, " + quiet + "}");
+  for (int i = 0; i < 5; ++i) none->StartSpan("dropped", SpanKind::kInternal, nullptr)->End();
+  ASSERT_TRUE(Drain(*none));
+  EXPECT_THAT(collector.Spans(), SizeIs(0));
+  auto all = TracerFromConfig(collector.address(), "{" + quiet + "}");
+  for (int i = 0; i < 5; ++i) all->StartSpan("kept", SpanKind::kInternal, nullptr)->End();
+  ASSERT_TRUE(Drain(*all));
+  EXPECT_THAT(collector.Spans(), SizeIs(5));
 }
 
 }  // namespace
