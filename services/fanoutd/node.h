@@ -57,6 +57,9 @@ class Node {
   const NodeConfig& config() const { return config_; }
   // Fully qualified names of the services this node serves.
   const std::vector<std::string>& services() const { return services_; }
+  // The pool blocking work (the stores) runs on: offload.threads and
+  // offload.queue_capacity.
+  OffloadPool& offload_pool() { return *pool_; }
 
  private:
   absl::Status OpenStores();

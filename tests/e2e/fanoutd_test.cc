@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
 #include "fanout/gateway/v1/gateway.grpc.pb.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
@@ -251,6 +252,7 @@ shutdown: {grace_ms: 3000}
 // flight: those that can finish inside shutdown.grace_ms are answered 200,
 // those that cannot are answered 503 at the grace deadline (never 499 or a
 // reset), a new connection is refused meanwhile, and the node exits 0.
+// proves: shutdown.grace_ms
 TEST_F(FanoutdTest, AGatewayOnlyNodeDrainsItsRestRequestsOnSigterm) {
   int lab_grpc = FreePort(), gw_grpc = FreePort(), gw_admin = FreePort(), rest = FreePort();
   std::string lab =
@@ -318,6 +320,8 @@ gateway:
 }
 
 // The README's main job: every role in one process; the sample curls work.
+// The built-in routes' grpc_method: the dashboard over the typed gRPC method.
+// proves: gateway.routes.*.grpc_method
 TEST_F(FanoutdTest, GatewayAnswersTheDashboardOverRestAndGrpc) {
   int port = FreePort();
   int rest = FreePort();
@@ -405,6 +409,10 @@ gateway: {rest_address: "127.0.0.1:)",
 // TLS end to end: curl (HTTPS) and a gRPC client with SSL credentials reach
 // a gateway whose doors are TLS, which calls its backend over mTLS; the
 // backend's mTLS door refuses a client without a certificate.
+// proves: grpc_tls.cert_file, grpc_tls.key_file, grpc_tls.ca_file, grpc_tls.require_client_cert
+// proves: gateway.rest_tls.cert_file, gateway.rest_tls.key_file, gateway.rest_tls.ca_file
+// proves: gateway.rest_tls.require_client_cert, backends.*.target
+// proves: backends.*.tls.ca_file, backends.*.tls.cert_file, backends.*.tls.key_file
 TEST_F(FanoutdTest, GatewayServesTlsDoorsAndCallsItsBackendOverMtls) {
   absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
   ASSERT_THAT(certs.status(), IsOk());
@@ -435,15 +443,19 @@ gateway:
   rest_address: 127.0.0.1:)",
                                                rest, R"(
   rest_tls: )",
-                                               server_tls, "}\n"));
+                                               server_tls, ", ca_file: ", certs->ca,
+                                               ", require_client_cert: true}\n"));
   auto [checked, why] = RunCommand(absl::StrCat(FANOUTD_PATH, " --check-config ", gateway));
   ASSERT_EQ(checked, 0) << why;
   LaunchProcess(lab, "lab.log");
   Launch(gateway);
 
-  std::string curl =
+  // The REST door is mTLS too: curl presents the client certificate.
+  std::string curl_without_certificate =
       absl::StrCat("curl -sS --max-time 5 --cacert ", certs->ca, " --resolve localhost:", rest,
                    ":127.0.0.1 https://localhost:", rest, "/v1/lab/echo?message=sealed");
+  std::string curl = absl::StrCat(curl_without_certificate, " --cert ", certs->client_cert,
+                                  " --key ", certs->client_key);
   std::pair<int, std::string> echoed;
   for (int i = 0; i < 200; ++i) {
     echoed = RunCommand(curl);
@@ -452,7 +464,8 @@ gateway:
   }
   EXPECT_EQ(echoed.first, 0) << echoed.second;
   EXPECT_THAT(echoed.second, HasSubstr(R"("message":"sealed")"));
-  // Plaintext to the HTTPS door fails.
+  // Without a client certificate, and in plaintext, the HTTPS door refuses.
+  EXPECT_NE(RunCommand(curl_without_certificate).first, 0);
   EXPECT_NE(
       RunCommand(absl::StrCat("curl -sS --max-time 5 http://127.0.0.1:", rest, "/v1/lab/echo"))
           .first,
@@ -581,6 +594,83 @@ TEST_F(FanoutdTest, TheLabRunsOnlyWhenAskedFor) {
   auto [accepted, ok] =
       RunCommand(absl::StrCat(FANOUTD_PATH, " --check-config ", path, " --with-lab"));
   EXPECT_EQ(accepted, 0) << ok;
+}
+
+// The log keys as an operator reads the log: JSON lines, a line per request
+// served, and a level that hides what is below it.
+// proves: log.format, log.access_log, log.level
+TEST_F(FanoutdTest, TheLogIsShapedByItsKeys) {
+  auto run = [&](const std::string& name, const std::string& log_yaml) {
+    int grpc = FreePort(), rest = FreePort();
+    Launch(WriteConfig(name + ".yaml",
+                       absl::StrCat("grpc_address: 127.0.0.1:", grpc,
+                                    "\nloops: 1\nroles: {lab: true, gateway: true, users: false, "
+                                    "orders: false, recommendations: false}\n"
+                                    "backends: {users: {target: \"127.0.0.1:1\"}, orders: "
+                                    "{target: \"127.0.0.1:1\"}, recommendations: {target: "
+                                    "\"127.0.0.1:1\"}}\ngateway: {rest_address: \"127.0.0.1:",
+                                    rest, "\"}\n", log_yaml)));
+    bool up = false;
+    for (int i = 0; i < 200 && !up; ++i) {
+      up = testing::HttpCall(rest, "GET", "/v1/lab/echo?message=logged").status == 200;
+      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(up) << name;
+    ::kill(pid_, SIGTERM);
+    EXPECT_EQ(Wait(), 0);
+    std::ifstream in(dir_ / "fanoutd.log");
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  };
+  auto count = [](const std::vector<std::string>& lines, absl::string_view has) {
+    return absl::c_count_if(lines, [&](const std::string& l) { return absl::StrContains(l, has); });
+  };
+  std::vector<std::string> plain = run("plain", "");
+  ASSERT_FALSE(plain.empty());
+  EXPECT_FALSE(absl::StartsWith(plain[0], "{")) << plain[0];
+  EXPECT_GT(count(plain, "level=info"), 0);
+  EXPECT_EQ(count(plain, "/v1/lab/echo"), 0);  // No access log by default.
+
+  std::vector<std::string> json = run("json", "log: {format: JSON, access_log: true}\n");
+  ASSERT_FALSE(json.empty());
+  for (const std::string& line : json) EXPECT_TRUE(absl::StartsWith(line, "{")) << line;
+  EXPECT_GT(count(json, "/v1/lab/echo"), 0);
+
+  std::vector<std::string> quiet = run("quiet", "log: {level: WARNING}\n");
+  EXPECT_EQ(count(quiet, "level=info"), 0);
+}
+
+// The threads a node runs are the configured ones: each key adds exactly
+// its own (threads the process names itself, as gRPC's, are not counted).
+// proves: loops, gateway.http_threads, offload.threads
+TEST_F(FanoutdTest, ThreadCountsComeFromTheConfig) {
+  auto threads = [&](int loops, int offload, int http) {
+    int grpc = FreePort(), rest = FreePort();
+    Launch(WriteConfig(
+        absl::StrCat("threads-", loops, offload, http, ".yaml"),
+        absl::StrCat("grpc_address: 127.0.0.1:", grpc, "\nloops: ", loops,
+                     "\noffload: {threads: ", offload,
+                     "}\nroles: {lab: true, gateway: true, users: false, orders: false, "
+                     "recommendations: false}\nbackends: {users: {target: \"127.0.0.1:1\"}, "
+                     "orders: {target: \"127.0.0.1:1\"}, recommendations: {target: "
+                     "\"127.0.0.1:1\"}}\ngateway: {rest_address: \"127.0.0.1:",
+                     rest, "\", http_threads: ", http, "}\n")));
+    bool up = false;
+    for (int i = 0; i < 200 && !up; ++i) {
+      up = testing::HttpCall(rest, "GET", "/v1/lab/echo?message=up").status == 200;
+      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(up);
+    std::vector<std::string> names = ThreadNames();
+    ::kill(pid_, SIGTERM);
+    EXPECT_EQ(Wait(), 0);
+    return absl::c_count(names, "fanoutd");
+  };
+  int64_t base = threads(1, 1, 1);
+  EXPECT_EQ(threads(3, 1, 1), base + 2);
+  EXPECT_EQ(threads(1, 3, 1), base + 2);
+  EXPECT_EQ(threads(1, 1, 3), base + 2);
 }
 
 // The command lines scripts and the chart use, in both spellings Abseil's

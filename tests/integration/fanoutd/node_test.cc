@@ -11,16 +11,24 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
+#include "node/async/spawn.h"
 #include "node/config/yaml_proto.h"
 #include "node/rpc/reflection_client.h"
+#include "node/rpc/server.h"
+#include "services/lab/lab_service.h"
+#include "tests/support/eventually.h"
 #include "tests/support/http_client.h"
 #include "tests/support/loop_fixture.h"
 #include "tests/support/otlp_collector.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/test_certificates.h"
 
 namespace fanout::fanoutd {
 namespace {
@@ -96,6 +104,7 @@ TEST_F(NodeTest, TheDefaultNodePublishesNoLabAndNoAdminRoutes) {
             201);
 }
 
+// proves: roles.lab, gateway.admin_routes
 TEST_F(NodeTest, LabAndAdminRoutesWhenTheConfigAsksForThem) {
   StartNode("roles: {lab: true}\ngateway: {admin_routes: true}");
   EXPECT_TRUE(Echo().ok());
@@ -111,6 +120,7 @@ TEST_F(NodeTest, LabAndAdminRoutesWhenTheConfigAsksForThem) {
   EXPECT_EQ(HttpCall(node_->rest_port(), "DELETE", "/v1/users/1").status, 200);
 }
 
+// proves: grpc_server.reflection
 TEST_F(NodeTest, ReflectionIsServedUnlessSwitchedOff) {
   StartNode("roles: {lab: true}");
   absl::StatusOr<std::vector<std::string>> services = ReflectedServices();
@@ -123,12 +133,14 @@ TEST_F(NodeTest, ReflectionIsServedUnlessSwitchedOff) {
   EXPECT_TRUE(Echo().ok());  // Everything else is served as before.
 }
 
+// proves: grpc_server.max_metadata_bytes
 TEST_F(NodeTest, TheGrpcDoorHasTheConfiguredLimits) {
   StartNode("roles: {lab: true}\ngrpc_server: {max_metadata_bytes: 2048}");
   EXPECT_TRUE(Echo(std::string(1000, 'a')).ok());
   EXPECT_EQ(Echo(std::string(4000, 'a')).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
+// proves: admin_address, tracing.otlp_endpoint, tracing.headers
 TEST_F(NodeTest, ConfigShowsSecretsRedactedWhileTheNodeUsesThem) {
   testing::OtlpCollector collector;
   ASSERT_TRUE(collector.ok());
@@ -146,6 +158,171 @@ TEST_F(NodeTest, ConfigShowsSecretsRedactedWhileTheNodeUsesThem) {
             201);
   ASSERT_TRUE(collector.WaitForSpans(1, absl::Seconds(10)));
   EXPECT_EQ(collector.last_metadata()["authorization"], "Bearer n0de-secret");
+}
+
+// Each role alone: the node serves its service and no other role's (the
+// others are backends elsewhere); only the gateway opens the REST door (its
+// gRPC door is a generic service, which reflection does not list).
+// proves: roles.users, roles.orders, roles.recommendations, roles.gateway
+TEST_F(NodeTest, EachRoleServesItsServiceAndNoOther) {
+  const std::vector<std::pair<std::string, std::string>> roles = {
+      {"users", "fanout.users.v1.Users"},
+      {"orders", "fanout.orders.v1.Orders"},
+      {"recommendations", "fanout.recommendations.v1.Recommendations"},
+      {"gateway", "fanout.gateway.v1.Gateway"}};
+  for (const auto& [role, service] : roles) {
+    SCOPED_TRACE(role);
+    node_.reset();
+    std::string only;
+    for (const auto& [other, unused] : roles) {
+      absl::StrAppend(&only, only.empty() ? "" : ", ", other, ": ",
+                      other == role ? "true" : "false");
+    }
+    StartNode(absl::StrCat("roles: {", only,
+                           "}\nbackends: {users: {target: \"127.0.0.1:1\"}, orders: {target: "
+                           "\"127.0.0.1:1\"}, recommendations: {target: \"127.0.0.1:1\"}}"));
+    ASSERT_NE(node_, nullptr);
+    absl::StatusOr<std::vector<std::string>> served = ReflectedServices();
+    ASSERT_THAT(served, IsOk());
+    for (const auto& [other, other_service] : roles) {
+      if (other == "gateway") continue;
+      if (other == role) {
+        EXPECT_THAT(*served, Contains(other_service));
+      } else {
+        EXPECT_THAT(*served, Not(Contains(other_service)));
+      }
+    }
+    if (role == "gateway") {
+      EXPECT_EQ(HttpCall(node_->rest_port(), "GET", "/nowhere").status, 404);
+    } else {
+      EXPECT_EQ(node_->rest_port(), 0);
+    }
+  }
+}
+
+// proves: node_name
+TEST_F(NodeTest, TheLabAnswersInTheNodesName) {
+  StartNode("node_name: lab-7\nroles: {lab: true}");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  lab::v1::EchoResponse response;
+  ASSERT_TRUE(lab::v1::Lab::NewStub(Channel())->Echo(&context, {}, &response).ok());
+  EXPECT_EQ(response.served_by(), "lab-7");
+}
+
+// proves: data_dir, store.sqlite
+TEST_F(NodeTest, SqliteKeepsItsFilesInTheDataDir) {
+  StartNode("store: {sqlite: {}}");
+  EXPECT_TRUE(std::filesystem::exists(data_dir_ / "users.db"));
+  EXPECT_TRUE(std::filesystem::exists(data_dir_ / "orders.db"));
+}
+
+// proves: grpc_address
+TEST_F(NodeTest, TheGrpcDoorListensWhereTheConfigSays) {
+  std::string socket = (std::filesystem::temp_directory_path() /
+                        absl::StrCat("fanout-node-test-", ::getpid(), ".sock"))
+                           .string();
+  StartNode(absl::StrCat("grpc_address: \"unix:", socket, "\"\nroles: {lab: true}"));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  lab::v1::EchoResponse response;
+  auto stub = lab::v1::Lab::NewStub(
+      grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()));
+  EXPECT_TRUE(stub->Echo(&context, {}, &response).ok());
+  node_.reset();
+  std::filesystem::remove(socket);
+}
+
+// Three jobs that block take the three threads, one waits in the queue of
+// one, and the next is refused (the defaults: two threads, 1024 queued).
+// proves: offload.threads, offload.queue_capacity
+TEST_F(NodeTest, TheOffloadPoolHasTheConfiguredThreadsAndQueue) {
+  StartNode("offload: {threads: 3, queue_capacity: 1}");
+  OffloadPool& pool = node_->offload_pool();
+  absl::Notification release;
+  std::atomic<int> finished{0};
+  auto blocked = [&]() -> Task<absl::Status> {
+    absl::Status status = co_await pool.Run([&] {
+      release.WaitForNotification();
+      return absl::OkStatus();
+    });
+    ++finished;
+    co_return status;
+  };
+  for (int i = 0; i < 4; ++i) Spawn(loop(), blocked());
+  bool held = testing::Eventually([&] { return pool.running() == 3 && pool.queue_depth() == 1; });
+  EXPECT_TRUE(held) << "running " << pool.running() << ", queued " << pool.queue_depth();
+  auto one_more = [&]() -> Task<absl::Status> {
+    co_return co_await pool.Run([] { return absl::OkStatus(); });
+  };
+  EXPECT_THAT(Run(one_more()), StatusIs(absl::StatusCode::kResourceExhausted));
+  release.Notify();
+  EXPECT_TRUE(testing::Eventually([&] { return finished.load() == 4; }));
+}
+
+// Two lab replicas behind one target: round_robin (the default) spreads the
+// proxied calls over both, pick_first sends them all to one.
+// proves: backends.*.load_balancing
+TEST_F(NodeTest, LoadBalancingChoosesHowCallsSpreadOverReplicas) {
+  std::vector<std::unique_ptr<Server>> servers;
+  std::vector<std::unique_ptr<lab::LabService>> labs;
+  std::vector<std::string> addresses;
+  for (const char* name : {"replica-a", "replica-b"}) {
+    servers.push_back(std::make_unique<Server>(
+        Server::Options{.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1}));
+    labs.push_back(std::make_unique<lab::LabService>(lab::LabService::Options{.name = name}));
+    labs.back()->Register(*servers.back());
+    ASSERT_THAT(servers.back()->Start(), IsOk());
+    labs.back()->Serve(*servers.back());
+    addresses.push_back(absl::StrCat("127.0.0.1:", servers.back()->port()));
+  }
+  auto served_by = [&](const std::string& policy) {
+    node_.reset();
+    StartNode(absl::StrCat("backends: {lab: {target: \"ipv4:", absl::StrJoin(addresses, ","),
+                           "\", services: [fanout.lab.v1.Lab]", policy, "}}"));
+    std::set<std::string> seen;
+    for (int i = 0; i < 50 && seen.size() < 2; ++i) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      lab::v1::EchoResponse response;
+      grpc::Status status = lab::v1::Lab::NewStub(Channel())->Echo(&context, {}, &response);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      seen.insert(response.served_by());
+    }
+    return seen;
+  };
+  EXPECT_EQ(served_by("").size(), 2u);
+  EXPECT_EQ(served_by(", load_balancing: pick_first").size(), 1u);
+  node_.reset();
+  for (auto& server : servers) server->Shutdown(absl::Seconds(1));
+}
+
+// A TLS backend whose certificate names localhost and 127.0.0.1: asked for
+// another name, the node refuses to call it.
+// proves: backends.*.tls.server_name_override
+TEST_F(NodeTest, ABackendsCertificateMustCarryTheNameAsked) {
+  absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
+  ASSERT_THAT(certs.status(), IsOk());
+  Server sealed({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1, .tls = certs->ServerTls()});
+  lab::LabService lab({.name = "sealed"});
+  lab.Register(sealed);
+  ASSERT_THAT(sealed.Start(), IsOk());
+  lab.Serve(sealed);
+  auto echo_through = [&](const std::string& name) {
+    node_.reset();
+    StartNode(absl::StrCat("backends: {lab: {target: \"127.0.0.1:", sealed.port(),
+                           "\", services: [fanout.lab.v1.Lab], tls: {ca_file: ", certs->ca,
+                           ", server_name_override: ", name, "}}}"));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    lab::v1::EchoResponse response;
+    return lab::v1::Lab::NewStub(Channel())->Echo(&context, {}, &response);
+  };
+  grpc::Status named = echo_through("localhost");
+  EXPECT_TRUE(named.ok()) << named.error_message();
+  EXPECT_FALSE(echo_through("elsewhere.example").ok());
+  node_.reset();
+  sealed.Shutdown(absl::Seconds(1));
 }
 
 }  // namespace

@@ -118,6 +118,29 @@ TEST(NodeConfigTest, EveryMistakeIsRefusedNamingItsKey) {
   }
 }
 
+// A TLS key that has no meaning where it is set (the Tls message is the
+// same for doors and clients) is refused, naming where, never ignored.
+// proves: grpc_tls.server_name_override, gateway.rest_tls.server_name_override
+// proves: backends.*.tls.require_client_cert, tracing.tls.require_client_cert
+TEST(NodeConfigTest, TlsKeysOfTheOtherSideAreRefused) {
+  const std::string door = "{cert_file: /c.pem, key_file: /k.pem, server_name_override: n}";
+  const std::string client = "{ca_file: /ca.pem, require_client_cert: true}";
+  for (const auto& [yaml, error] : std::vector<std::pair<std::string, std::string>>{
+           {"grpc_tls: " + door,
+            "grpc_tls: server_name_override is for clients; a door does not use it"},
+           {"gateway: {rest_tls: " + door + "}",
+            "gateway.rest_tls: server_name_override is for clients"},
+           {"backends: {x: {target: \"h:1\", tls: " + client + "}}",
+            "backends.x.tls: require_client_cert is for doors, not clients"},
+           {"tracing: {tls: " + client + "}",
+            "tracing.tls: require_client_cert is for doors, not clients"},
+       }) {
+    EXPECT_THAT(ValidateNodeConfig(FromYaml(yaml)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(error)))
+        << yaml;
+  }
+}
+
 TEST(NodeConfigTest, GrpcServerLimitsAreCheckedByKey) {
   EXPECT_THAT(ValidateNodeConfig(FromYaml(R"(
 grpc_server: {max_concurrent_streams: 100, max_metadata_bytes: 16384, min_ping_interval_ms: 5000,
