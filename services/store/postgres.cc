@@ -14,6 +14,26 @@
 #include "node/base/status_macros.h"
 
 namespace fanout {
+
+PostgresOptions PostgresOptionsFromConfig(const config::v1::PostgresStore& config) {
+  PostgresOptions options{.dsn = config.dsn()};
+  if (config.pool_size() > 0) options.pool_size = config.pool_size();
+  if (config.statement_timeout_ms() > 0) {
+    options.statement_timeout = absl::Milliseconds(config.statement_timeout_ms());
+  }
+  if (config.pool_wait_ms() > 0) options.pool_wait = absl::Milliseconds(config.pool_wait_ms());
+  if (config.connect_timeout_ms() > 0) {
+    options.connect_timeout = absl::Milliseconds(config.connect_timeout_ms());
+  }
+  if (config.reconnect_max_backoff_ms() > 0) {
+    options.reconnect_max_backoff = absl::Milliseconds(config.reconnect_max_backoff_ms());
+  }
+  if (config.serialization_retries() > 0) {
+    options.serialization_retries = config.serialization_retries();
+  }
+  return options;
+}
+
 namespace {
 
 constexpr absl::Duration kFirstBackoff = absl::Milliseconds(50);

@@ -37,6 +37,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "fanout/config/v1/node_config.pb.h"
 #include "node/base/sync.h"
 #include "services/store/sql_value.h"
 
@@ -51,6 +52,11 @@ struct PostgresOptions {
   absl::Duration reconnect_max_backoff = absl::Seconds(1);
   int serialization_retries = 5;
 };
+
+// The node config's `store.postgres` block, its 0s read as the defaults
+// above. The dsn as it is: an empty one is filled from FANOUT_POSTGRES_DSN
+// before (fanoutd's node_config.cc).
+PostgresOptions PostgresOptionsFromConfig(const config::v1::PostgresStore& config);
 
 // A statement prepared once per connection under `name` (unique per store).
 struct PgStatement {
