@@ -325,8 +325,11 @@ TEST_P(ShortLivedTest, AnIdleUsersActorIsEvictedByTheNextOne) {
   EXPECT_EQ(service_->user_actors(), 1u);
   absl::SleepFor(absl::Milliseconds(2));  // User 1's actor idle past actor_idle_ms.
   ASSERT_THAT(Run(Create(Order(2, "a"))), IsOk());
+  // User 1's is gone (with the default minute, two would be alive). User
+  // 2's may have been evicted and made again meanwhile, if a step of its
+  // write left it idle past 1 ms: at least one eviction, not exactly one.
   EXPECT_EQ(service_->user_actors(), 1u);
-  EXPECT_EQ(service_->user_actor_evictions(), 1);
+  EXPECT_GE(service_->user_actor_evictions(), 1);
 }
 
 // Holds every orders write in the Offload pool until Release().
