@@ -39,13 +39,14 @@ AdaptiveLimit::AdaptiveLimit(Options options)
   samples_.reserve(std::min<size_t>(kMaxSamples, 64));
 }
 
-std::optional<int64_t> AdaptiveLimit::Record(absl::Time sent) {
+std::optional<int64_t> AdaptiveLimit::Record(absl::Time sent, int64_t in_flight) {
   const absl::Time now = options_.clock->Now();
   MutexLock lock(&mu_);
   // A call sent before the measurement began ran beside more than the
   // floor's calls: its latency is not the backend's own.
   if (measuring_ && sent < measuring_since_) return std::nullopt;
   if (samples_.size() < kMaxSamples) samples_.push_back(now - sent);
+  window_peak_in_flight_ = std::max(window_peak_in_flight_, in_flight);
   const int64_t before = limit_;
   if (measuring_) {
     if (static_cast<int64_t>(samples_.size()) < options_.min_rtt_samples) return std::nullopt;
@@ -64,7 +65,10 @@ std::optional<int64_t> AdaptiveLimit::Record(absl::Time sent) {
         std::clamp(absl::FDivDuration(min_rtt_ * (1 + options_.tolerance), sample), 0.5, 2.0);
     const double limit = static_cast<double>(limit_);
     const int64_t next = static_cast<int64_t>(std::ceil(gradient * limit + std::sqrt(limit)));
-    limit_ = std::clamp(next, options_.min_limit, options_.max_limit);
+    // Grown only while used; cut whatever the use.
+    const bool used = window_peak_in_flight_ * 2 >= limit_;
+    window_peak_in_flight_ = 0;
+    if (next < limit_ || used) limit_ = std::clamp(next, options_.min_limit, options_.max_limit);
     if (limit_ < before) ++cuts_;
     if (now >= next_measurement_) StartMeasuring(now);
   }
@@ -78,6 +82,7 @@ void AdaptiveLimit::StartMeasuring(absl::Time now) {
   limit_before_measuring_ = limit_;
   limit_ = options_.min_limit;
   samples_.clear();
+  window_peak_in_flight_ = 0;
 }
 
 absl::Duration AdaptiveLimit::P50(std::vector<absl::Duration>& samples) const {

@@ -7,7 +7,11 @@
 //    min_rtt_samples)    limit = gradient × limit + √limit, in [floor, ceiling]  measure again
 //
 // While calls take about the minimum latency the gradient stays near (or
-// above) 1 and the limit grows by its square root each window; when latency
+// above) 1 and the limit grows by its square root each window, as long as
+// the callers use it: a window whose calls never filled half the limit
+// leaves it where it is (Netflix's concurrency-limits calls this "app
+// limited"), so a backend that is fast but lightly called does not sit at
+// the ceiling, with nothing to protect it, on the day it slows. When latency
 // rises (the backend queues) the gradient falls below 1 and the limit is
 // cut, by at most half per window. The minimum is measured at a low limit
 // (the floor), so the backend's queue has drained and what is seen is its
@@ -15,7 +19,8 @@
 // (a deploy, a bigger dataset).
 //
 //   AdaptiveLimit limit(options, clock);
-//   ... each completed call:  if (auto changed = limit.Record(sent)) bulkhead.SetCapacity(*changed);
+//   ... each completed call:
+//   if (auto changed = limit.Record(sent, bulkhead.in_use())) bulkhead.SetCapacity(*changed);
 //
 // The caller applies the limit (Backend sets its bulkhead's capacity);
 // this class only decides it. Thread-safe: calls complete on every loop.
@@ -54,9 +59,10 @@ class AdaptiveLimit {
   explicit AdaptiveLimit(Options options);
 
   // A call sent at `sent` (the clock's time) was answered now: answered,
-  // failed, or cut by its own timeout (not one its caller gave up on).
+  // failed, or cut by its own timeout (not one its caller gave up on), with
+  // `in_flight` calls to the backend at that moment (itself included).
   // Returns the new limit when it changed.
-  std::optional<int64_t> Record(absl::Time sent);
+  std::optional<int64_t> Record(absl::Time sent, int64_t in_flight);
 
   int64_t limit() const;
   // The minimum latency measured last; zero before the first measurement.
@@ -79,6 +85,7 @@ class AdaptiveLimit {
   absl::Time next_measurement_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time window_end_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::vector<absl::Duration> samples_ ABSL_GUARDED_BY(mu_);  // At most kMaxSamples.
+  int64_t window_peak_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t cuts_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -162,7 +162,9 @@ Task<absl::StatusOr<Bytes>> Backend::Attempt(std::string method, Bytes request, 
   }
   breaker_.Record(!reply.ok() && CircuitBreaker::CountsAsFailure(reply.status().code()));
   if (adaptive_) {
-    if (std::optional<int64_t> limit = adaptive_->Record(sent)) bulkhead_.SetCapacity(*limit);
+    if (std::optional<int64_t> limit = adaptive_->Record(sent, bulkhead_.in_use())) {
+      bulkhead_.SetCapacity(*limit);
+    }
   }
   // gRPC's timer runs on its own clock and may fire a little before
   // absl::Now() reaches the deadline (often, under TSan): an answer within

@@ -248,9 +248,18 @@ users-kill)
   # Each acknowledged user, read back through the gateway; and every user
   # stored must be whole (its name and email from the same create).
   "$python" - "$dir/acknowledged.ndjson" "$GATEWAY_REST" <<'PY' || fail "acknowledged creates are missing or damaged"
-import http.client, json, sys
+import http.client, json, sys, time
 acked = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 conn = http.client.HTTPConnection(sys.argv[2], timeout=5)
+# The gateway reaches the restarted users again once its channel's
+# reconnect backoff (250 ms growing to 5 s) comes round and the breaker's
+# probe passes: wait for that (at most 15 s), then read.
+for _ in range(75):
+    conn.request("GET", "/v1/users/%s" % acked[0]["id"])
+    r = conn.getresponse(); r.read()
+    if r.status != 503:
+        break
+    time.sleep(0.2)
 missing = 0
 for user in acked:
     conn.request("GET", "/v1/users/%s" % user["id"])

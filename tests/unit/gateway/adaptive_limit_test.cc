@@ -22,18 +22,23 @@ class AdaptiveLimitTest : public ::testing::Test {
             .min_rtt_samples = 5,
             .clock = &clock_};
   }
-  // `n` calls that each took `latency`, answered now.
-  std::optional<int64_t> Calls(AdaptiveLimit& limit, int n, absl::Duration latency) {
+  // `n` calls that each took `latency`, answered now, each beside
+  // `in_flight` calls in all (unset: as many as the limit allows, callers
+  // using all of it).
+  std::optional<int64_t> Calls(AdaptiveLimit& limit, int n, absl::Duration latency,
+                               std::optional<int64_t> in_flight = std::nullopt) {
     std::optional<int64_t> changed;
     for (int i = 0; i < n; ++i) {
-      if (auto now = limit.Record(clock_.Now() - latency)) changed = now;
+      if (auto now = limit.Record(clock_.Now() - latency, in_flight.value_or(limit.limit())))
+        changed = now;
     }
     return changed;
   }
   // One window of `latency`: the window's time passes, then three calls end.
-  std::optional<int64_t> Window(AdaptiveLimit& limit, absl::Duration latency) {
+  std::optional<int64_t> Window(AdaptiveLimit& limit, absl::Duration latency,
+                                std::optional<int64_t> in_flight = std::nullopt) {
     clock_.Advance(absl::Milliseconds(100));
-    return Calls(limit, 3, latency);
+    return Calls(limit, 3, latency, in_flight);
   }
   // Measures a minimum of `latency` (a fresh limit starts there), with calls
   // sent after the limit was made.
@@ -57,7 +62,7 @@ TEST_F(AdaptiveLimitTest, StartsAtTheFloorUntilTheMinimumIsMeasured) {
   EXPECT_EQ(Calls(limit, 4, absl::Milliseconds(10)), std::nullopt);
   EXPECT_EQ(limit.limit(), 4);
   // The fifth sample completes the measurement; its p50 is the minimum.
-  EXPECT_EQ(limit.Record(clock_.Now() - absl::Milliseconds(30)), 20);
+  EXPECT_EQ(limit.Record(clock_.Now() - absl::Milliseconds(30), 4), 20);
   EXPECT_EQ(limit.min_rtt(), absl::Milliseconds(10));
 }
 
@@ -71,6 +76,20 @@ TEST_F(AdaptiveLimitTest, GrowsWhileLatencyStaysNearTheMinimumUpToTheCeiling) {
   for (int i = 0; i < 5; ++i) Window(limit, absl::Milliseconds(10));
   EXPECT_EQ(limit.limit(), 100);  // The ceiling.
   EXPECT_EQ(limit.cuts(), 0);
+}
+
+TEST_F(AdaptiveLimitTest, GrowsOnlyWhileItsCallersUseHalfOfIt) {
+  AdaptiveLimit limit(Options());
+  Measure(limit, absl::Milliseconds(10));
+  // Fast, but never more than 9 calls at once: 9 × 2 < 20, it stays.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Window(limit, absl::Milliseconds(10), 9), std::nullopt);
+  EXPECT_EQ(limit.limit(), 20);
+  // 10 at once is half of it: grown as before (20 × 1.5 + √20).
+  EXPECT_EQ(Window(limit, absl::Milliseconds(10), 10), 35);
+  // Unused or not, a slower backend is cut: 15/40 is below the gradient's
+  // floor, so 35 × 0.5 + √35.
+  EXPECT_EQ(Window(limit, absl::Milliseconds(40), 1), 24);
+  EXPECT_EQ(limit.cuts(), 1);
 }
 
 TEST_F(AdaptiveLimitTest, AWindowNeedsItsTimeAndItsSamples) {
@@ -119,7 +138,7 @@ TEST_F(AdaptiveLimitTest, MeasuresTheMinimumAgainOnScheduleIgnoringCallsSentBefo
   EXPECT_EQ(Calls(limit, 3, absl::Milliseconds(10)), 4);
   // Calls sent before the drop ran beside many others: not counted.
   for (int i = 0; i < 10; ++i)
-    EXPECT_EQ(limit.Record(clock_.Now() - absl::Seconds(1)), std::nullopt);
+    EXPECT_EQ(limit.Record(clock_.Now() - absl::Seconds(1), 4), std::nullopt);
   EXPECT_EQ(limit.limit(), 4);
   clock_.Advance(absl::Milliseconds(50));
   // The backend got slower for good (40 ms): that is the new minimum, and
