@@ -6,7 +6,7 @@
 # header they include: the code that ships. tests/ and bench/ are left to a
 # run by hand (--all), for cost: most of it is the checks walking the gRPC,
 # protobuf and Boost headers each file includes. Measured (clang-tidy 14):
-# the 81 files here take ~630 s of CPU, ~5.5 min on 2 idle cores (11-12 min
+# the 92 files here take ~720 s of CPU, ~6.3 min on 2 idle cores (11-12 min
 # on a busy shared box); a test file takes ~20 s (gtest, gmock, gRPC), so the
 # whole tree (~150 files) is ~40 min of CPU, ~20 min on 2 cores.
 #
