@@ -1,8 +1,8 @@
 // The node config's store.postgres block (PostgresOptionsFromConfig, as
 // fanoutd reads it) as the pool meets it, on a fresh database of the test's
-// PostgreSQL server (skipped where none is installed). pool_wait_ms,
-// connect_timeout_ms and reconnect_max_backoff_ms change only how long
-// something takes: tests/lint/config_keys_unproven.txt lists them.
+// PostgreSQL server (skipped where none is installed). connect_timeout_ms
+// and reconnect_max_backoff_ms change only how long something takes:
+// tests/lint/config_keys_unproven.txt lists them.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -90,6 +90,34 @@ TEST_F(PostgresOptionsTest, ThePoolHoldsPoolSizeConnections) {
   release.Notify();
   for (std::thread& holder : holders) holder.join();
   EXPECT_THAT((*db)->Query(kDatabase), IsOk());
+}
+
+// One connection, held by another call for 1 s: a call that may wait 50 ms
+// is refused, naming the key; one that may wait 10 s gets the connection
+// once it is free, past the default wait (2 s) too.
+// proves: store.postgres.pool_wait_ms
+TEST_F(PostgresOptionsTest, ACallWaitsPoolWaitForABusyConnection) {
+  auto wait_while_held = [&](const std::string& keys, absl::Duration hold) -> absl::Status {
+    absl::StatusOr<std::unique_ptr<Postgres>> db = Open("pool_size: 1, " + keys);
+    if (!db.ok()) return db.status();
+    absl::Notification holding;
+    std::thread holder([&] {
+      EXPECT_THAT((*db)->Transaction([&](PgConnection&) {
+        holding.Notify();
+        absl::SleepFor(hold);
+        return absl::OkStatus();
+      }),
+                  IsOk());
+    });
+    holding.WaitForNotification();
+    absl::Status waited = (*db)->Query(kDatabase).status();
+    holder.join();
+    return waited;
+  };
+  absl::Status refused = wait_while_held("pool_wait_ms: 50", absl::Seconds(1));
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_TRUE(absl::StrContains(refused.message(), "pool_wait_ms")) << refused;
+  EXPECT_THAT(wait_while_held("pool_wait_ms: 10000", absl::Milliseconds(2500)), IsOk());
 }
 
 // A transaction failing with a serialization failure every time runs once
