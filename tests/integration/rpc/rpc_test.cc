@@ -14,7 +14,7 @@
 #include "node/telemetry/metrics.h"
 #include "services/lab/lab_service.h"
 #include "tests/support/eventually.h"
-#include "tests/support/prometheus_text.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/status_matchers.h"
 
 namespace fanout {
@@ -234,12 +234,7 @@ TEST_F(RpcTest, AnAnswerToACallerAlreadyGoneCountsAsWhatHappenedToIt) {
   });
   grpc::GenericStub stub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", server.port()),
                                              grpc::InsecureChannelCredentials()));
-  auto scrape = [] {
-    absl::StatusOr<testing::PrometheusText> text =
-        testing::ParsePrometheusText(metrics::DefaultRegistry().Render());
-    EXPECT_THAT(text.status(), IsOk());
-    return text.ok() ? *std::move(text) : testing::PrometheusText{};
-  };
+  auto scrape = [] { return testing::ParsedOrEmpty(metrics::DefaultRegistry().Render()); };
   auto count = [](const testing::PrometheusText& text, const std::string& code) {
     return text
         .Value("fanout_rpc_server_duration_seconds_count",
