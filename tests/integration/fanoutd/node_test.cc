@@ -1,15 +1,19 @@
 // A whole fanoutd node in this process, on 127.0.0.1:0, as its config makes
 // it: what the default node publishes (no lab, no admin routes), the gRPC
-// door's limits and reflection switch, and /config hiding secrets while the
-// node still uses them.
+// door's limits and reflection switch, /config hiding secrets while the
+// node still uses them, and TLS files read again every reload_interval_ms
+// (two nodes on the same files, one looking every second, one hourly).
 #include "services/fanoutd/node.h"
 
 #include <gmock/gmock.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <set>
 #include <string>
@@ -26,6 +30,7 @@
 #include "services/lab/lab_service.h"
 #include "tests/support/eventually.h"
 #include "tests/support/http_client.h"
+#include "tests/support/https_test_client.h"
 #include "tests/support/loop_fixture.h"
 #include "tests/support/otlp_collector.h"
 #include "tests/support/status_matchers.h"
@@ -34,6 +39,7 @@
 namespace fanout::fanoutd {
 namespace {
 
+using ::fanout::testing::Eventually;
 using ::fanout::testing::HttpCall;
 using ::fanout::testing::IsOk;
 using ::fanout::testing::StatusIs;
@@ -46,23 +52,33 @@ class NodeTest : public testing::LoopTest {
   NodeTest() : LoopTest(1) {}
   ~NodeTest() override {
     node_.reset();
-    if (!data_dir_.empty()) std::filesystem::remove_all(data_dir_);
+    for (const std::filesystem::path& dir : data_dirs_) std::filesystem::remove_all(dir);
   }
 
-  // The embedded defaults with free ports, `yaml` over them.
-  void StartNode(const std::string& yaml = "") {
-    data_dir_ = std::filesystem::temp_directory_path() /
-                absl::StrCat("fanout-node-test-", ::getpid(), "-", ++serial_);
+  // The embedded defaults with free ports, `yaml` over them, started; null
+  // (with the test failed) when the config is refused or the node does not
+  // start.
+  std::unique_ptr<Node> NewNode(const std::string& yaml = "") {
+    data_dirs_.push_back(std::filesystem::temp_directory_path() /
+                         absl::StrCat("fanout-node-test-", ::getpid(), "-", ++serial_));
     NodeConfig config = DefaultNodeConfig();
     config.set_grpc_address("127.0.0.1:0");
     config.set_admin_address("127.0.0.1:0");
     config.set_loops(1);
-    config.set_data_dir(data_dir_.string());
+    config.set_data_dir(data_dirs_.back().string());
     config.mutable_gateway()->set_rest_address("127.0.0.1:0");
-    ASSERT_THAT(YamlTextToMessage(yaml, "test", &config), IsOk());
-    ASSERT_THAT(ValidateNodeConfig(config), IsOk());
-    node_ = std::make_unique<Node>(config);
-    ASSERT_THAT(node_->Start(), IsOk());
+    absl::Status parsed = YamlTextToMessage(yaml, "test", &config);
+    if (parsed.ok()) parsed = ValidateNodeConfig(config);
+    EXPECT_THAT(parsed, IsOk());
+    if (!parsed.ok()) return nullptr;
+    auto node = std::make_unique<Node>(config);
+    absl::Status started = node->Start();
+    EXPECT_THAT(started, IsOk());
+    return started.ok() ? std::move(node) : nullptr;
+  }
+  void StartNode(const std::string& yaml = "") {
+    node_ = NewNode(yaml);
+    ASSERT_NE(node_, nullptr);
   }
 
   std::shared_ptr<grpc::Channel> Channel() {
@@ -85,7 +101,7 @@ class NodeTest : public testing::LoopTest {
     return Run(ListServices(&stub, {.deadline = absl::Now() + absl::Seconds(10)}));
   }
 
-  std::filesystem::path data_dir_;
+  std::vector<std::filesystem::path> data_dirs_;  // Every node's, the last one's last.
   std::unique_ptr<Node> node_;
   static inline int serial_ = 0;
 };
@@ -214,8 +230,8 @@ TEST_F(NodeTest, TheLabAnswersInTheNodesName) {
 // proves: data_dir, store.sqlite
 TEST_F(NodeTest, SqliteKeepsItsFilesInTheDataDir) {
   StartNode("store: {sqlite: {}}");
-  EXPECT_TRUE(std::filesystem::exists(data_dir_ / "users.db"));
-  EXPECT_TRUE(std::filesystem::exists(data_dir_ / "orders.db"));
+  EXPECT_TRUE(std::filesystem::exists(data_dirs_.back() / "users.db"));
+  EXPECT_TRUE(std::filesystem::exists(data_dirs_.back() / "orders.db"));
 }
 
 // proves: grpc_address
@@ -334,6 +350,122 @@ TEST_F(NodeTest, ABackendsCertificateMustCarryTheNameAsked) {
   EXPECT_TRUE(named.ok()) << named.error_message();
   EXPECT_FALSE(echo_through("elsewhere.example").ok());
   node_.reset();
+  sealed.Shutdown(absl::Seconds(1));
+}
+
+// The CN of the certificate the node's gRPC door shows a new connection.
+std::string GrpcDoorName(const Node& node, const std::string& ca_file) {
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  args.SetInt("grpc.use_local_subchannel_pool", 1);  // A connection of its own.
+  std::ifstream ca(ca_file);
+  auto channel = grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", node.grpc_port()),
+      grpc::SslCredentials({.pem_root_certs = std::string(std::istreambuf_iterator<char>(ca), {})}),
+      args);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = grpc::health::v1::Health::NewStub(channel)->Check(
+      &context, grpc::health::v1::HealthCheckRequest(), &response);
+  if (!status.ok() || context.auth_context() == nullptr) return status.error_message();
+  std::vector<grpc::string_ref> names =
+      context.auth_context()->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
+  return names.empty() ? "" : std::string(names.front().data(), names.front().size());
+}
+
+// The CN of the certificate the node's REST door shows a new connection.
+std::string RestDoorName(const Node& node, const testing::TestCertificates& certs) {
+  testing::HttpsTestClient client;
+  absl::Status connected = client.Connect(node.rest_port(), certs.ClientTls());
+  return connected.ok() ? client.peer_common_name() : std::string(connected.message());
+}
+
+// A rotated certificate reaches new callers of each door once the door
+// re-reads its files: a node looking every second serves the new one while
+// a node looking every hour, started on the same files, still serves the old.
+// proves: grpc_tls.reload_interval_ms, gateway.rest_tls.reload_interval_ms
+TEST_F(NodeTest, TheDoorsServeARotatedCertificateAfterTheirReloadInterval) {
+  absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
+  ASSERT_THAT(certs.status(), IsOk());
+  auto node_reloading_every = [&](int reload_interval_ms) {
+    std::string tls =
+        absl::StrCat("{cert_file: ", certs->server_cert, ", key_file: ", certs->server_key,
+                     ", reload_interval_ms: ", reload_interval_ms);
+    return NewNode(absl::StrCat("grpc_tls: ", tls, ", ca_file: ", certs->ca,
+                                "}\ngateway: {rest_tls: ", tls, "}}"));
+  };
+  std::unique_ptr<Node> every_second = node_reloading_every(1000);
+  std::unique_ptr<Node> hourly = node_reloading_every(3600 * 1000);
+  ASSERT_NE(every_second, nullptr);
+  ASSERT_NE(hourly, nullptr);
+  EXPECT_EQ(GrpcDoorName(*every_second, certs->ca), "localhost");
+  EXPECT_EQ(RestDoorName(*every_second, *certs), "localhost");
+
+  ASSERT_THAT(certs->RotateServer("rotated"), IsOk());
+  std::string grpc_name, rest_name;
+  EXPECT_TRUE(Eventually([&] {
+    grpc_name = GrpcDoorName(*every_second, certs->ca);
+    rest_name = RestDoorName(*every_second, *certs);
+    return grpc_name == "rotated" && rest_name == "rotated";
+  })) << "the gRPC door shows "
+      << grpc_name << ", the REST door " << rest_name;
+  EXPECT_EQ(GrpcDoorName(*hourly, certs->ca), "localhost");
+  EXPECT_EQ(RestDoorName(*hourly, *certs), "localhost");
+}
+
+// A backend's ca_file replaced under a running node, as Kubernetes swaps a
+// Secret: a node re-reading its backend TLS files every second comes to
+// trust the backend, one re-reading them hourly still refuses it.
+// proves: backends.*.tls.reload_interval_ms
+TEST_F(NodeTest, ABackendsTlsFilesAreReadAgainEveryReloadInterval) {
+  absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
+  absl::StatusOr<testing::TestCertificates> elsewhere = testing::TestCertificates::Create();
+  ASSERT_THAT(certs.status(), IsOk());
+  ASSERT_THAT(elsewhere.status(), IsOk());
+  Server sealed({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1, .tls = certs->ServerTls()});
+  lab::LabService lab({.name = "sealed"});
+  lab.Register(sealed);
+  ASSERT_THAT(sealed.Start(), IsOk());
+  lab.Serve(sealed);
+  // First the nodes trust another CA than the one that signed the backend.
+  const std::string trusted = certs->dir + "/trusted-ca.crt";
+  std::filesystem::copy_file(elsewhere->ca, trusted);
+  auto node_reloading_every = [&](int reload_interval_ms) {
+    return NewNode(absl::StrCat("backends: {lab: {target: \"127.0.0.1:", sealed.port(),
+                                "\", services: [fanout.lab.v1.Lab], tls: {ca_file: ", trusted,
+                                ", reload_interval_ms: ", reload_interval_ms, "}}}"));
+  };
+  std::unique_ptr<Node> every_second = node_reloading_every(1000);
+  std::unique_ptr<Node> hourly = node_reloading_every(3600 * 1000);
+  ASSERT_NE(every_second, nullptr);
+  ASSERT_NE(hourly, nullptr);
+  auto echo_through = [](const Node& node) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    lab::v1::EchoResponse response;
+    return lab::v1::Lab::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", node.grpc_port()),
+                                                     grpc::InsecureChannelCredentials()))
+        ->Echo(&context, {}, &response);
+  };
+  EXPECT_FALSE(echo_through(*every_second).ok());
+  EXPECT_FALSE(echo_through(*hourly).ok());
+
+  std::filesystem::copy_file(certs->ca, trusted + ".next");
+  std::filesystem::rename(trusted + ".next", trusted);
+  grpc::Status status;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        status = echo_through(*every_second);
+        if (!status.ok()) absl::SleepFor(absl::Milliseconds(100));  // Not a flood of probes.
+        return status.ok();
+      },
+      absl::Seconds(60)))
+      << status.error_message();
+  status = echo_through(*hourly);
+  EXPECT_FALSE(status.ok()) << "the hourly node trusts the new CA already";
+  every_second.reset();
+  hourly.reset();
   sealed.Shutdown(absl::Seconds(1));
 }
 
