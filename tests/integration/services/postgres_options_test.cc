@@ -1,10 +1,9 @@
 // The node config's store.postgres block (PostgresOptionsFromConfig, as
 // fanoutd reads it) as the pool meets it, on a fresh database of the test's
-// PostgreSQL server (skipped where none is installed). connect_timeout_ms
-// meets a stand-in for the server that does not answer, shown by a contrast
-// between a short and an hour's setting, not by a timing.
-// reconnect_max_backoff_ms changes only how long something takes:
-// tests/lint/config_keys_unproven.txt lists it.
+// PostgreSQL server (skipped where none is installed). The keys about
+// connecting (connect_timeout_ms, reconnect_max_backoff_ms) meet a
+// stand-in for the server that does not answer, or hangs up; each is shown
+// by a contrast between a short and an hour's setting, not by a timing.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -202,6 +201,10 @@ class PostgresOptionsTest : public ::testing::Test {
     // The last port in a libpq DSN wins.
     return absl::StrCat("dsn: \"", where_.dsn(), " port=", door.port(), "\"");
   }
+  int ServerPort() const {
+    std::string why;
+    return testing::PostgresServer::Shared(&why)->port();
+  }
 
   testing::TestStore where_{testing::StoreKind::kPostgres};
 };
@@ -317,6 +320,45 @@ TEST_F(PostgresOptionsTest, AConnectGivesUpOnASilentServerAfterConnectTimeout) {
   EXPECT_THAT(short_open, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("timeout expired")));
   EXPECT_TRUE(long_was_waiting);
   EXPECT_THAT(long_open, StatusIs(absl::StatusCode::kUnavailable, Not(HasSubstr("timeout"))));
+}
+
+// A pool whose server is gone tries to connect again 50 ms, 100 ms, 200 ms,
+// ... apart, up to the key. Two pools, each through a stand-in that passes
+// its first connection to the server and then hangs up on it and on every
+// later one, take calls all along: by the time the one with 100 ms has
+// tried 20 times, the one with an hour, whose tenth try comes 25 s after
+// its first, has tried fewer than 10 times, however slow the machine.
+// proves: store.postgres.reconnect_max_backoff_ms
+TEST_F(PostgresOptionsTest, FailedConnectsAreTriedAgainAtMostReconnectMaxBackoffApart) {
+  StandInServer fast_door(ServerPort()), slow_door(ServerPort());
+  // A short pool_wait: no call waits long for a try, the last one at the end included.
+  absl::StatusOr<std::unique_ptr<Postgres>> fast =
+      Open(Through(fast_door) + ", pool_wait_ms: 500, reconnect_max_backoff_ms: 100");
+  absl::StatusOr<std::unique_ptr<Postgres>> slow =
+      Open(Through(slow_door) + ", pool_wait_ms: 500, reconnect_max_backoff_ms: 3600000");
+  ASSERT_THAT(fast, IsOk());
+  ASSERT_THAT(slow, IsOk());
+  fast_door.HangUp();
+  slow_door.HangUp();
+  std::atomic<bool> stop{false};
+  auto keep_calling = [&](Postgres* db, absl::Status* last) {
+    while (!stop.load()) {
+      *last = db->Query(kDatabase).status();
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  };
+  absl::Status fast_last, slow_last;
+  std::thread fast_calls(keep_calling, fast->get(), &fast_last);
+  std::thread slow_calls(keep_calling, slow->get(), &slow_last);
+  bool tried = Eventually([&] { return fast_door.hung_up() >= 20 && slow_door.hung_up() >= 1; });
+  int fast_tries = fast_door.hung_up(), slow_tries = slow_door.hung_up();
+  stop.store(true);
+  fast_calls.join();
+  slow_calls.join();
+  ASSERT_TRUE(tried) << fast_tries << " and " << slow_tries << " tries";
+  EXPECT_LT(slow_tries, 10) << "when the 100 ms pool had tried " << fast_tries << " times";
+  EXPECT_THAT(fast_last, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot connect")));
+  EXPECT_THAT(slow_last, StatusIs(absl::StatusCode::kUnavailable));
 }
 
 }  // namespace
