@@ -1,31 +1,186 @@
 // The node config's store.postgres block (PostgresOptionsFromConfig, as
 // fanoutd reads it) as the pool meets it, on a fresh database of the test's
-// PostgreSQL server (skipped where none is installed). connect_timeout_ms
-// and reconnect_max_backoff_ms change only how long something takes:
-// tests/lint/config_keys_unproven.txt lists them.
+// PostgreSQL server (skipped where none is installed). The keys about
+// connecting (connect_timeout_ms, reconnect_max_backoff_ms) meet a
+// stand-in for the server that does not answer, or hangs up; each is shown
+// by a contrast between a short and an hour's setting, not by a timing.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "node/config/yaml_proto.h"
 #include "services/store/postgres.h"
+#include "tests/support/eventually.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_store.h"
 
 namespace fanout {
 namespace {
 
+using ::fanout::testing::Eventually;
 using ::fanout::testing::IsOk;
 using ::fanout::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr PgStatement kDatabase{"config_test_database", "SELECT current_database()"};
+
+// A port on 127.0.0.1 standing in for the server: it holds each connection
+// it accepts without a word (a server that hangs), or passes it through to
+// the server on `forward_to`, until HangUp(); from then on it has closed
+// those and closes every later one as soon as it accepts it.
+// Thread-safe; one thread of its own.
+class StandInServer {
+ public:
+  explicit StandInServer(int forward_to = 0) : forward_to_(forward_to) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr = Loopback(0);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(::listen(listener_, 64), 0);
+    EXPECT_EQ(::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port_ = ntohs(addr.sin_port);
+    EXPECT_EQ(::pipe2(wake_, O_CLOEXEC), 0);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~StandInServer() {
+    stopping_.store(true);
+    Wake();
+    thread_.join();
+    for (int fd : {listener_, wake_[0], wake_[1]}) ::close(fd);
+  }
+  StandInServer(const StandInServer&) = delete;
+  StandInServer& operator=(const StandInServer&) = delete;
+
+  int port() const { return port_; }
+  // Connections accepted, and of those closed at once after HangUp().
+  int accepted() const { return accepted_.load(); }
+  int hung_up() const { return hung_up_.load(); }
+  // Returns once the connections held are closed.
+  void HangUp() {
+    hang_up_.store(true);
+    Wake();
+    EXPECT_TRUE(Eventually([&] { return hung_up_held_.load(); }));
+  }
+
+ private:
+  static sockaddr_in Loopback(int port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    return addr;
+  }
+  void Wake() { (void)!::write(wake_[1], "x", 1); }
+
+  // A connection accepted and, when forwarding, the one to the server (else -1).
+  struct Pair {
+    int client;
+    int server;
+  };
+
+  void Run() {
+    std::vector<Pair> open;
+    auto close_all = [&] {
+      for (const Pair& p : open) {
+        ::close(p.client);
+        if (p.server >= 0) ::close(p.server);
+      }
+      open.clear();
+    };
+    for (;;) {
+      std::vector<pollfd> fds = {{.fd = wake_[0], .events = POLLIN, .revents = 0},
+                                 {.fd = listener_, .events = POLLIN, .revents = 0}};
+      for (const Pair& p : open) {
+        fds.push_back({.fd = p.client, .events = POLLIN, .revents = 0});
+        fds.push_back({.fd = p.server, .events = POLLIN, .revents = 0});  // -1: ignored
+      }
+      if (::poll(fds.data(), fds.size(), -1) < 0) {
+        if (errno == EINTR) continue;
+        ADD_FAILURE() << "stand-in server: poll failed, errno " << errno;
+        break;
+      }
+      if (fds[0].revents != 0) {
+        char drained[16];
+        (void)!::read(wake_[0], drained, sizeof(drained));
+        if (stopping_.load()) break;
+        if (hang_up_.load()) {
+          close_all();
+          hung_up_held_.store(true);
+        }
+      }
+      for (size_t i = open.size(); i-- > 0;) {
+        if (!Pump(fds[2 + 2 * i], open[i].server) || !Pump(fds[3 + 2 * i], open[i].client)) {
+          ::close(open[i].client);
+          if (open[i].server >= 0) ::close(open[i].server);
+          open.erase(open.begin() + static_cast<ptrdiff_t>(i));
+        }
+      }
+      if (fds[1].revents != 0) Accept(open);
+    }
+    close_all();
+  }
+
+  void Accept(std::vector<Pair>& open) {
+    int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) return;
+    accepted_.fetch_add(1);
+    if (hang_up_.load()) {
+      ::close(client);
+      hung_up_.fetch_add(1);
+      return;
+    }
+    int server = -1;
+    if (forward_to_ != 0) {
+      server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in addr = Loopback(forward_to_);
+      EXPECT_EQ(::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    }
+    open.push_back({.client = client, .server = server});
+  }
+
+  // Copies what `from` has to `to` (or drops it, when `to` is -1); false
+  // when `from` is closed.
+  static bool Pump(const pollfd& from, int to) {
+    if (from.fd < 0 || from.revents == 0) return true;
+    char buffer[8192];
+    ssize_t n = ::read(from.fd, buffer, sizeof(buffer));
+    if (n <= 0) return false;
+    for (ssize_t sent = 0; to >= 0 && sent < n;) {
+      ssize_t m = ::send(to, buffer + sent, n - sent, MSG_NOSIGNAL);
+      if (m <= 0) return false;
+      sent += m;
+    }
+    return true;
+  }
+
+  const int forward_to_;
+  int listener_ = -1;
+  int port_ = 0;
+  int wake_[2] = {-1, -1};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> hang_up_{false};
+  std::atomic<bool> hung_up_held_{false};
+  std::atomic<int> accepted_{0};
+  std::atomic<int> hung_up_{0};
+  std::thread thread_;
+};
 
 class PostgresOptionsTest : public ::testing::Test {
  protected:
@@ -39,6 +194,16 @@ class PostgresOptionsTest : public ::testing::Test {
     if (!parsed.ok()) return parsed;
     if (config.dsn().empty()) config.set_dsn(where_.dsn());
     return Postgres::Open(PostgresOptionsFromConfig(config));
+  }
+
+  // `dsn: "..."` for the test database through `door`.
+  std::string Through(const StandInServer& door) const {
+    // The last port in a libpq DSN wins.
+    return absl::StrCat("dsn: \"", where_.dsn(), " port=", door.port(), "\"");
+  }
+  int ServerPort() const {
+    std::string why;
+    return testing::PostgresServer::Shared(&why)->port();
   }
 
   testing::TestStore where_{testing::StoreKind::kPostgres};
@@ -133,6 +298,67 @@ TEST_F(PostgresOptionsTest, SerializationFailuresAreRetriedAsConfigured) {
   });
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kAborted));
   EXPECT_EQ(runs, 3);
+}
+
+// A server that accepts the connection and never answers: a pool allowed
+// 2 s to connect gives up, naming the timeout, while one allowed an hour
+// (opened first) is still waiting; it fails only when the server hangs up.
+// proves: store.postgres.connect_timeout_ms
+TEST_F(PostgresOptionsTest, AConnectGivesUpOnASilentServerAfterConnectTimeout) {
+  StandInServer short_wait, long_wait;  // Silent, both.
+  std::atomic<bool> long_done{false};
+  absl::Status long_open;
+  std::thread opener([&] {
+    long_open = Open(Through(long_wait) + ", connect_timeout_ms: 3600000").status();
+    long_done.store(true);
+  });
+  ASSERT_TRUE(Eventually([&] { return long_wait.accepted() == 1; }));
+  absl::Status short_open = Open(Through(short_wait) + ", connect_timeout_ms: 2000").status();
+  bool long_was_waiting = !long_done.load();
+  long_wait.HangUp();
+  opener.join();
+  EXPECT_THAT(short_open, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("timeout expired")));
+  EXPECT_TRUE(long_was_waiting);
+  EXPECT_THAT(long_open, StatusIs(absl::StatusCode::kUnavailable, Not(HasSubstr("timeout"))));
+}
+
+// A pool whose server is gone tries to connect again 50 ms, 100 ms, 200 ms,
+// ... apart, up to the key. Two pools, each through a stand-in that passes
+// its first connection to the server and then hangs up on it and on every
+// later one, take calls all along: by the time the one with 100 ms has
+// tried 20 times, the one with an hour, whose tenth try comes 25 s after
+// its first, has tried fewer than 10 times, however slow the machine.
+// proves: store.postgres.reconnect_max_backoff_ms
+TEST_F(PostgresOptionsTest, FailedConnectsAreTriedAgainAtMostReconnectMaxBackoffApart) {
+  StandInServer fast_door(ServerPort()), slow_door(ServerPort());
+  // A short pool_wait: no call waits long for a try, the last one at the end included.
+  absl::StatusOr<std::unique_ptr<Postgres>> fast =
+      Open(Through(fast_door) + ", pool_wait_ms: 500, reconnect_max_backoff_ms: 100");
+  absl::StatusOr<std::unique_ptr<Postgres>> slow =
+      Open(Through(slow_door) + ", pool_wait_ms: 500, reconnect_max_backoff_ms: 3600000");
+  ASSERT_THAT(fast, IsOk());
+  ASSERT_THAT(slow, IsOk());
+  fast_door.HangUp();
+  slow_door.HangUp();
+  std::atomic<bool> stop{false};
+  auto keep_calling = [&](Postgres* db, absl::Status* last) {
+    while (!stop.load()) {
+      *last = db->Query(kDatabase).status();
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  };
+  absl::Status fast_last, slow_last;
+  std::thread fast_calls(keep_calling, fast->get(), &fast_last);
+  std::thread slow_calls(keep_calling, slow->get(), &slow_last);
+  bool tried = Eventually([&] { return fast_door.hung_up() >= 20 && slow_door.hung_up() >= 1; });
+  int fast_tries = fast_door.hung_up(), slow_tries = slow_door.hung_up();
+  stop.store(true);
+  fast_calls.join();
+  slow_calls.join();
+  ASSERT_TRUE(tried) << fast_tries << " and " << slow_tries << " tries";
+  EXPECT_LT(slow_tries, 10) << "when the 100 ms pool had tried " << fast_tries << " times";
+  EXPECT_THAT(fast_last, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot connect")));
+  EXPECT_THAT(slow_last, StatusIs(absl::StatusCode::kUnavailable));
 }
 
 }  // namespace

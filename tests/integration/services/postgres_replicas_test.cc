@@ -1,6 +1,7 @@
 // Users and orders on a real PostgreSQL server, where SQLite has no
 // counterpart: two orders replicas writing the same users, a watch that
-// sees another replica's orders, and the server restarting under load.
+// sees another replica's orders (as often as orders.watch_poll_ms says),
+// and the server restarting under load.
 #include <gmock/gmock.h>
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
@@ -11,9 +12,11 @@
 #include <set>
 #include <thread>
 
+#include "node/async/as_completed.h"
 #include "node/async/gather.h"
 #include "node/async/with_deadline.h"
 #include "node/base/status_macros.h"
+#include "node/config/yaml_proto.h"
 #include "node/rpc/client.h"
 #include "services/orders/orders_service.h"
 #include "services/users/users_service.h"
@@ -40,13 +43,14 @@ using users::v1::Users;
 // One orders replica: its own server, store (connection pool) and threads.
 class OrdersReplica {
  public:
-  OrdersReplica(PostgresOptions options, const std::string& users_target) {
+  OrdersReplica(PostgresOptions options, const std::string& users_target,
+                orders::OrdersService::Options service_options = {}) {
     auto store = orders::OrdersStore::OpenPostgres(std::move(options));
     EXPECT_THAT(store, IsOk());
     if (!store.ok()) return;
     store_ = std::move(*store);
     service_ = std::make_unique<orders::OrdersService>(store_.get(), &pool_, server_.loops(),
-                                                       orders::OrdersService::Options{});
+                                                       service_options);
     service_->Register(server_);
     EXPECT_THAT(server_.Start(), IsOk());
     users_ = Users::NewStub(grpc::CreateChannel(users_target, grpc::InsecureChannelCredentials()));
@@ -124,6 +128,13 @@ Task<absl::StatusOr<orders::v1::Order>> CreateOrder(Orders::Stub* stub, int64_t 
   co_return co_await CallUnary(stub, &Orders::Stub::PrepareAsyncCreateOrder, std::move(r));
 }
 
+// The orders service's options as a node config's `orders` block sets them.
+orders::OrdersService::Options FromConfig(const std::string& yaml) {
+  config::v1::Orders config;
+  EXPECT_THAT(YamlTextToMessage(yaml, "test", &config), IsOk());
+  return orders::OrdersService::OptionsFromConfig(config);
+}
+
 // Watches `user`'s orders on `watched`, runs `write` once the watch is
 // registered, and returns the first `count` orders the watch sees as
 // "item#sequence", or an error if they do not come within `timeout`.
@@ -166,12 +177,13 @@ class PostgresReplicasTest : public ::testing::Test {
  protected:
   void SetUp() override { FANOUT_REQUIRE_STORE(store_); }
   // The users service holding users 1..n, and two orders replicas on it.
-  void StartReplicas(int n) {
+  void StartReplicas(int n, orders::OrdersService::Options a = {},
+                     orders::OrdersService::Options b = {}) {
     users_ = std::make_unique<UsersReplica>(store_.postgres());
     ASSERT_TRUE(users_->ok());
     for (int i = 1; i <= n; ++i) ASSERT_THAT(BlockOn(users_->loop(), users_->Create(i)), IsOk());
-    a_ = std::make_unique<OrdersReplica>(store_.postgres(), users_->target());
-    b_ = std::make_unique<OrdersReplica>(store_.postgres(), users_->target());
+    a_ = std::make_unique<OrdersReplica>(store_.postgres(), users_->target(), a);
+    b_ = std::make_unique<OrdersReplica>(store_.postgres(), users_->target(), b);
     ASSERT_TRUE(a_->ok() && b_->ok());
   }
   TestStore store_{StoreKind::kPostgres};
@@ -227,6 +239,75 @@ TEST_F(PostgresReplicasTest, AWatchSeesOrdersWrittenByAnotherReplica) {
       absl::Seconds(10));
   EXPECT_THAT(seen,
               ::fanout::testing::IsOkAndHolds(::testing::ElementsAre("from b#1", "from a#2")));
+}
+
+// One user watched on a, which polls every 20 ms, and on b, which polls
+// every minute (the most the config allows; its first poll is a minute
+// after it started); a third replica, c, writes three orders, each once a's
+// watch has had the one before. a's watch sees all three, and b's none by
+// then. (Were the key ignored, both would poll every 50 ms, the default,
+// and b's would see the first order before a's saw the third.)
+// proves: orders.watch_poll_ms
+TEST_F(PostgresReplicasTest, AWatchSeesOtherReplicasOrdersAsOftenAsItsReplicaPolls) {
+  ASSERT_NO_FATAL_FAILURE(
+      StartReplicas(1, FromConfig("watch_poll_ms: 20"), FromConfig("watch_poll_ms: 60000")));
+  OrdersReplica &a = *a_, &b = *b_;
+  OrdersReplica c(store_.postgres(), users_->target());
+  ASSERT_TRUE(c.ok());
+  constexpr int kOrders = 3;
+  // What each watch saw, as "a: order 1".
+  std::vector<std::string> seen;
+  auto run = [&]() -> Task<absl::Status> {
+    orders::v1::WatchOrdersRequest watch;
+    watch.set_user_id(1);
+    ServerStreamCall<orders::v1::Order> on_a(a.stub(), &Orders::Stub::PrepareAsyncWatchOrders,
+                                             watch);
+    ServerStreamCall<orders::v1::Order> on_b(b.stub(), &Orders::Stub::PrepareAsyncWatchOrders,
+                                             watch);
+    int a_saw = 0;
+    auto read = [&](ServerStreamCall<orders::v1::Order>& stream, std::string name,
+                    int count) -> Task<absl::Status> {
+      for (int i = 0; i < count; ++i) {
+        FANOUT_CO_ASSIGN_OR_RETURN(auto order, co_await stream.Read());
+        if (!order) co_return absl::InternalError(absl::StrCat(name, "'s watch ended"));
+        seen.push_back(absl::StrCat(name, ": ", order->item()));
+        if (name == "a") ++a_saw;
+      }
+      co_return absl::OkStatus();
+    };
+    auto write = [&]() -> Task<absl::Status> {
+      // Both watches registered (each past its first look at the store).
+      while (a.service().watchers() == 0 || b.service().watchers() == 0) {
+        FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));
+      }
+      for (int i = 1; i <= kOrders; ++i) {
+        FANOUT_CO_RETURN_IF_ERROR(
+            (co_await CreateOrder(c.stub(), 1, absl::StrCat("order ", i))).status());
+        while (a_saw < i) {
+          FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));
+        }
+      }
+      co_return absl::OkStatus();
+    };
+    std::vector<Task<absl::Status>> tasks;
+    tasks.push_back(write());
+    tasks.push_back(read(on_a, "a", kOrders));
+    tasks.push_back(read(on_b, "b", 1));
+    AsCompleted<absl::Status> done(std::move(tasks));
+    // The writer and a's watch; b's, if it saw an order, is in `seen`.
+    absl::Status first_two;
+    for (int i = 0; i < 2 && first_two.ok(); ++i) first_two = (co_await done.Next())->result;
+    done.Cancel(absl::CancelledError("a's watch has seen every order"));
+    while (co_await done.Next()) {
+    }
+    (void)co_await on_a.Cancel();
+    co_return first_two;
+  };
+  auto bounded = [&]() -> Task<absl::Status> {
+    co_return co_await WithTimeout(run(), absl::Seconds(30));
+  };
+  ASSERT_THAT(BlockOn(a.loop(), bounded()), IsOk());
+  EXPECT_THAT(seen, ::testing::ElementsAre("a: order 1", "a: order 2", "a: order 3"));
 }
 
 TEST_F(PostgresReplicasTest, ABurstLargerThanAWatchersBufferArrivesOverSeveralPolls) {
