@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -254,6 +255,44 @@ TEST(TraceExportTest, AnExportThatOutlivesItsTimeoutFails) {
   patient_collector.set_mode(OtlpCollector::Mode::kAccept);
   EXPECT_TRUE(Eventually([&] { return patient->stats().exported == 1; }));
   EXPECT_THAT(patient_collector.Spans(), SizeIs(1));
+}
+
+// The exporters trust a CA that did not sign the collector's certificate;
+// then the collector's CA is renamed over that file, as Kubernetes updates
+// a Secret. The exporter that re-reads its files every second exports once
+// gRPC reconnects; the one that re-reads them hourly, connecting for the
+// first time after that, still refuses the collector.
+// proves: tracing.tls.reload_interval_ms
+TEST(TraceExportTest, ARotatedCaFileIsTrustedAfterTheReloadInterval) {
+  absl::StatusOr<testing::TestCertificates> trusted = testing::TestCertificates::Create();
+  ASSERT_TRUE(trusted.ok()) << trusted.status();
+  absl::StatusOr<testing::TestCertificates> collectors_pki = testing::TestCertificates::Create();
+  ASSERT_TRUE(collectors_pki.ok()) << collectors_pki.status();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentialsFor(collectors_pki->ServerTls());
+  ASSERT_TRUE(credentials.ok()) << credentials.status();
+  // One each: no connection can be shared between the two exporters.
+  OtlpCollector hourly_collector(*credentials), every_second_collector(*credentials);
+  auto tracer_reloading = [&](const OtlpCollector& collector, int reload_interval_ms) {
+    return TracerFromConfig(
+        collector.address(),
+        absl::StrCat("{flush_interval_ms: 3600000, export_timeout_ms: 5000, tls: {ca_file: ",
+                     trusted->ca, ", reload_interval_ms: ", reload_interval_ms, "}}"));
+  };
+  auto hourly = tracer_reloading(hourly_collector, 3600000);
+  auto every_second = tracer_reloading(every_second_collector, 1000);
+  auto export_one = [](Tracer& tracer) {
+    tracer.StartSpan("s", SpanKind::kInternal, nullptr)->End();
+    tracer.ForceFlush();
+    return tracer.stats().exported > 0;
+  };
+  ASSERT_FALSE(export_one(*every_second));  // the CA it read did not sign the collector's
+
+  std::filesystem::rename(collectors_pki->ca, trusted->ca);
+  // gRPC retries the connection with backoff (1 s, then longer).
+  EXPECT_TRUE(Eventually([&] { return export_one(*every_second); }));
+  EXPECT_FALSE(export_one(*hourly));
+  EXPECT_THAT(hourly_collector.Spans(), SizeIs(0));
 }
 
 TEST(TraceExportTest, DestructionExportsWhatIsLeft) {
