@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,12 +16,14 @@
 #include "node/otlp/tracing_config.h"
 #include "node/rpc/tls_credentials.h"
 #include "node/telemetry/trace.h"
+#include "tests/support/eventually.h"
 #include "tests/support/otlp_collector.h"
 #include "tests/support/test_certificates.h"
 
 namespace fanout::trace {
 namespace {
 
+using ::fanout::testing::Eventually;
 using ::fanout::testing::OtlpCollector;
 using ::testing::SizeIs;
 using SpanProto = opentelemetry::proto::trace::v1::Span;
@@ -204,6 +207,92 @@ TEST(TraceExportTest, TheCollectorsCertificateMustCarryTheNameAsked) {
   };
   EXPECT_EQ(export_named("localhost"), 1);
   EXPECT_EQ(export_named("elsewhere.example"), 0);
+}
+
+// An hour's interval and 100 ms, one span each: the short one's arrives
+// while the long one's, ended first, still waits (until shutdown sends it).
+// proves: tracing.flush_interval_ms
+TEST(TraceExportTest, QueuedSpansAreSentEveryFlushInterval) {
+  OtlpCollector hourly_collector, frequent_collector;
+  auto hourly = TracerFromConfig(hourly_collector.address(),
+                                 "{flush_interval_ms: 3600000, export_timeout_ms: 30000}");
+  auto frequent = TracerFromConfig(frequent_collector.address(),
+                                   "{flush_interval_ms: 100, export_timeout_ms: 30000}");
+  hourly->StartSpan("s", SpanKind::kInternal, nullptr)->End();
+  frequent->StartSpan("s", SpanKind::kInternal, nullptr)->End();
+
+  ASSERT_TRUE(frequent_collector.WaitForSpans(1, kWait));
+  EXPECT_THAT(hourly_collector.Spans(), SizeIs(0));
+  EXPECT_EQ(hourly->stats().queued, 1);
+  hourly.reset();
+  EXPECT_THAT(hourly_collector.Spans(), SizeIs(1));
+}
+
+// Two collectors that never answer. The export given an hour is under way
+// first; the one given 200 ms gives up and counts a failure while the
+// other still waits, and gets its answer when its collector comes back.
+// proves: tracing.export_timeout_ms
+TEST(TraceExportTest, AnExportThatOutlivesItsTimeoutFails) {
+  // Declared first, so destroyed last: a collector going away ends the
+  // export under way, which the tracer's shutdown would otherwise wait for.
+  std::unique_ptr<Tracer> patient, impatient;
+  OtlpCollector patient_collector, impatient_collector;
+  patient_collector.set_mode(OtlpCollector::Mode::kHang);
+  impatient_collector.set_mode(OtlpCollector::Mode::kHang);
+
+  patient = TracerFromConfig(patient_collector.address(),
+                             "{flush_interval_ms: 10, export_timeout_ms: 3600000}");
+  patient->StartSpan("s", SpanKind::kInternal, nullptr)->End();
+  ASSERT_TRUE(Eventually([&] { return patient_collector.export_calls() == 1; }));
+  impatient = TracerFromConfig(impatient_collector.address(),
+                               "{flush_interval_ms: 10, export_timeout_ms: 200}");
+  impatient->StartSpan("s", SpanKind::kInternal, nullptr)->End();
+
+  ASSERT_TRUE(Eventually([&] { return impatient->stats().export_failures == 1; }));
+  EXPECT_EQ(impatient->stats().dropped, 1);
+  EXPECT_EQ(patient->stats().export_failures, 0);
+  EXPECT_EQ(patient->stats().queued, 1);  // in the export under way
+  patient_collector.set_mode(OtlpCollector::Mode::kAccept);
+  EXPECT_TRUE(Eventually([&] { return patient->stats().exported == 1; }));
+  EXPECT_THAT(patient_collector.Spans(), SizeIs(1));
+}
+
+// The exporters trust a CA that did not sign the collector's certificate;
+// then the collector's CA is renamed over that file, as Kubernetes updates
+// a Secret. The exporter that re-reads its files every second exports once
+// gRPC reconnects; the one that re-reads them hourly, connecting for the
+// first time after that, still refuses the collector.
+// proves: tracing.tls.reload_interval_ms
+TEST(TraceExportTest, ARotatedCaFileIsTrustedAfterTheReloadInterval) {
+  absl::StatusOr<testing::TestCertificates> trusted = testing::TestCertificates::Create();
+  ASSERT_TRUE(trusted.ok()) << trusted.status();
+  absl::StatusOr<testing::TestCertificates> collectors_pki = testing::TestCertificates::Create();
+  ASSERT_TRUE(collectors_pki.ok()) << collectors_pki.status();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentialsFor(collectors_pki->ServerTls());
+  ASSERT_TRUE(credentials.ok()) << credentials.status();
+  // One each: no connection can be shared between the two exporters.
+  OtlpCollector hourly_collector(*credentials), every_second_collector(*credentials);
+  auto tracer_reloading = [&](const OtlpCollector& collector, int reload_interval_ms) {
+    return TracerFromConfig(
+        collector.address(),
+        absl::StrCat("{flush_interval_ms: 3600000, export_timeout_ms: 5000, tls: {ca_file: ",
+                     trusted->ca, ", reload_interval_ms: ", reload_interval_ms, "}}"));
+  };
+  auto hourly = tracer_reloading(hourly_collector, 3600000);
+  auto every_second = tracer_reloading(every_second_collector, 1000);
+  auto export_one = [](Tracer& tracer) {
+    tracer.StartSpan("s", SpanKind::kInternal, nullptr)->End();
+    tracer.ForceFlush();
+    return tracer.stats().exported > 0;
+  };
+  ASSERT_FALSE(export_one(*every_second));  // the CA it read did not sign the collector's
+
+  std::filesystem::rename(collectors_pki->ca, trusted->ca);
+  // gRPC retries the connection with backoff (1 s, then longer).
+  EXPECT_TRUE(Eventually([&] { return export_one(*every_second); }));
+  EXPECT_FALSE(export_one(*hourly));
+  EXPECT_THAT(hourly_collector.Spans(), SizeIs(0));
 }
 
 TEST(TraceExportTest, DestructionExportsWhatIsLeft) {
