@@ -201,8 +201,13 @@ absl::Status Postgres::Connect(PgConnection& connection) {
   connection.prepared_.clear();
   connection.conn_ = ConnectTo(options_);
   if (PQstatus(connection.conn_) != CONNECTION_OK) {
-    absl::Status error = absl::UnavailableError(
-        absl::StrCat("postgres: cannot connect: ", Trimmed(PQerrorMessage(connection.conn_))));
+    std::string why = Trimmed(PQerrorMessage(connection.conn_));
+    // libpq says "timeout expired"; the operator needs the knob that set it.
+    if (absl::StrContains(why, "timeout expired")) {
+      absl::StrAppend(
+          &why, " (connect_timeout_ms: ", absl::FormatDuration(options_.connect_timeout), ")");
+    }
+    absl::Status error = absl::UnavailableError(absl::StrCat("postgres: cannot connect: ", why));
     PQfinish(connection.conn_);
     connection.conn_ = nullptr;
     return error;
@@ -264,9 +269,18 @@ absl::StatusOr<PgConnection*> Postgres::Acquire() {
       PQfinish(connection->conn_);
       --open_or_opening_;
       changed_.Signal();
+      // Not tried again when the backoff's next try is past the wait: say so,
+      // or the last error would read as this call's.
+      std::string why =
+          at > deadline
+              ? absl::StrCat(
+                    "the next connect is due in ",
+                    absl::FormatDuration(absl::Trunc(at - absl::Now(), absl::Milliseconds(1))),
+                    " (reconnect_max_backoff_ms); the last one failed: ", last_connect_error_)
+              : last_connect_error_;
       return absl::UnavailableError(absl::StrCat("postgres: no connection within ",
-                                                 absl::FormatDuration(options_.pool_wait), ": ",
-                                                 last_connect_error_));
+                                                 absl::FormatDuration(options_.pool_wait),
+                                                 " (pool_wait_ms): ", why));
     }
   }
 }
