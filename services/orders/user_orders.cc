@@ -37,9 +37,10 @@ Task<absl::StatusOr<WriteResult>> UserOrders::Handle(WriteOrder write) {
     co_return WriteResult{.user_unchecked = true};
   }
   if (CallerLeft(write)) {
-    context_->outcomes->NotWrittenCallerLeft();
+    // Logged before counted: whoever sees the count can find the line.
     FANOUT_LOG(INFO) << "order for user " << user_id_
                      << " not written: its caller stopped waiting before the write's turn";
+    context_->outcomes->NotWrittenCallerLeft();
     co_return absl::CancelledError(
         absl::StrCat("order for user ", user_id_, " not written: the caller left"));
   }
@@ -49,11 +50,11 @@ Task<absl::StatusOr<WriteResult>> UserOrders::Handle(WriteOrder write) {
                              }));
   if (context_->hub != nullptr) context_->hub->Publish(order);
   if (CallerLeft(write)) {
-    context_->outcomes->CommittedAfterCallerLeft();
     FANOUT_LOG(WARNING) << "order " << order.id() << " for user " << user_id_ << " (sequence "
                         << order.sequence()
                         << ") committed after its caller stopped waiting: the caller was not "
                            "told, a retry would write it again";
+    context_->outcomes->CommittedAfterCallerLeft();
   } else {
     context_->outcomes->Committed();
   }
