@@ -5,6 +5,8 @@
 #include <chrono>
 #include <limits>
 
+#include <sys/socket.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -39,7 +41,72 @@ bool ExpectsContinue(const http::request<http::string_body>& request) {
          absl::EqualsIgnoreCase(absl::string_view(expect.data(), expect.size()), "100-continue");
 }
 
+// The exchange is wholly written, or over without being written.
+void ExchangeEnded(ServerContext& server) {
+  MutexLock lock(&server.exchanges_mu);
+  if (--server.exchanges == 0) server.exchanges_idle.SignalAll();
+}
+
 }  // namespace
+
+// --- DirectAnswer -------------------------------------------------------------
+
+void DirectAnswer::Arm(int fd, uint64_t seq, bool io_watching, ServerContext* counted) {
+  MutexLock lock(&mu_);
+  fd_ = fd;
+  seq_ = seq;
+  io_watching_ = io_watching;
+  answered_ = false;
+  counted_ = counted;
+}
+
+DirectAnswer::Sent DirectAnswer::Send(uint64_t seq, ResponsePiece* piece) {
+  ServerContext* uncount = nullptr;
+  bool wake_io = false;
+  {
+    MutexLock lock(&mu_);
+    if (fd_ < 0 || seq != seq_) return Sent::kNo;
+    // Whatever happens now, the rest of this exchange goes by the I/O thread.
+    int fd = std::exchange(fd_, -1);
+    if (!piece->last || piece->close) return Sent::kNo;
+    ssize_t n = ::send(fd, piece->bytes.data(), piece->bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 || static_cast<size_t>(n) < piece->bytes.size()) {
+      // Full, or failing: the I/O thread writes the rest (or finds the error).
+      if (n > 0) piece->bytes.erase(0, static_cast<size_t>(n));
+      return Sent::kNo;
+    }
+    answered_ = true;
+    answered_at_ = Clock::now();
+    uncount = std::exchange(counted_, nullptr);
+    wake_io = !io_watching_;
+  }
+  if (uncount != nullptr) ExchangeEnded(*uncount);
+  return wake_io ? Sent::kYesWakeIo : Sent::kYes;
+}
+
+bool DirectAnswer::NoteNotWatching() {
+  MutexLock lock(&mu_);
+  io_watching_ = false;
+  return answered_;
+}
+
+bool DirectAnswer::Take(Clock::time_point* answered_at) {
+  MutexLock lock(&mu_);
+  if (!answered_) return false;
+  answered_ = false;
+  *answered_at = answered_at_;
+  return true;
+}
+
+void DirectAnswer::Disarm() {
+  MutexLock lock(&mu_);
+  fd_ = -1;
+}
+
+bool DirectAnswer::Uncount() {
+  MutexLock lock(&mu_);
+  return std::exchange(counted_, nullptr) != nullptr;
+}
 
 // --- IoWorker ---------------------------------------------------------------
 
@@ -96,6 +163,7 @@ Connection<Stream>::Connection(tcp::socket socket, IoWorker* worker,
       tls_(std::move(tls)),
       stream_(MakeStream(std::move(socket))),
       wake_(worker->io()) {
+  if constexpr (!kTls) direct_ = std::make_shared<DirectAnswer>();
   worker_->server().connections.fetch_add(1);
   boost::system::error_code error;
   asio::ip::address address = lowest().socket().remote_endpoint(error).address();
@@ -110,6 +178,7 @@ Connection<Stream>::Connection(tcp::socket socket, IoWorker* worker,
 
 template <typename Stream>
 Connection<Stream>::~Connection() {
+  if (direct_ != nullptr) direct_->Disarm();  // before the socket closes
   worker_->Unregister(this);
   worker_->server().connections.fetch_sub(1);
 }
@@ -179,7 +248,13 @@ asio::awaitable<RequestRead> Connection<Stream>::ReadRequest(RequestParser& pars
   if (!first && buffer_.size() == 0) {
     // Between requests the idle timeout applies; the read timeout starts
     // with the first byte of the next one.
-    lowest().expires_after(ToChrono(options().idle_timeout));
+    auto idle = ToChrono(options().idle_timeout);
+    if (idle_since_) {
+      lowest().expires_at(*idle_since_ + std::chrono::duration_cast<DirectAnswer::Clock::duration>(idle));
+    } else {
+      lowest().expires_after(idle);
+    }
+    idle_since_.reset();
     size_t n = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), token(error));
     if (error) co_return ClassifyReadError(error, options());
     buffer_.commit(n);
@@ -244,19 +319,22 @@ asio::awaitable<bool> Connection<Stream>::Answer(http::request<http::string_body
     MutexLock lock(&server.exchanges_mu);
     ++server.exchanges;
   }
-  // However the exchange ends (written, client gone, connection dropped).
+  // However the exchange ends (written, client gone, connection dropped),
+  // unless its sink answered it directly and stopped counting it then.
   struct Done {
     ServerContext& server;
+    DirectAnswer* direct;
     ~Done() {
-      MutexLock lock(&server.exchanges_mu);
-      if (--server.exchanges == 0) server.exchanges_idle.SignalAll();
+      if (direct == nullptr || direct->Uncount()) ExchangeEnded(server);
     }
-  } done{server};
+  } done{server, direct_.get()};
   auto exchange = std::make_shared<HttpExchange>(std::move(converted), MakeSink(framing));
   exchange_ = exchange;
   // Bytes already buffered are a pipelined request: the client is there.
-  if (buffer_.size() == 0) Watch();
-  worker_->server().handler(std::move(exchange));
+  bool watching = buffer_.size() == 0;
+  if (watching) Watch();
+  if (direct_ != nullptr) direct_->Arm(socket().native_handle(), seq_, watching, &server);
+  server.handler(std::move(exchange));
   bool close = co_await WriteResponse();
   StopWatching();
   exchange_.reset();
@@ -265,16 +343,27 @@ asio::awaitable<bool> Connection<Stream>::Answer(http::request<http::string_body
 
 template <typename Stream>
 HttpResponseSink Connection<Stream>::MakeSink(const HttpFraming& framing) {
-  // Runs on the answering thread: serialise there, then hop to ours.
+  // Runs on the answering thread: serialise there, send it from there if
+  // the socket takes it at once (DirectAnswer), else hop to ours.
   // A draining server answers what it was sent, then closes: the client's
   // next request goes to a server that stays. Decided as the answer is
   // serialised, so a request read before the drain began is closed too.
   return [poster = worker_->poster(), weak = this->weak_from_this(), seq = seq_, framing,
-          draining = worker_->server().draining](HttpResponseEvent event) {
+          draining = worker_->server().draining, direct = direct_](HttpResponseEvent event) {
+    using Sent = DirectAnswer::Sent;
     HttpFraming now = framing;
     if (draining->load()) now.keep_alive = false;
-    poster->Post([weak, seq, piece = SerializeEvent(std::move(event), now)]() mutable {
-      if (auto self = weak.lock()) self->Enqueue(seq, std::move(piece));
+    ResponsePiece piece = SerializeEvent(std::move(event), now);
+    Sent sent = direct != nullptr ? direct->Send(seq, &piece) : Sent::kNo;
+    if (sent == Sent::kYes) return;
+    poster->Post([weak, seq, sent, piece = std::move(piece)]() mutable {
+      auto self = weak.lock();
+      if (self == nullptr) return;
+      if (sent == Sent::kNo) {
+        self->Enqueue(seq, std::move(piece));
+      } else {
+        self->wake_.cancel();  // answered; WriteResponse takes it
+      }
     });
   };
 }
@@ -299,7 +388,10 @@ template <typename Stream>
 asio::awaitable<bool> Connection<Stream>::WriteResponse() {
   for (;;) {
     while (outbox_.empty() && !gone_) {
-      wake_.expires_at(asio::steady_timer::time_point::max());
+      if (TakeDirectAnswer()) co_return false;
+      // Woken by Enqueue, by a direct answer's sink or OnReadable, or to
+      // look for a direct answer nobody woke us for.
+      wake_.expires_after(ToChrono(options().idle_timeout));
       beast::error_code ignored;
       co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
@@ -376,13 +468,27 @@ void Connection<Stream>::OnReadable(const beast::error_code& error, uint64_t gen
       Watch();
       return;
     }
-    if (!peek_error && n > 0) return;  // a pipelined request; the next read takes it
+    if (!peek_error && n > 0) {
+      // A pipelined request; the next read takes it. If the answer went out
+      // directly, that read is due now; if not yet, its sink must wake us.
+      if (direct_ != nullptr && direct_->NoteNotWatching()) wake_.cancel();
+      return;
+    }
   }
   if (writing_last_) {
     peer_closed_ = true;
     return;
   }
   Drop();
+}
+
+template <typename Stream>
+bool Connection<Stream>::TakeDirectAnswer() {
+  DirectAnswer::Clock::time_point answered_at;
+  if (direct_ == nullptr || !direct_->Take(&answered_at)) return false;
+  idle_since_ = answered_at;
+  if (auto exchange = exchange_.lock()) exchange->MarkResponseWritten();
+  return true;
 }
 
 template <typename Stream>
@@ -400,6 +506,9 @@ void Connection<Stream>::Drop() {
   gone_ = true;
   ++watch_generation_;
   outbox_.clear();
+  if (direct_ != nullptr) direct_->Disarm();
+  // An answer its sink sent is written; the client did not leave early.
+  TakeDirectAnswer();
   if (auto exchange = exchange_.lock()) exchange->MarkClientGone();
   lowest().close();  // aborts pending reads and writes
   wake_.cancel();

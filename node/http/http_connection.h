@@ -6,12 +6,14 @@
 // the exchange's sink posts back, repeat. One template over the stream, so
 // HTTP and HTTPS share every line of the HTTP logic. Everything but the sink runs on that one
 // thread, so the connection needs no locks; the sink reaches it only through IoPoster and a
-// weak_ptr, which makes late answers (after the client or the server went) no-ops.
+// weak_ptr, which makes late answers (after the client or the server went) no-ops, and,
+// over plaintext, through DirectAnswer, which lets it send a whole answer itself.
 #pragma once
 
 #include <utility>
 // ^ before Boost: Asio 1.74 needs std::exchange from it under g++ 12.
 #include <atomic>
+#include <chrono>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -83,6 +86,50 @@ class ConnectionBase {
   virtual ~ConnectionBase() = default;
   // Closes now; an exchange in flight sees its client gone. Idempotent.
   virtual void Drop() = 0;
+};
+
+// How the answering thread writes a plaintext response itself, sparing the
+// I/O thread a wake-up per request (the REST door's loop answers most
+// requests with one complete piece that the socket takes at once):
+//
+//   I/O thread                              answering thread (the sink)
+//   Arm(fd, seq) before the handler runs    Send(seq, piece): under the lock, a
+//   parks, watching the socket              complete keep-alive piece for the armed
+//                                           exchange goes out by a non-blocking
+//                                           send(); taken only if the socket took
+//                                           all of it, else the I/O thread writes
+//                                           it (or the rest) as before
+//   learns of it (Take) when the client sends its next request or closes, when
+//   its parked wait times out, or at once if it was not watching (Send then
+//   says so: the sink posts a wake-up).
+//
+// The exchange stops counting towards HttpServer::AwaitIdle when its answer
+// is sent. Disarm() before the socket closes: an armed fd is always open.
+// Thread-safe.
+class DirectAnswer {
+ public:
+  using Clock = std::chrono::steady_clock;
+  enum class Sent { kNo, kYes, kYesWakeIo };
+
+  void Arm(int fd, uint64_t seq, bool io_watching, ServerContext* counted);
+  Sent Send(uint64_t seq, ResponsePiece* piece);
+  // The I/O thread saw the client send more: whether it must be woken later.
+  // True: the exchange was answered already; Take() it.
+  bool NoteNotWatching();
+  // True (with when) once, if the armed exchange was answered by Send.
+  bool Take(Clock::time_point* answered_at);
+  void Disarm();
+  // Whether this exchange is still counted (and stops counting it).
+  bool Uncount();
+
+ private:
+  Mutex mu_;
+  int fd_ ABSL_GUARDED_BY(mu_) = -1;  // -1: disarmed, Send declines
+  uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool io_watching_ ABSL_GUARDED_BY(mu_) = false;
+  bool answered_ ABSL_GUARDED_BY(mu_) = false;
+  Clock::time_point answered_at_ ABSL_GUARDED_BY(mu_);
+  ServerContext* counted_ ABSL_GUARDED_BY(mu_) = nullptr;  // still in server->exchanges
 };
 
 // One I/O thread with its io_context and the connections on it.
@@ -162,6 +209,9 @@ class Connection final : public ConnectionBase,
   void Watch();
   void OnReadable(const beast::error_code& error, uint64_t generation);
   void StopWatching();
+  // The I/O thread's side of DirectAnswer: true if the exchange was answered
+  // by its sink (then marked written, and the idle time counts from then).
+  bool TakeDirectAnswer();
 
   const HttpServer::Options& options() const { return worker_->server().options; }
   Stream MakeStream(tcp::socket socket);
@@ -176,6 +226,11 @@ class Connection final : public ConnectionBase,
   // Parks WriteResponse until the sink queues something or the client goes.
   asio::steady_timer wake_;
   std::deque<ResponsePiece> outbox_;
+  // Plaintext connections only; shared with the sinks.
+  std::shared_ptr<DirectAnswer> direct_;
+  // When the connection last went idle, if not at the end of its last read
+  // (a response written by its sink): the idle timeout counts from then.
+  std::optional<DirectAnswer::Clock::time_point> idle_since_;
   size_t unwritten_bytes_ = 0;  // queued plus being written
   // Of the exchange in flight (stale pieces are dropped): the requests read so far.
   uint64_t seq_ = 0;

@@ -176,6 +176,44 @@ TEST(HttpServerTest, DrainAnswersWhatWasReadClosesKeepAliveAndRefusesNewConnecti
   server->Stop();
 }
 
+// An answer from another thread is sent by that thread when the socket
+// takes it whole (DirectAnswer). One of 8 MiB cannot be: the sender writes
+// what fits and the I/O thread the rest, and the client reads every byte in
+// order, then uses the connection again.
+TEST(HttpServerTest, AnAnswerTooBigForTheSocketArrivesWholeAndTheConnectionGoesOn) {
+  ExchangeQueue queue;
+  auto server = StartServer({}, queue.Handler());
+  TestHttpClient client(server->port());
+  ASSERT_TRUE(client.Send(kGet));
+  std::string body(8 << 20, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
+  std::thread replier([&, exchange = queue.Next()] { exchange->Reply({.body = body}); });
+  std::optional<TestHttpResponse> response = client.ReadResponse();
+  replier.join();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_TRUE(response->body == body) << "got " << response->body.size() << " bytes";
+  ASSERT_TRUE(client.Send(kGet));
+  queue.Next()->Reply({.body = "next"});
+  EXPECT_EQ(client.ReadResponse()->body, "next");
+}
+
+// An exchange whose answer its sender wrote stops counting at once, though
+// the I/O thread hears of it only with the client's next bytes: a drain
+// does not wait for a kept-alive client that has nothing more to ask.
+TEST(HttpServerTest, AClientIdleAfterItsAnswerDoesNotHoldADrain) {
+  ExchangeQueue queue;
+  auto server = StartServer({}, queue.Handler());
+  TestHttpClient idle(server->port());
+  ASSERT_TRUE(idle.Send(kGet));
+  std::thread replier([exchange = queue.Next()] { exchange->Reply({.body = "answered"}); });
+  replier.join();
+  EXPECT_EQ(idle.ReadResponse()->body, "answered");
+  server->BeginDrain();
+  EXPECT_TRUE(server->AwaitIdle(absl::Now() + absl::Seconds(5)));
+  server->Stop();
+  EXPECT_TRUE(idle.ServerClosed());
+}
+
 TEST(HttpServerTest, StreamChunksArriveInOrderAndOneAtATime) {
   ExchangeQueue queue;
   auto server = StartServer({}, queue.Handler());
