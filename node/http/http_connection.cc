@@ -1,11 +1,11 @@
 #include "node/http/http_connection.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <limits>
-
-#include <sys/socket.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -250,7 +250,8 @@ asio::awaitable<RequestRead> Connection<Stream>::ReadRequest(RequestParser& pars
     // with the first byte of the next one.
     auto idle = ToChrono(options().idle_timeout);
     if (idle_since_) {
-      lowest().expires_at(*idle_since_ + std::chrono::duration_cast<DirectAnswer::Clock::duration>(idle));
+      lowest().expires_at(*idle_since_ +
+                          std::chrono::duration_cast<DirectAnswer::Clock::duration>(idle));
     } else {
       lowest().expires_after(idle);
     }

@@ -13,12 +13,12 @@
 #include <utility>
 // ^ before Boost: Asio 1.74 needs std::exchange from it under g++ 12.
 #include <atomic>
-#include <chrono>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
