@@ -248,14 +248,9 @@ asio::awaitable<RequestRead> Connection<Stream>::ReadRequest(RequestParser& pars
   if (!first && buffer_.size() == 0) {
     // Between requests the idle timeout applies; the read timeout starts
     // with the first byte of the next one.
-    auto idle = ToChrono(options().idle_timeout);
-    if (idle_since_) {
-      lowest().expires_at(*idle_since_ +
-                          std::chrono::duration_cast<DirectAnswer::Clock::duration>(idle));
-    } else {
-      lowest().expires_after(idle);
-    }
-    idle_since_.reset();
+    auto idle_since = std::exchange(idle_since_, std::nullopt);
+    lowest().expires_at(idle_since.value_or(DirectAnswer::Clock::now()) +
+                        ToChrono(options().idle_timeout));
     size_t n = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), token(error));
     if (error) co_return ClassifyReadError(error, options());
     buffer_.commit(n);
