@@ -16,7 +16,6 @@
 // exit 0. A second signal exits at once (status 1). A drain still running
 // kHardStopAfter past the grace (a loop stuck in CPU work) is logged and
 // ends the process with status 2: a pod never hangs in Terminating.
-#include <dlfcn.h>
 #include <signal.h>
 
 #include <atomic>
@@ -50,20 +49,6 @@ ABSL_FLAG(bool, with_lab, false,
 
 namespace fanout::fanoutd {
 namespace {
-
-// The malloc this process runs on, as operators and tests see it: jemalloc
-// (FANOUT_MALLOC in services/fanoutd/CMakeLists.txt, or LD_PRELOAD) answers
-// its version through mallctl; anything else is the system's.
-std::string AllocatorName() {
-  using Mallctl = int (*)(const char*, void*, size_t*, void*, size_t);
-  auto mallctl = reinterpret_cast<Mallctl>(::dlsym(RTLD_DEFAULT, "mallctl"));
-  const char* version = nullptr;
-  size_t size = sizeof(version);
-  if (mallctl != nullptr && mallctl("version", &version, &size, nullptr, 0) == 0) {
-    return absl::StrCat("jemalloc ", version);
-  }
-  return "system";
-}
 
 constexpr char kUsage[] =
     "fanoutd: one fanout node, running the roles its config asks for. With no flag: the "
@@ -150,7 +135,6 @@ int Serve(const std::string& config_path, ConfigFlags flags) {
   SetAccessLog(config->log().access_log());
   SetLogRole(RoleList(config->roles()));
   FANOUT_LOG(INFO) << "config: " << (config_path.empty() ? "embedded defaults" : config_path);
-  FANOUT_LOG(INFO) << "allocator: " << AllocatorName();
 
   // Signals reach this thread only, through sigtimedwait below.
   sigset_t signals;

@@ -596,21 +596,6 @@ TEST_F(FanoutdTest, TheLabRunsOnlyWhenAskedFor) {
   EXPECT_EQ(accepted, 0) << ok;
 }
 
-// fanoutd runs on the allocator it was built with (FANOUT_MALLOC: jemalloc,
-// but for sanitizer builds and -DFANOUT_MALLOC=system) and its log says which.
-TEST_F(FanoutdTest, ItsLogNamesTheAllocatorItWasBuiltWith) {
-  int port = FreePort();
-  Launch(WriteConfig("lab.yaml", absl::StrCat("grpc_address: 127.0.0.1:", port,
-                                              "\nloops: 1\nroles: {lab: true}\n")));
-  ASSERT_TRUE(WaitServing(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials())));
-  ::kill(pid_, SIGTERM);
-  EXPECT_EQ(Wait(), 0);
-  std::ifstream in(dir_ / "fanoutd.log");
-  std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_THAT(log, HasSubstr(absl::StrCat("allocator: ", FANOUTD_MALLOC))) << log;
-}
-
 // The log keys as an operator reads the log: JSON lines, a line per request
 // served, and a level that hides what is below it.
 // proves: log.format, log.access_log, log.level
