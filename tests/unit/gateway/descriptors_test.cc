@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -32,12 +33,20 @@ using ::testing::HasSubstr;
 constexpr char kGetWidget[] = "/test.made.v1.Widgets/GetWidget";
 
 // A FileDescriptorSet file in the test's temp dir, as protoc
-// --include_imports would write it.
+// --include_imports would write it; removed when the test binary exits.
 std::string WriteFile(const std::string& name, const std::string& bytes) {
+  struct Written {
+    ~Written() {
+      for (const std::string& path : paths) std::remove(path.c_str());
+    }
+    std::vector<std::string> paths;
+  };
+  static Written written;
   // The pid: the plain and sanitizer builds' runs may share the temp dir.
   std::string path =
       absl::StrCat(::testing::TempDir(), "/descriptors_test_", ::getpid(), "_", name);
   std::ofstream(path, std::ios::binary) << bytes;
+  written.paths.push_back(path);
   return path;
 }
 
