@@ -6,11 +6,22 @@
 # header they include: the code that ships. tests/ and bench/ are left to a
 # run by hand (--all), for cost: most of it is the checks walking the gRPC,
 # protobuf and Boost headers each file includes. Measured (clang-tidy 14):
-# the 92 files here take ~720 s of CPU, ~6.3 min on 2 idle cores (11-12 min
-# on a busy shared box); a test file takes ~20 s (gtest, gmock, gRPC), so the
-# whole tree (~150 files) is ~40 min of CPU, ~20 min on 2 cores.
+# the 92 files here take ~720 s of CPU, ~6.3 min on 2 idle cores (13.8 min on
+# 2026-12-03's slow VM); a test file takes ~20 s (gtest, gmock, gRPC), so the
+# whole tree (~150 files) is ~40 min of CPU, ~20 min on 2 cores. With the
+# record below current, the ctest run takes ~20 s (hashing only).
 #
-#   tests/lint/check_tidy.sh [--all] [BUILD_DIR [ROOT]]
+#   tests/lint/check_tidy.sh [--all] [--full] [--record] [BUILD_DIR [ROOT]]
+#
+# The record (tests/lint/tidy_clean.txt) makes the ctest run cheap: it holds a
+# hash of what clang-tidy read for each file last found clean (tidy_keys.py:
+# the file preprocessed by clang-14 with every header, its flags, .clang-tidy,
+# clang-tidy's version; about 1 s a file). A file whose hash is recorded was
+# checked clean on exactly that input and is skipped; a change to it, to any
+# header it includes, to its flags or to the config checks it again. So an old
+# record costs time, never a finding. --record rewrites the record after a
+# clean run (do it before committing a change under node/, gateway/ or
+# services/); --full checks every file whatever the record says.
 #
 # BUILD_DIR (default ROOT/build) must be configured, with the generated
 # protobuf headers built (ninja fanout_proto fanout_test_proto). Jobs:
@@ -18,11 +29,19 @@
 # `// NOLINT(check-name): why` on its line.
 set -euo pipefail
 scope='node|gateway|services'
-if [ "${1:-}" = "--all" ]; then
-  scope='node|gateway|services|tests|bench'
+full=""
+record=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --all) scope='node|gateway|services|tests|bench' ;;
+    --full) full=1 ;;
+    --record) record=1 ;;
+    *) break ;;
+  esac
   shift
-fi
-root=$(cd "${2:-$(dirname "$0")/../..}" && pwd -P)
+done
+here=$(cd "$(dirname "$0")" && pwd -P)
+root=$(cd "${2:-$here/../..}" && pwd -P)
 build=$(cd "${1:-$root/build}" && pwd -P)
 run=$(command -v run-clang-tidy || command -v run-clang-tidy-14 || true)
 [ -n "$run" ] || { echo "tidy: run-clang-tidy is not installed (deploy/setup.sh installs clang-tidy)"; exit 1; }
@@ -30,17 +49,44 @@ run=$(command -v run-clang-tidy || command -v run-clang-tidy-14 || true)
   { echo "tidy: no $build/compile_commands.json (configure with cmake first)"; exit 1; }
 
 root_re=$(sed 's/[][\.*^$+?(){}|]/\\&/g' <<<"$root")
-files=$(grep -cE "\"file\": \"$root_re/($scope)/" "$build/compile_commands.json" || true)
-log="${TMPDIR:-/tmp}/fanout-tidy.$$"
-trap 'rm -f "$log"' EXIT
+recorded="$root/tests/lint/tidy_clean.txt"
+work=$(mktemp -d "${TMPDIR:-/tmp}/fanout-tidy.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 start=$SECONDS
+python3 "$here/tidy_keys.py" "$build" "$root" "$scope" | sort -k2 >"$work/keys"
+grep -oE "\"file\": \"$root_re/($scope)/[^\"]*" "$build/compile_commands.json" |
+  sed "s|^\"file\": \"$root/||" | sort -u >"$work/files"
+files=$(wc -l <"$work/files")
+# To check: every file, but those whose every hash the record holds (a file
+# compiled twice with different flags has two).
+if [ -n "$full" ] || [ ! -f "$recorded" ]; then
+  cp "$work/files" "$work/check"
+else
+  { grep -vxFf "$recorded" "$work/keys" || true; } | cut -d' ' -f2 >"$work/unrecorded"
+  cut -d' ' -f2 "$work/keys" | sort -u | comm -13 - "$work/files" >>"$work/unrecorded"
+  sort -u "$work/unrecorded" >"$work/check"
+fi
+checking=$(wc -l <"$work/check")
 status=0
-"$run" -p "$build" -j "${TIDY_JOBS:-$(nproc)}" -quiet "^$root_re/($scope)/" >"$log" 2>&1 || status=$?
-# Keep the diagnostics, not run-clang-tidy's command lines and counts.
-sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E ': (error|warning): |^Error while processing' |
-  sort -u | sed "s|^$root/||; s/^/tidy: /" || true
+if [ "$checking" -gt 0 ]; then
+  files_re=$(sed 's/[][\.*^$+?(){}|]/\\&/g' "$work/check" | paste -sd'|')
+  "$run" -p "$build" -j "${TIDY_JOBS:-$(nproc)}" -quiet "^$root_re/($files_re)\$" >"$work/log" 2>&1 ||
+    status=$?
+  # Keep the diagnostics, not run-clang-tidy's command lines and counts.
+  sed 's/\x1b\[[0-9;]*m//g' "$work/log" | grep -E ': (error|warning): |^Error while processing' |
+    sort -u | sed "s|^$root/||; s/^/tidy: /" || true
+fi
+summary="$files files under $scope, $checking checked, $((files - checking)) unchanged since the record, $((SECONDS - start)) s"
 if [ "$status" -ne 0 ]; then
-  echo "tidy: findings above ($files files under $scope, $((SECONDS - start)) s)"
+  echo "tidy: findings above ($summary)"
   exit 1
 fi
-echo "tidy: ok ($files files under $scope, $((SECONDS - start)) s)"
+if [ -n "$record" ]; then
+  # The files here replace their lines; other lines (--all's) stay.
+  touch "$recorded"
+  awk 'NR == FNR {new[$2] = 1; print; next} !($2 in new)' "$work/keys" "$recorded" |
+    sort -k2 >"$work/record"
+  mv "$work/record" "$recorded"
+  echo "tidy: recorded $(wc -l <"$work/keys") clean files in ${recorded#"$root/"}"
+fi
+echo "tidy: ok ($summary)"
