@@ -54,17 +54,15 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/fanout-tidy.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 start=$SECONDS
 python3 "$here/tidy_keys.py" "$build" "$root" "$scope" | sort -k2 >"$work/keys"
-grep -oE "\"file\": \"$root_re/($scope)/[^\"]*" "$build/compile_commands.json" |
-  sed "s|^\"file\": \"$root/||" | sort -u >"$work/files"
+cut -d' ' -f2 "$work/keys" | sort -u >"$work/files"
 files=$(wc -l <"$work/files")
 # To check: every file, but those whose every hash the record holds (a file
-# compiled twice with different flags has two).
+# compiled twice with different flags has two; "-", a file clang-14 could
+# not preprocess, is never recorded).
 if [ -n "$full" ] || [ ! -f "$recorded" ]; then
   cp "$work/files" "$work/check"
 else
-  { grep -vxFf "$recorded" "$work/keys" || true; } | cut -d' ' -f2 >"$work/unrecorded"
-  cut -d' ' -f2 "$work/keys" | sort -u | comm -13 - "$work/files" >>"$work/unrecorded"
-  sort -u "$work/unrecorded" >"$work/check"
+  { grep -vxFf "$recorded" "$work/keys" || true; } | cut -d' ' -f2 | sort -u >"$work/check"
 fi
 checking=$(wc -l <"$work/check")
 status=0
@@ -82,11 +80,11 @@ if [ "$status" -ne 0 ]; then
   exit 1
 fi
 if [ -n "$record" ]; then
-  # The files here replace their lines; other lines (--all's) stay.
+  # The files here replace their lines (none for "-"); other lines (--all's) stay.
   touch "$recorded"
-  awk 'NR == FNR {new[$2] = 1; print; next} !($2 in new)' "$work/keys" "$recorded" |
+  awk 'NR == FNR {new[$2] = 1; if ($1 != "-") print; next} !($2 in new)' "$work/keys" "$recorded" |
     sort -k2 >"$work/record"
   mv "$work/record" "$recorded"
-  echo "tidy: recorded $(wc -l <"$work/keys") clean files in ${recorded#"$root/"}"
+  echo "tidy: recorded $(grep -vc '^- ' "$work/keys") clean files in ${recorded#"$root/"}"
 fi
 echo "tidy: ok ($summary)"

@@ -3,12 +3,15 @@
 
     tidy_keys.py BUILD_DIR ROOT SCOPE_REGEX  ->  "<sha256> <path under ROOT>" per line
 
-The hash covers the file as clang-tidy sees it: its text preprocessed by
-clang-14 with comments (NOLINT) and macro definitions kept, every header it
-includes (the project's, the generated and the system's), its compile flags, the root .clang-tidy (checks, ExtraArgs) and
-clang-tidy's version. ROOT and BUILD_DIR are replaced by placeholders in
-the text and the flags, so a clean clone elsewhere hashes the same. A file
-clang-14 cannot preprocess gets no line: check_tidy.sh then always checks it.
+One line per file under ROOT/(SCOPE_REGEX)/ in compile_commands.json (two
+for a file compiled twice with different flags). The hash covers the file as
+clang-tidy sees it: its text preprocessed by clang-14 with comments (NOLINT)
+and macro definitions kept, with every header it includes (the project's,
+the generated and the system's), its compile flags, the root .clang-tidy
+(checks, ExtraArgs) and clang-tidy's version. ROOT and BUILD_DIR are
+replaced by placeholders in the text and the flags, so a clean clone
+elsewhere hashes the same. A file clang-14 cannot preprocess gets "-" for a
+hash: check_tidy.sh always checks it and never records it.
 """
 import concurrent.futures
 import hashlib
@@ -51,7 +54,7 @@ def main():
         command = ["clang++-14", "-E", "-C", "-dD", *extra_args, *flags, path]
         done = subprocess.run(command, cwd=entry["directory"], capture_output=True)
         if done.returncode != 0:
-            return None
+            return "-", os.path.relpath(path, root)
         h = hashlib.sha256()
         for part in (version.encode(), config, normalize(" ".join(flags).encode()),
                      normalize(done.stdout)):
@@ -63,8 +66,7 @@ def main():
     jobs = int(os.environ.get("TIDY_JOBS") or os.cpu_count() or 1)
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
         for result in pool.map(key, files):
-            if result:
-                print(*result)
+            print(*result)
 
 
 if __name__ == "__main__":
