@@ -2,7 +2,8 @@
 # Peers: the fanout gateway beside nginx and HAProxy, one core's worth each,
 # in ONE run, on the same lab backend and the same load.
 #
-#   bash bench/peers.sh [build-dir] [seconds-per-step]     # defaults: build 8; ~80 s
+#   bash bench/peers.sh [build-dir] [seconds-per-step] [rounds]
+#                          # defaults: build 8 3; ~80 s a round
 #   PEERS_PERF=1 bash bench/peers.sh ...   # also perf-records the gateway in its
 #                                          # steps and prints its top symbols
 #   PEERS_PRELOAD=/path/to/libtcmalloc_minimal.so.4 bash bench/peers.sh ...
@@ -23,6 +24,12 @@
 # as much as by the proxy: CPU per request (utime + stime from
 # /proc/PID/stat over the step, divided by the requests answered) is the
 # figure to compare, not req/s.
+#
+# Rounds: every step runs once a round, the steps in the same order each
+# round, and the tables give each figure's median over the rounds (CPU per
+# request also its range). On a shared VM one step's CPU per request moves
+# by up to 40% from one minute to the next (bench/README.md, "Peers"); the
+# median of three interleaved rounds moves by a fraction of that.
 #
 # Steps (every step: a short warm-up, then $secs seconds; gRPC by h2load,
 # 8 connections x 4 streams, REST by wrk, 8 connections):
@@ -67,6 +74,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 secs=${2:-8}
+rounds=${3:-3}
 fanoutd=$build/services/fanoutd/fanoutd
 [ -x "$fanoutd" ] || fanoutd=$build/fanoutd
 [ -x "$fanoutd" ] || { echo "peers: no fanoutd in $build (services/fanoutd/fanoutd or ./fanoutd)"; exit 1; }
@@ -240,7 +248,7 @@ sample() {  # address method hex label
   case $reply in 0a026869*) ;; *) echo "peers: $4: unexpected reply $reply"; exit 1 ;; esac
   echo "  sample $4: grpc-status 0, reply ${reply:0:40}..."
 }
-echo "peers: $(nproc) cores, $(date -u +%F), ${secs}s per step, fanoutd $fanoutd"
+echo "peers: $(nproc) cores, $(date -u +%F), ${secs}s per step, $rounds rounds, fanoutd $fanoutd"
 echo "  load average before: $(cut -d' ' -f1-3 /proc/loadavg) (anything else on these cores moves req/s more than CPU per request)"
 echo "  $(nginx -v 2>&1); $(haproxy -v | head -1); $(h2load --version | head -1); $(wrk -v 2>&1 | head -1)"
 sample "127.0.0.1:$B" fanout.lab.v1.Lab/Echo "$echo_hex" "direct"
@@ -277,7 +285,7 @@ grpc_frame "$echo_hex" > "$tmp/echo.bin"
 grpc_frame "$stream_hex" > "$tmp/stream.bin"
 printf 'wrk.method = "POST"\nwrk.body = "{\\"message\\":\\"hi\\"}"\nwrk.headers["Content-Type"] = "application/json"\n' > "$tmp/post.lua"
 
-declare -A RPS P50 P99 NREQ PCPU BCPU CHECK LABEL PERF_TOP
+declare -A RPS P50 P99 PCPU ALL_PCPU BCPU CHECK LABEL PERF_TOP
 order=()
 # Runs one step and records it. kind: grpc or rest. proxy pids: "" for direct.
 step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
@@ -348,18 +356,23 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
   local att=$(( a1 - a0 ))
   if [ "$key" = gw-known ] && [ "$att" -lt "$n" ]; then note+="ProxyUnary not taken ($att attempts); "; fi
   if [ "$key" = gw-generic ] && [ "$att" != 0 ]; then note+="not ProxyCall ($att attempts); "; fi
-  RPS[$key]=$rps; P50[$key]=$p50; P99[$key]=$p99; NREQ[$key]=$n; LABEL[$key]=$label
-  BCPU[$key]=$(awk -v t=$((b1 - b0)) -v hz="$hz" -v n="$n" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')
-  if [ ${#proxy[@]} = 0 ]; then PCPU[$key]=-; else
-    PCPU[$key]=$(awk -v t=$((p1 - p0)) -v hz="$hz" -v n="$n" 'BEGIN {printf "%.1f", t / hz / n * 1e6}'); fi
-  CHECK[$key]=${note:-ok}
-  order+=("$key")
+  local bcpu pcpu=-
+  bcpu=$(awk -v t=$((b1 - b0)) -v hz="$hz" -v n="$n" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')
+  [ ${#proxy[@]} = 0 ] ||
+    pcpu=$(awk -v t=$((p1 - p0)) -v hz="$hz" -v n="$n" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')
+  # Every round's figures, space-separated; the summary takes medians.
+  RPS[$key]+=" $rps"; P50[$key]+=" $p50"; P99[$key]+=" $p99"; BCPU[$key]+=" $bcpu"
+  PCPU[$key]+=" $pcpu"; LABEL[$key]=$label
+  [ -n "${CHECK[$key]:-}" ] && [ "${CHECK[$key]}" != ok ] || CHECK[$key]=${note:-ok}
+  [ "$round" != 1 ] || order+=("$key")
   printf '  %-44s %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  proxy %6s us/req  backend %5s us/req  [%s]\n' \
-    "$label" "$rps" "$p50" "$p99" "${PCPU[$key]}" "${BCPU[$key]}" "${CHECK[$key]}"
+    "$label" "$rps" "$p50" "$p99" "$pcpu" "$bcpu" "${note:-ok}"
 }
 
 E=fanout.lab.v1.Lab/Echo S=fanout.lab.v1.Lab/Stream
 echo "steps (gRPC: h2load 8 conn x 4 streams; REST: wrk 8 conn; CPU per request answered)"
+for round in $(seq "$rounds"); do
+[ "$rounds" = 1 ] || echo " round $round of $rounds"
 step direct "gRPC Echo direct (backend)" grpc "http://127.0.0.1:$B/$E" 1 "$tmp/echo.bin"
 step nginx "gRPC Echo via nginx grpc_pass" grpc "http://127.0.0.1:$N/$E" 1 "$tmp/echo.bin" "${nginx_pids[@]}"
 step haproxy "gRPC Echo via HAProxy (h2)" grpc "http://127.0.0.1:$H/$E" 1 "$tmp/echo.bin" "$hap"
@@ -369,16 +382,25 @@ step gw-generic "gRPC Stream{count:1} via gateway (ProxyCall)" grpc "http://127.
 step rest-echo "REST GET /v1/lab/echo via gateway" rest "http://127.0.0.1:$R/v1/lab/echo?message=hi" 1 "" "$gw"
 step rest-post "REST POST /v1/fanout.lab.v1.Lab/Echo" rest "http://127.0.0.1:$R/v1/$E" 1 "$tmp/post.lua" "$gw"
 step rest-fanout3 "REST GET /v1/lab/fanout (3 Echo) via gateway" rest "http://127.0.0.1:$R/v1/lab/fanout" 3 "" "$gw"
+done
 
 echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- summary ---------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {
+  if (v[1] == "-") print "-"; else if (NR % 2) print v[(NR+1)/2]; else printf "%.3g\n", (v[NR/2] + v[NR/2+1]) / 2}'; }
+range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR > 1 && v[1] != "-") printf " (%s–%s)", v[1], v[NR]}'; }
+for k in "${order[@]}"; do
+  ALL_PCPU[$k]=${PCPU[$k]}
+  for a in RPS P50 P99 BCPU PCPU; do declare -n m=$a; m[$k]=$(median <<<"${m[$k]}"); unset -n m; done
+done
 echo
+[ "$rounds" = 1 ] || echo "medians of $rounds rounds; proxy CPU per request also its range"
 echo "| step | req/s | p50 ms | p99 ms | proxy CPU/req | backend CPU/req | check |"
 echo "|---|---|---|---|---|---|---|"
 for k in "${order[@]}"; do
-  pc=${PCPU[$k]}; [ "$pc" = - ] || pc="$pc µs"
+  pc=${PCPU[$k]}; [ "$pc" = - ] || pc="$pc µs$(range <<<"${ALL_PCPU[$k]}")"
   printf '| %s | %.0f | %s | %s | %s | %s µs | %s |\n' "${LABEL[$k]}" "${RPS[$k]}" "${P50[$k]}" "${P99[$k]}" \
     "$pc" "${BCPU[$k]}" "${CHECK[$k]}"
 done
