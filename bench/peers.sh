@@ -285,7 +285,7 @@ grpc_frame "$echo_hex" > "$tmp/echo.bin"
 grpc_frame "$stream_hex" > "$tmp/stream.bin"
 printf 'wrk.method = "POST"\nwrk.body = "{\\"message\\":\\"hi\\"}"\nwrk.headers["Content-Type"] = "application/json"\n' > "$tmp/post.lua"
 
-declare -A RPS P50 P99 PCPU ALL_PCPU BCPU CHECK LABEL PERF_TOP
+declare -A RPS P50 P99 PCPU PCPU_RANGE BCPU CHECK LABEL PERF_TOP
 order=()
 # Runs one step and records it. kind: grpc or rest. proxy pids: "" for direct.
 step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
@@ -301,7 +301,8 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
   s0=$(served "$BA" fanout.lab.v1.Lab); g0=$(served "$GA" fanout.lab.v1.Lab); a0=$(attempts)
   b0=$(ticks "$backend"); [ ${#proxy[@]} = 0 ] || p0=$(ticks "${proxy[@]}")
   local perf_pid=""
-  if [ -n "${PEERS_PERF:-}" ] && [ "${proxy[0]:-}" = "$gw" ]; then
+  # perf in the last round only: it costs the gateway CPU while it records.
+  if [ -n "${PEERS_PERF:-}" ] && [ "$round" = "$rounds" ] && [ "${proxy[0]:-}" = "$gw" ]; then
     perf record -F 999 -g -p "$gw" -o "$tmp/$key.perf" -- sleep "$secs" >/dev/null 2>&1 &
     perf_pid=$!
   fi
@@ -363,7 +364,7 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
   # Every round's figures, space-separated; the summary takes medians.
   RPS[$key]+=" $rps"; P50[$key]+=" $p50"; P99[$key]+=" $p99"; BCPU[$key]+=" $bcpu"
   PCPU[$key]+=" $pcpu"; LABEL[$key]=$label
-  [ -n "${CHECK[$key]:-}" ] && [ "${CHECK[$key]}" != ok ] || CHECK[$key]=${note:-ok}
+  [ "${CHECK[$key]:-ok}" != ok ] || CHECK[$key]=${note:-ok}   # a round's failure stays
   [ "$round" != 1 ] || order+=("$key")
   printf '  %-44s %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  proxy %6s us/req  backend %5s us/req  [%s]\n' \
     "$label" "$rps" "$p50" "$p99" "$pcpu" "$bcpu" "${note:-ok}"
@@ -392,7 +393,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {
   if (v[1] == "-") print "-"; else if (NR % 2) print v[(NR+1)/2]; else printf "%.3g\n", (v[NR/2] + v[NR/2+1]) / 2}'; }
 range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR > 1 && v[1] != "-") printf " (%s–%s)", v[1], v[NR]}'; }
 for k in "${order[@]}"; do
-  ALL_PCPU[$k]=${PCPU[$k]}
+  PCPU_RANGE[$k]=$(range <<<"${PCPU[$k]}")
   for a in RPS P50 P99 BCPU PCPU; do declare -n m=$a; m[$k]=$(median <<<"${m[$k]}"); unset -n m; done
 done
 echo
@@ -400,7 +401,7 @@ echo
 echo "| step | req/s | p50 ms | p99 ms | proxy CPU/req | backend CPU/req | check |"
 echo "|---|---|---|---|---|---|---|"
 for k in "${order[@]}"; do
-  pc=${PCPU[$k]}; [ "$pc" = - ] || pc="$pc µs$(range <<<"${ALL_PCPU[$k]}")"
+  pc=${PCPU[$k]}; [ "$pc" = - ] || pc="$pc µs${PCPU_RANGE[$k]}"
   printf '| %s | %.0f | %s | %s | %s | %s µs | %s |\n' "${LABEL[$k]}" "${RPS[$k]}" "${P50[$k]}" "${P99[$k]}" \
     "$pc" "${BCPU[$k]}" "${CHECK[$k]}"
 done
