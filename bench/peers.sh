@@ -29,7 +29,9 @@
 # round, and the tables give each figure's median over the rounds (CPU per
 # request also its range). On a shared VM one step's CPU per request moves
 # by up to 40% from one minute to the next (bench/README.md, "Peers"); the
-# median of three interleaved rounds moves by a fraction of that.
+# median of three interleaved rounds moves by a fraction of that. Each
+# ratio is taken within a round (the two steps a minute apart at most), and
+# the table gives the median of those and their range.
 #
 # Steps (every step: a short warm-up, then $secs seconds; gRPC by h2load,
 # 8 connections x 4 streams, REST by wrk, 8 connections):
@@ -388,10 +390,22 @@ done
 echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- summary ---------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}'; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {
   if (v[1] == "-") print "-"; else if (NR % 2) print v[(NR+1)/2]; else printf "%.3g\n", (v[NR/2] + v[NR/2+1]) / 2}'; }
 range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR > 1 && v[1] != "-") printf " (%s–%s)", v[1], v[NR]}'; }
+# A ratio in each round, then its median and range over the rounds: the two
+# steps of a round ran within a minute of each other, so the VM's drift from
+# one round to the next (which moves every process's CPU per request
+# together, by up to 30%) cancels out of it.
+declare -A ROUND_PCPU ROUND_BCPU
+for k in "${order[@]}"; do ROUND_PCPU[$k]=${PCPU[$k]}; ROUND_BCPU[$k]=${BCPU[$k]}; done
+ratio() {  # per-round figures of a, per-round figures of b
+  local r
+  r=$(paste -d' ' <(tr ' ' '\n' <<<"$1" | grep -v '^$') <(tr ' ' '\n' <<<"$2" | grep -v '^$') |
+    awk '$1 != "-" && $2 > 0 {printf " %.2f", $1 / $2}')
+  [ -n "$r" ] || { echo -; return; }
+  echo "$(median <<<"$r")$(range <<<"$r")"
+}
 for k in "${order[@]}"; do
   PCPU_RANGE[$k]=$(range <<<"${PCPU[$k]}")
   for a in RPS P50 P99 BCPU PCPU; do declare -n m=$a; m[$k]=$(median <<<"${m[$k]}"); unset -n m; done
@@ -406,17 +420,17 @@ for k in "${order[@]}"; do
     "$pc" "${BCPU[$k]}" "${CHECK[$k]}"
 done
 echo
-echo "| ratio (CPU per request) | value |"
+echo "| ratio (CPU per request) | value$([ "$rounds" = 1 ] || echo ": median of the rounds' (range)") |"
 echo "|---|---|"
-echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ HAProxy | $(ratio "${PCPU[gw-known]}" "${PCPU[haproxy]}") |"
-echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ nginx | $(ratio "${PCPU[gw-known]}" "${PCPU[nginx]}") |"
-echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ HAProxy | $(ratio "${PCPU[gw-generic]}" "${PCPU[haproxy]}") |"
-echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ nginx | $(ratio "${PCPU[gw-generic]}" "${PCPU[nginx]}") |"
-echo "| gateway REST fan-out of 3, per request ÷ backend per Echo (direct) | $(ratio "${PCPU[rest-fanout3]}" "${BCPU[direct]}") |"
-echo "| gateway REST GET Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${PCPU[rest-echo]}" "${PCPU[gw-known]}") |"
-echo "| gateway REST POST Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${PCPU[rest-post]}" "${PCPU[gw-known]}") |"
-echo "| HAProxy ÷ backend per Echo (direct) | $(ratio "${PCPU[haproxy]}" "${BCPU[direct]}") |"
-echo "| gateway gRPC proxy (route-known) ÷ backend per Echo (direct) | $(ratio "${PCPU[gw-known]}" "${BCPU[direct]}") |"
+echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ HAProxy | $(ratio "${ROUND_PCPU[gw-known]}" "${ROUND_PCPU[haproxy]}") |"
+echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ nginx | $(ratio "${ROUND_PCPU[gw-known]}" "${ROUND_PCPU[nginx]}") |"
+echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ HAProxy | $(ratio "${ROUND_PCPU[gw-generic]}" "${ROUND_PCPU[haproxy]}") |"
+echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ nginx | $(ratio "${ROUND_PCPU[gw-generic]}" "${ROUND_PCPU[nginx]}") |"
+echo "| gateway REST fan-out of 3, per request ÷ backend per Echo (direct) | $(ratio "${ROUND_PCPU[rest-fanout3]}" "${ROUND_BCPU[direct]}") |"
+echo "| gateway REST GET Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${ROUND_PCPU[rest-echo]}" "${ROUND_PCPU[gw-known]}") |"
+echo "| gateway REST POST Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${ROUND_PCPU[rest-post]}" "${ROUND_PCPU[gw-known]}") |"
+echo "| HAProxy ÷ backend per Echo (direct) | $(ratio "${ROUND_PCPU[haproxy]}" "${ROUND_BCPU[direct]}") |"
+echo "| gateway gRPC proxy (route-known) ÷ backend per Echo (direct) | $(ratio "${ROUND_PCPU[gw-known]}" "${ROUND_BCPU[direct]}") |"
 if [ -n "${PEERS_PERF:-}" ]; then
   for k in "${order[@]}"; do
     [ -n "${PERF_TOP[$k]:-}" ] || continue
