@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Peers: the fanout gateway beside nginx and HAProxy, one core's worth each,
+# Peers: the fanout gateway beside nginx, HAProxy and nghttpx, one core's worth each,
 # in ONE run, on the same lab backend and the same load.
 #
 #   bash bench/peers.sh [build-dir] [seconds-per-step] [rounds]
@@ -16,6 +16,7 @@
 #   backend   fanoutd, lab role only, `loops: 1`            pinned to CPU 0
 #   nginx     grpc_pass, 1 worker, keepalive to the backend  pinned to CPU 1
 #   haproxy   h2 in, h2 out, nbthread 1                      pinned to CPU 1
+#   nghttpx   nghttp2's proxy, h2 in, h2 out, 1 worker       pinned to CPU 1
 #   gateway   fanoutd, gateway role only, `loops: 1`,        pinned to CPU 1
 #             backend = the lab node, built-in routes
 #   h2load / wrk (the load)                                  pinned to CPU 0
@@ -38,6 +39,10 @@
 #   direct        Lab/Echo on the backend itself
 #   nginx         Lab/Echo through nginx grpc_pass
 #   haproxy       Lab/Echo through HAProxy
+#   nghttpx       Lab/Echo through nghttpx: what relaying HTTP/2 frames with
+#                 nghttp2 costs, the alternative to ending each gRPC call in
+#                 gRPC core and making a new one (bench/README.md, "Where
+#                 the proxy's CPU goes")
 #   gw-known      Lab/Echo through the gateway's gRPC proxy. Echo is compiled
 #                 into fanoutd, so ServiceProxy takes ProxyUnary (one message
 #                 each way through the backend's bulkhead, one WriteAndFinish).
@@ -88,6 +93,7 @@ command -v h2load >/dev/null || need+=(nghttp2-client)
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v nghttpx >/dev/null || [ -x /usr/sbin/nghttpx ] || need+=(nghttp2-proxy)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
@@ -131,7 +137,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-B=$(free_port); BA=$(free_port); N=$(free_port); H=$(free_port)
+B=$(free_port); BA=$(free_port); N=$(free_port); H=$(free_port); X=$(free_port)
 G=$(free_port); GA=$(free_port); R=$(free_port)
 
 cat > "$tmp/backend.yaml" <<YAML
@@ -220,6 +226,10 @@ gw=$!; pids+=($gw)
 nginx_master=$!; pids+=($nginx_master)
 "${pin_proxy[@]}" haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.out" 2>&1 &
 hap=$!; pids+=($hap)
+"${pin_proxy[@]}" nghttpx --conf=/dev/null --frontend="127.0.0.1,$X;no-tls" \
+  --backend="127.0.0.1,$B;;proto=h2" --workers=1 --no-ocsp --errorlog-file="$tmp/nghttpx.log" \
+  --accesslog-file=/dev/null >"$tmp/nghttpx.out" 2>&1 &
+nghttpx_main=$!; pids+=($nghttpx_main)
 
 echo_hex=$(grpc_string_field 0a hi)            # EchoRequest{message: "hi"}
 stream_hex=${echo_hex}1001                     # StreamRequest{message: "hi", count: 1}
@@ -229,6 +239,7 @@ for _ in $(seq 100); do
      GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$G" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
      GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$N" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
      GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$H" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
+     GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$X" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
      curl -sf -o /dev/null "http://127.0.0.1:$R/v1/lab/echo?message=up"; then
     up=1; break
   fi
@@ -241,6 +252,8 @@ if [ $up = 0 ]; then
 fi
 nginx_pids=("$nginx_master" $(pgrep -P "$nginx_master"))
 pids+=("${nginx_pids[@]:1}")
+nghttpx_pids=("$nghttpx_main" $(pgrep -P "$nghttpx_main"))   # main and worker processes
+pids+=("${nghttpx_pids[@]:1}")
 
 # --- one reply each, with a real client ------------------------------------
 # The reply's message field must come back as "hi" (0a026869), grpc-status 0.
@@ -252,10 +265,11 @@ sample() {  # address method hex label
 }
 echo "peers: $(nproc) cores, $(date -u +%F), ${secs}s per step, $rounds rounds, fanoutd $fanoutd"
 echo "  load average before: $(cut -d' ' -f1-3 /proc/loadavg) (anything else on these cores moves req/s more than CPU per request)"
-echo "  $(nginx -v 2>&1); $(haproxy -v | head -1); $(h2load --version | head -1); $(wrk -v 2>&1 | head -1)"
+echo "  $(nginx -v 2>&1); $(haproxy -v | head -1); $(nghttpx --version | head -1); $(h2load --version | head -1); $(wrk -v 2>&1 | head -1)"
 sample "127.0.0.1:$B" fanout.lab.v1.Lab/Echo "$echo_hex" "direct"
 sample "127.0.0.1:$N" fanout.lab.v1.Lab/Echo "$echo_hex" "nginx"
 sample "127.0.0.1:$H" fanout.lab.v1.Lab/Echo "$echo_hex" "haproxy"
+sample "127.0.0.1:$X" fanout.lab.v1.Lab/Echo "$echo_hex" "nghttpx"
 sample "127.0.0.1:$G" fanout.lab.v1.Lab/Echo "$echo_hex" "gateway Echo"
 sample "127.0.0.1:$B" fanout.lab.v1.Lab/Stream "$stream_hex" "direct Stream"
 sample "127.0.0.1:$G" fanout.lab.v1.Lab/Stream "$stream_hex" "gateway Stream"
@@ -379,6 +393,7 @@ for round in $(seq "$rounds"); do
 step direct "gRPC Echo direct (backend)" grpc "http://127.0.0.1:$B/$E" 1 "$tmp/echo.bin"
 step nginx "gRPC Echo via nginx grpc_pass" grpc "http://127.0.0.1:$N/$E" 1 "$tmp/echo.bin" "${nginx_pids[@]}"
 step haproxy "gRPC Echo via HAProxy (h2)" grpc "http://127.0.0.1:$H/$E" 1 "$tmp/echo.bin" "$hap"
+step nghttpx "gRPC Echo via nghttpx (h2)" grpc "http://127.0.0.1:$X/$E" 1 "$tmp/echo.bin" "${nghttpx_pids[@]}"
 step gw-known "gRPC Echo via gateway (ProxyUnary)" grpc "http://127.0.0.1:$G/$E" 1 "$tmp/echo.bin" "$gw"
 step direct-stream "gRPC Stream{count:1} direct (backend)" grpc "http://127.0.0.1:$B/$S" 1 "$tmp/stream.bin"
 step gw-generic "gRPC Stream{count:1} via gateway (ProxyCall)" grpc "http://127.0.0.1:$G/$S" 1 "$tmp/stream.bin" "$gw"
@@ -429,6 +444,8 @@ echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ nginx | $(ra
 echo "| gateway REST fan-out of 3, per request ÷ backend per Echo (direct) | $(ratio "${ROUND_PCPU[rest-fanout3]}" "${ROUND_BCPU[direct]}") |"
 echo "| gateway REST GET Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${ROUND_PCPU[rest-echo]}" "${ROUND_PCPU[gw-known]}") |"
 echo "| gateway REST POST Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${ROUND_PCPU[rest-post]}" "${ROUND_PCPU[gw-known]}") |"
+echo "| nghttpx (an nghttp2 frame relay) ÷ HAProxy | $(ratio "${ROUND_PCPU[nghttpx]}" "${ROUND_PCPU[haproxy]}") |"
+echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ nghttpx | $(ratio "${ROUND_PCPU[gw-known]}" "${ROUND_PCPU[nghttpx]}") |"
 echo "| HAProxy ÷ backend per Echo (direct) | $(ratio "${ROUND_PCPU[haproxy]}" "${ROUND_BCPU[direct]}") |"
 echo "| gateway gRPC proxy (route-known) ÷ backend per Echo (direct) | $(ratio "${ROUND_PCPU[gw-known]}" "${ROUND_BCPU[direct]}") |"
 if [ -n "${PEERS_PERF:-}" ]; then
