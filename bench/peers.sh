@@ -411,7 +411,7 @@ range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR > 1
 # A ratio in each round, then its median and range over the rounds: the two
 # steps of a round ran within a minute of each other, so the VM's drift from
 # one round to the next (which moves every process's CPU per request
-# together, by up to 30%) cancels out of it.
+# together, by up to 40%) cancels out of it.
 declare -A ROUND_PCPU ROUND_BCPU
 for k in "${order[@]}"; do ROUND_PCPU[$k]=${PCPU[$k]}; ROUND_BCPU[$k]=${BCPU[$k]}; done
 ratio() {  # per-round figures of a, per-round figures of b
