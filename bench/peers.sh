@@ -409,9 +409,8 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {
   if (v[1] == "-") print "-"; else if (NR % 2) print v[(NR+1)/2]; else printf "%.3g\n", (v[NR/2] + v[NR/2+1]) / 2}'; }
 range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR > 1 && v[1] != "-") printf " (%s–%s)", v[1], v[NR]}'; }
 # A ratio in each round, then its median and range over the rounds: the two
-# steps of a round ran within a minute of each other, so the VM's drift from
-# one round to the next (which moves every process's CPU per request
-# together, by up to 40%) cancels out of it.
+# steps of a round ran within a minute of each other, so most of the VM's
+# drift from one round to the next (up to 40%) cancels out of it.
 declare -A ROUND_PCPU ROUND_BCPU
 for k in "${order[@]}"; do ROUND_PCPU[$k]=${PCPU[$k]}; ROUND_BCPU[$k]=${BCPU[$k]}; done
 ratio() {  # per-round figures of a, per-round figures of b
