@@ -8,6 +8,9 @@
 #                                          # steps and prints its top symbols
 #   PEERS_PRELOAD=/path/to/libtcmalloc_minimal.so.4 bash bench/peers.sh ...
 #                                          # the gateway on another allocator
+#   PEERS_COMPARE=other-build bash bench/peers.sh ...
+#                                          # a second gateway, from other-build,
+#                                          # beside the first: before/after
 #
 # build-dir holds fanoutd as services/fanoutd/fanoutd (a build tree, or a copy
 # with the same layout) or as ./fanoutd (a flat copy).
@@ -20,6 +23,8 @@
 #   gateway   fanoutd, gateway role only, `loops: 1`,        pinned to CPU 1
 #             backend = the lab node, built-in routes
 #   h2load / wrk (the load)                                  pinned to CPU 0
+#   gateway-cmp with PEERS_COMPARE: the same gateway from the other build,
+#             its own ports                                  pinned to CPU 1
 # The proxies share CPU 1 but take turns: only the one under test has load.
 # Backend and load generator share CPU 0, so req/s is bounded by that core
 # as much as by the proxy: CPU per request (utime + stime from
@@ -63,6 +68,11 @@
 #   rest-post     POST /v1/fanout.lab.v1.Lab/Echo, body {"message":"hi"}
 #                 (any unary method by name: JSON in, JSON out)
 #   rest-fanout3  GET /v1/lab/fanout (built-in route: three Echo calls at once)
+#   *-cmp         With PEERS_COMPARE, each gateway step again on the other
+#                 build's gateway, right before or after its twin (the order
+#                 swapped every round), and a ratio per round of the two:
+#                 the before/after of a change, one core, one load, a minute
+#                 apart at most.
 #
 # Success checks (h2load counts an HTTP 200 carrying a gRPC error as a
 # success): one reply per gRPC target sampled with a real HTTP/2 client
@@ -74,7 +84,7 @@
 # load stopped) and no Lab call answered anything else. The gateway's gRPC
 # door is checked the same way on its own admin port.
 #
-# Installs nghttp2-client (h2load), wrk, nginx, haproxy with apt when missing
+# Installs nghttp2-client (h2load), nghttp2-proxy (nghttpx), wrk, nginx, haproxy with apt when missing
 # (services are not started by the install: a policy-rc.d that refuses is put
 # in place for it when the machine has none). Not part of deploy/setup.sh.
 set -euo pipefail
@@ -82,10 +92,14 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 secs=${2:-8}
 rounds=${3:-3}
-fanoutd=$build/services/fanoutd/fanoutd
-[ -x "$fanoutd" ] || fanoutd=$build/fanoutd
-[ -x "$fanoutd" ] || { echo "peers: no fanoutd in $build (services/fanoutd/fanoutd or ./fanoutd)"; exit 1; }
-fanoutd=$(realpath "$fanoutd")
+find_fanoutd() {  # build-dir
+  local f=$1/services/fanoutd/fanoutd
+  [ -x "$f" ] || f=$1/fanoutd
+  [ -x "$f" ] || { echo "peers: no fanoutd in $1 (services/fanoutd/fanoutd or ./fanoutd)" >&2; return 1; }
+  realpath "$f"
+}
+fanoutd=$(find_fanoutd "$build")
+compare=${PEERS_COMPARE:+$(find_fanoutd "$PEERS_COMPARE")}
 
 # --- tools ---------------------------------------------------------------
 need=()
@@ -139,6 +153,7 @@ trap 'exit 130' INT TERM HUP
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 B=$(free_port); BA=$(free_port); N=$(free_port); H=$(free_port); X=$(free_port)
 G=$(free_port); GA=$(free_port); R=$(free_port)
+G2=$(free_port); GA2=$(free_port); R2=$(free_port)   # the compared gateway's
 
 cat > "$tmp/backend.yaml" <<YAML
 node_name: peers-lab
@@ -150,19 +165,23 @@ log: {level: WARNING}
 YAML
 # No routes: the built-in ones (lab-echo, lab-fanout; those needing other
 # backends are left out).
-cat > "$tmp/gateway.yaml" <<YAML
+gateway_yaml() {  # grpc-port admin-port rest-port
+  cat <<YAML
 node_name: peers-gateway
-grpc_address: 127.0.0.1:$G
-admin_address: 127.0.0.1:$GA
+grpc_address: 127.0.0.1:$1
+admin_address: 127.0.0.1:$2
 loops: 1
 roles: {gateway: true}
 log: {level: WARNING}
 backends:
   lab: {target: "127.0.0.1:$B", max_concurrent_calls: 2000, max_queued_calls: 2000, services: [fanout.lab.v1.Lab]}
 gateway:
-  rest_address: 127.0.0.1:$R
+  rest_address: 127.0.0.1:$3
   max_in_flight: 20000
 YAML
+}
+gateway_yaml "$G" "$GA" "$R" > "$tmp/gateway.yaml"
+gateway_yaml "$G2" "$GA2" "$R2" > "$tmp/gateway-cmp.yaml"
 mkdir -p "$tmp/nginx"
 # keepalive_requests high on both sides (nginx closes a connection after 1000
 # requests otherwise); grpc_pass uses one upstream connection per stream in
@@ -222,6 +241,11 @@ backend=$!; pids+=($backend)
 env ${PEERS_PRELOAD:+LD_PRELOAD="$PEERS_PRELOAD"} "${pin_proxy[@]}" "$fanoutd" --config "$tmp/gateway.yaml" \
   >"$tmp/gateway.out" 2>"$tmp/gateway.log" &
 gw=$!; pids+=($gw)
+if [ -n "$compare" ]; then
+  env ${PEERS_PRELOAD:+LD_PRELOAD="$PEERS_PRELOAD"} "${pin_proxy[@]}" "$compare" \
+    --config "$tmp/gateway-cmp.yaml" >"$tmp/gateway-cmp.out" 2>"$tmp/gateway-cmp.log" &
+  gw2=$!; pids+=($gw2)
+fi
 "${pin_proxy[@]}" nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx.out" 2>&1 &
 nginx_master=$!; pids+=($nginx_master)
 "${pin_proxy[@]}" haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.out" 2>&1 &
@@ -240,7 +264,10 @@ for _ in $(seq 100); do
      GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$N" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
      GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$H" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
      GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$X" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
-     curl -sf -o /dev/null "http://127.0.0.1:$R/v1/lab/echo?message=up"; then
+     curl -sf -o /dev/null "http://127.0.0.1:$R/v1/lab/echo?message=up" &&
+     { [ -z "$compare" ] ||
+       { GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$G2" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
+         curl -sf -o /dev/null "http://127.0.0.1:$R2/v1/lab/echo?message=up"; }; }; then
     up=1; break
   fi
   sleep 0.1
@@ -264,6 +291,7 @@ sample() {  # address method hex label
   echo "  sample $4: grpc-status 0, reply ${reply:0:40}..."
 }
 echo "peers: $(nproc) cores, $(date -u +%F), ${secs}s per step, $rounds rounds, fanoutd $fanoutd"
+[ -z "$compare" ] || echo "  compared with (the *-cmp steps): $compare"
 echo "  load average before: $(cut -d' ' -f1-3 /proc/loadavg) (anything else on these cores moves req/s more than CPU per request)"
 echo "  $(nginx -v 2>&1); $(haproxy -v | head -1); $(nghttpx --version | head -1); $(h2load --version | head -1); $(wrk -v 2>&1 | head -1)"
 sample "127.0.0.1:$B" fanout.lab.v1.Lab/Echo "$echo_hex" "direct"
@@ -273,6 +301,7 @@ sample "127.0.0.1:$X" fanout.lab.v1.Lab/Echo "$echo_hex" "nghttpx"
 sample "127.0.0.1:$G" fanout.lab.v1.Lab/Echo "$echo_hex" "gateway Echo"
 sample "127.0.0.1:$B" fanout.lab.v1.Lab/Stream "$stream_hex" "direct Stream"
 sample "127.0.0.1:$G" fanout.lab.v1.Lab/Stream "$stream_hex" "gateway Stream"
+[ -z "$compare" ] || sample "127.0.0.1:$G2" fanout.lab.v1.Lab/Echo "$echo_hex" "compared gateway Echo"
 for path in "/v1/lab/echo?message=hi" "/v1/lab/fanout"; do
   echo "  sample GET $path: $(curl -sS "http://127.0.0.1:$R$path" | head -c 160)"
 done
@@ -295,7 +324,7 @@ served() {  # admin-port service
 }
 # "a b c" - "x y z", element-wise.
 minus() { local -a a=($1) b=($2); echo $(( a[0] - b[0] )) $(( a[1] - b[1] )) $(( a[2] - b[2] )); }
-attempts() { curl -sf "http://127.0.0.1:$GA/metrics" | awk '/^fanout_gateway_backend_attempts_total/ {n += $NF} END {print n + 0}'; }
+attempts() { curl -sf "http://127.0.0.1:$1/metrics" | awk '/^fanout_gateway_backend_attempts_total/ {n += $NF} END {print n + 0}'; }
 
 grpc_frame "$echo_hex" > "$tmp/echo.bin"
 grpc_frame "$stream_hex" > "$tmp/stream.bin"
@@ -308,13 +337,16 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
   local key=$1 label=$2 kind=$3 url=$4 calls=$5 body=$6; shift 6
   local proxy=("$@") out="$tmp/$key.out" lat="$tmp/$key.lat"
   local p0=0 p1=0 b0 b1 s0 s1 g0 g1 a0 a1 n rps p50 p99 bad note=""
+  # The gateway measured (its admin port) and the step as on the first one.
+  local door=$GA base=${key%-cmp}
+  [ "$base" = "$key" ] || door=$GA2
   if [ $kind = grpc ]; then
     "${pin_load[@]}" h2load -n 2000 -c 8 -m 4 -t 1 --data="$body" -H 'content-type: application/grpc' \
       -H 'te: trailers' "$url" >/dev/null
   else
     "${pin_load[@]}" wrk -t1 -c8 -d1s ${body:+-s "$body"} "$url" >/dev/null
   fi
-  s0=$(served "$BA" fanout.lab.v1.Lab); g0=$(served "$GA" fanout.lab.v1.Lab); a0=$(attempts)
+  s0=$(served "$BA" fanout.lab.v1.Lab); g0=$(served "$door" fanout.lab.v1.Lab); a0=$(attempts "$door")
   b0=$(ticks "$backend"); [ ${#proxy[@]} = 0 ] || p0=$(ticks "${proxy[@]}")
   local perf_pid=""
   # perf in the last round only: it costs the gateway CPU while it records.
@@ -338,7 +370,7 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
         grep -E '^ +[0-9.]+%' | head -n 25; } | sed 's/  */ /g' | cut -c1-150 > "$tmp/$key.top" || true
     PERF_TOP[$key]=$(cat "$tmp/$key.top")
   fi
-  s1=$(served "$BA" fanout.lab.v1.Lab); g1=$(served "$GA" fanout.lab.v1.Lab); a1=$(attempts)
+  s1=$(served "$BA" fanout.lab.v1.Lab); g1=$(served "$door" fanout.lab.v1.Lab); a1=$(attempts "$door")
 
   if [ $kind = grpc ]; then
     read -r n rps bad <<<"$(awk '/^finished in/ {gsub(",",""); rps=$4}
@@ -362,17 +394,17 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
     note+="backend: $ok OK, $cancelled CANCELLED, $other other for $((n * calls)) expected; "
   fi
   # The gateway's gRPC door, when it is the proxy: as many OK answers.
-  if [ "$key" = gw-known ] || [ "$key" = gw-generic ]; then
+  if [ "$base" = gw-known ] || [ "$base" = gw-generic ]; then
     read -r ok cancelled other <<<"$(minus "$g1" "$g0")"
     if [ "$ok" -lt "$n" ] || [ "$other" != 0 ] || [ "$cancelled" -gt 32 ]; then
-      note+="gateway door: $ok OK, $cancelled CANCELLED, $other other for $n expected ($(curl -sf "http://127.0.0.1:$GA/metrics" |
+      note+="gateway door: $ok OK, $cancelled CANCELLED, $other other for $n expected ($(curl -sf "http://127.0.0.1:$door/metrics" |
         awk '/^fanout_rpc_server_duration_seconds_count\{/ && /fanout.lab.v1.Lab/ && !/code="(OK|CANCELLED)"/ {match($0, /code="[A-Z_]+"/); printf "%s %s ", substr($0, RSTART, RLENGTH), $NF}')); "
     fi
   fi
   # Which path the gateway took (Backend::Call counts attempts; ProxyCall does not).
   local att=$(( a1 - a0 ))
-  if [ "$key" = gw-known ] && [ "$att" -lt "$n" ]; then note+="ProxyUnary not taken ($att attempts); "; fi
-  if [ "$key" = gw-generic ] && [ "$att" != 0 ]; then note+="not ProxyCall ($att attempts); "; fi
+  if [ "$base" = gw-known ] && [ "$att" -lt "$n" ]; then note+="ProxyUnary not taken ($att attempts); "; fi
+  if [ "$base" = gw-generic ] && [ "$att" != 0 ]; then note+="not ProxyCall ($att attempts); "; fi
   local bcpu pcpu=-
   bcpu=$(awk -v t=$((b1 - b0)) -v hz="$hz" -v n="$n" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')
   [ ${#proxy[@]} = 0 ] ||
@@ -386,6 +418,23 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
     "$label" "$rps" "$p50" "$p99" "$pcpu" "$bcpu" "${note:-ok}"
 }
 
+# A gateway step: on the first gateway and, with PEERS_COMPARE, on the
+# compared one too, the order swapped every round.
+gw_step() {  # key label kind path calls body   (path: "/..." on the gRPC or REST port)
+  local key=$1 label=$2 kind=$3 path=$4; shift 4
+  local port=$G port2=$G2
+  [ "$kind" = grpc ] || { port=$R; port2=$R2; }
+  if [ -z "$compare" ]; then
+    step "$key" "$label" "$kind" "http://127.0.0.1:$port$path" "$@" "$gw"
+  elif (( round % 2 )); then
+    step "$key" "$label" "$kind" "http://127.0.0.1:$port$path" "$@" "$gw"
+    step "$key-cmp" "$label [compared]" "$kind" "http://127.0.0.1:$port2$path" "$@" "$gw2"
+  else
+    step "$key-cmp" "$label [compared]" "$kind" "http://127.0.0.1:$port2$path" "$@" "$gw2"
+    step "$key" "$label" "$kind" "http://127.0.0.1:$port$path" "$@" "$gw"
+  fi
+}
+
 E=fanout.lab.v1.Lab/Echo S=fanout.lab.v1.Lab/Stream
 echo "steps (gRPC: h2load 8 conn x 4 streams; REST: wrk 8 conn; CPU per request answered)"
 for round in $(seq "$rounds"); do
@@ -394,12 +443,12 @@ step direct "gRPC Echo direct (backend)" grpc "http://127.0.0.1:$B/$E" 1 "$tmp/e
 step nginx "gRPC Echo via nginx grpc_pass" grpc "http://127.0.0.1:$N/$E" 1 "$tmp/echo.bin" "${nginx_pids[@]}"
 step haproxy "gRPC Echo via HAProxy (h2)" grpc "http://127.0.0.1:$H/$E" 1 "$tmp/echo.bin" "$hap"
 step nghttpx "gRPC Echo via nghttpx (h2)" grpc "http://127.0.0.1:$X/$E" 1 "$tmp/echo.bin" "${nghttpx_pids[@]}"
-step gw-known "gRPC Echo via gateway (ProxyUnary)" grpc "http://127.0.0.1:$G/$E" 1 "$tmp/echo.bin" "$gw"
+gw_step gw-known "gRPC Echo via gateway (ProxyUnary)" grpc "/$E" 1 "$tmp/echo.bin"
 step direct-stream "gRPC Stream{count:1} direct (backend)" grpc "http://127.0.0.1:$B/$S" 1 "$tmp/stream.bin"
-step gw-generic "gRPC Stream{count:1} via gateway (ProxyCall)" grpc "http://127.0.0.1:$G/$S" 1 "$tmp/stream.bin" "$gw"
-step rest-echo "REST GET /v1/lab/echo via gateway" rest "http://127.0.0.1:$R/v1/lab/echo?message=hi" 1 "" "$gw"
-step rest-post "REST POST /v1/fanout.lab.v1.Lab/Echo" rest "http://127.0.0.1:$R/v1/$E" 1 "$tmp/post.lua" "$gw"
-step rest-fanout3 "REST GET /v1/lab/fanout (3 Echo) via gateway" rest "http://127.0.0.1:$R/v1/lab/fanout" 3 "" "$gw"
+gw_step gw-generic "gRPC Stream{count:1} via gateway (ProxyCall)" grpc "/$S" 1 "$tmp/stream.bin"
+gw_step rest-echo "REST GET /v1/lab/echo via gateway" rest "/v1/lab/echo?message=hi" 1 ""
+gw_step rest-post "REST POST /v1/fanout.lab.v1.Lab/Echo" rest "/v1/$E" 1 "$tmp/post.lua"
+gw_step rest-fanout3 "REST GET /v1/lab/fanout (3 Echo) via gateway" rest "/v1/lab/fanout" 3 ""
 done
 
 echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -447,6 +496,14 @@ echo "| nghttpx (an nghttp2 frame relay) ÷ HAProxy | $(ratio "${ROUND_PCPU[nght
 echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ nghttpx | $(ratio "${ROUND_PCPU[gw-known]}" "${ROUND_PCPU[nghttpx]}") |"
 echo "| HAProxy ÷ backend per Echo (direct) | $(ratio "${ROUND_PCPU[haproxy]}" "${ROUND_BCPU[direct]}") |"
 echo "| gateway gRPC proxy (route-known) ÷ backend per Echo (direct) | $(ratio "${ROUND_PCPU[gw-known]}" "${ROUND_BCPU[direct]}") |"
+if [ -n "$compare" ]; then
+  echo
+  echo "| compared build ÷ this build (CPU per request) | value$([ "$rounds" = 1 ] || echo ": median of the rounds' (range)") |"
+  echo "|---|---|"
+  for k in gw-known gw-generic rest-echo rest-post rest-fanout3; do
+    echo "| ${LABEL[$k]} | $(ratio "${ROUND_PCPU[$k-cmp]}" "${ROUND_PCPU[$k]}") |"
+  done
+fi
 if [ -n "${PEERS_PERF:-}" ]; then
   for k in "${order[@]}"; do
     [ -n "${PERF_TOP[$k]:-}" ] || continue
