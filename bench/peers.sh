@@ -3,7 +3,8 @@
 # in ONE run, on the same lab backend and the same load.
 #
 #   bash bench/peers.sh [build-dir] [seconds-per-step] [rounds]
-#                          # defaults: build 8 3; ~80 s a round
+#                          # defaults: build 8 3; ~90 s a round
+#                          # (~135 s with PEERS_COMPARE)
 #   PEERS_PERF=1 bash bench/peers.sh ...   # also perf-records the gateway in its
 #                                          # steps and prints its top symbols
 #   PEERS_PRELOAD=/path/to/libtcmalloc_minimal.so.4 bash bench/peers.sh ...
@@ -32,12 +33,13 @@
 # figure to compare, not req/s.
 #
 # Rounds: every step runs once a round, the steps in the same order each
-# round, and the tables give each figure's median over the rounds (CPU per
+# round (but for PEERS_COMPARE's pairs, swapped every round), and the tables give each figure's median over the rounds (CPU per
 # request also its range). On a shared VM one step's CPU per request moves
 # by up to 40% from one minute to the next (bench/README.md, "Peers"); the
 # median of three interleaved rounds moves by a fraction of that. Each
-# ratio is taken within a round (the two steps a minute apart at most), and
-# the table gives the median of those and their range.
+# ratio is taken within a round (the two steps a round apart at most, one
+# after the other for PEERS_COMPARE's), and the table gives the median of
+# those and their range.
 #
 # Steps (every step: a short warm-up, then $secs seconds; gRPC by h2load,
 # 8 connections x 4 streams, REST by wrk, 8 connections):
@@ -349,9 +351,11 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
   s0=$(served "$BA" fanout.lab.v1.Lab); g0=$(served "$door" fanout.lab.v1.Lab); a0=$(attempts "$door")
   b0=$(ticks "$backend"); [ ${#proxy[@]} = 0 ] || p0=$(ticks "${proxy[@]}")
   local perf_pid=""
-  # perf in the last round only: it costs the gateway CPU while it records.
-  if [ -n "${PEERS_PERF:-}" ] && [ "$round" = "$rounds" ] && [ "${proxy[0]:-}" = "$gw" ]; then
-    perf record -F 999 -g -p "$gw" -o "$tmp/$key.perf" -- sleep "$secs" >/dev/null 2>&1 &
+  # perf in the last round only: it costs the gateway CPU while it records
+  # (both gateways' steps with PEERS_COMPARE, so their ratio stays fair).
+  if [ -n "${PEERS_PERF:-}" ] && [ "$round" = "$rounds" ] &&
+     { [ "${proxy[0]:-}" = "$gw" ] || [ "${proxy[0]:-}" = "${gw2:-}" ]; }; then
+    perf record -F 999 -g -p "${proxy[0]}" -o "$tmp/$key.perf" -- sleep "$secs" >/dev/null 2>&1 &
     perf_pid=$!
   fi
   if [ $kind = grpc ]; then
@@ -458,7 +462,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {
   if (v[1] == "-") print "-"; else if (NR % 2) print v[(NR+1)/2]; else printf "%.3g\n", (v[NR/2] + v[NR/2+1]) / 2}'; }
 range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR > 1 && v[1] != "-") printf " (%s–%s)", v[1], v[NR]}'; }
 # A ratio in each round, then its median and range over the rounds: the two
-# steps of a round ran within a minute of each other, so most of the VM's
+# steps of a round ran within a round of each other, so most of the VM's
 # drift from one round to the next (up to 40%) cancels out of it.
 declare -A ROUND_PCPU ROUND_BCPU
 for k in "${order[@]}"; do ROUND_PCPU[$k]=${PCPU[$k]}; ROUND_BCPU[$k]=${BCPU[$k]}; done
