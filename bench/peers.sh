@@ -332,7 +332,7 @@ grpc_frame "$echo_hex" > "$tmp/echo.bin"
 grpc_frame "$stream_hex" > "$tmp/stream.bin"
 printf 'wrk.method = "POST"\nwrk.body = "{\\"message\\":\\"hi\\"}"\nwrk.headers["Content-Type"] = "application/json"\n' > "$tmp/post.lua"
 
-declare -A RPS P50 P99 PCPU PCPU_RANGE BCPU CHECK LABEL PERF_TOP
+declare -A RPS P50 P99 PCPU BCPU CHECK LABEL PERF_TOP
 order=()
 # Runs one step and records it. kind: grpc or rest. proxy pids: "" for direct.
 step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
@@ -428,15 +428,10 @@ gw_step() {  # key label kind path calls body   (path: "/..." on the gRPC or RES
   local key=$1 label=$2 kind=$3 path=$4; shift 4
   local port=$G port2=$G2
   [ "$kind" = grpc ] || { port=$R; port2=$R2; }
-  if [ -z "$compare" ]; then
-    step "$key" "$label" "$kind" "http://127.0.0.1:$port$path" "$@" "$gw"
-  elif (( round % 2 )); then
-    step "$key" "$label" "$kind" "http://127.0.0.1:$port$path" "$@" "$gw"
-    step "$key-cmp" "$label [compared]" "$kind" "http://127.0.0.1:$port2$path" "$@" "$gw2"
-  else
-    step "$key-cmp" "$label [compared]" "$kind" "http://127.0.0.1:$port2$path" "$@" "$gw2"
-    step "$key" "$label" "$kind" "http://127.0.0.1:$port$path" "$@" "$gw"
-  fi
+  local first=("$key" "$label" "$kind" "http://127.0.0.1:$port$path" "$@" "$gw")
+  [ -n "$compare" ] || { step "${first[@]}"; return; }
+  local other=("$key-cmp" "$label [compared]" "$kind" "http://127.0.0.1:$port2$path" "$@" "$gw2")
+  if (( round % 2 )); then step "${first[@]}"; step "${other[@]}"; else step "${other[@]}"; step "${first[@]}"; fi
 }
 
 E=fanout.lab.v1.Lab/Echo S=fanout.lab.v1.Lab/Stream
@@ -461,11 +456,10 @@ echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {
   if (v[1] == "-") print "-"; else if (NR % 2) print v[(NR+1)/2]; else printf "%.3g\n", (v[NR/2] + v[NR/2+1]) / 2}'; }
 range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR > 1 && v[1] != "-") printf " (%s–%s)", v[1], v[NR]}'; }
-# A ratio in each round, then its median and range over the rounds: the two
-# steps of a round ran within a round of each other, so most of the VM's
-# drift from one round to the next (up to 40%) cancels out of it.
-declare -A ROUND_PCPU ROUND_BCPU
-for k in "${order[@]}"; do ROUND_PCPU[$k]=${PCPU[$k]}; ROUND_BCPU[$k]=${BCPU[$k]}; done
+# The maps keep every round's figures; the tables take their medians. A
+# ratio is taken in each round, then its median and range over the rounds:
+# the two steps of a round ran within a round of each other, so most of the
+# VM's drift from one round to the next (up to 40%) cancels out of it.
 ratio() {  # per-round figures of a, per-round figures of b
   local r
   r=$(paste -d' ' <(tr ' ' '\n' <<<"$1" | grep -v '^$') <(tr ' ' '\n' <<<"$2" | grep -v '^$') |
@@ -473,39 +467,35 @@ ratio() {  # per-round figures of a, per-round figures of b
   [ -n "$r" ] || { echo -; return; }
   echo "$(median <<<"$r")$(range <<<"$r")"
 }
-for k in "${order[@]}"; do
-  PCPU_RANGE[$k]=$(range <<<"${PCPU[$k]}")
-  for a in RPS P50 P99 BCPU PCPU; do declare -n m=$a; m[$k]=$(median <<<"${m[$k]}"); unset -n m; done
-done
 echo
 [ "$rounds" = 1 ] || echo "medians of $rounds rounds; proxy CPU per request also its range"
 echo "| step | req/s | p50 ms | p99 ms | proxy CPU/req | backend CPU/req | check |"
 echo "|---|---|---|---|---|---|---|"
 for k in "${order[@]}"; do
-  pc=${PCPU[$k]}; [ "$pc" = - ] || pc="$pc µs${PCPU_RANGE[$k]}"
-  printf '| %s | %.0f | %s | %s | %s | %s µs | %s |\n' "${LABEL[$k]}" "${RPS[$k]}" "${P50[$k]}" "${P99[$k]}" \
-    "$pc" "${BCPU[$k]}" "${CHECK[$k]}"
+  pc=$(median <<<"${PCPU[$k]}"); [ "$pc" = - ] || pc="$pc µs$(range <<<"${PCPU[$k]}")"
+  printf '| %s | %.0f | %s | %s | %s | %s µs | %s |\n' "${LABEL[$k]}" "$(median <<<"${RPS[$k]}")" \
+    "$(median <<<"${P50[$k]}")" "$(median <<<"${P99[$k]}")" "$pc" "$(median <<<"${BCPU[$k]}")" "${CHECK[$k]}"
 done
 echo
 echo "| ratio (CPU per request) | value$([ "$rounds" = 1 ] || echo ": median of the rounds' (range)") |"
 echo "|---|---|"
-echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ HAProxy | $(ratio "${ROUND_PCPU[gw-known]}" "${ROUND_PCPU[haproxy]}") |"
-echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ nginx | $(ratio "${ROUND_PCPU[gw-known]}" "${ROUND_PCPU[nginx]}") |"
-echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ HAProxy | $(ratio "${ROUND_PCPU[gw-generic]}" "${ROUND_PCPU[haproxy]}") |"
-echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ nginx | $(ratio "${ROUND_PCPU[gw-generic]}" "${ROUND_PCPU[nginx]}") |"
-echo "| gateway REST fan-out of 3, per request ÷ backend per Echo (direct) | $(ratio "${ROUND_PCPU[rest-fanout3]}" "${ROUND_BCPU[direct]}") |"
-echo "| gateway REST GET Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${ROUND_PCPU[rest-echo]}" "${ROUND_PCPU[gw-known]}") |"
-echo "| gateway REST POST Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${ROUND_PCPU[rest-post]}" "${ROUND_PCPU[gw-known]}") |"
-echo "| nghttpx (an nghttp2 frame relay) ÷ HAProxy | $(ratio "${ROUND_PCPU[nghttpx]}" "${ROUND_PCPU[haproxy]}") |"
-echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ nghttpx | $(ratio "${ROUND_PCPU[gw-known]}" "${ROUND_PCPU[nghttpx]}") |"
-echo "| HAProxy ÷ backend per Echo (direct) | $(ratio "${ROUND_PCPU[haproxy]}" "${ROUND_BCPU[direct]}") |"
-echo "| gateway gRPC proxy (route-known) ÷ backend per Echo (direct) | $(ratio "${ROUND_PCPU[gw-known]}" "${ROUND_BCPU[direct]}") |"
+echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ HAProxy | $(ratio "${PCPU[gw-known]}" "${PCPU[haproxy]}") |"
+echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ nginx | $(ratio "${PCPU[gw-known]}" "${PCPU[nginx]}") |"
+echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ HAProxy | $(ratio "${PCPU[gw-generic]}" "${PCPU[haproxy]}") |"
+echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ nginx | $(ratio "${PCPU[gw-generic]}" "${PCPU[nginx]}") |"
+echo "| gateway REST fan-out of 3, per request ÷ backend per Echo (direct) | $(ratio "${PCPU[rest-fanout3]}" "${BCPU[direct]}") |"
+echo "| gateway REST GET Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${PCPU[rest-echo]}" "${PCPU[gw-known]}") |"
+echo "| gateway REST POST Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${PCPU[rest-post]}" "${PCPU[gw-known]}") |"
+echo "| nghttpx (an nghttp2 frame relay) ÷ HAProxy | $(ratio "${PCPU[nghttpx]}" "${PCPU[haproxy]}") |"
+echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ nghttpx | $(ratio "${PCPU[gw-known]}" "${PCPU[nghttpx]}") |"
+echo "| HAProxy ÷ backend per Echo (direct) | $(ratio "${PCPU[haproxy]}" "${BCPU[direct]}") |"
+echo "| gateway gRPC proxy (route-known) ÷ backend per Echo (direct) | $(ratio "${PCPU[gw-known]}" "${BCPU[direct]}") |"
 if [ -n "$compare" ]; then
   echo
   echo "| compared build ÷ this build (CPU per request) | value$([ "$rounds" = 1 ] || echo ": median of the rounds' (range)") |"
   echo "|---|---|"
   for k in gw-known gw-generic rest-echo rest-post rest-fanout3; do
-    echo "| ${LABEL[$k]} | $(ratio "${ROUND_PCPU[$k-cmp]}" "${ROUND_PCPU[$k]}") |"
+    echo "| ${LABEL[$k]} | $(ratio "${PCPU[$k-cmp]}" "${PCPU[$k]}") |"
   done
 fi
 if [ -n "${PEERS_PERF:-}" ]; then
