@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Peers: the fanout gateway beside nginx, HAProxy and nghttpx, one core's worth each,
-# in ONE run, on the same lab backend and the same load.
+# Peers: the fanout gateway beside nginx, HAProxy and nghttpx, one core's
+# worth each, in ONE run, on the same lab backend and the same load.
 #
 #   bash bench/peers.sh [build-dir] [seconds-per-step] [rounds]
 #                          # defaults: build 8 3; ~90 s a round
@@ -33,8 +33,9 @@
 # figure to compare, not req/s.
 #
 # Rounds: every step runs once a round, the steps in the same order each
-# round (but for PEERS_COMPARE's pairs, swapped every round), and the tables give each figure's median over the rounds (CPU per
-# request also its range). On a shared VM one step's CPU per request moves
+# round (but for PEERS_COMPARE's pairs, swapped every round), and the
+# tables give each figure's median over the rounds (CPU per request also
+# its range). On a shared VM one step's CPU per request moves
 # by up to 40% from one minute to the next (bench/README.md, "Peers"); the
 # median of three interleaved rounds moves by a fraction of that. Each
 # ratio is taken within a round (the two steps a round apart at most, one
@@ -73,8 +74,8 @@
 #   *-cmp         With PEERS_COMPARE, each gateway step again on the other
 #                 build's gateway, right before or after its twin (the order
 #                 swapped every round), and a ratio per round of the two:
-#                 the before/after of a change, one core, one load, a minute
-#                 apart at most.
+#                 the before/after of a change, one core, one load, one
+#                 step after the other.
 #
 # Success checks (h2load counts an HTTP 200 carrying a gRPC error as a
 # success): one reply per gRPC target sampled with a real HTTP/2 client
@@ -86,9 +87,10 @@
 # load stopped) and no Lab call answered anything else. The gateway's gRPC
 # door is checked the same way on its own admin port.
 #
-# Installs nghttp2-client (h2load), nghttp2-proxy (nghttpx), wrk, nginx, haproxy with apt when missing
-# (services are not started by the install: a policy-rc.d that refuses is put
-# in place for it when the machine has none). Not part of deploy/setup.sh.
+# Installs nghttp2-client (h2load), nghttp2-proxy (nghttpx), wrk, nginx,
+# haproxy with apt when missing (services are not started by the install: a
+# policy-rc.d that refuses is put in place for it when the machine has
+# none). Not part of deploy/setup.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
