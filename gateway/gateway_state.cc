@@ -85,6 +85,26 @@ void GatewayState::NoteShed(trace::Span* span, std::string_view route) {
   span->AddEvent("admission.shed", {{"route", route}});
 }
 
+absl::Status GatewayState::CheckRateLimits(const CompiledRoute* route, absl::string_view peer,
+                                           absl::string_view forwarded_for,
+                                           CallerRateLimits::Headers* headers) {
+  static const std::optional<RateLimiter::Limit> kNone;
+  const std::optional<RateLimiter::Limit>& route_limit = route ? route->rate_limit : kNone;
+  if (!rate_limits_->Applies(route_limit)) return absl::OkStatus();
+  std::string caller = rate_limits_->trusted().Caller(peer, forwarded_for);
+  return rate_limits_->Check(route ? route->name : "", route_limit, caller, headers);
+}
+
+absl::StatusOr<std::optional<Identity>> GatewayState::Authenticate(const RouteAuthPolicy& policy,
+                                                                   absl::string_view authorization,
+                                                                   absl::string_view api_key,
+                                                                   std::string* challenge) {
+  if (auth_->ModeOf(policy) == config::v1::RouteAuth::NONE) return std::nullopt;
+  absl::StatusOr<std::optional<Identity>> who = auth_->Check(policy, authorization, api_key);
+  *challenge = Challenge(who.status());
+  return who;
+}
+
 MetadataList GatewayState::Forwarded(
     const std::vector<std::pair<std::string, std::string>>& headers, int hops,
     const std::optional<Identity>& identity) const {

@@ -64,6 +64,20 @@ class GatewayState {
   // configured route, the route's own; nullopt (none taken) when either is
   // full.
   std::optional<std::vector<AdmissionLimiter::Ticket>> Admit(const CompiledRoute& route);
+  // The caller's rate limits for a request of `route` (null: a proxied
+  // call, under the gateway-wide limit only): OK or RESOURCE_EXHAUSTED, and
+  // the RateLimit-* headers to answer with in `*headers` either way. The
+  // caller is `peer` (the address the door saw), or X-Forwarded-For
+  // (`forwarded_for`) as gateway.trusted_proxies allows.
+  absl::Status CheckRateLimits(const CompiledRoute* route, absl::string_view peer,
+                               absl::string_view forwarded_for, CallerRateLimits::Headers* headers);
+  // The caller by `policy`, from its credentials: nullopt when the policy
+  // asks for none. On a refusal (UNAUTHENTICATED, PERMISSION_DENIED) the
+  // challenge to answer with (WWW-Authenticate) is in `*challenge`.
+  absl::StatusOr<std::optional<Identity>> Authenticate(const RouteAuthPolicy& policy,
+                                                       absl::string_view authorization,
+                                                       absl::string_view api_key,
+                                                       std::string* challenge);
   // Marks a request shed by admission on its span (null: untraced).
   static void NoteShed(trace::Span* span, std::string_view route);
   // What a backend call of a request is sent with: the allowlisted headers
@@ -90,6 +104,10 @@ class GatewayState {
   Authenticator& auth() { return *auth_; }
   DescriptorRegistry& descriptors() { return *descriptors_; }
   const BackendMap& backends() const { return backends_; }
+  // Each backend's configuration, by name.
+  const std::map<std::string, config::v1::Backend>& backend_configs() const {
+    return options_.backends;
+  }
   Backend& backend(const std::string& name) { return *backends_.at(name); }
   // What RunRoute needs: the backends, messages by type, reflection.
   const RouteEnv& env() const { return env_; }

@@ -94,19 +94,16 @@ Task<absl::Status> GrpcDoor::Serve(GenericCall& call) {
   EventLoop* loop = EventLoop::Current();
   auto it = routes_by_method_.find(method);
   const CompiledRoute* route = it == routes_by_method_.end() ? nullptr : it->second;
-  static const std::optional<RateLimiter::Limit> kNone;
-  const std::optional<RateLimiter::Limit>& route_limit = route ? route->rate_limit : kNone;
-  if (state_.rate_limits().Applies(route_limit)) {
+  if (state_.rate_limits().Applies(route ? route->rate_limit : std::nullopt)) {
     const auto& metadata = call.context().client_metadata();
     auto forwarded = metadata.find("x-forwarded-for");
-    std::string caller = state_.rate_limits().trusted().Caller(
-        AddressOfGrpcPeer(call.context().peer()),
+    CallerRateLimits::Headers headers;
+    absl::Status allowed = state_.CheckRateLimits(
+        route, AddressOfGrpcPeer(call.context().peer()),
         forwarded == metadata.end()
             ? absl::string_view()
-            : absl::string_view(forwarded->second.data(), forwarded->second.size()));
-    CallerRateLimits::Headers headers;
-    absl::Status allowed =
-        state_.rate_limits().Check(route ? route->name : "", route_limit, caller, &headers);
+            : absl::string_view(forwarded->second.data(), forwarded->second.size()),
+        &headers);
     if (!allowed.ok()) {
       for (const auto& [name, value] : headers) {
         call.context().AddTrailingMetadata(absl::AsciiStrToLower(name), value);
@@ -135,11 +132,10 @@ absl::StatusOr<std::optional<Identity>> GrpcDoor::Authenticate(GenericCall& call
     return it == metadata.end() ? absl::string_view()
                                 : absl::string_view(it->second.data(), it->second.size());
   };
-  absl::StatusOr<std::optional<Identity>> who =
-      state_.auth().Check(policy, value("authorization"), value(state_.auth().api_key_header()));
-  if (std::string challenge = Challenge(who.status()); !challenge.empty()) {
-    call.context().AddTrailingMetadata("www-authenticate", challenge);
-  }
+  std::string challenge;
+  absl::StatusOr<std::optional<Identity>> who = state_.Authenticate(
+      policy, value("authorization"), value(state_.auth().api_key_header()), &challenge);
+  if (!challenge.empty()) call.context().AddTrailingMetadata("www-authenticate", challenge);
   return who;
 }
 

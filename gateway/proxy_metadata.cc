@@ -11,11 +11,13 @@ namespace fanout::gateway {
 
 int HopsOf(const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata) {
   auto it = client_metadata.find(grpc::string_ref(kHopsKey));
+  if (it == client_metadata.end()) return 0;
+  return HopsOf(absl::string_view(it->second.data(), it->second.size()));
+}
+
+int HopsOf(absl::string_view value) {
   int hops = 0;
-  if (it == client_metadata.end() ||
-      !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &hops)) {
-    return 0;
-  }
+  if (!absl::SimpleAtoi(value, &hops)) return 0;
   return std::max(hops, 0);
 }
 

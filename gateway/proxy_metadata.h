@@ -37,6 +37,8 @@ inline constexpr char kHopsKey[] = "x-fanout-hops";
 inline constexpr int kMaxHops = 8;
 // The hops a gRPC call has made so far: 0 when absent or not a number.
 int HopsOf(const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata);
+// The same from the value of x-fanout-hops ("" when absent).
+int HopsOf(absl::string_view value);
 // FAILED_PRECONDITION naming the method when `hops` is at the limit.
 absl::Status CheckHops(int hops, absl::string_view method);
 

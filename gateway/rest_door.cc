@@ -230,10 +230,9 @@ void RestDoor::Handle(std::shared_ptr<HttpExchange> exchange) {
   if (state_.rate_limits().Applies(route->rate_limit)) {
     CallerRateLimits::Headers rate_headers;
     std::string_view forwarded = request.Header("x-forwarded-for");
-    std::string caller = state_.rate_limits().trusted().Caller(
-        request.peer, absl::string_view(forwarded.data(), forwarded.size()));
-    absl::Status allowed =
-        state_.rate_limits().Check(route->name, route->rate_limit, caller, &rate_headers);
+    absl::Status allowed = state_.CheckRateLimits(
+        route.get(), request.peer, absl::string_view(forwarded.data(), forwarded.size()),
+        &rate_headers);
     exchange->AddResponseHeaders(rate_headers);
     if (!allowed.ok()) return exchange->Reply(ErrorResponse(allowed));
   }
@@ -241,14 +240,13 @@ void RestDoor::Handle(std::shared_ptr<HttpExchange> exchange) {
   // reaches no backend.
   std::string_view authorization = request.Header("authorization");
   std::string_view api_key = request.Header(state_.auth().api_key_header());
-  absl::StatusOr<std::optional<Identity>> identity = state_.auth().Check(
+  std::string challenge;
+  absl::StatusOr<std::optional<Identity>> identity = state_.Authenticate(
       route->auth, absl::string_view(authorization.data(), authorization.size()),
-      absl::string_view(api_key.data(), api_key.size()));
+      absl::string_view(api_key.data(), api_key.size()), &challenge);
   if (!identity.ok()) {
     HttpResponse response = ErrorResponse(identity.status());
-    if (std::string challenge = Challenge(identity.status()); !challenge.empty()) {
-      response.headers.emplace_back("WWW-Authenticate", std::move(challenge));
-    }
+    if (!challenge.empty()) response.headers.emplace_back("WWW-Authenticate", std::move(challenge));
     return exchange->Reply(std::move(response));
   }
   absl::Duration timeout = route->timeout;

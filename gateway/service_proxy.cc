@@ -11,16 +11,16 @@ ServiceProxy::ServiceProxy(GatewayState& state, Options options)
       local_services_(std::move(options.local_services)),
       stream_admission_(options.max_streams) {}
 
-Task<absl::Status> ServiceProxy::Serve(GenericCall& call, std::optional<Identity> identity) {
-  const std::string& method = call.method();
+absl::StatusOr<ServiceProxy::Admitted> ServiceProxy::Admit(const std::string& method,
+                                                           trace::Span* span) {
   std::string service = ServiceOf(method);
   if (local_services_.contains(service)) {
-    co_return absl::UnimplementedError(absl::StrCat("method ", method, ": this node serves ",
-                                                    service, ", which has no such method"));
+    return absl::UnimplementedError(absl::StrCat("method ", method, ": this node serves ", service,
+                                                 ", which has no such method"));
   }
   std::string backend = state_.BackendFor(service);
   if (backend.empty()) {
-    co_return absl::UnimplementedError(
+    return absl::UnimplementedError(
         absl::StrCat("method ", method, ": no backend serves ", service));
   }
   const google::protobuf::MethodDescriptor* known = state_.descriptors().FindMethod(method);
@@ -30,11 +30,17 @@ Task<absl::Status> ServiceProxy::Serve(GenericCall& call, std::optional<Identity
   std::optional<AdmissionLimiter::Ticket> ticket =
       unary ? state_.admission().TryAdmit() : stream_admission_.TryAdmit();
   if (!ticket) {
-    GatewayState::NoteShed((co_await CurrentContext()).span.get(), method);
-    co_return absl::UnavailableError(unary ? "gateway overloaded: retry later"
-                                           : "gateway at its limit of proxied streams "
-                                             "(gateway.max_streams): retry later");
+    GatewayState::NoteShed(span, method);
+    return absl::UnavailableError(unary ? "gateway overloaded: retry later"
+                                        : "gateway at its limit of proxied streams "
+                                          "(gateway.max_streams): retry later");
   }
+  return Admitted{std::move(backend), unary, *std::move(ticket)};
+}
+
+Task<absl::Status> ServiceProxy::Serve(GenericCall& call, std::optional<Identity> identity) {
+  absl::StatusOr<Admitted> admitted = Admit(call.method(), (co_await CurrentContext()).span.get());
+  if (!admitted.ok()) co_return admitted.status();
   // The caller's identity rides on a copy of the options; anonymous calls share them.
   const ProxyOptions* options = &state_.proxy_options();
   ProxyOptions with_identity;
@@ -43,10 +49,11 @@ Task<absl::Status> ServiceProxy::Serve(GenericCall& call, std::optional<Identity
     with_identity.added_metadata = IdentityMetadata(*identity);
     options = &with_identity;
   }
-  if (unary) {
-    co_return co_await ProxyUnary(call, state_.backend(backend), *std::move(ticket), *options);
+  Backend& backend = state_.backend(admitted->backend);
+  if (admitted->unary) {
+    co_return co_await ProxyUnary(call, backend, std::move(admitted->ticket), *options);
   }
-  co_return co_await ProxyCall(call, state_.backend(backend).stub(), *options);
+  co_return co_await ProxyCall(call, backend.stub(), *options);
 }
 
 // A unary method the gateway knows: one message each way, through the

@@ -48,6 +48,19 @@ class ServiceProxy {
   // door; nullopt: anonymous); returns the status the call ends with.
   Task<absl::Status> Serve(GenericCall& call, std::optional<Identity> identity);
 
+  // What a proxied call of `method` needs before its backend is called,
+  // whichever door took it (here, or the frame relay of grpc_relay.h): the
+  // backend serving its service and a slot (the gateway's for a unary
+  // method it has a descriptor for, else one of max_streams). UNIMPLEMENTED
+  // when this node serves the service or no backend does; UNAVAILABLE when
+  // shed (noted on `span`, null: untraced).
+  struct Admitted {
+    std::string backend;
+    bool unary = false;
+    AdmissionLimiter::Ticket ticket;
+  };
+  absl::StatusOr<Admitted> Admit(const std::string& method, trace::Span* span);
+
  private:
   // Holds `ticket` until the backend has answered.
   Task<absl::Status> ProxyUnary(GenericCall& call, Backend& backend,

@@ -247,18 +247,21 @@ std::optional<absl::Duration> CallMeasure::Finish(absl::StatusCode code) {
 
 ServerCallTelemetry::ServerCallTelemetry(const CallSeries& series,
                                          const grpc::ServerContextBase& context)
+    : ServerCallTelemetry(series, Metadata(context.client_metadata(), "traceparent"),
+                          Metadata(context.client_metadata(), "tracestate"), context.peer()) {}
+
+ServerCallTelemetry::ServerCallTelemetry(const CallSeries& series, std::string_view traceparent,
+                                         std::string_view tracestate, std::string_view peer)
     : measure_(series) {
   trace::Tracer* tracer = trace::GlobalTracer();
   if (tracer == nullptr) return;
-  const auto& metadata = context.client_metadata();
-  std::optional<trace::SpanContext> parent =
-      trace::ParseTraceparent(Metadata(metadata, "traceparent"), Metadata(metadata, "tracestate"));
+  std::optional<trace::SpanContext> parent = trace::ParseTraceparent(traceparent, tracestate);
   span_ = tracer->StartSpan(SpanName(series.path()), trace::SpanKind::kServer,
                             parent ? &*parent : nullptr,
                             tracer->ResourceOfGrpcService(measure_.service()));
   if (span_->recording()) {
     SetRpcAttributes(*span_, measure_.service(), measure_.method());
-    SetPeer(*span_, kClientPeer, context.peer());
+    SetPeer(*span_, kClientPeer, peer);
   }
 }
 

@@ -9,7 +9,8 @@
 //   gauges (fanout_rpc_{server,client}_*);
 // - an access-log line per served call when the access log is on.
 //
-// Internal to node/rpc: server_call and client use it.
+// Internal to node/rpc (server_call and client use it), and to the
+// gateway's frame relay, which serves gRPC calls without gRPC core.
 // Loop-affine: one object per call, on the call's loop.
 #pragma once
 
@@ -130,6 +131,11 @@ class CallMeasure {
 class ServerCallTelemetry {
  public:
   ServerCallTelemetry(const CallSeries& series, const grpc::ServerContextBase& context);
+  // For a call served outside gRPC core (the gateway's frame relay): the
+  // caller's traceparent and tracestate values ("" when absent), and its
+  // address as gRPC prints one ("ipv4:10.0.0.7:41234").
+  ServerCallTelemetry(const CallSeries& series, std::string_view traceparent,
+                      std::string_view tracestate, std::string_view peer);
   ~ServerCallTelemetry();
   ServerCallTelemetry(const ServerCallTelemetry&) = delete;
   ServerCallTelemetry& operator=(const ServerCallTelemetry&) = delete;
