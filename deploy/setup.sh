@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libboost-dev libyaml-cpp-dev libsqlite3-dev libpq-dev libjwt-dev libssl-dev openssl
+  libboost-dev libyaml-cpp-dev libsqlite3-dev libpq-dev libjwt-dev libssl-dev openssl libnghttp2-dev
   postgresql
   curl wrk nghttp2-client python3-yaml
   clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format clang-tidy

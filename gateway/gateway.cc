@@ -21,6 +21,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
   ServiceProxy::Options proxy{.local_services = std::move(options.local_services)};
   if (options.config.max_streams() > 0) proxy.max_streams = options.config.max_streams();
   auto channel = std::move(options.channel);
+  auto backend_address = std::move(options.backend_address);
   FANOUT_ASSIGN_OR_RETURN(std::unique_ptr<GatewayState> state,
                           GatewayState::Create({.config = std::move(options.config),
                                                 .backends = std::move(options.backends),
@@ -32,6 +33,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
     FANOUT_ASSIGN_OR_RETURN(RestDoor::Options rest, RestDoor::OptionsFromConfig(config));
     gateway->rest_ = std::make_unique<RestDoor>(*gateway->state_, std::move(rest));
   }
+  gateway->backend_address_ = std::move(backend_address);
   return gateway;
 }
 
@@ -41,6 +43,7 @@ absl::Status Gateway::Start(Server& server) {
   state_->ConnectBackends(channel_);
   metrics_ = ExportGatewayMetrics(*state_);
   server.ServeGeneric(&generic_, [door = &grpc_](GenericCall& call) { return door->Serve(call); });
+  FANOUT_RETURN_IF_ERROR(StartRelay(server));
   if (rest_ == nullptr) return absl::OkStatus();
   const std::string& address = state_->config().rest_address();
   absl::Status started = rest_->Start(server.loops());
@@ -56,18 +59,35 @@ absl::Status Gateway::Start(Server& server) {
   return absl::OkStatus();
 }
 
+absl::Status Gateway::StartRelay(Server& server) {
+  const config::v1::GatewayConfig& config = state_->config();
+  if (config.grpc_relay_address().empty()) return absl::OkStatus();
+  GrpcRelay::Options options{.address = config.grpc_relay_address(),
+                             .threads = server.loops().size(),
+                             .backend_address = backend_address_};
+  relay_ = std::make_unique<GrpcRelay>(*state_, proxy_, std::move(options));
+  FANOUT_RETURN_IF_ERROR(relay_->Start());
+  FANOUT_LOG(INFO) << "gateway: gRPC relay on " << config.grpc_relay_address() << " (port "
+                   << relay_->port() << ")";
+  return absl::OkStatus();
+}
+
 void Gateway::BeginDrain() {
   if (rest_) rest_->BeginDrain();
+  if (relay_) relay_->BeginDrain();
 }
 
 bool Gateway::AwaitDrained(absl::Time deadline) {
-  return rest_ == nullptr || rest_->AwaitDrained(deadline);
+  bool rest = rest_ == nullptr || rest_->AwaitDrained(deadline);
+  return (relay_ == nullptr || relay_->AwaitDrained(deadline)) && rest;
 }
 
 void Gateway::Stop() {
+  if (relay_) relay_->Stop();
   if (rest_) rest_->Stop();
 }
 
 int Gateway::rest_port() const { return rest_ ? rest_->port() : 0; }
+int Gateway::relay_port() const { return relay_ ? relay_->port() : 0; }
 
 }  // namespace fanout::gateway

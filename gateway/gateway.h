@@ -47,6 +47,7 @@
 #include "gateway/gateway_config.h"
 #include "gateway/gateway_state.h"
 #include "gateway/grpc_door.h"
+#include "gateway/grpc_relay.h"
 #include "gateway/rest_door.h"
 #include "gateway/service_proxy.h"
 #include "node/rpc/server.h"
@@ -67,6 +68,9 @@ class Gateway {
     // gateway names a method the service lacks: UNIMPLEMENTED, never
     // proxied (to a backend that may be this very node).
     std::set<std::string> local_services;
+    // "host:port" of a backend by name, for the frame relay
+    // (gateway.grpc_relay_address); default: the backend's target.
+    std::function<std::string(const std::string&)> backend_address;
   };
 
   // Compiles the routes: INVALID_ARGUMENT naming the route and key (what
@@ -77,8 +81,9 @@ class Gateway {
   void Register(Server& server);
   absl::Status Start(Server& server);
   // Drain, in order: BeginDrain (the REST door takes no new connections;
-  // answers carry Connection: close), AwaitDrained (until every REST request
-  // read is answered and written, or the deadline), then the server's
+  // answers carry Connection: close; the relay sends GOAWAY), AwaitDrained
+  // (until every REST request read is answered and written, and every
+  // relayed call has ended, or the deadline), then the server's
   // shutdown (the gRPC door; remaining requests are cancelled with
   // UNAVAILABLE, 503 on REST), then Stop (closes the REST door, after at
   // most a second for those last answers to be written).
@@ -87,6 +92,7 @@ class Gateway {
   void Stop();
 
   int rest_port() const;
+  int relay_port() const;  // 0 without gateway.grpc_relay_address.
   const BackendMap& backends() const { return state_->backends(); }
   const AdmissionLimiter& admission() const { return state_->admission(); }
   const std::vector<CompiledRoute>& routes() const { return state_->routes(); }
@@ -94,12 +100,15 @@ class Gateway {
  private:
   Gateway(std::function<std::shared_ptr<grpc::Channel>(const std::string&)> channel,
           std::unique_ptr<GatewayState> state, ServiceProxy::Options proxy);
+  absl::Status StartRelay(Server& server);
 
   const std::function<std::shared_ptr<grpc::Channel>(const std::string&)> channel_;
   std::unique_ptr<GatewayState> state_;
   ServiceProxy proxy_;
   GrpcDoor grpc_;
   std::unique_ptr<RestDoor> rest_;  // Null without gateway.rest_address.
+  std::function<std::string(const std::string&)> backend_address_;
+  std::unique_ptr<GrpcRelay> relay_;  // Null without gateway.grpc_relay_address.
   grpc::AsyncGenericService generic_;
   std::vector<metrics::CallbackHandle> metrics_;  // Before state_ dies: declared after it.
 };

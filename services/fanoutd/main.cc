@@ -66,6 +66,10 @@ void PrintHowToCall(const Node& node) {
   std::printf("\nfanout node \"%s\" is serving gRPC%s on 127.0.0.1:%d:\n",
               node.config().node_name().c_str(), grpc_tls ? " over TLS" : "", port);
   for (const auto& service : node.services()) std::printf("  %s\n", service.c_str());
+  if (int relay = node.relay_port(); relay != 0) {
+    std::printf("Proxied gRPC calls also go through the gateway's frame relay on 127.0.0.1:%d.\n",
+                relay);
+  }
   if (int rest = node.rest_port(); rest != 0) {
     // Over TLS the curls need the CA that signed the door's certificate.
     bool tls = !node.config().gateway().rest_tls().cert_file().empty();

@@ -214,6 +214,11 @@ absl::Status Node::CreateGateway() {
   // Channels are made when the gateway starts, after the port is bound
   // (a local role is reached through it).
   options.channel = [this](const std::string& name) { return BackendChannel(name); };
+  options.backend_address = [this](const std::string& name) {
+    auto it = config_.backends().find(name);
+    return it != config_.backends().end() ? it->second.target()
+                                          : LoopbackTarget(config_.grpc_address(), server_->port());
+  };
   for (const auto& [role, service] : RoleServices(config_.roles())) {
     options.local_services.insert(service);
   }

@@ -52,6 +52,7 @@ class Node {
   int grpc_port() const { return server_->port(); }
   // 0 when the gateway role or its REST door is off.
   int rest_port() const { return gateway_ ? gateway_->rest_port() : 0; }
+  int relay_port() const { return gateway_ ? gateway_->relay_port() : 0; }
   // 0 when the admin port is off.
   int admin_port() const { return admin_ ? admin_->port() : 0; }
   const NodeConfig& config() const { return config_; }

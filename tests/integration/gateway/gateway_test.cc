@@ -263,6 +263,9 @@ class GatewayRestTest : public ::testing::Test {
           name == "self" ? absl::StrCat("127.0.0.1:", front_.port()) : targets.at(name);
       return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
     };
+    options.backend_address = [this, targets](const std::string& name) {
+      return name == "self" ? absl::StrCat("127.0.0.1:", front_.port()) : targets.at(name);
+    };
     auto gateway = Gateway::Create(std::move(options));
     ASSERT_THAT(gateway, IsOk());
     gateway_ = *std::move(gateway);
@@ -1203,6 +1206,30 @@ TEST(GatewayConfigTest, CorsMistakesAreNamed) {
                   .message(),
               HasSubstr("cors.allowed_origins: \"https://a/b\""));
   EXPECT_THAT(check("cors: {allowed_origins: [\"*\"]}"), IsOk());
+}
+
+// The frame relay beside the gRPC door: a proxied call goes through it as
+// through the door's proxy (grpc_relay_test.cc has the rest), the gateway's
+// own methods stay on the door, and the gateway's drain waits for it.
+// proves: gateway.grpc_relay_address
+TEST_F(GatewayRestTest, TheFrameRelayServesProxiedCallsBesideTheGrpcDoor) {
+  StartGateway("grpc_relay_address: 127.0.0.1:0\n");
+  ASSERT_NE(gateway_->relay_port(), 0);
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", gateway_->relay_port()),
+                                     grpc::InsecureChannelCredentials());
+  lab::v1::EchoRequest echo;
+  echo.set_message("relayed");
+  lab::v1::EchoResponse reply;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  grpc::Status status = lab::v1::Lab::NewStub(channel)->Echo(&context, echo, &reply);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(reply.message(), "relayed");
+  EXPECT_EQ(context.GetServerInitialMetadata().find("x-lab-served-by")->second, "lab");
+  grpc::Status own = testing::GenericUnaryStatus(channel, "/fanout.gateway.v1.Gateway/Aggregate");
+  EXPECT_EQ(own.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  gateway_->BeginDrain();
+  EXPECT_TRUE(gateway_->AwaitDrained(absl::Now() + absl::Seconds(5)));
 }
 
 // Streams through the proxy are admitted apart from unary calls (an idle

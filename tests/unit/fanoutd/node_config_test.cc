@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "fanout/config/v1/field_options.pb.h"
 #include "node/config/yaml_proto.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/test_certificates.h"
 
 namespace fanout::fanoutd {
 namespace {
@@ -139,6 +141,23 @@ TEST(NodeConfigTest, TlsKeysOfTheOtherSideAreRefused) {
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(error)))
         << yaml;
   }
+}
+
+// The frame relay speaks plaintext both ways: not beside a TLS gRPC door,
+// nor to a backend over TLS.
+TEST(NodeConfigTest, TheRelayIsRefusedWhereItWouldCarryCallsInClear) {
+  absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
+  ASSERT_THAT(certs, IsOk());
+  const std::string relay = "gateway: {grpc_relay_address: \"127.0.0.1:0\"}\n";
+  EXPECT_THAT(ValidateNodeConfig(FromYaml(relay)), IsOk());
+  EXPECT_THAT(ValidateNodeConfig(FromYaml(
+                  absl::StrCat(relay, "grpc_tls: {cert_file: ", certs->server_cert,
+                               ", key_file: ", certs->server_key, ", ca_file: ", certs->ca, "}"))),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("gateway.grpc_relay_address: the relay serves plaintext only")));
+  EXPECT_THAT(ValidateNodeConfig(FromYaml(absl::StrCat(
+                  relay, "backends: {x: {target: \"h:1\", tls: {ca_file: ", certs->ca, "}}}"))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("backend \"x\" uses TLS")));
 }
 
 TEST(NodeConfigTest, GrpcServerLimitsAreCheckedByKey) {

@@ -1,0 +1,910 @@
+#include "gateway/grpc_relay.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <algorithm>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <set>
+#include <thread>
+#include <utility>  // Before Asio: Boost 1.74 with g++ 12 needs std::exchange.
+
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "gateway/h2_session.h"
+#include "gateway/proxy_metadata.h"
+#include "gateway/timeout_header.h"
+#include "node/base/log.h"
+#include "node/base/status_macros.h"
+#include "node/rpc/call_telemetry.h"
+#include "node/telemetry/trace.h"
+#include "node/telemetry/trace_context.h"
+
+namespace fanout::gateway {
+namespace {
+
+using boost::asio::ip::tcp;
+using internal::CallSeries;
+using internal::ServerCallTelemetry;
+
+constexpr char kAggregateMethod[] = "/fanout.gateway.v1.Gateway/Aggregate";
+// Flow control: each stream may have this much unacknowledged on either
+// side (and so buffered here), a connection this much over all its streams.
+constexpr int32_t kStreamWindow = 64 * 1024;
+constexpr int32_t kConnectionWindow = 1024 * 1024;
+
+// A name/value pair for nghttp2 (which copies both on submit).
+nghttp2_nv Nv(std::string_view name, std::string_view value) {
+  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+          NGHTTP2_NV_FLAG_NONE};
+}
+
+std::vector<nghttp2_nv> Nvs(const MetadataList& headers) {
+  std::vector<nghttp2_nv> out;
+  out.reserve(headers.size());
+  for (const auto& [name, value] : headers) out.push_back(Nv(name, value));
+  return out;
+}
+
+std::string_view Std(absl::string_view v) { return {v.data(), v.size()}; }
+
+// The first value of header `name`, or "".
+absl::string_view HeaderValue(const MetadataList& headers, absl::string_view name) {
+  for (const auto& [key, value] : headers) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
+// grpc-message is percent-encoded (gRPC's HTTP/2 protocol): all but
+// printable ASCII and '%'.
+std::string PercentEncoded(absl::string_view message) {
+  std::string out;
+  for (unsigned char c : message) {
+    if (c >= 0x20 && c <= 0x7e && c != '%') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppend(&out, "%",
+                      absl::AsciiStrToUpper(absl::StrCat(absl::Hex(c, absl::kZeroPad2))));
+    }
+  }
+  return out;
+}
+
+// The trailers that end a call with `status`.
+MetadataList StatusTrailers(const absl::Status& status) {
+  MetadataList out{{"grpc-status", absl::StrCat(static_cast<int>(status.code()))}};
+  if (!status.message().empty()) out.emplace_back("grpc-message", PercentEncoded(status.message()));
+  return out;
+}
+
+// What a call ended with, from its trailers; a response with no grpc-status
+// by its HTTP status, as gRPC's clients read one (doc/http-grpc-status-mapping.md).
+absl::StatusCode CodeOf(const MetadataList& trailers) {
+  int code = 0;
+  if (absl::SimpleAtoi(HeaderValue(trailers, "grpc-status"), &code) && code >= 0 && code <= 16) {
+    return static_cast<absl::StatusCode>(code);
+  }
+  int http = 0;
+  (void)absl::SimpleAtoi(HeaderValue(trailers, ":status"), &http);
+  switch (http) {
+    case 400:
+      return absl::StatusCode::kInternal;
+    case 401:
+      return absl::StatusCode::kUnauthenticated;
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kUnimplemented;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return absl::StatusCode::kUnavailable;
+    default:
+      return absl::StatusCode::kUnknown;
+  }
+}
+
+// "123m": a duration as gRPC's timeout header, to the millisecond (at
+// least one), in at most eight digits.
+std::string TimeoutValue(absl::Duration timeout) {
+  int64_t ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout));
+  if (ms < 100'000'000) return absl::StrCat(ms, "m");
+  return absl::StrCat(std::min<int64_t>(ms / 1000, 99'999'999), "S");
+}
+
+// "host:port" from a backend target as gRPC takes one: "dns:///orders:50051",
+// "dns:orders:50051", "ipv4:10.0.0.7:50051" or "orders:50051".
+absl::StatusOr<std::pair<std::string, std::string>> HostAndPort(absl::string_view target) {
+  absl::string_view rest = target;
+  if (!absl::ConsumePrefix(&rest, "dns:///")) {
+    (void)(absl::ConsumePrefix(&rest, "dns:") || absl::ConsumePrefix(&rest, "ipv4:") ||
+           absl::ConsumePrefix(&rest, "ipv6:"));
+  }
+  size_t colon = rest.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0 || colon + 1 == rest.size() ||
+      absl::StrContains(rest.substr(0, colon), "/")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "target \"", target, "\" is not host:port (the relay takes dns:/// and ipv4: targets)"));
+  }
+  absl::string_view host = rest.substr(0, colon);
+  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  return std::make_pair(std::string(host), std::string(rest.substr(colon + 1)));
+}
+
+}  // namespace
+
+// One relayed call: the client's stream and the backend's, and what is on
+// its way between them (at most a stream window each way).
+struct GrpcRelay::Call {
+  explicit Call(boost::asio::io_context& io) : deadline(io) {}
+
+  int32_t id = 0;  // On the client's connection.
+  std::shared_ptr<BackendSide> backend;
+  int32_t backend_id = 0;  // 0: not, or no longer, open on the backend.
+  MetadataList request;    // The caller's header section, as read.
+  size_t header_bytes = 0;
+  bool oversized = false;  // The caller's header section is over the limit.
+  std::string to_backend;  // DATA read from the client, not yet sent on.
+  bool client_done = false;
+  std::string to_client;   // DATA read from the backend, not yet sent on.
+  MetadataList head;       // The backend's response headers.
+  MetadataList trailers;   // How the call ends, once `finished`.
+  bool head_sent = false;  // Response HEADERS submitted to the client.
+  bool finished = false;   // `trailers` are final.
+  bool trailers_sent = false;
+  std::optional<AdmissionLimiter::Ticket> ticket;
+  std::unique_ptr<ServerCallTelemetry> telemetry;
+  boost::asio::steady_timer deadline;
+};
+
+// An I/O thread, with the backend connections its calls share.
+class GrpcRelay::Worker {
+ public:
+  Worker() : guard_(io.get_executor()) {}
+  void Run() {
+    thread_ = std::thread([this] { io.run(); });
+  }
+  void Join() {
+    guard_.reset();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  boost::asio::io_context io{1};
+  // Loop-affine (this worker's thread).
+  std::map<std::string, std::shared_ptr<BackendSide>> backends;
+  std::set<ClientSide*> clients;
+
+ private:
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::thread thread_;
+};
+
+// A connection to one backend, shared by the calls of one worker.
+class GrpcRelay::BackendSide : public H2Session {
+ public:
+  BackendSide(GrpcRelay& relay, Worker& worker, std::string name, std::string address)
+      : H2Session(tcp::socket(worker.io), Role::kClient),
+        relay_(relay),
+        name_(std::move(name)),
+        address_(std::move(address)) {}
+
+  // Resolves and connects; calls opened meanwhile wait in nghttp2's queue.
+  void Connect();
+  // Whether a new call may go on this connection.
+  bool usable() const { return !closed() && nghttp2_session_check_request_allowed(session()) != 0; }
+  // Opens `call` here with `headers`: false (and the call unopened) when
+  // nghttp2 refuses.
+  bool Open(const std::shared_ptr<ClientSide>& client, Call& call, const MetadataList& headers);
+  // Resets `backend_id` (the caller left, or the deadline passed); what it
+  // had sent is acknowledged.
+  void Reset(int32_t backend_id, uint32_t error_code);
+  // More DATA of a call's request is waiting.
+  void Resume(int32_t backend_id) {
+    nghttp2_session_resume_data(session(), backend_id);
+    Flush();
+  }
+  // `n` bytes of `backend_id`'s answer were taken by the client (0: of a
+  // stream no longer open, counted for the connection only).
+  void Consumed(int32_t backend_id, size_t n) {
+    if (closed() || n == 0) return;
+    if (backend_id != 0) {
+      nghttp2_session_consume(session(), backend_id, n);
+    } else {
+      nghttp2_session_consume_connection(session(), n);
+    }
+    Flush();
+  }
+  const std::string& address() const { return address_; }
+
+ private:
+  struct Open_ {
+    std::shared_ptr<ClientSide> client;
+    Call* call;
+  };
+  Open_* Find(int32_t id) {
+    auto it = open_.find(id);
+    return it == open_.end() ? nullptr : &it->second;
+  }
+  int OnHeader(const nghttp2_frame& frame, std::string_view name, std::string_view value) override;
+  int OnFrameRecv(const nghttp2_frame& frame) override;
+  int OnDataChunk(int32_t id, const uint8_t* data, size_t length) override;
+  int OnStreamClose(int32_t id, uint32_t error_code) override;
+  ssize_t ReadData(int32_t id, uint8_t* buf, size_t length, uint32_t* flags) override;
+  void OnClosed() override;
+
+  GrpcRelay& relay_;
+  const std::string name_;
+  const std::string address_;
+  std::map<int32_t, Open_> open_;  // By stream id here.
+  std::optional<tcp::resolver> resolver_;
+};
+
+// A caller's connection: its calls live here, by stream id.
+class GrpcRelay::ClientSide : public H2Session {
+ public:
+  ClientSide(GrpcRelay& relay, Worker& worker, tcp::socket socket)
+      : H2Session(std::move(socket), Role::kServer), relay_(relay), worker_(worker) {
+    boost::system::error_code error;
+    tcp::endpoint peer = this->socket().remote_endpoint(error);
+    if (!error) {
+      address_ = peer.address().to_string();
+      peer_ = absl::StrCat(peer.address().is_v6() ? "ipv6:[" : "ipv4:", address_,
+                           peer.address().is_v6() ? "]:" : ":", peer.port());
+    }
+    worker_.clients.insert(this);  // Until OnClosed.
+  }
+
+  void Open() {
+    Start({{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+            static_cast<uint32_t>(relay_.options_.max_streams_per_connection)},
+           {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
+           {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+            static_cast<uint32_t>(relay_.options_.max_header_bytes)}});
+    nghttp2_session_set_local_window_size(session(), NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+  }
+  // Takes no new calls; those under way go on.
+  void Drain() {
+    nghttp2_submit_goaway(session(), NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session()), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+    Flush();
+  }
+  // Ends every call with `status`, then the connection.
+  void End(const absl::Status& status) {
+    for (auto& [id, call] : calls_) Fail(*call, status);
+    Drain();
+    CloseWhenWritten();
+  }
+
+  // From the backend's side of `call`.
+  void OnHead(Call& call);                       // Response headers in hand.
+  void OnData(Call& call) { ResumeData(call); }  // More DATA in to_client.
+  void OnFinished(Call& call);                   // Trailers in hand.
+  // Ends `call` with `status`, unless it has ended.
+  void Fail(Call& call, const absl::Status& status);
+  // `n` bytes of `call`'s request were taken by the backend.
+  void Consumed(Call& call, size_t n) {
+    if (closed() || n == 0) return;
+    nghttp2_session_consume(session(), call.id, n);
+    Flush();
+  }
+
+ private:
+  Call* Find(int32_t id) {
+    auto it = calls_.find(id);
+    return it == calls_.end() ? nullptr : it->second.get();
+  }
+  int OnBeginHeaders(const nghttp2_frame& frame) override;
+  int OnHeader(const nghttp2_frame& frame, std::string_view name, std::string_view value) override;
+  int OnFrameRecv(const nghttp2_frame& frame) override;
+  int OnDataChunk(int32_t id, const uint8_t* data, size_t length) override;
+  int OnStreamClose(int32_t id, uint32_t error_code) override;
+  ssize_t ReadData(int32_t id, uint8_t* buf, size_t length, uint32_t* flags) override;
+  void OnClosed() override;
+
+  // The checks, then the backend: the call is on its way, or answered.
+  void Begin(Call& call);
+  absl::Status Relay(Call& call, MetadataList* refusal_trailers);
+  void ResumeData(Call& call) {
+    if (closed()) return;
+    nghttp2_session_resume_data(session(), call.id);
+    Flush();
+  }
+  // Submits the trailers-only answer ending `call` (no response sent yet).
+  void AnswerOnly(Call& call);
+  // The call is over on this side: the backend's stream reset if open, the
+  // slot and the span ended.
+  void Forget(std::unique_ptr<Call> call);
+
+  GrpcRelay& relay_;
+  Worker& worker_;
+  std::string address_;  // "10.0.0.7"
+  std::string peer_;     // "ipv4:10.0.0.7:41234"
+  std::map<int32_t, std::unique_ptr<Call>> calls_;
+};
+
+// --- ClientSide -------------------------------------------------------------
+
+int GrpcRelay::ClientSide::OnBeginHeaders(const nghttp2_frame& frame) {
+  if (frame.hd.type != NGHTTP2_HEADERS || frame.headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  auto call = std::make_unique<Call>(worker_.io);
+  call->id = frame.hd.stream_id;
+  calls_[call->id] = std::move(call);
+  relay_.calls_.fetch_add(1, std::memory_order_relaxed);
+  return 0;
+}
+
+int GrpcRelay::ClientSide::OnHeader(const nghttp2_frame& frame, std::string_view name,
+                                    std::string_view value) {
+  Call* call = Find(frame.hd.stream_id);
+  if (call == nullptr || frame.headers.cat != NGHTTP2_HCAT_REQUEST)
+    return 0;                                             // Trailers: none in gRPC.
+  call->header_bytes += name.size() + value.size() + 32;  // As HTTP/2 counts them.
+  if (call->header_bytes > static_cast<size_t>(relay_.options_.max_header_bytes)) {
+    call->oversized = true;  // Refused when the section ends (Relay).
+    return 0;
+  }
+  call->request.emplace_back(name, value);
+  return 0;
+}
+
+int GrpcRelay::ClientSide::OnFrameRecv(const nghttp2_frame& frame) {
+  Call* call = Find(frame.hd.stream_id);
+  if (call == nullptr) return 0;
+  if (frame.hd.type == NGHTTP2_HEADERS && frame.headers.cat == NGHTTP2_HCAT_REQUEST) Begin(*call);
+  if ((frame.hd.type == NGHTTP2_DATA || frame.hd.type == NGHTTP2_HEADERS) &&
+      (frame.hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+    call->client_done = true;
+    if (call->backend_id != 0) call->backend->Resume(call->backend_id);
+  }
+  return 0;
+}
+
+int GrpcRelay::ClientSide::OnDataChunk(int32_t id, const uint8_t* data, size_t length) {
+  Call* call = Find(id);
+  if (call == nullptr || call->finished || call->backend == nullptr) {
+    nghttp2_session_consume(session(), id, length);  // Nobody will take it.
+    return 0;
+  }
+  call->to_backend.append(reinterpret_cast<const char*>(data), length);
+  if (call->backend_id != 0) call->backend->Resume(call->backend_id);
+  return 0;
+}
+
+int GrpcRelay::ClientSide::OnStreamClose(int32_t id, uint32_t error_code) {
+  auto it = calls_.find(id);
+  if (it == calls_.end()) return 0;
+  std::unique_ptr<Call> call = std::move(it->second);
+  calls_.erase(it);
+  if (!call->trailers_sent) {
+    call->trailers = StatusTrailers(
+        absl::CancelledError(absl::StrCat("the caller left (HTTP/2 error code ", error_code, ")")));
+  }
+  Forget(std::move(call));
+  return 0;
+}
+
+void GrpcRelay::ClientSide::OnClosed() {
+  std::map<int32_t, std::unique_ptr<Call>> calls = std::move(calls_);
+  calls_.clear();
+  for (auto& [id, call] : calls) {
+    if (!call->trailers_sent) {
+      call->trailers = StatusTrailers(absl::CancelledError("the caller's connection closed"));
+    }
+    Forget(std::move(call));
+  }
+  worker_.clients.erase(this);
+  relay_.connections_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void GrpcRelay::ClientSide::Forget(std::unique_ptr<Call> call) {
+  if (call->backend_id != 0) {
+    call->backend->Reset(call->backend_id, NGHTTP2_CANCEL);
+    call->backend_id = 0;
+  }
+  // What either side sent that the other will never take is acknowledged.
+  if (call->backend) call->backend->Consumed(0, call->to_client.size());
+  if (!closed()) nghttp2_session_consume_connection(session(), call->to_backend.size());
+  if (call->telemetry)
+    call->telemetry->End(
+        absl::Status(CodeOf(call->trailers), HeaderValue(call->trailers, "grpc-message")));
+  relay_.calls_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void GrpcRelay::ClientSide::Begin(Call& call) {
+  MetadataList refusal;
+  absl::Status relayed = Relay(call, &refusal);
+  if (relayed.ok()) return;
+  call.trailers = StatusTrailers(relayed);
+  absl::c_move(refusal, std::back_inserter(call.trailers));
+  call.finished = true;
+  call.ticket.reset();
+  AnswerOnly(call);
+}
+
+absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
+  GatewayState& state = relay_.state_;
+  const std::string method(HeaderValue(call.request, ":path"));
+  call.telemetry = std::make_unique<ServerCallTelemetry>(
+      CallSeries::Server(method), Std(HeaderValue(call.request, "traceparent")),
+      Std(HeaderValue(call.request, "tracestate")), peer_);
+  if (call.oversized) {
+    return absl::ResourceExhaustedError(absl::StrCat("method ", method,
+                                                     ": the call's metadata is over ",
+                                                     relay_.options_.max_header_bytes, " bytes"));
+  }
+  if (HeaderValue(call.request, ":method") != "POST" ||
+      !absl::StartsWith(HeaderValue(call.request, "content-type"), "application/grpc")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("method ", method, ": not a gRPC call (POST, content-type application/grpc)"));
+  }
+  const int hops = HopsOf(HeaderValue(call.request, kHopsKey));
+  FANOUT_RETURN_IF_ERROR(CheckHops(hops, method));
+  if (relay_.routed_.contains(method)) {
+    return absl::UnimplementedError(absl::StrCat(
+        "method ", method, ": a method of the gateway itself; call it on the gRPC door"));
+  }
+  CallerRateLimits::Headers rate_headers;
+  absl::Status allowed = state.CheckRateLimits(
+      nullptr, address_, HeaderValue(call.request, "x-forwarded-for"), &rate_headers);
+  if (!allowed.ok()) {
+    for (auto& [name, value] : rate_headers) {
+      refusal->emplace_back(absl::AsciiStrToLower(name), std::move(value));
+    }
+    return allowed;
+  }
+  std::string challenge;
+  absl::StatusOr<std::optional<Identity>> identity =
+      state.Authenticate(relay_.proxy_auth_, HeaderValue(call.request, "authorization"),
+                         HeaderValue(call.request, state.auth().api_key_header()), &challenge);
+  if (!challenge.empty()) refusal->emplace_back("www-authenticate", std::move(challenge));
+  if (!identity.ok()) return identity.status();
+  absl::StatusOr<ServiceProxy::Admitted> admitted =
+      relay_.proxy_.Admit(method, call.telemetry->span().get());
+  if (!admitted.ok()) return admitted.status();
+  call.ticket = std::move(admitted->ticket);
+
+  // The deadline: the caller's, or for a unary call the gateway's default.
+  std::optional<absl::Duration> timeout;
+  if (absl::string_view asked = HeaderValue(call.request, "grpc-timeout"); !asked.empty()) {
+    absl::StatusOr<absl::Duration> parsed = ParseTimeoutHeader("grpc-timeout", asked);
+    if (!parsed.ok()) return parsed.status();
+    timeout = *parsed;
+  } else if (admitted->unary) {
+    timeout = state.default_timeout();
+  }
+
+  std::shared_ptr<BackendSide>& backend = worker_.backends[admitted->backend];
+  if (backend == nullptr || !backend->usable()) {
+    backend = std::make_shared<BackendSide>(relay_, worker_, admitted->backend,
+                                            relay_.options_.backend_address(admitted->backend));
+    backend->Connect();
+  }
+  if (backend->closed()) {
+    return absl::UnavailableError(
+        absl::StrCat("method ", method, ": backend \"", admitted->backend, "\" is unreachable"));
+  }
+  MetadataList headers{{":method", "POST"},
+                       {":scheme", "http"},
+                       {":path", method},
+                       {":authority", backend->address()},
+                       {"content-type", std::string(HeaderValue(call.request, "content-type"))},
+                       {"te", "trailers"}};
+  if (timeout) headers.emplace_back("grpc-timeout", TimeoutValue(*timeout));
+  for (const char* key : {"grpc-encoding", "grpc-accept-encoding"}) {
+    if (absl::string_view value = HeaderValue(call.request, key); !value.empty()) {
+      headers.emplace_back(key, value);
+    }
+  }
+  absl::c_move(state.Forwarded(call.request, hops, *identity), std::back_inserter(headers));
+  if (const auto& span = call.telemetry->span(); span != nullptr) {
+    headers.emplace_back("traceparent", trace::FormatTraceparent(span->context()));
+    if (!span->context().tracestate.empty()) {
+      headers.emplace_back("tracestate", span->context().tracestate);
+    }
+  }
+  call.request.clear();  // Read: the backend's stream has what it needs.
+  call.request.shrink_to_fit();
+  call.backend = backend;
+  if (!backend->Open(std::static_pointer_cast<ClientSide>(shared_from_this()), call, headers)) {
+    call.backend = nullptr;
+    return absl::UnavailableError(absl::StrCat("method ", method, ": backend \"", admitted->backend,
+                                               "\" takes no more calls"));
+  }
+  if (timeout) {
+    call.deadline.expires_after(absl::ToChronoNanoseconds(*timeout));
+    call.deadline.async_wait([self = shared_from_this(), this, id = call.id,
+                              method](boost::system::error_code error) {
+      if (error) return;  // Cancelled: the call ended first.
+      if (Call* call = Find(id)) {
+        Fail(*call,
+             absl::DeadlineExceededError(absl::StrCat("method ", method, ": the deadline passed")));
+      }
+    });
+  }
+  return absl::OkStatus();
+}
+
+void GrpcRelay::ClientSide::OnHead(Call& call) {
+  if (call.head_sent || call.finished) return;
+  MetadataList head{{":status", "200"}};
+  for (const char* key : {"content-type", "grpc-encoding", "grpc-accept-encoding"}) {
+    if (absl::string_view value = HeaderValue(call.head, key); !value.empty())
+      head.emplace_back(key, value);
+  }
+  absl::c_move(PassedBackMetadata(call.head), std::back_inserter(head));
+  call.head.clear();
+  std::vector<nghttp2_nv> nvs = Nvs(head);
+  nghttp2_data_provider data = DataProvider();
+  nghttp2_submit_response(session(), call.id, nvs.data(), nvs.size(), &data);
+  call.head_sent = true;
+  Flush();
+}
+
+void GrpcRelay::ClientSide::OnFinished(Call& call) {
+  // The slot goes back before the caller can see the answer: its next call
+  // must not be shed by this one.
+  call.ticket.reset();
+  call.deadline.cancel();
+  if (!call.head_sent) return AnswerOnly(call);
+  ResumeData(call);
+}
+
+void GrpcRelay::ClientSide::Fail(Call& call, const absl::Status& status) {
+  if (call.finished) return;
+  if (call.backend_id != 0) {
+    call.backend->Reset(call.backend_id, NGHTTP2_CANCEL);
+    call.backend_id = 0;
+  }
+  // The request's rest will not be sent: acknowledged, so the caller's
+  // connection window is not lost with it.
+  Consumed(call, call.to_backend.size());
+  call.to_backend.clear();
+  call.trailers = StatusTrailers(status);
+  call.finished = true;
+  OnFinished(call);
+}
+
+void GrpcRelay::ClientSide::AnswerOnly(Call& call) {
+  MetadataList head{{":status", "200"}, {"content-type", "application/grpc"}};
+  for (auto& [key, value] : call.trailers) {
+    if (key != ":status") head.emplace_back(key, value);
+  }
+  std::vector<nghttp2_nv> nvs = Nvs(head);
+  nghttp2_submit_response(session(), call.id, nvs.data(), nvs.size(), nullptr);
+  call.head_sent = true;
+  call.trailers_sent = true;
+  Flush();
+}
+
+ssize_t GrpcRelay::ClientSide::ReadData(int32_t id, uint8_t* buf, size_t length, uint32_t* flags) {
+  Call* call = Find(id);
+  if (call == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  size_t n = std::min(length, call->to_client.size());
+  if (n > 0) {
+    std::copy_n(call->to_client.data(), n, buf);
+    call->to_client.erase(0, n);
+    call->backend->Consumed(call->backend_id, n);
+  }
+  if (!call->to_client.empty()) return static_cast<ssize_t>(n);
+  if (!call->finished)
+    return n > 0 ? static_cast<ssize_t>(n) : static_cast<ssize_t>(NGHTTP2_ERR_DEFERRED);
+  *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+  std::vector<nghttp2_nv> nvs = Nvs(call->trailers);
+  nghttp2_submit_trailer(session(), id, nvs.data(), nvs.size());
+  call->trailers_sent = true;
+  return static_cast<ssize_t>(n);
+}
+
+// --- BackendSide ------------------------------------------------------------
+
+void GrpcRelay::BackendSide::Connect() {
+  absl::StatusOr<std::pair<std::string, std::string>> host_port = HostAndPort(address_);
+  if (!host_port.ok()) {  // Checked at Start: only a test's address gets here.
+    FANOUT_LOG(ERROR) << "relay: backend \"" << name_ << "\": " << host_port.status().message();
+    return Close();
+  }
+  resolver_.emplace(socket().get_executor());
+  resolver_->async_resolve(
+      host_port->first, host_port->second,
+      [self = std::static_pointer_cast<BackendSide>(shared_from_this())](
+          boost::system::error_code error, tcp::resolver::results_type endpoints) {
+        if (error) {
+          FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" (" << self->address_
+                              << "): " << error.message();
+          return self->Close();
+        }
+        boost::asio::async_connect(
+            self->socket(), endpoints,
+            [self](boost::system::error_code error, const tcp::endpoint&) {
+              if (self->closed()) return;
+              if (error) {
+                FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" ("
+                                    << self->address_ << "): " << error.message();
+                return self->Close();
+              }
+              self->Start({{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+                           {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow}});
+              nghttp2_session_set_local_window_size(self->session(), NGHTTP2_FLAG_NONE, 0,
+                                                    kConnectionWindow);
+            });
+      });
+}
+
+bool GrpcRelay::BackendSide::Open(const std::shared_ptr<ClientSide>& client, Call& call,
+                                  const MetadataList& headers) {
+  std::vector<nghttp2_nv> nvs = Nvs(headers);
+  nghttp2_data_provider data = DataProvider();
+  int32_t id = nghttp2_submit_request(session(), nullptr, nvs.data(), nvs.size(), &data, nullptr);
+  if (id < 0) return false;
+  call.backend_id = id;
+  open_[id] = {client, &call};
+  Flush();
+  return true;
+}
+
+void GrpcRelay::BackendSide::Reset(int32_t id, uint32_t error_code) {
+  auto it = open_.find(id);
+  if (it == open_.end()) return;
+  open_.erase(it);
+  if (closed()) return;
+  nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id, error_code);
+  Flush();
+}
+
+int GrpcRelay::BackendSide::OnHeader(const nghttp2_frame& frame, std::string_view name,
+                                     std::string_view value) {
+  Open_* open = Find(frame.hd.stream_id);
+  if (open == nullptr) return 0;
+  Call& call = *open->call;
+  call.header_bytes += name.size() + value.size() + 32;
+  if (call.header_bytes > 2 * static_cast<size_t>(relay_.options_.max_header_bytes)) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // A backend that lies: reset, INTERNAL below.
+  }
+  (frame.headers.cat == NGHTTP2_HCAT_RESPONSE ? call.head : call.trailers)
+      .emplace_back(name, value);
+  return 0;
+}
+
+int GrpcRelay::BackendSide::OnFrameRecv(const nghttp2_frame& frame) {
+  Open_* open = Find(frame.hd.stream_id);
+  if (open == nullptr) return 0;
+  Call& call = *open->call;
+  ClientSide& client = *open->client;
+  const bool end = frame.hd.flags & NGHTTP2_FLAG_END_STREAM;
+  if (frame.hd.type == NGHTTP2_HEADERS) {
+    if (frame.headers.cat == NGHTTP2_HCAT_RESPONSE && !end) {
+      client.OnHead(call);
+      return 0;
+    }
+    // Trailers, or a trailers-only answer (its headers are its trailers).
+    if (frame.headers.cat == NGHTTP2_HCAT_RESPONSE) call.trailers = std::move(call.head);
+    MetadataList trailers{{"grpc-status", absl::StrCat(static_cast<int>(CodeOf(call.trailers)))}};
+    for (const char* key : {"grpc-message", "grpc-status-details-bin"}) {
+      if (absl::string_view value = HeaderValue(call.trailers, key); !value.empty()) {
+        trailers.emplace_back(key, value);
+      }
+    }
+    absl::c_move(PassedBackMetadata(call.trailers), std::back_inserter(trailers));
+    call.trailers = std::move(trailers);
+    call.finished = true;
+    call.backend_id = 0;
+    open_.erase(frame.hd.stream_id);
+    client.OnFinished(call);
+  }
+  return 0;
+}
+
+int GrpcRelay::BackendSide::OnDataChunk(int32_t id, const uint8_t* data, size_t length) {
+  Open_* open = Find(id);
+  if (open == nullptr) {
+    nghttp2_session_consume(session(), id, length);  // Nobody will take it.
+    return 0;
+  }
+  open->call->to_client.append(reinterpret_cast<const char*>(data), length);
+  open->client->OnData(*open->call);
+  return 0;
+}
+
+int GrpcRelay::BackendSide::OnStreamClose(int32_t id, uint32_t error_code) {
+  auto it = open_.find(id);
+  if (it == open_.end()) return 0;
+  Open_ open = std::move(it->second);
+  open_.erase(it);
+  open.call->backend_id = 0;
+  // Closed without trailers: reset, or ended bare.
+  open.client->Fail(*open.call,
+                    absl::Status(error_code == static_cast<uint32_t>(NGHTTP2_REFUSED_STREAM)
+                                     ? absl::StatusCode::kUnavailable
+                                     : absl::StatusCode::kInternal,
+                                 absl::StrCat("backend \"", name_,
+                                              "\" ended the call without a "
+                                              "status (HTTP/2 error code ",
+                                              error_code, ")")));
+  return 0;
+}
+
+ssize_t GrpcRelay::BackendSide::ReadData(int32_t id, uint8_t* buf, size_t length, uint32_t* flags) {
+  Open_* open = Find(id);
+  if (open == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  Call& call = *open->call;
+  size_t n = std::min(length, call.to_backend.size());
+  if (n > 0) {
+    std::copy_n(call.to_backend.data(), n, buf);
+    call.to_backend.erase(0, n);
+    open->client->Consumed(call, n);
+  }
+  if (call.to_backend.empty() && call.client_done) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+  return n > 0 ? static_cast<ssize_t>(n) : static_cast<ssize_t>(NGHTTP2_ERR_DEFERRED);
+}
+
+void GrpcRelay::BackendSide::OnClosed() {
+  std::map<int32_t, Open_> open = std::move(open_);
+  open_.clear();
+  for (auto& [id, entry] : open) {
+    entry.call->backend_id = 0;
+    entry.client->Fail(*entry.call,
+                       absl::UnavailableError(absl::StrCat("backend \"", name_, "\" (", address_,
+                                                           "): connection lost or refused")));
+  }
+}
+
+// --- GrpcRelay --------------------------------------------------------------
+
+struct GrpcRelay::Listener {
+  explicit Listener(boost::asio::io_context& io) : acceptor(io) {}
+  tcp::acceptor acceptor;
+};
+
+GrpcRelay::GrpcRelay(GatewayState& state, ServiceProxy& proxy, Options options)
+    : state_(state), proxy_(proxy), options_(std::move(options)) {
+  for (const CompiledRoute& route : state_.routes()) {
+    if (!route.grpc_method.empty()) routed_.insert(route.grpc_method);
+  }
+  routed_.insert(kAggregateMethod);
+  if (!options_.backend_address) {
+    options_.backend_address = [this](const std::string& name) {
+      auto it = state_.backend_configs().find(name);
+      return it == state_.backend_configs().end() ? std::string() : it->second.target();
+    };
+  }
+}
+
+GrpcRelay::~GrpcRelay() { Stop(); }
+
+absl::Status GrpcRelay::Start() {
+  for (const auto& [name, backend] : state_.backend_configs()) {
+    if (!backend.tls().cert_file().empty() || !backend.tls().ca_file().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("gateway.grpc_relay_address: backend \"", name,
+                       "\" uses TLS, which the relay does not speak; proxy it on the gRPC door"));
+    }
+    if (absl::Status parsed = HostAndPort(options_.backend_address(name)).status(); !parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("gateway.grpc_relay_address: backend \"", name, "\": ", parsed.message()));
+    }
+  }
+  absl::StatusOr<std::pair<std::string, std::string>> host_port = HostAndPort(options_.address);
+  int port = 0;
+  if (!host_port.ok() || !absl::SimpleAtoi(host_port->second, &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gateway.grpc_relay_address: \"", options_.address, "\" is not host:port"));
+  }
+  boost::system::error_code error;
+  std::string host = host_port->first == "*" ? "0.0.0.0" : host_port->first;
+  boost::asio::ip::address ip = boost::asio::ip::make_address(host, error);
+  if (error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gateway.grpc_relay_address: \"", host, "\" is not an IP address"));
+  }
+  for (int i = 0; i < std::max(1, options_.threads); ++i) {
+    workers_.push_back(std::make_unique<Worker>());
+  }
+  listener_ = std::make_unique<Listener>(workers_[0]->io);
+  tcp::endpoint endpoint(ip, static_cast<uint16_t>(port));
+  tcp::acceptor& acceptor = listener_->acceptor;
+  acceptor.open(endpoint.protocol(), error);
+  if (!error) acceptor.set_option(tcp::acceptor::reuse_address(true), error);
+  if (!error) acceptor.bind(endpoint, error);
+  if (!error) acceptor.listen(boost::asio::socket_base::max_listen_connections, error);
+  if (error) {
+    return absl::UnavailableError(absl::StrCat("gateway.grpc_relay_address: cannot listen on ",
+                                               options_.address, ": ", error.message()));
+  }
+  port_ = acceptor.local_endpoint().port();
+  Accept();
+  for (auto& worker : workers_) worker->Run();
+  started_ = true;
+  return absl::OkStatus();
+}
+
+void GrpcRelay::Accept() {
+  Worker& worker = *workers_[next_worker_.fetch_add(1) % workers_.size()];
+  listener_->acceptor.async_accept(
+      worker.io, [this, &worker](boost::system::error_code error, tcp::socket socket) {
+        if (error == boost::asio::error::operation_aborted || !listener_->acceptor.is_open()) {
+          return;
+        }
+        if (!error) {
+          // Handed to its worker's thread, where the connection lives.
+          boost::asio::post(worker.io, [this, &worker, socket = std::move(socket)]() mutable {
+            if (connections_.load(std::memory_order_relaxed) >= options_.max_connections ||
+                draining_.load()) {
+              return;  // Closed as it goes.
+            }
+            connections_.fetch_add(1, std::memory_order_relaxed);
+            std::make_shared<ClientSide>(*this, worker, std::move(socket))->Open();
+          });
+        }
+        Accept();
+      });
+}
+
+void GrpcRelay::BeginDrain() {
+  if (!started_) return;
+  draining_ = true;
+  boost::asio::post(workers_[0]->io, [this] {
+    boost::system::error_code ignored;
+    listener_->acceptor.close(ignored);
+  });
+  for (auto& worker : workers_) {
+    boost::asio::post(worker->io, [&worker = *worker] {
+      for (ClientSide* client : worker.clients) client->Drain();
+    });
+  }
+}
+
+bool GrpcRelay::AwaitDrained(absl::Time deadline) {
+  while (calls_.load(std::memory_order_relaxed) > 0) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+void GrpcRelay::Stop() {
+  if (!started_) return;
+  started_ = false;
+  BeginDrain();
+  for (auto& worker : workers_) {
+    boost::asio::post(worker->io, [&worker = *worker] {
+      for (ClientSide* client : std::set<ClientSide*>(worker.clients)) {
+        client->End(absl::UnavailableError("the gateway is stopping"));
+      }
+    });
+  }
+  // A second for the answers on their way.
+  absl::Time deadline = absl::Now() + absl::Seconds(1);
+  while (connections_.load(std::memory_order_relaxed) > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  for (auto& worker : workers_) {
+    boost::asio::post(worker->io, [&worker = *worker] {
+      for (ClientSide* client : std::set<ClientSide*>(worker.clients)) client->Close();
+      for (auto& [name, backend] : worker.backends) backend->Close();
+      worker.backends.clear();
+      worker.io.stop();
+    });
+  }
+  for (auto& worker : workers_) worker->Join();
+  listener_.reset();
+  workers_.clear();
+}
+
+}  // namespace fanout::gateway

@@ -1,0 +1,156 @@
+#include "gateway/h2_session.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+namespace fanout::gateway {
+
+// nghttp2's C callbacks, each forwarding to the session's virtual.
+struct H2Session::Callbacks {
+  static H2Session& Of(void* user_data) { return *static_cast<H2Session*>(user_data); }
+  static int BeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    return Of(user_data).OnBeginHeaders(*frame);
+  }
+  static int Header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                    size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
+                    void* user_data) {
+    return Of(user_data).OnHeader(*frame,
+                                  std::string_view(reinterpret_cast<const char*>(name), namelen),
+                                  std::string_view(reinterpret_cast<const char*>(value), valuelen));
+  }
+  static int FrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    return Of(user_data).OnFrameRecv(*frame);
+  }
+  static int DataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                       size_t len, void* user_data) {
+    return Of(user_data).OnDataChunk(stream_id, data, len);
+  }
+  static int StreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code,
+                         void* user_data) {
+    return Of(user_data).OnStreamClose(stream_id, error_code);
+  }
+  static ssize_t Data(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
+                      uint32_t* flags, nghttp2_data_source* source, void*) {
+    return Of(source->ptr).ReadData(stream_id, buf, length, flags);
+  }
+
+  // One set for every session (nghttp2 copies it).
+  static const nghttp2_session_callbacks* All() {
+    static const nghttp2_session_callbacks* const callbacks = [] {
+      nghttp2_session_callbacks* c;
+      nghttp2_session_callbacks_new(&c);
+      nghttp2_session_callbacks_set_on_begin_headers_callback(c, BeginHeaders);
+      nghttp2_session_callbacks_set_on_header_callback(c, Header);
+      nghttp2_session_callbacks_set_on_frame_recv_callback(c, FrameRecv);
+      nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, DataChunk);
+      nghttp2_session_callbacks_set_on_stream_close_callback(c, StreamClose);
+      return c;
+    }();
+    return callbacks;
+  }
+  static const nghttp2_option* Options() {
+    static const nghttp2_option* const options = [] {
+      nghttp2_option* o;
+      nghttp2_option_new(&o);
+      // DATA is acknowledged only once the other side of the relay has
+      // taken it (nghttp2_session_consume): flow control is end to end.
+      nghttp2_option_set_no_auto_window_update(o, 1);
+      return o;
+    }();
+    return options;
+  }
+};
+
+H2Session::H2Session(boost::asio::ip::tcp::socket socket, Role role) : socket_(std::move(socket)) {
+  boost::system::error_code ignored;
+  socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+  if (role == Role::kServer) {
+    nghttp2_session_server_new2(&session_, Callbacks::All(), this, Callbacks::Options());
+  } else {
+    nghttp2_session_client_new2(&session_, Callbacks::All(), this, Callbacks::Options());
+  }
+}
+
+H2Session::~H2Session() { nghttp2_session_del(session_); }
+
+void H2Session::Start(const std::vector<nghttp2_settings_entry>& settings) {
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
+  started_ = true;
+  Flush();
+  Read();
+}
+
+nghttp2_data_provider H2Session::DataProvider() {
+  nghttp2_data_provider provider{};
+  provider.source.ptr = this;
+  provider.read_callback = &Callbacks::Data;
+  return provider;
+}
+
+void H2Session::Flush() {
+  if (flush_posted_ || closed_) return;
+  flush_posted_ = true;
+  boost::asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->Send();
+  });
+}
+
+void H2Session::Send() {
+  if (!started_ || writing_ || closed_) return;
+  out_.clear();
+  // Bounded per write: a stream with much to send yields to the socket.
+  constexpr size_t kMaxWrite = 256 * 1024;
+  while (out_.size() < kMaxWrite) {
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) return Close();
+    if (n == 0) break;
+    out_.append(reinterpret_cast<const char*>(data), n);
+  }
+  if (out_.empty()) {
+    if (close_when_written_ ||
+        (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_))) {
+      Close();
+    }
+    return;
+  }
+  writing_ = true;
+  boost::asio::async_write(socket_, boost::asio::buffer(out_),
+                           [self = shared_from_this()](boost::system::error_code error, size_t) {
+                             self->writing_ = false;
+                             if (error) return self->Close();
+                             self->Send();
+                           });
+}
+
+void H2Session::Read() {
+  socket_.async_read_some(boost::asio::buffer(in_),
+                          [self = shared_from_this()](boost::system::error_code error, size_t n) {
+                            if (self->closed_) return;
+                            if (error) return self->Close();
+                            // A protocol error queues a GOAWAY where nghttp2 can; the connection
+                            // ends either way.
+                            if (nghttp2_session_mem_recv(self->session_, self->in_.data(), n) < 0) {
+                              return self->CloseWhenWritten();
+                            }
+                            self->Flush();
+                            self->Read();
+                          });
+}
+
+void H2Session::CloseWhenWritten() {
+  close_when_written_ = true;
+  Flush();
+}
+
+void H2Session::Close() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  OnClosed();
+}
+
+}  // namespace fanout::gateway

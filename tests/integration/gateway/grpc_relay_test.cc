@@ -1,0 +1,339 @@
+// GrpcRelay over a GatewayState, a real lab backend on 127.0.0.1:0 and real
+// gRPC clients: what a caller of the gRPC door's proxy relies on holds on
+// the relay too. Calls and their metadata, errors with details, streams,
+// large messages under flow control, many calls at once; the refusals
+// (hops, rate limits, credentials, services not proxied, admission); the
+// deadline both ways, the caller leaving, the backend gone; drain and stop.
+#include "gateway/grpc_relay.h"
+
+#include <grpcpp/create_channel.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "fanout/lab/v1/lab.grpc.pb.h"
+#include "tests/support/eventually.h"
+#include "tests/support/free_port.h"
+#include "tests/support/gateway_state_fixture.h"
+#include "tests/support/generic_unary.h"
+#include "tests/support/jwt_keys.h"
+#include "tests/support/status_matchers.h"
+
+namespace fanout::gateway {
+namespace {
+
+using ::fanout::testing::Eventually;
+using ::fanout::testing::GenericUnaryStatus;
+using ::testing::HasSubstr;
+
+class GrpcRelayTest : public testing::GatewayStateTest {
+ protected:
+  void TearDown() override {
+    if (relay_) relay_->Stop();
+    GatewayStateTest::TearDown();
+  }
+  // The relay, in front of the lab backend (or `backend` when set).
+  void StartRelay(const std::string& yaml = "", ServiceProxy::Options proxy = {},
+                  std::string backend = "") {
+    if (relay_) relay_->Stop();  // A test's second relay: the first goes first.
+    relay_.reset();
+    MakeState(yaml);
+    proxy_ = std::make_unique<ServiceProxy>(*state_, std::move(proxy));
+    if (backend.empty()) backend = absl::StrCat("127.0.0.1:", backend_.port());
+    relay_ = std::make_unique<GrpcRelay>(
+        *state_, *proxy_,
+        GrpcRelay::Options{.address = "127.0.0.1:0",
+                           .threads = 2,
+                           .backend_address = [this, backend](const std::string&) {
+                             return backend == "self" ? absl::StrCat("127.0.0.1:", relay_->port())
+                                                      : backend;
+                           }});
+    ASSERT_THAT(relay_->Start(), testing::IsOk());
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", relay_->port()),
+                                   grpc::InsecureChannelCredentials());
+  }
+  std::unique_ptr<lab::v1::Lab::Stub> Stub() { return lab::v1::Lab::NewStub(channel_); }
+  grpc::Status Echo(const lab::v1::EchoRequest& request, lab::v1::EchoResponse* reply,
+                    grpc::ClientContext* context = nullptr) {
+    grpc::ClientContext own;
+    if (context == nullptr) {
+      context = &own;
+      context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    }
+    return Stub()->Echo(context, request, reply);
+  }
+
+  std::unique_ptr<ServiceProxy> proxy_;
+  std::unique_ptr<GrpcRelay> relay_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(GrpcRelayTest, AUnaryCallGoesThroughWithTheBackendsMetadata) {
+  StartRelay();
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  lab::v1::EchoRequest request;
+  request.set_message("through");
+  lab::v1::EchoResponse reply;
+  grpc::Status status = Echo(request, &reply, &context);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(reply.message(), "through");
+  // The caller's deadline went on with the call.
+  EXPECT_GT(reply.deadline_remaining_ms(), 5000);
+  EXPECT_LE(reply.deadline_remaining_ms(), 10000);
+  EXPECT_EQ(context.GetServerInitialMetadata().find("x-lab-served-by")->second, "lab");
+  EXPECT_EQ(context.GetServerTrailingMetadata().find("x-lab-code")->second, "0");
+  EXPECT_EQ(lab_.calls(), 1);
+  EXPECT_TRUE(Eventually([&] { return relay_->calls_in_flight() == 0; }));
+  EXPECT_EQ(state_->admission().in_flight(), 0);
+}
+
+TEST_F(GrpcRelayTest, ABackendErrorComesBackWithItsMessageAndDetails) {
+  StartRelay();
+  lab::v1::EchoRequest request;
+  request.set_error_code(grpc::StatusCode::NOT_FOUND);
+  request.set_error_message("no such thing: 100% gone");
+  request.set_error_details(std::string("\x08\x05\x12\x03why", 7));
+  lab::v1::EchoResponse reply;
+  grpc::Status status = Echo(request, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "no such thing: 100% gone");
+  EXPECT_EQ(status.error_details(), std::string("\x08\x05\x12\x03why", 7));
+}
+
+TEST_F(GrpcRelayTest, LargeMessagesPassBothWaysUnderFlowControl) {
+  StartRelay();
+  lab::v1::EchoRequest request;
+  request.set_message(std::string(2 << 20, 'x'));  // 32 stream windows.
+  request.set_payload_bytes(1 << 20);
+  lab::v1::EchoResponse reply;
+  grpc::Status status = Echo(request, &reply);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(reply.message().size(), size_t{2} << 20);
+  EXPECT_EQ(reply.payload().size(), size_t{1} << 20);
+}
+
+TEST_F(GrpcRelayTest, ManyCallsAtOnceOverFewConnections) {
+  StartRelay();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 8; ++t) {
+    callers.emplace_back([&, t] {
+      auto stub = Stub();
+      for (int i = 0; i < 25; ++i) {
+        grpc::ClientContext context;
+        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+        lab::v1::EchoRequest request;
+        request.set_message(absl::StrCat(t, "/", i));
+        request.set_payload_bytes(100 * 1024);
+        lab::v1::EchoResponse reply;
+        if (stub->Echo(&context, request, &reply).ok() && reply.message() == request.message() &&
+            reply.payload().size() == 100 * 1024) {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  EXPECT_EQ(ok.load(), 200);
+  EXPECT_TRUE(Eventually([&] { return relay_->calls_in_flight() == 0; }));
+}
+
+TEST_F(GrpcRelayTest, StreamsGoThroughAndHaveAPoolOfTheirOwn) {
+  StartRelay("", {.max_streams = 1});
+  auto stub = Stub();
+  grpc::ClientContext open;
+  lab::v1::StreamRequest three;
+  three.set_count(3);
+  auto reader = stub->Stream(&open, three);
+  lab::v1::EchoResponse message;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(reader->Read(&message));
+    EXPECT_EQ(message.index(), i);
+  }
+  EXPECT_FALSE(reader->Read(&message));
+  EXPECT_TRUE(reader->Finish().ok());
+
+  grpc::ClientContext held;
+  lab::v1::StreamRequest slow;
+  slow.set_count(2);
+  slow.set_interval_ms(60000);
+  auto holder = stub->Stream(&held, slow);
+  ASSERT_TRUE(holder->Read(&message));  // Holds the only stream slot.
+  grpc::ClientContext second;
+  auto refused = stub->Stream(&second, slow);
+  EXPECT_FALSE(refused->Read(&message));
+  grpc::Status status = refused->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("gateway.max_streams"));
+  lab::v1::EchoResponse reply;
+  EXPECT_TRUE(Echo({}, &reply).ok());  // Unary calls are admitted apart.
+  held.TryCancel();                    // The caller leaves: the backend's stream ends too.
+  (void)holder->Finish();
+  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() == 1; }));
+  EXPECT_TRUE(Eventually([&] { return relay_->calls_in_flight() == 0; }));
+}
+
+TEST_F(GrpcRelayTest, ServicesServedHereOrByNoBackendAndTheGatewaysOwnAreNotRelayed) {
+  StartRelay("", {.local_services = {"fanout.lab.v1.Lab"}});
+  grpc::Status local = GenericUnaryStatus(channel_, "/fanout.lab.v1.Lab/Nope");
+  EXPECT_EQ(local.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(local.error_message(), HasSubstr("this node serves fanout.lab.v1.Lab"));
+  grpc::Status unserved = GenericUnaryStatus(channel_, "/nope.v1.Nothing/Here");
+  EXPECT_EQ(unserved.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(unserved.error_message(), HasSubstr("no backend serves nope.v1.Nothing"));
+  grpc::Status own = GenericUnaryStatus(channel_, "/fanout.gateway.v1.Gateway/Aggregate");
+  EXPECT_EQ(own.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(own.error_message(), HasSubstr("call it on the gRPC door"));
+  EXPECT_EQ(lab_.calls(), 0);
+}
+
+TEST_F(GrpcRelayTest, AUnaryCallWithoutADeadlineGetsTheDefault) {
+  StartRelay("default_timeout_ms: 300");
+  grpc::ClientContext context;  // No deadline.
+  lab::v1::EchoRequest request;
+  request.set_delay_ms(30000);
+  lab::v1::EchoResponse reply;
+  EXPECT_EQ(Echo(request, &reply, &context).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() == 1; }));
+  // And a quick one sees that default as its deadline.
+  grpc::ClientContext quick;
+  ASSERT_TRUE(Echo({}, &reply, &quick).ok());
+  EXPECT_GT(reply.deadline_remaining_ms(), 0);
+  EXPECT_LE(reply.deadline_remaining_ms(), 300);
+}
+
+TEST_F(GrpcRelayTest, TheCallerLeavingCancelsTheBackendsCall) {
+  StartRelay();
+  grpc::ClientContext context;
+  std::thread leave([&] {
+    ASSERT_TRUE(Eventually([&] { return lab_.calls() == 1; }));
+    context.TryCancel();
+  });
+  lab::v1::EchoRequest request;
+  request.set_delay_ms(30000);
+  lab::v1::EchoResponse reply;
+  EXPECT_EQ(Echo(request, &reply, &context).error_code(), grpc::StatusCode::CANCELLED);
+  leave.join();
+  EXPECT_TRUE(Eventually([&] { return lab_.interrupted_calls() == 1; }));
+  EXPECT_TRUE(Eventually([&] { return relay_->calls_in_flight() == 0; }));
+}
+
+TEST_F(GrpcRelayTest, ABackendThatIsGoneIsUnavailableNamingIt) {
+  StartRelay("", {}, absl::StrCat("127.0.0.1:", testing::FreePort()));
+  lab::v1::EchoResponse reply;
+  grpc::Status status = Echo({}, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("backend \"lab\""));
+  // The next call tries again, and the relay still serves.
+  EXPECT_EQ(Echo({}, &reply).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(GrpcRelayTest, ABackendLostMidCallEndsItUnavailable) {
+  StartRelay();
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  std::thread kill([&] {
+    ASSERT_TRUE(Eventually([&] { return lab_.calls() == 1; }));
+    backend_.Shutdown(absl::ZeroDuration());
+  });
+  lab::v1::EchoRequest request;
+  request.set_delay_ms(30000);
+  lab::v1::EchoResponse reply;
+  grpc::Status status = Echo(request, &reply, &context);
+  kill.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+}
+
+TEST_F(GrpcRelayTest, ALoopOfRelaysEndsAtTheHopLimit) {
+  StartRelay("", {}, "self");  // The relay's backend is the relay.
+  lab::v1::EchoResponse reply;
+  grpc::Status status = Echo({}, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("x-fanout-hops"));
+  EXPECT_EQ(lab_.calls(), 0);
+}
+
+TEST_F(GrpcRelayTest, OversizedMetadataIsRefusedNamingTheLimit) {
+  StartRelay();
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  context.AddMetadata("x-big", std::string(20 * 1024, 'b'));
+  lab::v1::EchoResponse reply;
+  grpc::Status status = Echo({}, &reply, &context);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("16384 bytes"));
+  EXPECT_TRUE(Echo({}, &reply).ok());  // The connection still serves.
+}
+
+TEST_F(GrpcRelayTest, CallersAreRateLimitedAndAuthenticatedAsOnTheGrpcDoor) {
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / absl::StrCat("relay_test_", getpid());
+  std::filesystem::create_directories(dir);
+  std::string keys = (dir / "api_keys").string();
+  testing::ReplaceFile(keys,
+                       absl::StrCat("reporting ", testing::Sha256Hex("sesame"), " orders.read\n"));
+  StartRelay(
+      absl::StrFormat("auth: {default_mode: REQUIRED, api_keys: {file: \"%s\"}}\n"
+                      "rate_limiting: {global: {requests_per_second: 1, burst: 2}}",
+                      keys));
+  lab::v1::EchoResponse reply;
+  grpc::ClientContext anonymous;
+  anonymous.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  grpc::Status refused = Echo({}, &reply, &anonymous);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(anonymous.GetServerTrailingMetadata().find("www-authenticate"),
+            anonymous.GetServerTrailingMetadata().end());
+  grpc::ClientContext keyed;
+  keyed.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  keyed.AddMetadata("x-api-key", "sesame");
+  EXPECT_TRUE(Echo({}, &reply, &keyed).ok());
+  grpc::ClientContext limited;  // The third in a second: over the burst.
+  limited.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  limited.AddMetadata("x-api-key", "sesame");
+  EXPECT_EQ(Echo({}, &reply, &limited).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(limited.GetServerTrailingMetadata().find("retry-after"),
+            limited.GetServerTrailingMetadata().end());
+  EXPECT_EQ(lab_.calls(), 1);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(GrpcRelayTest, DrainLetsCallsUnderWayFinishAndStopEndsTheRest) {
+  StartRelay();
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  grpc::Status finished;
+  lab::v1::EchoResponse reply;
+  std::thread call([&] {
+    lab::v1::EchoRequest request;
+    request.set_delay_ms(300);
+    request.set_message("drained");
+    finished = Echo(request, &reply, &context);
+  });
+  ASSERT_TRUE(Eventually([&] { return lab_.calls() == 1; }));
+  relay_->BeginDrain();
+  EXPECT_TRUE(relay_->AwaitDrained(absl::Now() + absl::Seconds(10)));
+  call.join();
+  EXPECT_TRUE(finished.ok()) << finished.error_message();
+  EXPECT_EQ(reply.message(), "drained");
+
+  // A call still running at Stop ends UNAVAILABLE.
+  StartRelay();
+  grpc::ClientContext late;
+  late.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  std::thread stop([&] {
+    ASSERT_TRUE(Eventually([&] { return lab_.calls() == 2; }));
+    relay_->Stop();
+  });
+  lab::v1::EchoRequest slow;
+  slow.set_delay_ms(30000);
+  grpc::Status stopped = Echo(slow, &reply, &late);
+  stop.join();
+  EXPECT_EQ(stopped.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(stopped.error_message(), HasSubstr("stopping"));
+}
+
+}  // namespace
+}  // namespace fanout::gateway
