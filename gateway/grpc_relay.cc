@@ -627,8 +627,15 @@ void GrpcRelay::BackendSide::Connect() {
                               << "): " << error.message();
           return self->Close();
         }
+        // A backend's addresses (a headless Service's pods) taken in turn, so
+        // the relay's connections to it spread over them.
+        std::vector<tcp::endpoint> order(endpoints.begin(), endpoints.end());
+        if (order.empty()) return self->Close();
+        std::rotate(order.begin(),
+                    order.begin() + self->relay_.next_address_.fetch_add(1) % order.size(),
+                    order.end());
         boost::asio::async_connect(
-            self->socket(), endpoints,
+            self->socket(), order,
             [self](boost::system::error_code error, const tcp::endpoint&) {
               if (self->closed()) return;
               if (error) {

@@ -96,6 +96,7 @@ class GrpcRelay {
   std::set<std::string> routed_;        // Methods the gRPC door serves itself.
   const RouteAuthPolicy proxy_auth_{};  // gateway.auth.default_mode
   std::atomic<uint32_t> next_worker_{0};
+  std::atomic<uint32_t> next_address_{0};  // Of a backend's, for its next connection.
   std::atomic<int64_t> calls_{0};
   std::atomic<int64_t> connections_{0};
   std::atomic<bool> draining_{false};

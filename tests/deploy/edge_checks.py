@@ -22,7 +22,7 @@ import yaml
 
 NS = "fanout"
 ROLES = ["users", "orders", "recommendations", "lab", "gateway"]
-GRPC, ADMIN, REST = 50051, 9090, 8080
+GRPC, ADMIN, REST, RELAY = 50051, 9090, 8080, 50061
 scratch = sys.argv[1]
 failures = []
 
@@ -162,7 +162,7 @@ CALLS = {"gateway": {"users", "orders", "recommendations", "lab"}, "orders": {"u
 
 
 def check_policies(name, docs, *, ingress_from_anywhere=True, metrics_from="prometheus",
-                   egress_restricted=True, tracing_to=None, grpc_out_anywhere=()):
+                   egress_restricted=True, tracing_to=None, grpc_out_anywhere=(), relay=False):
     """grpc_out_anywhere: roles whose egress allows the gRPC port to any
     address (they call a backend elsewhere: backends.<name>.target)."""
     policies = list(of_kind(docs, "NetworkPolicy").values())
@@ -183,9 +183,10 @@ def check_policies(name, docs, *, ingress_from_anywhere=True, metrics_from="prom
         for dest in roles:
             front = dest == "gateway" and (ingress_from_anywhere or who == "ingress-nginx")
             expect = {GRPC: front, REST: front or (dest == "gateway" and who == "helm-test"),
-                      ADMIN: who == metrics_from or (dest == "gateway" and who == "helm-test")}
+                      ADMIN: who == metrics_from or (dest == "gateway" and who == "helm-test"),
+                      RELAY: front and relay}
             for port, expected in expect.items():
-                if port == REST and dest != "gateway":
+                if port in (REST, RELAY) and dest != "gateway":
                     continue
                 check(may_connect(policies, pods[who], pods[dest], port) == expected,
                       f"{name}: {who} -> {dest}:{port} should be {'allowed' if expected else 'refused'}")
@@ -203,17 +204,21 @@ def check_policies(name, docs, *, ingress_from_anywhere=True, metrics_from="prom
     return policies, pods
 
 
-def check_services(name, docs, *, public_type="ClusterIP", expose_grpc=False):
+def check_services(name, docs, *, public_type="ClusterIP", expose_grpc=False, relay=False):
     services = of_kind(docs, "Service")
     ports = {n: {p["name"]: p["port"] for p in s["spec"]["ports"]} for n, s in services.items()}
     public, internal = services.get("fanout-gateway"), services.get("fanout-gateway-internal")
     if not check(public and internal, f"{name}: the gateway's public and -internal Services"):
         return
-    want = {"rest": REST, **({"grpc": GRPC} if expose_grpc else {})}
+    relayed = {"grpc-relay": RELAY} if relay else {}
+    want = {"rest": REST, **({"grpc": GRPC, **relayed} if expose_grpc else {})}
     check(ports["fanout-gateway"] == want, f"{name}: public Service ports {ports['fanout-gateway']}, want {want}")
     check(public["spec"]["type"] == public_type, f"{name}: public Service type {public['spec']['type']}")
-    check(ports["fanout-gateway-internal"] == {"grpc": GRPC, "admin": ADMIN},
+    check(ports["fanout-gateway-internal"] == {"grpc": GRPC, "admin": ADMIN, **relayed},
           f"{name}: internal Service ports {ports['fanout-gateway-internal']}")
+    gateway_config = configs(docs)["gateway"]
+    check(gateway_config["gateway"].get("grpc_relay_address") == (f"0.0.0.0:{RELAY}" if relay else None),
+          f"{name}: the gateway's grpc_relay_address {gateway_config['gateway'].get('grpc_relay_address')}")
     for n, s in services.items():
         if s["spec"].get("type", "ClusterIP") != "ClusterIP":
             check(n == "fanout-gateway", f"{name}: {n} is a {s['spec']['type']}")
@@ -249,8 +254,8 @@ default = render()
 check_services("default", default)
 check_policies("default", default)
 all_roles = render("-f", "helm/fanout/ci/all-roles-values.yaml")
-check_services("all-roles", all_roles, public_type="LoadBalancer", expose_grpc=True)
-check_policies("all-roles", all_roles, ingress_from_anywhere=False)
+check_services("all-roles", all_roles, public_type="LoadBalancer", expose_grpc=True, relay=True)
+check_policies("all-roles", all_roles, ingress_from_anywhere=False, relay=True)
 # all-roles: Prometheus is whatever runs in the namespace "monitoring".
 policies = list(of_kind(all_roles, "NetworkPolicy").values())
 pods = endpoints(all_roles)
