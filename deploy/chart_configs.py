@@ -134,7 +134,11 @@ def localize(config, role, ports, data_dir):
         backend["target"] = f"127.0.0.1:{ports[name]['grpc']}"
         backend["load_balancing"] = "pick_first"
     if role == "gateway":
-        config.setdefault("gateway", {})["rest_address"] = f"127.0.0.1:{ports[role]['rest']}"
+        gateway = config.setdefault("gateway", {})
+        gateway["rest_address"] = f"127.0.0.1:{ports[role]['rest']}"
+        if gateway.get("grpc_relay_address"):  # roles.gateway.relay.enabled
+            ports[role]["relay"] = free_port()
+            gateway["grpc_relay_address"] = f"127.0.0.1:{ports[role]['relay']}"
     return config
 
 

@@ -14,9 +14,13 @@ source deploy/grpc_curl.sh
 fanoutd=$(realpath "$1") mode=$2
 
 roles=users,orders,recommendations
+values=()
 if [ "$mode" = gateway ]; then
   require_gateway "$fanoutd"
   roles=$roles,gateway
+  # The gateway's frame relay too, as roles.gateway.relay.enabled deploys it.
+  echo "roles: {gateway: {relay: {enabled: true}}}" > "$scratch/relay-values.yaml"
+  values=(-f "$scratch/relay-values.yaml")
 fi
 
 dir=$scratch/topology
@@ -24,7 +28,7 @@ dir=$scratch/topology
 # the test can press Ctrl-C as a terminal does (SIGINT to the whole group).
 set -m
 bash deploy/topology.sh --fanoutd "$fanoutd" --base-port auto --rest-port auto \
-  --dir "$dir" --roles "$roles" > "$scratch/topology.out" 2>&1 &
+  --dir "$dir" --roles "$roles" "${values[@]}" > "$scratch/topology.out" 2>&1 &
 topology=$!
 cleanup_hooks=("kill -TERM $topology 2>/dev/null; wait $topology" "${cleanup_hooks[@]}")
 for _ in $(seq 1 300); do
@@ -76,6 +80,19 @@ assert body["user"]["name"] == "Grace", body
 assert len(body["orders"]) == 1 and body["orders"][0]["item"] == "book", body
 ' || fail "dashboard body: $dashboard"
   ok "GET /v1/users/$id/dashboard through the gateway's REST port: $(head -n1 <<<"$dashboard" | cut -c1-200)"
+
+  # The frame relay, to the users process: GetUser{id}, the reply a User
+  # named Grace; a method no backend serves is UNIMPLEMENTED.
+  [ -n "${GATEWAY_RELAY:-}" ] || fail "no GATEWAY_RELAY in endpoints.env"
+  reply=$(grpc_call "$GATEWAY_RELAY" fanout.users.v1.Users/GetUser "$(printf '08%02x' "$id")") ||
+    fail "GetUser through the gateway's frame relay failed"
+  [[ $reply == *$(printf Grace | od -An -tx1 | tr -d ' \n')* ]] || fail "GetUser through the relay: $reply"
+  if grpc_call "$GATEWAY_RELAY" nope.v1.Nothing/Here "" > "$scratch/nope.out" 2>&1; then
+    fail "an unserved method went through the relay"
+  fi
+  grep -q "grpc-status 12" "$scratch/nope.out" ||
+    fail "unserved method through the relay: $(cat "$scratch/nope.out")"
+  ok "gRPC through the gateway's frame relay to the users process: GetUser $id is Grace"
 
   # No lab: neither its routes nor its service through the gateway.
   for request in "GET /v1/lab/echo?message=x" "POST /v1/fanout.lab.v1.Lab/Echo"; do
