@@ -1,5 +1,6 @@
 #include "gateway/grpc_relay.h"
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -7,7 +8,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <algorithm>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -39,9 +39,18 @@ using internal::ServerCallTelemetry;
 
 constexpr char kAggregateMethod[] = "/fanout.gateway.v1.Gateway/Aggregate";
 // Flow control: each stream may have this much unacknowledged on either
-// side (and so buffered here), a connection this much over all its streams.
+// side (and so buffered here). A connection's window is credited as DATA
+// arrives, a stream's only once the other side has taken it: a caller (or
+// a backend) that stops reading holds its own streams, never the
+// connection the other calls share.
 constexpr int32_t kStreamWindow = 64 * 1024;
 constexpr int32_t kConnectionWindow = 1024 * 1024;
+// How long a backend may take to accept a connection.
+constexpr std::chrono::seconds kConnectTimeout(5);
+constexpr absl::Duration kConnectTimeoutAbsl = absl::Seconds(5);
+// How long a caller's connection may stay open with no call on it (and
+// how long one may take to start speaking HTTP/2).
+constexpr std::chrono::minutes kIdleTimeout(5);
 
 // A name/value pair for nghttp2 (which copies both on submit).
 nghttp2_nv Nv(std::string_view name, std::string_view value) {
@@ -134,7 +143,8 @@ absl::StatusOr<std::pair<std::string, std::string>> HostAndPort(absl::string_vie
            absl::ConsumePrefix(&rest, "ipv6:"));
   }
   size_t colon = rest.rfind(':');
-  if (colon == absl::string_view::npos || colon == 0 || colon + 1 == rest.size() ||
+  if (absl::StartsWith(target, "unix:") || absl::StrContains(rest, ",") ||
+      colon == absl::string_view::npos || colon == 0 || colon + 1 == rest.size() ||
       absl::StrContains(rest.substr(0, colon), "/")) {
     return absl::InvalidArgumentError(absl::StrCat(
         "target \"", target, "\" is not host:port (the relay takes dns:/// and ipv4: targets)"));
@@ -156,8 +166,9 @@ struct GrpcRelay::Call {
   int32_t backend_id = 0;  // 0: not, or no longer, open on the backend.
   MetadataList request;    // The caller's header section, as read.
   size_t header_bytes = 0;
-  bool oversized = false;  // The caller's header section is over the limit.
-  std::string to_backend;  // DATA read from the client, not yet sent on.
+  bool oversized = false;           // The caller's header section is over the limit.
+  size_t backend_header_bytes = 0;  // The backend's headers and trailers.
+  std::string to_backend;           // DATA read from the client, not yet sent on.
   bool client_done = false;
   std::string to_client;   // DATA read from the backend, not yet sent on.
   MetadataList head;       // The backend's response headers.
@@ -204,7 +215,9 @@ class GrpcRelay::BackendSide : public H2Session {
   // Resolves and connects; calls opened meanwhile wait in nghttp2's queue.
   void Connect();
   // Whether a new call may go on this connection.
-  bool usable() const { return !closed() && nghttp2_session_check_request_allowed(session()) != 0; }
+  bool usable() const {
+    return !closing() && nghttp2_session_check_request_allowed(session()) != 0;
+  }
   // Opens `call` here with `headers`: false (and the call unopened) when
   // nghttp2 refuses.
   bool Open(const std::shared_ptr<ClientSide>& client, Call& call, const MetadataList& headers);
@@ -217,17 +230,15 @@ class GrpcRelay::BackendSide : public H2Session {
     Flush();
   }
   // `n` bytes of `backend_id`'s answer were taken by the client (0: of a
-  // stream no longer open, counted for the connection only).
+  // stream no longer open, nothing to acknowledge).
   void Consumed(int32_t backend_id, size_t n) {
-    if (closed() || n == 0) return;
-    if (backend_id != 0) {
-      nghttp2_session_consume(session(), backend_id, n);
-    } else {
-      nghttp2_session_consume_connection(session(), n);
-    }
+    if (closed() || n == 0 || backend_id == 0) return;
+    nghttp2_session_consume_stream(session(), backend_id, n);
     Flush();
   }
   const std::string& address() const { return address_; }
+  // "host:port", as a backend behind a proxy that routes by it expects.
+  const std::string& authority() const { return authority_; }
 
  private:
   struct Open_ {
@@ -248,8 +259,11 @@ class GrpcRelay::BackendSide : public H2Session {
   GrpcRelay& relay_;
   const std::string name_;
   const std::string address_;
+  std::string authority_;
   std::map<int32_t, Open_> open_;  // By stream id here.
   std::optional<tcp::resolver> resolver_;
+  boost::asio::steady_timer connect_timer_{socket().get_executor()};
+  bool connected_ = false;
 };
 
 // A caller's connection: its calls live here, by stream id.
@@ -274,6 +288,7 @@ class GrpcRelay::ClientSide : public H2Session {
            {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
             static_cast<uint32_t>(relay_.options_.max_header_bytes)}});
     nghttp2_session_set_local_window_size(session(), NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+    ArmIdle();
   }
   // Takes no new calls; those under way go on.
   void Drain() {
@@ -298,7 +313,7 @@ class GrpcRelay::ClientSide : public H2Session {
   // `n` bytes of `call`'s request were taken by the backend.
   void Consumed(Call& call, size_t n) {
     if (closed() || n == 0) return;
-    nghttp2_session_consume(session(), call.id, n);
+    nghttp2_session_consume_stream(session(), call.id, n);
     Flush();
   }
 
@@ -318,6 +333,16 @@ class GrpcRelay::ClientSide : public H2Session {
   // The checks, then the backend: the call is on its way, or answered.
   void Begin(Call& call);
   absl::Status Relay(Call& call, MetadataList* refusal_trailers);
+  // Closes the connection after kIdleTimeout without a call (re-armed as
+  // its last call ends).
+  void ArmIdle() {
+    idle_.expires_after(kIdleTimeout);
+    idle_.async_wait([self = shared_from_this(), this](boost::system::error_code aborted) {
+      if (aborted || closed() || !calls_.empty()) return;
+      Drain();
+      CloseWhenWritten();
+    });
+  }
   void ResumeData(Call& call) {
     if (closed()) return;
     nghttp2_session_resume_data(session(), call.id);
@@ -334,6 +359,7 @@ class GrpcRelay::ClientSide : public H2Session {
   std::string address_;  // "10.0.0.7"
   std::string peer_;     // "ipv4:10.0.0.7:41234"
   std::map<int32_t, std::unique_ptr<Call>> calls_;
+  boost::asio::steady_timer idle_{socket().get_executor()};
 };
 
 // --- ClientSide -------------------------------------------------------------
@@ -374,9 +400,10 @@ int GrpcRelay::ClientSide::OnFrameRecv(const nghttp2_frame& frame) {
 }
 
 int GrpcRelay::ClientSide::OnDataChunk(int32_t id, const uint8_t* data, size_t length) {
+  nghttp2_session_consume_connection(session(), length);
   Call* call = Find(id);
   if (call == nullptr || call->finished || call->backend == nullptr) {
-    nghttp2_session_consume(session(), id, length);  // Nobody will take it.
+    nghttp2_session_consume_stream(session(), id, length);  // Nobody will take it.
     return 0;
   }
   call->to_backend.append(reinterpret_cast<const char*>(data), length);
@@ -394,6 +421,7 @@ int GrpcRelay::ClientSide::OnStreamClose(int32_t id, uint32_t error_code) {
         absl::CancelledError(absl::StrCat("the caller left (HTTP/2 error code ", error_code, ")")));
   }
   Forget(std::move(call));
+  if (calls_.empty()) ArmIdle();
   return 0;
 }
 
@@ -407,6 +435,7 @@ void GrpcRelay::ClientSide::OnClosed() {
     Forget(std::move(call));
   }
   worker_.clients.erase(this);
+  idle_.cancel();
   relay_.connections_.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -415,9 +444,6 @@ void GrpcRelay::ClientSide::Forget(std::unique_ptr<Call> call) {
     call->backend->Reset(call->backend_id, NGHTTP2_CANCEL);
     call->backend_id = 0;
   }
-  // What either side sent that the other will never take is acknowledged.
-  if (call->backend) call->backend->Consumed(0, call->to_client.size());
-  if (!closed()) nghttp2_session_consume_connection(session(), call->to_backend.size());
   if (call->telemetry)
     call->telemetry->End(
         absl::Status(CodeOf(call->trailers), HeaderValue(call->trailers, "grpc-message")));
@@ -500,7 +526,7 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
   MetadataList headers{{":method", "POST"},
                        {":scheme", "http"},
                        {":path", method},
-                       {":authority", backend->address()},
+                       {":authority", backend->authority()},
                        {"content-type", std::string(HeaderValue(call.request, "content-type"))},
                        {"te", "trailers"}};
   if (timeout) headers.emplace_back("grpc-timeout", TimeoutValue(*timeout));
@@ -569,10 +595,12 @@ void GrpcRelay::ClientSide::Fail(Call& call, const absl::Status& status) {
     call.backend->Reset(call.backend_id, NGHTTP2_CANCEL);
     call.backend_id = 0;
   }
-  // The request's rest will not be sent: acknowledged, so the caller's
-  // connection window is not lost with it.
+  // The request's rest will not be sent: acknowledged, so the caller may
+  // finish sending; the answer's rest will not be delivered (a caller that
+  // does not read must not keep it here once its slot is gone).
   Consumed(call, call.to_backend.size());
   call.to_backend.clear();
+  call.to_client.clear();
   call.trailers = StatusTrailers(status);
   call.finished = true;
   OnFinished(call);
@@ -617,11 +645,22 @@ void GrpcRelay::BackendSide::Connect() {
     FANOUT_LOG(ERROR) << "relay: backend \"" << name_ << "\": " << host_port.status().message();
     return Close();
   }
+  authority_ = absl::StrCat(host_port->first, ":", host_port->second);
+  // A backend that neither answers nor refuses holds its calls no longer.
+  connect_timer_.expires_after(kConnectTimeout);
+  connect_timer_.async_wait([self = std::static_pointer_cast<BackendSide>(shared_from_this())](
+                                boost::system::error_code aborted) {
+    if (aborted || self->connected_) return;
+    FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" (" << self->address_
+                        << "): no connection within " << absl::FormatDuration(kConnectTimeoutAbsl);
+    self->Close();
+  });
   resolver_.emplace(socket().get_executor());
   resolver_->async_resolve(
       host_port->first, host_port->second,
       [self = std::static_pointer_cast<BackendSide>(shared_from_this())](
           boost::system::error_code error, tcp::resolver::results_type endpoints) {
+        if (self->closed()) return;
         if (error) {
           FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" (" << self->address_
                               << "): " << error.message();
@@ -635,14 +674,15 @@ void GrpcRelay::BackendSide::Connect() {
                     order.begin() + self->relay_.next_address_.fetch_add(1) % order.size(),
                     order.end());
         boost::asio::async_connect(
-            self->socket(), order,
-            [self](boost::system::error_code error, const tcp::endpoint&) {
+            self->socket(), order, [self](boost::system::error_code error, const tcp::endpoint&) {
               if (self->closed()) return;
               if (error) {
                 FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" ("
                                     << self->address_ << "): " << error.message();
                 return self->Close();
               }
+              self->connected_ = true;
+              self->connect_timer_.cancel();
               self->Start({{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
                            {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow}});
               nghttp2_session_set_local_window_size(self->session(), NGHTTP2_FLAG_NONE, 0,
@@ -677,8 +717,8 @@ int GrpcRelay::BackendSide::OnHeader(const nghttp2_frame& frame, std::string_vie
   Open_* open = Find(frame.hd.stream_id);
   if (open == nullptr) return 0;
   Call& call = *open->call;
-  call.header_bytes += name.size() + value.size() + 32;
-  if (call.header_bytes > 2 * static_cast<size_t>(relay_.options_.max_header_bytes)) {
+  call.backend_header_bytes += name.size() + value.size() + 32;
+  if (call.backend_header_bytes > 2 * static_cast<size_t>(relay_.options_.max_header_bytes)) {
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // A backend that lies: reset, INTERNAL below.
   }
   (frame.headers.cat == NGHTTP2_HCAT_RESPONSE ? call.head : call.trailers)
@@ -687,38 +727,62 @@ int GrpcRelay::BackendSide::OnHeader(const nghttp2_frame& frame, std::string_vie
 }
 
 int GrpcRelay::BackendSide::OnFrameRecv(const nghttp2_frame& frame) {
-  Open_* open = Find(frame.hd.stream_id);
-  if (open == nullptr) return 0;
-  Call& call = *open->call;
-  ClientSide& client = *open->client;
+  if (frame.hd.type != NGHTTP2_HEADERS) return 0;
+  const int32_t id = frame.hd.stream_id;
+  auto it = open_.find(id);
+  if (it == open_.end()) return 0;
   const bool end = frame.hd.flags & NGHTTP2_FLAG_END_STREAM;
-  if (frame.hd.type == NGHTTP2_HEADERS) {
-    if (frame.headers.cat == NGHTTP2_HCAT_RESPONSE && !end) {
-      client.OnHead(call);
+  if (frame.headers.cat == NGHTTP2_HCAT_RESPONSE && !end) {
+    Call& call = *it->second.call;
+    // Not a gRPC answer (a proxy's 404 or 503 page): its status, by HTTP's.
+    if (HeaderValue(call.head, ":status") != "200" ||
+        !absl::StartsWith(HeaderValue(call.head, "content-type"), "application/grpc")) {
+      Open_ open = std::move(it->second);
+      open_.erase(it);
+      call.backend_id = 0;
+      nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+      MetadataList head = std::move(call.head);
+      open.client->Fail(
+          call,
+          absl::Status(CodeOf(head), absl::StrCat("backend \"", name_, "\" answered HTTP ",
+                                                  HeaderValue(head, ":status"), ", not gRPC")));
       return 0;
     }
-    // Trailers, or a trailers-only answer (its headers are its trailers).
-    if (frame.headers.cat == NGHTTP2_HCAT_RESPONSE) call.trailers = std::move(call.head);
-    MetadataList trailers{{"grpc-status", absl::StrCat(static_cast<int>(CodeOf(call.trailers)))}};
-    for (const char* key : {"grpc-message", "grpc-status-details-bin"}) {
-      if (absl::string_view value = HeaderValue(call.trailers, key); !value.empty()) {
-        trailers.emplace_back(key, value);
-      }
-    }
-    absl::c_move(PassedBackMetadata(call.trailers), std::back_inserter(trailers));
-    call.trailers = std::move(trailers);
-    call.finished = true;
-    call.backend_id = 0;
-    open_.erase(frame.hd.stream_id);
-    client.OnFinished(call);
+    it->second.client->OnHead(call);
+    return 0;
   }
+  // Trailers, or a trailers-only answer (its headers are its trailers).
+  Open_ open = std::move(it->second);
+  open_.erase(it);
+  Call& call = *open.call;
+  if (frame.headers.cat == NGHTTP2_HCAT_RESPONSE) call.trailers = std::move(call.head);
+  MetadataList trailers{{"grpc-status", absl::StrCat(static_cast<int>(CodeOf(call.trailers)))}};
+  for (const char* key : {"grpc-message", "grpc-status-details-bin"}) {
+    if (absl::string_view value = HeaderValue(call.trailers, key); !value.empty()) {
+      trailers.emplace_back(key, value);
+    }
+  }
+  absl::c_move(PassedBackMetadata(call.trailers), std::back_inserter(trailers));
+  call.trailers = std::move(trailers);
+  call.finished = true;
+  call.backend_id = 0;
+  if (!call.client_done) {
+    // Answered before the caller finished sending: the stream ends here
+    // (gRPC's servers reset it themselves; others may not), and what the
+    // caller still sends is acknowledged and dropped.
+    nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+    open.client->Consumed(call, call.to_backend.size());
+    call.to_backend.clear();
+  }
+  open.client->OnFinished(call);
   return 0;
 }
 
 int GrpcRelay::BackendSide::OnDataChunk(int32_t id, const uint8_t* data, size_t length) {
+  nghttp2_session_consume_connection(session(), length);
   Open_* open = Find(id);
   if (open == nullptr) {
-    nghttp2_session_consume(session(), id, length);  // Nobody will take it.
+    nghttp2_session_consume_stream(session(), id, length);  // Nobody will take it.
     return 0;
   }
   open->call->to_client.append(reinterpret_cast<const char*>(data), length);
@@ -732,15 +796,27 @@ int GrpcRelay::BackendSide::OnStreamClose(int32_t id, uint32_t error_code) {
   Open_ open = std::move(it->second);
   open_.erase(it);
   open.call->backend_id = 0;
-  // Closed without trailers: reset, or ended bare.
+  // Closed without trailers: reset, or ended bare. RST_STREAM codes as
+  // gRPC's clients read them.
+  absl::StatusCode code = absl::StatusCode::kInternal;
+  switch (error_code) {
+    case NGHTTP2_REFUSED_STREAM:
+      code = absl::StatusCode::kUnavailable;
+      break;
+    case NGHTTP2_CANCEL:
+      code = absl::StatusCode::kCancelled;
+      break;
+    case NGHTTP2_ENHANCE_YOUR_CALM:
+      code = absl::StatusCode::kResourceExhausted;
+      break;
+    default:
+      break;
+  }
   open.client->Fail(*open.call,
-                    absl::Status(error_code == static_cast<uint32_t>(NGHTTP2_REFUSED_STREAM)
-                                     ? absl::StatusCode::kUnavailable
-                                     : absl::StatusCode::kInternal,
-                                 absl::StrCat("backend \"", name_,
-                                              "\" ended the call without a "
-                                              "status (HTTP/2 error code ",
-                                              error_code, ")")));
+                    absl::Status(code, absl::StrCat("backend \"", name_,
+                                                    "\" ended the call without a status (HTTP/2 "
+                                                    "error code ",
+                                                    error_code, ")")));
   return 0;
 }
 
@@ -848,7 +924,18 @@ void GrpcRelay::Accept() {
         if (error == boost::asio::error::operation_aborted || !listener_->acceptor.is_open()) {
           return;
         }
-        if (!error) {
+        if (error) {
+          // Out of descriptors, most likely: try again in a while, not in a
+          // loop that takes the thread.
+          FANOUT_LOG(WARNING) << "relay: accepting a connection: " << error.message();
+          auto retry = std::make_shared<boost::asio::steady_timer>(
+              listener_->acceptor.get_executor(), std::chrono::milliseconds(100));
+          retry->async_wait([this, retry](boost::system::error_code aborted) {
+            if (!aborted && listener_->acceptor.is_open()) Accept();
+          });
+          return;
+        }
+        {
           // Handed to its worker's thread, where the connection lives.
           boost::asio::post(worker.io, [this, &worker, socket = std::move(socket)]() mutable {
             if (connections_.load(std::memory_order_relaxed) >= options_.max_connections ||
@@ -864,7 +951,10 @@ void GrpcRelay::Accept() {
 }
 
 void GrpcRelay::BeginDrain() {
-  if (!started_) return;
+  if (started_) Drain();
+}
+
+void GrpcRelay::Drain() {
   draining_ = true;
   boost::asio::post(workers_[0]->io, [this] {
     boost::system::error_code ignored;
@@ -888,7 +978,7 @@ bool GrpcRelay::AwaitDrained(absl::Time deadline) {
 void GrpcRelay::Stop() {
   if (!started_) return;
   started_ = false;
-  BeginDrain();
+  Drain();
   for (auto& worker : workers_) {
     boost::asio::post(worker->io, [&worker = *worker] {
       for (ClientSide* client : std::set<ClientSide*>(worker.clients)) {

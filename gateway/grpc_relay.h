@@ -86,6 +86,7 @@ class GrpcRelay {
   struct Call;
 
   void Accept();
+  void Drain();  // BeginDrain's work.
 
   GatewayState& state_;
   ServiceProxy& proxy_;

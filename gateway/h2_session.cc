@@ -62,8 +62,6 @@ struct H2Session::Callbacks {
 };
 
 H2Session::H2Session(boost::asio::ip::tcp::socket socket, Role role) : socket_(std::move(socket)) {
-  boost::system::error_code ignored;
-  socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
   if (role == Role::kServer) {
     nghttp2_session_server_new2(&session_, Callbacks::All(), this, Callbacks::Options());
   } else {
@@ -74,6 +72,9 @@ H2Session::H2Session(boost::asio::ip::tcp::socket socket, Role role) : socket_(s
 H2Session::~H2Session() { nghttp2_session_del(session_); }
 
 void H2Session::Start(const std::vector<nghttp2_settings_entry>& settings) {
+  // Frames go out as written (a client's socket is connected only now).
+  boost::system::error_code ignored;
+  socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
   started_ = true;
   Flush();
@@ -127,16 +128,20 @@ void H2Session::Send() {
 void H2Session::Read() {
   socket_.async_read_some(boost::asio::buffer(in_),
                           [self = shared_from_this()](boost::system::error_code error, size_t n) {
-                            if (self->closed_) return;
-                            if (error) return self->Close();
-                            // A protocol error queues a GOAWAY where nghttp2 can; the connection
-                            // ends either way.
-                            if (nghttp2_session_mem_recv(self->session_, self->in_.data(), n) < 0) {
-                              return self->CloseWhenWritten();
-                            }
-                            self->Flush();
-                            self->Read();
+                            self->OnRead(error, n);
                           });
+}
+
+void H2Session::OnRead(boost::system::error_code error, size_t n) {
+  if (closed_) return;
+  if (error) return Close();
+  // A protocol error nghttp2 answers with GOAWAY returns >= 0 (the
+  // connection ends once that is written: Send); below 0 it is fatal (a
+  // flood, a bad preface): closed now, without writing what a peer that
+  // floods us queued.
+  if (nghttp2_session_mem_recv(session_, in_.data(), n) < 0) return Close();
+  Flush();
+  Read();
 }
 
 void H2Session::CloseWhenWritten() {

@@ -49,6 +49,8 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   // Closes once nghttp2 has nothing more to send (after a GOAWAY).
   void CloseWhenWritten();
   bool closed() const { return closed_; }
+  // Closed, or closing once written: no new stream belongs here.
+  bool closing() const { return closed_ || close_when_written_; }
 
   nghttp2_session* session() const { return session_; }
   // The data provider a subclass submits for a stream whose DATA it serves
@@ -78,6 +80,7 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
  private:
   struct Callbacks;
   void Read();
+  void OnRead(boost::system::error_code error, size_t n);
   void Send();
 
   boost::asio::ip::tcp::socket socket_;
