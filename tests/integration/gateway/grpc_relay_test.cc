@@ -106,13 +106,14 @@ TEST_F(GrpcRelayTest, ABackendErrorComesBackWithItsMessageAndDetails) {
 TEST_F(GrpcRelayTest, LargeMessagesPassBothWaysUnderFlowControl) {
   StartRelay();
   lab::v1::EchoRequest request;
-  request.set_message(std::string(2 << 20, 'x'));  // 32 stream windows.
-  request.set_payload_bytes(1 << 20);
+  // Eight stream windows each way (kept small: the sanitizer builds run it too).
+  request.set_message(std::string(512 << 10, 'x'));
+  request.set_payload_bytes(512 << 10);
   lab::v1::EchoResponse reply;
   grpc::Status status = Echo(request, &reply);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(reply.message().size(), size_t{2} << 20);
-  EXPECT_EQ(reply.payload().size(), size_t{1} << 20);
+  EXPECT_EQ(reply.message().size(), size_t{512} << 10);
+  EXPECT_EQ(reply.payload().size(), size_t{512} << 10);
 }
 
 TEST_F(GrpcRelayTest, ManyCallsAtOnceOverFewConnections) {
@@ -122,22 +123,22 @@ TEST_F(GrpcRelayTest, ManyCallsAtOnceOverFewConnections) {
   for (int t = 0; t < 8; ++t) {
     callers.emplace_back([&, t] {
       auto stub = Stub();
-      for (int i = 0; i < 25; ++i) {
+      for (int i = 0; i < 10; ++i) {
         grpc::ClientContext context;
         context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
         lab::v1::EchoRequest request;
         request.set_message(absl::StrCat(t, "/", i));
-        request.set_payload_bytes(100 * 1024);
+        request.set_payload_bytes(16 * 1024);
         lab::v1::EchoResponse reply;
         if (stub->Echo(&context, request, &reply).ok() && reply.message() == request.message() &&
-            reply.payload().size() == 100 * 1024) {
+            reply.payload().size() == 16 * 1024) {
           ++ok;
         }
       }
     });
   }
   for (auto& caller : callers) caller.join();
-  EXPECT_EQ(ok.load(), 200);
+  EXPECT_EQ(ok.load(), 80);
   EXPECT_TRUE(Eventually([&] { return relay_->calls_in_flight() == 0; }));
 }
 
@@ -191,7 +192,7 @@ TEST_F(GrpcRelayTest, ServicesServedHereOrByNoBackendAndTheGatewaysOwnAreNotRela
 }
 
 TEST_F(GrpcRelayTest, AUnaryCallWithoutADeadlineGetsTheDefault) {
-  StartRelay("default_timeout_ms: 300");
+  StartRelay("default_timeout_ms: 1500");
   grpc::ClientContext context;  // No deadline.
   lab::v1::EchoRequest request;
   request.set_delay_ms(30000);
@@ -202,7 +203,7 @@ TEST_F(GrpcRelayTest, AUnaryCallWithoutADeadlineGetsTheDefault) {
   grpc::ClientContext quick;
   ASSERT_TRUE(Echo({}, &reply, &quick).ok());
   EXPECT_GT(reply.deadline_remaining_ms(), 0);
-  EXPECT_LE(reply.deadline_remaining_ms(), 300);
+  EXPECT_LE(reply.deadline_remaining_ms(), 1500);
 }
 
 TEST_F(GrpcRelayTest, TheCallerLeavingCancelsTheBackendsCall) {
