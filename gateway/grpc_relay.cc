@@ -670,9 +670,9 @@ void GrpcRelay::BackendSide::Connect() {
         // the relay's connections to it spread over them.
         std::vector<tcp::endpoint> order(endpoints.begin(), endpoints.end());
         if (order.empty()) return self->Close();
-        std::rotate(order.begin(),
-                    order.begin() + self->relay_.next_address_.fetch_add(1) % order.size(),
-                    order.end());
+        const auto first =
+            static_cast<std::ptrdiff_t>(self->relay_.next_address_.fetch_add(1) % order.size());
+        std::rotate(order.begin(), order.begin() + first, order.end());
         boost::asio::async_connect(
             self->socket(), order, [self](boost::system::error_code error, const tcp::endpoint&) {
               if (self->closed()) return;
