@@ -21,6 +21,18 @@ struct H2Session::Callbacks {
   static int FrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     return Of(user_data).OnFrameRecv(*frame);
   }
+  // A server whose answer is complete while the client is still sending
+  // resets the stream with NO_ERROR (RFC 9113 8.1): the client stops
+  // sending, and one that waits for its upload to be taken (curl) finishes.
+  static int FrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
+    const int32_t id = frame->hd.stream_id;
+    if (Of(user_data).role_ == Role::kServer && id != 0 &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+        nghttp2_session_get_stream_remote_close(session, id) == 0) {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+    }
+    return 0;
+  }
   static int DataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
                        size_t len, void* user_data) {
     return Of(user_data).OnDataChunk(stream_id, data, len);
@@ -42,6 +54,7 @@ struct H2Session::Callbacks {
       nghttp2_session_callbacks_set_on_begin_headers_callback(c, BeginHeaders);
       nghttp2_session_callbacks_set_on_header_callback(c, Header);
       nghttp2_session_callbacks_set_on_frame_recv_callback(c, FrameRecv);
+      nghttp2_session_callbacks_set_on_frame_send_callback(c, FrameSend);
       nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, DataChunk);
       nghttp2_session_callbacks_set_on_stream_close_callback(c, StreamClose);
       return c;
@@ -61,7 +74,8 @@ struct H2Session::Callbacks {
   }
 };
 
-H2Session::H2Session(boost::asio::ip::tcp::socket socket, Role role) : socket_(std::move(socket)) {
+H2Session::H2Session(boost::asio::ip::tcp::socket socket, Role role)
+    : socket_(std::move(socket)), role_(role) {
   if (role == Role::kServer) {
     nghttp2_session_server_new2(&session_, Callbacks::All(), this, Callbacks::Options());
   } else {

@@ -84,6 +84,7 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   void Send();
 
   boost::asio::ip::tcp::socket socket_;
+  const Role role_;
   nghttp2_session* session_ = nullptr;
   std::array<uint8_t, 16 * 1024> in_;
   std::string out_;       // Being written.

@@ -82,11 +82,16 @@ assert len(body["orders"]) == 1 and body["orders"][0]["item"] == "book", body
   ok "GET /v1/users/$id/dashboard through the gateway's REST port: $(head -n1 <<<"$dashboard" | cut -c1-200)"
 
   # The frame relay, to the users process: GetUser{id}, the reply a User
-  # named Grace.
+  # named Grace; a method no backend serves is UNIMPLEMENTED.
   [ -n "${GATEWAY_RELAY:-}" ] || fail "no GATEWAY_RELAY in endpoints.env"
   reply=$(grpc_call "$GATEWAY_RELAY" fanout.users.v1.Users/GetUser "$(printf '08%02x' "$id")") ||
     fail "GetUser through the gateway's frame relay failed"
   [[ $reply == *$(printf Grace | od -An -tx1 | tr -d ' \n')* ]] || fail "GetUser through the relay: $reply"
+  if grpc_call "$GATEWAY_RELAY" nope.v1.Nothing/Here "" > "$scratch/nope.out" 2>&1; then
+    fail "an unserved method went through the relay"
+  fi
+  grep -q "grpc-status 12" "$scratch/nope.out" ||
+    fail "unserved method through the relay: $(cat "$scratch/nope.out")"
   ok "gRPC through the gateway's frame relay to the users process: GetUser $id is Grace"
 
   # No lab: neither its routes nor its service through the gateway.
