@@ -65,7 +65,7 @@ absl::Status Gateway::StartRelay(Server& server) {
   GrpcRelay::Options options{.address = config.grpc_relay_address(),
                              .threads = server.loops().size(),
                              .backend_address = backend_address_};
-  relay_ = std::make_unique<GrpcRelay>(*state_, proxy_, std::move(options));
+  relay_ = std::make_unique<GrpcRelay>(*state_, grpc_, proxy_, std::move(options));
   FANOUT_RETURN_IF_ERROR(relay_->Start());
   FANOUT_LOG(INFO) << "gateway: gRPC relay on " << config.grpc_relay_address() << " (port "
                    << relay_->port() << ")";

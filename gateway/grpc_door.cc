@@ -15,8 +15,6 @@ namespace {
 
 using google::protobuf::Message;
 
-constexpr char kAggregateMethod[] = "/fanout.gateway.v1.Gateway/Aggregate";
-
 gateway::v1::PartStatus PartStatusOf(const PartResult& part) {
   gateway::v1::PartStatus status;
   status.set_name(part.name);

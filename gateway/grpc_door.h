@@ -41,6 +41,12 @@ class GrpcDoor {
 
   // The generic handler: serves `call` to its end.
   Task<absl::Status> Serve(GenericCall& call);
+  // Whether `method` ("/pkg.Service/Method") is the gateway's own: a
+  // route's, or Aggregate; anything else goes to the proxy. Thread-safe.
+  bool ServesItself(const std::string& method) const {
+    return method == kAggregateMethod || routes_by_method_.contains(method);
+  }
+  static constexpr char kAggregateMethod[] = "/fanout.gateway.v1.Gateway/Aggregate";
 
  private:
   Task<absl::Status> ServeRoute(GenericCall& call, const CompiledRoute& route);

@@ -26,6 +26,8 @@
 #include "gateway/timeout_header.h"
 #include "node/base/log.h"
 #include "node/base/status_macros.h"
+#include "node/config/tls_config.h"
+#include "node/http/http_wire.h"
 #include "node/rpc/call_telemetry.h"
 #include "node/telemetry/trace.h"
 #include "node/telemetry/trace_context.h"
@@ -37,7 +39,6 @@ using boost::asio::ip::tcp;
 using internal::CallSeries;
 using internal::ServerCallTelemetry;
 
-constexpr char kAggregateMethod[] = "/fanout.gateway.v1.Gateway/Aggregate";
 // Flow control: each stream may have this much unacknowledged on either
 // side (and so buffered here). A connection's window is credited as DATA
 // arrives, a stream's only once the other side has taken it: a caller (or
@@ -46,8 +47,7 @@ constexpr char kAggregateMethod[] = "/fanout.gateway.v1.Gateway/Aggregate";
 constexpr int32_t kStreamWindow = 64 * 1024;
 constexpr int32_t kConnectionWindow = 1024 * 1024;
 // How long a backend may take to accept a connection.
-constexpr std::chrono::seconds kConnectTimeout(5);
-constexpr absl::Duration kConnectTimeoutAbsl = absl::Seconds(5);
+constexpr absl::Duration kConnectTimeout = absl::Seconds(5);
 // How long a caller's connection may stay open with no call on it (and
 // how long one may take to start speaking HTTP/2).
 constexpr std::chrono::minutes kIdleTimeout(5);
@@ -134,24 +134,21 @@ std::string TimeoutValue(absl::Duration timeout) {
   return absl::StrCat(std::min<int64_t>(ms / 1000, 99'999'999), "S");
 }
 
-// "host:port" from a backend target as gRPC takes one: "dns:///orders:50051",
-// "dns:orders:50051", "ipv4:10.0.0.7:50051" or "orders:50051".
-absl::StatusOr<std::pair<std::string, std::string>> HostAndPort(absl::string_view target) {
+// Host and port of a backend target as gRPC takes one: "dns:///orders:50051",
+// "dns:orders:50051", "ipv4:10.0.0.7:50051" or "orders:50051" (not unix:
+// sockets, nor lists of addresses).
+absl::StatusOr<std::pair<std::string, int>> HostAndPort(absl::string_view target) {
   absl::string_view rest = target;
   if (!absl::ConsumePrefix(&rest, "dns:///")) {
     (void)(absl::ConsumePrefix(&rest, "dns:") || absl::ConsumePrefix(&rest, "ipv4:") ||
            absl::ConsumePrefix(&rest, "ipv6:"));
   }
-  size_t colon = rest.rfind(':');
   if (absl::StartsWith(target, "unix:") || absl::StrContains(rest, ",") ||
-      colon == absl::string_view::npos || colon == 0 || colon + 1 == rest.size() ||
-      absl::StrContains(rest.substr(0, colon), "/")) {
+      absl::StrContains(rest, "/")) {
     return absl::InvalidArgumentError(absl::StrCat(
         "target \"", target, "\" is not host:port (the relay takes dns:/// and ipv4: targets)"));
   }
-  absl::string_view host = rest.substr(0, colon);
-  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
-  return std::make_pair(std::string(host), std::string(rest.substr(colon + 1)));
+  return http_internal::SplitHostPort(rest);
 }
 
 }  // namespace
@@ -479,7 +476,7 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
   }
   const int hops = HopsOf(HeaderValue(call.request, kHopsKey));
   FANOUT_RETURN_IF_ERROR(CheckHops(hops, method));
-  if (relay_.routed_.contains(method)) {
+  if (relay_.door_.ServesItself(method)) {
     return absl::UnimplementedError(absl::StrCat(
         "method ", method, ": a method of the gateway itself; call it on the gRPC door"));
   }
@@ -498,9 +495,13 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
                          HeaderValue(call.request, state.auth().api_key_header()), &challenge);
   if (!challenge.empty()) refusal->emplace_back("www-authenticate", std::move(challenge));
   if (!identity.ok()) return identity.status();
-  absl::StatusOr<ServiceProxy::Admitted> admitted =
-      relay_.proxy_.Admit(method, call.telemetry->span().get());
-  if (!admitted.ok()) return admitted.status();
+  absl::StatusOr<ServiceProxy::Admitted> admitted = relay_.proxy_.Admit(method);
+  if (!admitted.ok()) {
+    if (absl::IsUnavailable(admitted.status())) {
+      GatewayState::NoteShed(call.telemetry->span().get(), method);
+    }
+    return admitted.status();
+  }
   call.ticket = std::move(admitted->ticket);
 
   // The deadline: the caller's, or for a unary call the gateway's default.
@@ -640,24 +641,24 @@ ssize_t GrpcRelay::ClientSide::ReadData(int32_t id, uint8_t* buf, size_t length,
 // --- BackendSide ------------------------------------------------------------
 
 void GrpcRelay::BackendSide::Connect() {
-  absl::StatusOr<std::pair<std::string, std::string>> host_port = HostAndPort(address_);
+  absl::StatusOr<std::pair<std::string, int>> host_port = HostAndPort(address_);
   if (!host_port.ok()) {  // Checked at Start: only a test's address gets here.
     FANOUT_LOG(ERROR) << "relay: backend \"" << name_ << "\": " << host_port.status().message();
     return Close();
   }
   authority_ = absl::StrCat(host_port->first, ":", host_port->second);
   // A backend that neither answers nor refuses holds its calls no longer.
-  connect_timer_.expires_after(kConnectTimeout);
+  connect_timer_.expires_after(absl::ToChronoNanoseconds(kConnectTimeout));
   connect_timer_.async_wait([self = std::static_pointer_cast<BackendSide>(shared_from_this())](
                                 boost::system::error_code aborted) {
     if (aborted || self->connected_) return;
     FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" (" << self->address_
-                        << "): no connection within " << absl::FormatDuration(kConnectTimeoutAbsl);
+                        << "): no connection within " << absl::FormatDuration(kConnectTimeout);
     self->Close();
   });
   resolver_.emplace(socket().get_executor());
   resolver_->async_resolve(
-      host_port->first, host_port->second,
+      host_port->first, std::to_string(host_port->second),
       [self = std::static_pointer_cast<BackendSide>(shared_from_this())](
           boost::system::error_code error, tcp::resolver::results_type endpoints) {
         if (self->closed()) return;
@@ -855,12 +856,9 @@ struct GrpcRelay::Listener {
   tcp::acceptor acceptor;
 };
 
-GrpcRelay::GrpcRelay(GatewayState& state, ServiceProxy& proxy, Options options)
-    : state_(state), proxy_(proxy), options_(std::move(options)) {
-  for (const CompiledRoute& route : state_.routes()) {
-    if (!route.grpc_method.empty()) routed_.insert(route.grpc_method);
-  }
-  routed_.insert(kAggregateMethod);
+GrpcRelay::GrpcRelay(GatewayState& state, const GrpcDoor& door, ServiceProxy& proxy,
+                     Options options)
+    : state_(state), door_(door), proxy_(proxy), options_(std::move(options)) {
   if (!options_.backend_address) {
     options_.backend_address = [this](const std::string& name) {
       auto it = state_.backend_configs().find(name);
@@ -873,7 +871,7 @@ GrpcRelay::~GrpcRelay() { Stop(); }
 
 absl::Status GrpcRelay::Start() {
   for (const auto& [name, backend] : state_.backend_configs()) {
-    if (!backend.tls().cert_file().empty() || !backend.tls().ca_file().empty()) {
+    if (TlsOptionsFromConfig(backend.tls()).enabled()) {
       return absl::InvalidArgumentError(
           absl::StrCat("gateway.grpc_relay_address: backend \"", name,
                        "\" uses TLS, which the relay does not speak; proxy it on the gRPC door"));
@@ -883,24 +881,23 @@ absl::Status GrpcRelay::Start() {
           absl::StrCat("gateway.grpc_relay_address: backend \"", name, "\": ", parsed.message()));
     }
   }
-  absl::StatusOr<std::pair<std::string, std::string>> host_port = HostAndPort(options_.address);
-  int port = 0;
-  if (!host_port.ok() || !absl::SimpleAtoi(host_port->second, &port) || port < 0 || port > 65535) {
+  absl::StatusOr<std::pair<std::string, int>> host_port =
+      http_internal::SplitHostPort(options_.address);
+  if (!host_port.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("gateway.grpc_relay_address: \"", options_.address, "\" is not host:port"));
+        absl::StrCat("gateway.grpc_relay_address: ", host_port.status().message()));
   }
   boost::system::error_code error;
-  std::string host = host_port->first == "*" ? "0.0.0.0" : host_port->first;
-  boost::asio::ip::address ip = boost::asio::ip::make_address(host, error);
+  boost::asio::ip::address ip = boost::asio::ip::make_address(host_port->first, error);
   if (error) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("gateway.grpc_relay_address: \"", host, "\" is not an IP address"));
+    return absl::InvalidArgumentError(absl::StrCat("gateway.grpc_relay_address: \"",
+                                                   host_port->first, "\" is not an IP address"));
   }
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
     workers_.push_back(std::make_unique<Worker>());
   }
   listener_ = std::make_unique<Listener>(workers_[0]->io);
-  tcp::endpoint endpoint(ip, static_cast<uint16_t>(port));
+  tcp::endpoint endpoint(ip, static_cast<uint16_t>(host_port->second));
   tcp::acceptor& acceptor = listener_->acceptor;
   acceptor.open(endpoint.protocol(), error);
   if (!error) acceptor.set_option(tcp::acceptor::reuse_address(true), error);

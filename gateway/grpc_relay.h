@@ -4,7 +4,7 @@
 // they come, without ending the call in gRPC core and making it again: about
 // half the CPU per call of the proxy on the gRPC door (bench/README.md).
 //
-//   GrpcRelay relay(state, proxy, {.address = "0.0.0.0:8443", .threads = 2});
+//   GrpcRelay relay(state, door, proxy, {.address = "0.0.0.0:8443", .threads = 2});
 //   FANOUT_RETURN_IF_ERROR(relay.Start());
 //   ... relay.BeginDrain(); relay.AwaitDrained(deadline); relay.Stop();
 //
@@ -37,13 +37,13 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "gateway/gateway_state.h"
+#include "gateway/grpc_door.h"
 #include "gateway/service_proxy.h"
 
 namespace fanout::gateway {
@@ -63,8 +63,9 @@ class GrpcRelay {
     std::function<std::string(const std::string& backend)> backend_address;
   };
 
-  // `state` and `proxy` must outlive the relay.
-  GrpcRelay(GatewayState& state, ServiceProxy& proxy, Options options);
+  // `state`, `door` (which says what is not relayed) and `proxy` must
+  // outlive the relay.
+  GrpcRelay(GatewayState& state, const GrpcDoor& door, ServiceProxy& proxy, Options options);
   ~GrpcRelay();  // Stop()
 
   // Listens: INVALID_ARGUMENT naming what the relay cannot serve (TLS, an
@@ -89,12 +90,12 @@ class GrpcRelay {
   void Drain();  // BeginDrain's work.
 
   GatewayState& state_;
+  const GrpcDoor& door_;
   ServiceProxy& proxy_;
   Options options_;
   std::vector<std::unique_ptr<Worker>> workers_;
   struct Listener;
   std::unique_ptr<Listener> listener_;
-  std::set<std::string> routed_;        // Methods the gRPC door serves itself.
   const RouteAuthPolicy proxy_auth_{};  // gateway.auth.default_mode
   std::atomic<uint32_t> next_worker_{0};
   std::atomic<uint32_t> next_address_{0};  // Of a backend's, for its next connection.

@@ -11,8 +11,7 @@ ServiceProxy::ServiceProxy(GatewayState& state, Options options)
       local_services_(std::move(options.local_services)),
       stream_admission_(options.max_streams) {}
 
-absl::StatusOr<ServiceProxy::Admitted> ServiceProxy::Admit(const std::string& method,
-                                                           trace::Span* span) {
+absl::StatusOr<ServiceProxy::Admitted> ServiceProxy::Admit(const std::string& method) {
   std::string service = ServiceOf(method);
   if (local_services_.contains(service)) {
     return absl::UnimplementedError(absl::StrCat("method ", method, ": this node serves ", service,
@@ -30,7 +29,6 @@ absl::StatusOr<ServiceProxy::Admitted> ServiceProxy::Admit(const std::string& me
   std::optional<AdmissionLimiter::Ticket> ticket =
       unary ? state_.admission().TryAdmit() : stream_admission_.TryAdmit();
   if (!ticket) {
-    GatewayState::NoteShed(span, method);
     return absl::UnavailableError(unary ? "gateway overloaded: retry later"
                                         : "gateway at its limit of proxied streams "
                                           "(gateway.max_streams): retry later");
@@ -39,8 +37,14 @@ absl::StatusOr<ServiceProxy::Admitted> ServiceProxy::Admit(const std::string& me
 }
 
 Task<absl::Status> ServiceProxy::Serve(GenericCall& call, std::optional<Identity> identity) {
-  absl::StatusOr<Admitted> admitted = Admit(call.method(), (co_await CurrentContext()).span.get());
-  if (!admitted.ok()) co_return admitted.status();
+  absl::StatusOr<Admitted> admitted = Admit(call.method());
+  if (!admitted.ok()) {
+    // The call's context only when shed: copying it costs every call.
+    if (absl::IsUnavailable(admitted.status())) {
+      GatewayState::NoteShed((co_await CurrentContext()).span.get(), call.method());
+    }
+    co_return admitted.status();
+  }
   // The caller's identity rides on a copy of the options; anonymous calls share them.
   const ProxyOptions* options = &state_.proxy_options();
   ProxyOptions with_identity;

@@ -53,13 +53,13 @@ class ServiceProxy {
   // backend serving its service and a slot (the gateway's for a unary
   // method it has a descriptor for, else one of max_streams). UNIMPLEMENTED
   // when this node serves the service or no backend does; UNAVAILABLE when
-  // shed (noted on `span`, null: untraced).
+  // shed (the door notes that on its span: GatewayState::NoteShed).
   struct Admitted {
     std::string backend;
     bool unary = false;
     AdmissionLimiter::Ticket ticket;
   };
-  absl::StatusOr<Admitted> Admit(const std::string& method, trace::Span* span);
+  absl::StatusOr<Admitted> Admit(const std::string& method);
 
  private:
   // Holds `ticket` until the backend has answered.

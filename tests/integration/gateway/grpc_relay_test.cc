@@ -41,9 +41,10 @@ class GrpcRelayTest : public testing::GatewayStateTest {
     relay_.reset();
     MakeState(yaml);
     proxy_ = std::make_unique<ServiceProxy>(*state_, std::move(proxy));
+    door_ = std::make_unique<GrpcDoor>(*state_, *proxy_);
     if (backend.empty()) backend = absl::StrCat("127.0.0.1:", backend_.port());
     relay_ = std::make_unique<GrpcRelay>(
-        *state_, *proxy_,
+        *state_, *door_, *proxy_,
         GrpcRelay::Options{.address = "127.0.0.1:0",
                            .threads = 2,
                            .backend_address = [this, backend](const std::string&) {
@@ -66,6 +67,7 @@ class GrpcRelayTest : public testing::GatewayStateTest {
   }
 
   std::unique_ptr<ServiceProxy> proxy_;
+  std::unique_ptr<GrpcDoor> door_;
   std::unique_ptr<GrpcRelay> relay_;
   std::shared_ptr<grpc::Channel> channel_;
 };
