@@ -1,5 +1,7 @@
 #include "services/orders/orders_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -74,7 +76,8 @@ class SqliteOrdersStore final : public OrdersStore {
           auto rows, db_->Query(absl::StrCat("SELECT ", kColumns,
                                              " FROM orders WHERE user_id = ? AND sequence > ?"
                                              " ORDER BY sequence LIMIT ?"),
-                                {c.user_id, c.after_sequence, int64_t{limit_per_user}}));
+                                {c.user_id, c.after_sequence,
+                                 std::min(c.limit, int64_t{limit_per_user})}));
       for (v1::Order& o : FromRows(rows)) orders.push_back(std::move(o));
     }
     return orders;
@@ -163,24 +166,28 @@ class PostgresOrdersStore final : public OrdersStore {
 
   absl::StatusOr<std::vector<v1::Order>> After(const std::vector<Cursor>& cursors,
                                                int limit_per_user) override {
-    // One round trip for every watched user: an index range scan each.
+    // One round trip for every watched user: an index range scan each,
+    // at most as long as the user's watchers have room.
     static constexpr PgStatement kAfter{
         "orders_after",
         "SELECT o.id, o.user_id, o.item, o.quantity, o.amount_cents, o.created_unix_ms,"
-        " o.sequence FROM unnest($1::bigint[], $2::bigint[]) AS w(user_id, after_sequence)"
+        " o.sequence FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
+        "  AS w(user_id, after_sequence, room)"
         " CROSS JOIN LATERAL (SELECT * FROM orders WHERE orders.user_id = w.user_id"
-        "  AND orders.sequence > w.after_sequence ORDER BY sequence LIMIT $3) o"
+        "  AND orders.sequence > w.after_sequence ORDER BY sequence LIMIT w.room) o"
         " ORDER BY o.user_id, o.sequence"};
     if (cursors.empty()) return std::vector<v1::Order>{};
-    std::vector<std::string> users, afters;
+    std::vector<std::string> users, afters, limits;
     for (const Cursor& c : cursors) {
       users.push_back(absl::StrCat(c.user_id));
       afters.push_back(absl::StrCat(c.after_sequence));
+      limits.push_back(absl::StrCat(std::min(c.limit, int64_t{limit_per_user})));
     }
+    auto array = [](const std::vector<std::string>& v) {
+      return absl::StrCat("{", absl::StrJoin(v, ","), "}");
+    };
     FANOUT_ASSIGN_OR_RETURN(auto rows,
-                            db_->Query(kAfter, {absl::StrCat("{", absl::StrJoin(users, ","), "}"),
-                                                absl::StrCat("{", absl::StrJoin(afters, ","), "}"),
-                                                int64_t{limit_per_user}}));
+                            db_->Query(kAfter, {array(users), array(afters), array(limits)}));
     return FromRows(rows);
   }
 

@@ -36,13 +36,14 @@ class OrdersStore {
   virtual absl::StatusOr<std::vector<v1::Order>> Recent(int64_t user_id, int limit) = 0;
 
   // Where a watch of one user has got to: it has seen orders up to
-  // `after_sequence`.
+  // `after_sequence`, and has room for `limit` more.
   struct Cursor {
     int64_t user_id;
     int64_t after_sequence;
+    int64_t limit;
   };
   // Each cursor's user's orders after its sequence, oldest first, at most
-  // `limit_per_user` each. Per-user sequences commit in order (each user's
+  // its `limit` and `limit_per_user` each. Per-user sequences commit in order (each user's
   // writers are serialised until commit), so reading from a cursor misses
   // none: WatchOrders polls this where other processes write too.
   virtual absl::StatusOr<std::vector<v1::Order>> After(const std::vector<Cursor>& cursors,

@@ -35,19 +35,31 @@ void WatchHub::Publish(const v1::Order& order) {
 }
 
 std::vector<OrdersStore::Cursor> WatchHub::Cursors() const {
-  absl::flat_hash_map<int64_t, int64_t> lowest;
+  // Per user: the lowest sequence its watchers have seen, and the most room
+  // any of them has. A watcher the poll then overfills has fallen behind
+  // another of the same user's, not behind the poll.
+  absl::flat_hash_map<int64_t, OrdersStore::Cursor> cursors;
   {
     MutexLock lock(&mu_);
     for (const auto& w : watchers_) {
       if (w->user_id == 0 || w->overflowed.load()) continue;
-      auto [it, added] = lowest.try_emplace(w->user_id, w->last_sequence);
-      if (!added) it->second = std::min(it->second, w->last_sequence);
+      const auto room = static_cast<int64_t>(w->queue.capacity() - w->queue.size());
+      auto [it, added] = cursors.try_emplace(w->user_id, OrdersStore::Cursor{
+                                                             .user_id = w->user_id,
+                                                             .after_sequence = w->last_sequence,
+                                                             .limit = room,
+                                                         });
+      if (added) continue;
+      it->second.after_sequence = std::min(it->second.after_sequence, w->last_sequence);
+      it->second.limit = std::max(it->second.limit, room);
     }
   }
-  std::vector<OrdersStore::Cursor> cursors;
-  cursors.reserve(lowest.size());
-  for (const auto& [user, after] : lowest) cursors.push_back({user, after});
-  return cursors;
+  std::vector<OrdersStore::Cursor> out;
+  out.reserve(cursors.size());
+  for (const auto& [user, cursor] : cursors) {
+    if (cursor.limit > 0) out.push_back(cursor);  // Full: it waits a poll.
+  }
+  return out;
 }
 
 size_t WatchHub::size() const {

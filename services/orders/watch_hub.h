@@ -46,7 +46,10 @@ class WatchHub {
   // and marked overflowed.
   void Publish(const v1::Order& order);
   // Each watched user (not everyone's watchers) with the lowest sequence its
-  // watchers have seen: where a poll of the store picks up.
+  // watchers have seen, where a poll of the store picks up, and the most
+  // room any of them has left, what the poll may bring. A user whose
+  // watchers are all full is left out: a burst waits for the watch to
+  // drain instead of closing a watch that is merely slower than the poll.
   std::vector<OrdersStore::Cursor> Cursors() const;
   size_t size() const;
 

@@ -36,8 +36,8 @@ class WatchPoller {
   struct Options {
     absl::Duration interval = absl::Milliseconds(50);
     // Orders of one user per poll; a user with more gets the rest at the
-    // next. At most a watcher's buffer, so a burst waits a poll instead of
-    // closing a watch that keeps up.
+    // next. Each poll brings a user at most the room its watchers have
+    // (WatchHub::Cursors), so a burst waits instead of closing a watch.
     int limit_per_user = 64;
   };
   WatchPoller(OrdersStore* store, WatchHub* hub, Options options);

@@ -443,6 +443,35 @@ TEST(WatchHubTest, ASlowWatcherIsDroppedNotBuffered) {
   EXPECT_EQ(slow->queue.size(), 2u);  // Memory stays at the buffer's bound.
 }
 
+// A poll brings a user at most the room its roomiest watcher has, and
+// nothing while all of them are full: a burst waits for a slow watch
+// instead of closing it.
+TEST(WatchHubTest, APollBringsAtMostTheRoomTheWatchersHave) {
+  WatchHub hub(4);
+  auto a = hub.Add(1), b = hub.Add(1), c = hub.Add(2);
+  auto order = [](int64_t user, int64_t sequence) {
+    v1::Order o;
+    o.set_user_id(user);
+    o.set_sequence(sequence);
+    return o;
+  };
+  auto limits = [&] {
+    std::map<int64_t, int64_t> at;
+    for (const auto& cursor : hub.Cursors()) at[cursor.user_id] = cursor.limit;
+    return at;
+  };
+  EXPECT_EQ(limits(), (std::map<int64_t, int64_t>{{1, 4}, {2, 4}}));
+  for (int64_t s = 1; s <= 4; ++s) hub.Publish(order(2, s));
+  EXPECT_EQ(limits(), (std::map<int64_t, int64_t>{{1, 4}}));  // 2's only watcher is full.
+  ASSERT_TRUE(c->queue.TryReceive().has_value());
+  EXPECT_EQ(limits(), (std::map<int64_t, int64_t>{{1, 4}, {2, 1}}));
+  for (int64_t s = 1; s <= 3; ++s) hub.Publish(order(1, s));
+  ASSERT_TRUE(a->queue.TryReceive().has_value());
+  ASSERT_TRUE(a->queue.TryReceive().has_value());
+  EXPECT_EQ(limits()[1], 3);  // a has drained two, b none: the roomier one counts.
+  EXPECT_FALSE(a->overflowed.load() || b->overflowed.load() || c->overflowed.load());
+}
+
 TEST(WatchHubTest, EachWatcherGetsAnOrderOncePastWhereItStarted) {
   WatchHub hub(8);
   auto early = hub.Add(1, 0), late = hub.Add(1, 2), other = hub.Add(2, 5);
