@@ -73,11 +73,11 @@ class SqliteOrdersStore final : public OrdersStore {
     std::vector<v1::Order> orders;
     for (const Cursor& c : cursors) {
       FANOUT_ASSIGN_OR_RETURN(
-          auto rows, db_->Query(absl::StrCat("SELECT ", kColumns,
-                                             " FROM orders WHERE user_id = ? AND sequence > ?"
-                                             " ORDER BY sequence LIMIT ?"),
-                                {c.user_id, c.after_sequence,
-                                 std::min(c.limit, int64_t{limit_per_user})}));
+          auto rows,
+          db_->Query(absl::StrCat("SELECT ", kColumns,
+                                  " FROM orders WHERE user_id = ? AND sequence > ?"
+                                  " ORDER BY sequence LIMIT ?"),
+                     {c.user_id, c.after_sequence, std::min(c.limit, int64_t{limit_per_user})}));
       for (v1::Order& o : FromRows(rows)) orders.push_back(std::move(o));
     }
     return orders;
