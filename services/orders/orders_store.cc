@@ -1,7 +1,5 @@
 #include "services/orders/orders_store.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -68,16 +66,14 @@ class SqliteOrdersStore final : public OrdersStore {
     return FromRows(rows);
   }
 
-  absl::StatusOr<std::vector<v1::Order>> After(const std::vector<Cursor>& cursors,
-                                               int limit_per_user) override {
+  absl::StatusOr<std::vector<v1::Order>> After(const std::vector<Cursor>& cursors) override {
     std::vector<v1::Order> orders;
     for (const Cursor& c : cursors) {
       FANOUT_ASSIGN_OR_RETURN(
-          auto rows,
-          db_->Query(absl::StrCat("SELECT ", kColumns,
-                                  " FROM orders WHERE user_id = ? AND sequence > ?"
-                                  " ORDER BY sequence LIMIT ?"),
-                     {c.user_id, c.after_sequence, std::min(c.limit, int64_t{limit_per_user})}));
+          auto rows, db_->Query(absl::StrCat("SELECT ", kColumns,
+                                             " FROM orders WHERE user_id = ? AND sequence > ?"
+                                             " ORDER BY sequence LIMIT ?"),
+                                {c.user_id, c.after_sequence, c.limit}));
       for (v1::Order& o : FromRows(rows)) orders.push_back(std::move(o));
     }
     return orders;
@@ -164,8 +160,7 @@ class PostgresOrdersStore final : public OrdersStore {
     return FromRows(rows);
   }
 
-  absl::StatusOr<std::vector<v1::Order>> After(const std::vector<Cursor>& cursors,
-                                               int limit_per_user) override {
+  absl::StatusOr<std::vector<v1::Order>> After(const std::vector<Cursor>& cursors) override {
     // One round trip for every watched user: an index range scan each,
     // at most as long as the user's watchers have room.
     static constexpr PgStatement kAfter{
@@ -181,7 +176,7 @@ class PostgresOrdersStore final : public OrdersStore {
     for (const Cursor& c : cursors) {
       users.push_back(absl::StrCat(c.user_id));
       afters.push_back(absl::StrCat(c.after_sequence));
-      limits.push_back(absl::StrCat(std::min(c.limit, int64_t{limit_per_user})));
+      limits.push_back(absl::StrCat(c.limit));
     }
     auto array = [](const std::vector<std::string>& v) {
       return absl::StrCat("{", absl::StrJoin(v, ","), "}");

@@ -43,11 +43,10 @@ class OrdersStore {
     int64_t limit;
   };
   // Each cursor's user's orders after its sequence, oldest first, at most
-  // its `limit` and `limit_per_user` each. Per-user sequences commit in order (each user's
-  // writers are serialised until commit), so reading from a cursor misses
-  // none: WatchOrders polls this where other processes write too.
-  virtual absl::StatusOr<std::vector<v1::Order>> After(const std::vector<Cursor>& cursors,
-                                                       int limit_per_user) = 0;
+  // its `limit`. Per-user sequences commit in order (each user's writers are
+  // serialised until commit), so reading from a cursor misses none:
+  // WatchOrders polls this where other processes write too.
+  virtual absl::StatusOr<std::vector<v1::Order>> After(const std::vector<Cursor>& cursors) = 0;
   // True when other processes write this store too (PostgreSQL): a watch
   // then reads new orders from the store (After) instead of hearing of
   // this process's writes.

@@ -1,5 +1,7 @@
 #include "services/orders/watch_poller.h"
 
+#include <algorithm>
+
 #include "node/base/log.h"
 
 namespace fanout::orders {
@@ -42,7 +44,10 @@ absl::Status WatchPoller::PollOnce() {
   std::vector<OrdersStore::Cursor> cursors = hub_->Cursors();
   if (cursors.empty()) return absl::OkStatus();
   polls_.fetch_add(1, std::memory_order_relaxed);
-  absl::StatusOr<std::vector<v1::Order>> orders = store_->After(cursors, options_.limit_per_user);
+  for (OrdersStore::Cursor& c : cursors) {
+    c.limit = std::min(c.limit, int64_t{options_.limit_per_user});
+  }
+  absl::StatusOr<std::vector<v1::Order>> orders = store_->After(cursors);
   if (!orders.ok()) return orders.status();
   for (const v1::Order& order : *orders) hub_->Publish(order);
   return absl::OkStatus();
