@@ -51,6 +51,8 @@ constexpr absl::Duration kConnectTimeout = absl::Seconds(5);
 // How long a caller's connection may stay open with no call on it (and
 // how long one may take to start speaking HTTP/2).
 constexpr std::chrono::minutes kIdleTimeout(5);
+// How long a refusal waits for the rest of the caller's request (Begin).
+constexpr std::chrono::seconds kRefusalWait(1);
 
 // A name/value pair for nghttp2 (which copies both on submit).
 nghttp2_nv Nv(std::string_view name, std::string_view value) {
@@ -173,6 +175,7 @@ struct GrpcRelay::Call {
   bool head_sent = false;  // Response HEADERS submitted to the client.
   bool finished = false;   // `trailers` are final.
   bool trailers_sent = false;
+  bool refusal_waits = false;  // Refused; answered at the caller's END_STREAM.
   std::optional<AdmissionLimiter::Ticket> ticket;
   std::unique_ptr<ServerCallTelemetry> telemetry;
   boost::asio::steady_timer deadline;
@@ -328,7 +331,7 @@ class GrpcRelay::ClientSide : public H2Session {
   void OnClosed() override;
 
   // The checks, then the backend: the call is on its way, or answered.
-  void Begin(Call& call);
+  void Begin(Call& call, bool client_done);
   absl::Status Relay(Call& call, MetadataList* refusal_trailers);
   // Closes the connection after kIdleTimeout without a call (re-armed as
   // its last call ends).
@@ -387,9 +390,16 @@ int GrpcRelay::ClientSide::OnHeader(const nghttp2_frame& frame, std::string_view
 int GrpcRelay::ClientSide::OnFrameRecv(const nghttp2_frame& frame) {
   Call* call = Find(frame.hd.stream_id);
   if (call == nullptr) return 0;
-  if (frame.hd.type == NGHTTP2_HEADERS && frame.headers.cat == NGHTTP2_HCAT_REQUEST) Begin(*call);
-  if ((frame.hd.type == NGHTTP2_DATA || frame.hd.type == NGHTTP2_HEADERS) &&
-      (frame.hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+  const bool ends = (frame.hd.type == NGHTTP2_DATA || frame.hd.type == NGHTTP2_HEADERS) &&
+                    (frame.hd.flags & NGHTTP2_FLAG_END_STREAM);
+  if (frame.hd.type == NGHTTP2_HEADERS && frame.headers.cat == NGHTTP2_HCAT_REQUEST) {
+    Begin(*call, ends);
+  } else if (ends && call->refusal_waits) {
+    call->refusal_waits = false;
+    call->deadline.cancel();
+    AnswerOnly(*call);
+  }
+  if (ends) {
     call->client_done = true;
     if (call->backend_id != 0) call->backend->Resume(call->backend_id);
   }
@@ -447,7 +457,7 @@ void GrpcRelay::ClientSide::Forget(std::unique_ptr<Call> call) {
   relay_.calls_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void GrpcRelay::ClientSide::Begin(Call& call) {
+void GrpcRelay::ClientSide::Begin(Call& call, bool client_done) {
   MetadataList refusal;
   absl::Status relayed = Relay(call, &refusal);
   if (relayed.ok()) return;
@@ -455,7 +465,24 @@ void GrpcRelay::ClientSide::Begin(Call& call) {
   absl::c_move(refusal, std::back_inserter(call.trailers));
   call.finished = true;
   call.ticket.reset();
-  AnswerOnly(call);
+  if (client_done) {
+    AnswerOnly(call);
+    return;
+  }
+  // The refusal waits for the caller's END_STREAM (its DATA is dropped), at
+  // most kRefusalWait: a refusal that cuts a request short resets its stream,
+  // and some clients (curl) fail a call whose stream closed while they were
+  // still sending, refusal and all.
+  call.refusal_waits = true;
+  call.deadline.expires_after(kRefusalWait);
+  call.deadline.async_wait(
+      [self = shared_from_this(), this, id = call.id](boost::system::error_code error) {
+        if (error) return;
+        if (Call* call = Find(id); call != nullptr && call->refusal_waits) {
+          call->refusal_waits = false;
+          AnswerOnly(*call);
+        }
+      });
 }
 
 absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
