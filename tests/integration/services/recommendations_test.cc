@@ -168,8 +168,12 @@ TEST_F(HeavyRecommendationsTest, OtherCallsAnswerWhileScoringWaitsForTheOffloadT
     };
     auto echo = [&]() -> Task<absl::Status> {
       absl::Cleanup open_the_gate = [&] { gate.Notify(); };  // However this ends.
-      // Wait until the scoring is queued for the Offload thread.
-      while (cpu_pool_.queue_depth() == 0 && order_of_completion.empty()) {
+      // Wait until the thread is held and the scoring is queued behind it.
+      // A queued job alone is not enough: it may be the holding job itself,
+      // not yet started, and opening the gate before it runs would let it
+      // finish unseen by `recommend`, which would then wait forever.
+      while ((cpu_pool_.running() == 0 || cpu_pool_.queue_depth() == 0) &&
+             order_of_completion.empty()) {
         FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Microseconds(200)));
       }
       lab::v1::EchoRequest r;
