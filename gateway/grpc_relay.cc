@@ -9,10 +9,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
 #include <thread>
+#include <tuple>
 #include <utility>  // Before Asio: Boost 1.74 with g++ 12 needs std::exchange.
 
 #include "absl/algorithm/container.h"
@@ -20,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gateway/h2_session.h"
 #include "gateway/proxy_metadata.h"
@@ -48,6 +51,18 @@ constexpr int32_t kStreamWindow = 64 * 1024;
 constexpr int32_t kConnectionWindow = 1024 * 1024;
 // How long a backend may take to accept a connection.
 constexpr absl::Duration kConnectTimeout = absl::Seconds(5);
+// A backend's connections (BackendPool): at most this many to one address
+// on one worker; an address that failed is dialled again after a backoff
+// from the first to the last; a name is resolved again this often while
+// calls come, and sooner after a connection failed, not more often than
+// the minimum; a call tries at most this many connections that do not
+// come up.
+constexpr size_t kConnectionsPerAddress = 4;
+constexpr absl::Duration kFirstBackoff = absl::Milliseconds(250);
+constexpr absl::Duration kLastBackoff = absl::Seconds(5);
+constexpr absl::Duration kResolveInterval = absl::Seconds(30);
+constexpr absl::Duration kMinResolveInterval = absl::Seconds(1);
+constexpr int kMaxDials = 3;
 // How long a caller's connection may stay open with no call on it (and
 // how long one may take to start speaking HTTP/2).
 constexpr std::chrono::minutes kIdleTimeout(5);
@@ -136,21 +151,51 @@ std::string TimeoutValue(absl::Duration timeout) {
   return absl::StrCat(std::min<int64_t>(ms / 1000, 99'999'999), "S");
 }
 
-// Host and port of a backend target as gRPC takes one: "dns:///orders:50051",
-// "dns:orders:50051", "ipv4:10.0.0.7:50051" or "orders:50051" (not unix:
-// sockets, nor lists of addresses).
-absl::StatusOr<std::pair<std::string, int>> HostAndPort(absl::string_view target) {
+// A backend's target as the relay dials it: a name to resolve, or the
+// addresses themselves.
+struct BackendTarget {
+  std::string host;  // To resolve; empty when `addresses` are given.
+  int port = 0;
+  std::vector<tcp::endpoint> addresses;
+};
+
+// A backend target as gRPC takes one: "dns:///orders:50051",
+// "dns:orders:50051" or "orders:50051", a name to resolve; or addresses,
+// "ipv4:10.0.0.7:50051,10.0.0.8:50051" and "ipv6:[fd00::7]:50051" (not
+// unix: sockets).
+absl::StatusOr<BackendTarget> ParseTarget(absl::string_view target) {
   absl::string_view rest = target;
-  if (!absl::ConsumePrefix(&rest, "dns:///")) {
-    (void)(absl::ConsumePrefix(&rest, "dns:") || absl::ConsumePrefix(&rest, "ipv4:") ||
-           absl::ConsumePrefix(&rest, "ipv6:"));
+  BackendTarget parsed;
+  if (absl::ConsumePrefix(&rest, "ipv4:") || absl::ConsumePrefix(&rest, "ipv6:")) {
+    for (absl::string_view one : absl::StrSplit(rest, ',')) {
+      absl::StatusOr<std::pair<std::string, int>> host_port = http_internal::SplitHostPort(one);
+      boost::system::error_code error;
+      boost::asio::ip::address ip;
+      if (host_port.ok()) ip = boost::asio::ip::make_address(host_port->first, error);
+      if (!host_port.ok() || error) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("target \"", target, "\": \"", one, "\" is not an IP address and port"));
+      }
+      parsed.addresses.emplace_back(ip, static_cast<uint16_t>(host_port->second));
+    }
+    return parsed;
   }
+  if (!absl::ConsumePrefix(&rest, "dns:///")) (void)absl::ConsumePrefix(&rest, "dns:");
   if (absl::StartsWith(target, "unix:") || absl::StrContains(rest, ",") ||
       absl::StrContains(rest, "/")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "target \"", target, "\" is not host:port (the relay takes dns:/// and ipv4: targets)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("target \"", target,
+                     "\" is not host:port (the relay takes dns:///, ipv4: and ipv6: targets)"));
   }
-  return http_internal::SplitHostPort(rest);
+  FANOUT_ASSIGN_OR_RETURN(std::tie(parsed.host, parsed.port), http_internal::SplitHostPort(rest));
+  return parsed;
+}
+
+// "10.0.0.7:50051", "[fd00::7]:50051".
+std::string HostPort(const tcp::endpoint& endpoint) {
+  return endpoint.address().is_v6()
+             ? absl::StrCat("[", endpoint.address().to_string(), "]:", endpoint.port())
+             : absl::StrCat(endpoint.address().to_string(), ":", endpoint.port());
 }
 
 }  // namespace
@@ -163,7 +208,13 @@ struct GrpcRelay::Call {
   int32_t id = 0;  // On the client's connection.
   std::shared_ptr<BackendSide> backend;
   int32_t backend_id = 0;  // 0: not, or no longer, open on the backend.
-  MetadataList request;    // The caller's header section, as read.
+  std::string backend_name;
+  // The backend stream's header section, kept until a connection is up:
+  // a call on a connection that never connected goes on another (nothing
+  // of it reached the backend), at most kMaxDials times.
+  MetadataList backend_headers;
+  int dials = 0;
+  MetadataList request;  // The caller's header section, as read.
   size_t header_bytes = 0;
   bool oversized = false;           // The caller's header section is over the limit.
   size_t backend_header_bytes = 0;  // The backend's headers and trailers.
@@ -195,32 +246,54 @@ class GrpcRelay::Worker {
 
   boost::asio::io_context io{1};
   // Loop-affine (this worker's thread).
-  std::map<std::string, std::shared_ptr<BackendSide>> backends;
+  std::map<std::string, std::unique_ptr<BackendPool>> backends;
   std::set<ClientSide*> clients;
+  bool stopping = false;  // Stop is closing everything: no call dials again.
 
  private:
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
   std::thread thread_;
 };
 
-// A connection to one backend, shared by the calls of one worker.
+// A connection to one address of a backend, shared by calls of one worker.
 class GrpcRelay::BackendSide : public H2Session {
  public:
-  BackendSide(GrpcRelay& relay, Worker& worker, std::string name, std::string address)
+  // `authority`: ":authority" of its calls, "host:port" as a backend behind
+  // a proxy that routes by it expects.
+  BackendSide(GrpcRelay& relay, Worker& worker, std::string name, std::string authority)
       : H2Session(tcp::socket(worker.io), Role::kClient),
         relay_(relay),
+        worker_(worker),
         name_(std::move(name)),
-        address_(std::move(address)) {}
+        authority_(std::move(authority)) {}
 
-  // Resolves and connects; calls opened meanwhile wait in nghttp2's queue.
-  void Connect();
+  // Connects to the first of `addresses` that accepts; calls opened
+  // meanwhile wait in nghttp2's queue.
+  void Connect(const std::vector<tcp::endpoint>& addresses);
   // Whether a new call may go on this connection.
   bool usable() const {
-    return !closing() && nghttp2_session_check_request_allowed(session()) != 0;
+    return !closing() && !retired_ && nghttp2_session_check_request_allowed(session()) != 0;
   }
-  // Opens `call` here with `headers`: false (and the call unopened) when
-  // nghttp2 refuses.
-  bool Open(const std::shared_ptr<ClientSide>& client, Call& call, const MetadataList& headers);
+  bool connected() const { return connected_; }  // Ever: stays true once closed.
+  // The backend's SETTINGS_MAX_CONCURRENT_STREAMS: calls past it wait in
+  // nghttp2's queue for one to end. Unlimited until its SETTINGS come.
+  uint32_t max_streams() const {
+    return nghttp2_session_get_remote_settings(session(), NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  }
+  size_t open_calls() const { return open_.size(); }
+  // Where it connected (unspecified until then).
+  const tcp::endpoint& endpoint() const { return endpoint_; }
+  const std::string& authority() const { return authority_; }
+  // Takes no new call, and closes once its calls have ended (the address
+  // left the backend's).
+  void Retire() {
+    retired_ = true;
+    CloseIfRetiredAndIdle();
+  }
+
+  // Opens `call` here with its backend_headers: false (and the call
+  // unopened) when nghttp2 refuses.
+  bool Open(const std::shared_ptr<ClientSide>& client, Call& call);
   // Resets `backend_id` (the caller left, or the deadline passed); what it
   // had sent is acknowledged.
   void Reset(int32_t backend_id, uint32_t error_code);
@@ -236,9 +309,6 @@ class GrpcRelay::BackendSide : public H2Session {
     nghttp2_session_consume_stream(session(), backend_id, n);
     Flush();
   }
-  const std::string& address() const { return address_; }
-  // "host:port", as a backend behind a proxy that routes by it expects.
-  const std::string& authority() const { return authority_; }
 
  private:
   struct Open_ {
@@ -249,6 +319,20 @@ class GrpcRelay::BackendSide : public H2Session {
     auto it = open_.find(id);
     return it == open_.end() ? nullptr : &it->second;
   }
+  // The call is no longer open here.
+  Open_ Erase(std::map<int32_t, Open_>::iterator it) {
+    Open_ open = std::move(it->second);
+    open_.erase(it);
+    open.call->backend_id = 0;
+    CloseIfRetiredAndIdle();
+    return open;
+  }
+  void CloseIfRetiredAndIdle() {
+    if (!retired_ || !open_.empty() || closing()) return;
+    if (!connected_) return Close();  // Nothing to say goodbye on.
+    nghttp2_submit_goaway(session(), NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
+    CloseWhenWritten();
+  }
   int OnHeader(const nghttp2_frame& frame, std::string_view name, std::string_view value) override;
   int OnFrameRecv(const nghttp2_frame& frame) override;
   int OnDataChunk(int32_t id, const uint8_t* data, size_t length) override;
@@ -257,13 +341,65 @@ class GrpcRelay::BackendSide : public H2Session {
   void OnClosed() override;
 
   GrpcRelay& relay_;
+  Worker& worker_;
   const std::string name_;
-  const std::string address_;
-  std::string authority_;
+  const std::string authority_;
+  std::string address_;
+  tcp::endpoint endpoint_;
   std::map<int32_t, Open_> open_;  // By stream id here.
-  std::optional<tcp::resolver> resolver_;
   boost::asio::steady_timer connect_timer_{socket().get_executor()};
   bool connected_ = false;
+  bool retired_ = false;
+};
+
+// One worker's connections to one backend. round_robin (the default, as on
+// the gRPC door): a connection to each address the target resolves to, and
+// calls take them in turn; pick_first: one connection, to the first address
+// that accepts. Calls go on connections that are up, and on one still
+// connecting only when none is. A connection at its backend's
+// SETTINGS_MAX_CONCURRENT_STREAMS gets a sibling to the same address, up
+// to kConnectionsPerAddress; past them calls wait in nghttp2's queue. An
+// address whose connection fails is dialled again after a backoff (250 ms
+// doubling to 5 s). The name is resolved again every kResolveInterval
+// while calls come, and sooner (kMinResolveInterval) after a connection
+// fails or closes: pods that join are called, connections to those that
+// left close once their calls end.
+class GrpcRelay::BackendPool {
+ public:
+  BackendPool(GrpcRelay& relay, Worker& worker, std::string name, BackendTarget target,
+              bool pick_first);
+  ~BackendPool() { Close(); }
+  // The connection a new call goes on; nullptr when every address has
+  // failed and none is being dialled.
+  std::shared_ptr<BackendSide> Pick();
+  // Closes every connection (Stop).
+  void Close();
+
+ private:
+  struct Address {
+    std::vector<tcp::endpoint> endpoints;  // One; pick_first: every address, in order.
+    std::vector<std::shared_ptr<BackendSide>> connections;
+    absl::Duration backoff = absl::ZeroDuration();
+    absl::Time retry_at = absl::InfinitePast();
+  };
+  void Resolve();
+  void Resolved(std::vector<tcp::endpoint> endpoints);
+  std::shared_ptr<BackendSide> Dial(Address& address);
+  // Drops the connections that take no new call, noting failures.
+  void Prune(Address& address, absl::Time now);
+
+  GrpcRelay& relay_;
+  Worker& worker_;
+  const std::string name_;
+  const BackendTarget target_;
+  const bool pick_first_;
+  std::vector<Address> addresses_;  // Empty until the first resolution.
+  // Made before the first resolution: its calls wait for it to connect.
+  std::shared_ptr<BackendSide> pending_;
+  std::optional<tcp::resolver> resolver_;  // Set while resolving.
+  absl::Time resolved_at_ = absl::InfinitePast();
+  absl::Time resolve_after_ = absl::InfinitePast();  // When the next resolution is due.
+  size_t next_ = 0;                                  // Of addresses_, for round_robin.
 };
 
 // A caller's connection: its calls live here, by stream id.
@@ -310,6 +446,10 @@ class GrpcRelay::ClientSide : public H2Session {
   void OnFinished(Call& call);                   // Trailers in hand.
   // Ends `call` with `status`, unless it has ended.
   void Fail(Call& call, const absl::Status& status);
+  // `call`'s connection closed before it connected: on to another.
+  void Redial(Call& call) {
+    if (absl::Status sent = Send(call); !sent.ok()) Fail(call, sent);
+  }
   // `n` bytes of `call`'s request were taken by the backend.
   void Consumed(Call& call, size_t n) {
     if (closed() || n == 0) return;
@@ -333,6 +473,8 @@ class GrpcRelay::ClientSide : public H2Session {
   // The checks, then the backend: the call is on its way, or answered.
   void Begin(Call& call, bool client_done);
   absl::Status Relay(Call& call, MetadataList* refusal_trailers);
+  // Opens `call` on a connection to its backend.
+  absl::Status Send(Call& call);
   // Closes the connection after kIdleTimeout without a call (re-armed as
   // its last call ends).
   void ArmIdle() {
@@ -541,20 +683,10 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
     timeout = state.default_timeout();
   }
 
-  std::shared_ptr<BackendSide>& backend = worker_.backends[admitted->backend];
-  if (backend == nullptr || !backend->usable()) {
-    backend = std::make_shared<BackendSide>(relay_, worker_, admitted->backend,
-                                            relay_.options_.backend_address(admitted->backend));
-    backend->Connect();
-  }
-  if (backend->closed()) {
-    return absl::UnavailableError(
-        absl::StrCat("method ", method, ": backend \"", admitted->backend, "\" is unreachable"));
-  }
   MetadataList headers{{":method", "POST"},
                        {":scheme", "http"},
                        {":path", method},
-                       {":authority", backend->authority()},
+                       {":authority", ""},  // The connection's (Send).
                        {"content-type", std::string(HeaderValue(call.request, "content-type"))},
                        {"te", "trailers"}};
   if (timeout) headers.emplace_back("grpc-timeout", TimeoutValue(*timeout));
@@ -572,12 +704,9 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
   }
   call.request.clear();  // Read: the backend's stream has what it needs.
   call.request.shrink_to_fit();
-  call.backend = backend;
-  if (!backend->Open(std::static_pointer_cast<ClientSide>(shared_from_this()), call, headers)) {
-    call.backend = nullptr;
-    return absl::UnavailableError(absl::StrCat("method ", method, ": backend \"", admitted->backend,
-                                               "\" takes no more calls"));
-  }
+  call.backend_headers = std::move(headers);
+  call.backend_name = admitted->backend;
+  FANOUT_RETURN_IF_ERROR(Send(call));
   if (timeout) {
     call.deadline.expires_after(absl::ToChronoNanoseconds(*timeout));
     call.deadline.async_wait([self = shared_from_this(), this, id = call.id,
@@ -592,7 +721,38 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
   return absl::OkStatus();
 }
 
+absl::Status GrpcRelay::ClientSide::Send(Call& call) {
+  const std::string& name = call.backend_name;
+  std::unique_ptr<BackendPool>& pool = worker_.backends[name];
+  if (pool == nullptr) {
+    absl::StatusOr<BackendTarget> target = ParseTarget(relay_.options_.backend_address(name));
+    if (!target.ok()) return target.status();  // Checked at Start: only a test's gets here.
+    auto config = relay_.state_.backend_configs().find(name);
+    const bool pick_first = config != relay_.state_.backend_configs().end() &&
+                            config->second.load_balancing() == "pick_first";
+    pool = std::make_unique<BackendPool>(relay_, worker_, name, *std::move(target), pick_first);
+  }
+  std::shared_ptr<BackendSide> backend = pool->Pick();
+  if (backend == nullptr || ++call.dials > kMaxDials) {
+    return absl::UnavailableError(absl::StrCat("method ",
+                                               HeaderValue(call.backend_headers, ":path"),
+                                               ": backend \"", name, "\" is unreachable"));
+  }
+  absl::c_find_if(call.backend_headers, [](const auto& header) {
+    return header.first == ":authority";
+  })->second = backend->authority();
+  call.backend = backend;
+  if (!backend->Open(std::static_pointer_cast<ClientSide>(shared_from_this()), call)) {
+    call.backend = nullptr;
+    return absl::UnavailableError(absl::StrCat("method ",
+                                               HeaderValue(call.backend_headers, ":path"),
+                                               ": backend \"", name, "\" takes no more calls"));
+  }
+  return absl::OkStatus();
+}
+
 void GrpcRelay::ClientSide::OnHead(Call& call) {
+  call.backend_headers = {};  // The backend has the call: it goes nowhere else.
   if (call.head_sent || call.finished) return;
   MetadataList head{{":status", "200"}};
   for (const char* key : {"content-type", "grpc-encoding", "grpc-accept-encoding"}) {
@@ -667,61 +827,39 @@ ssize_t GrpcRelay::ClientSide::ReadData(int32_t id, uint8_t* buf, size_t length,
 
 // --- BackendSide ------------------------------------------------------------
 
-void GrpcRelay::BackendSide::Connect() {
-  absl::StatusOr<std::pair<std::string, int>> host_port = HostAndPort(address_);
-  if (!host_port.ok()) {  // Checked at Start: only a test's address gets here.
-    FANOUT_LOG(ERROR) << "relay: backend \"" << name_ << "\": " << host_port.status().message();
-    return Close();
-  }
-  authority_ = absl::StrCat(host_port->first, ":", host_port->second);
+void GrpcRelay::BackendSide::Connect(const std::vector<tcp::endpoint>& addresses) {
   // A backend that neither answers nor refuses holds its calls no longer.
   connect_timer_.expires_after(absl::ToChronoNanoseconds(kConnectTimeout));
   connect_timer_.async_wait([self = std::static_pointer_cast<BackendSide>(shared_from_this())](
                                 boost::system::error_code aborted) {
     if (aborted || self->connected_) return;
-    FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" (" << self->address_
+    FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" (" << self->authority_
                         << "): no connection within " << absl::FormatDuration(kConnectTimeout);
     self->Close();
   });
-  resolver_.emplace(socket().get_executor());
-  resolver_->async_resolve(
-      host_port->first, std::to_string(host_port->second),
-      [self = std::static_pointer_cast<BackendSide>(shared_from_this())](
-          boost::system::error_code error, tcp::resolver::results_type endpoints) {
-        if (self->closed()) return;
-        if (error) {
-          FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" (" << self->address_
-                              << "): " << error.message();
-          return self->Close();
-        }
-        // A backend's addresses (a headless Service's pods) taken in turn, so
-        // the relay's connections to it spread over them.
-        std::vector<tcp::endpoint> order(endpoints.begin(), endpoints.end());
-        if (order.empty()) return self->Close();
-        const auto first =
-            static_cast<std::ptrdiff_t>(self->relay_.next_address_.fetch_add(1) % order.size());
-        std::rotate(order.begin(), order.begin() + first, order.end());
-        boost::asio::async_connect(
-            self->socket(), order, [self](boost::system::error_code error, const tcp::endpoint&) {
-              if (self->closed()) return;
-              if (error) {
-                FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" ("
-                                    << self->address_ << "): " << error.message();
-                return self->Close();
-              }
-              self->connected_ = true;
-              self->connect_timer_.cancel();
-              self->Start({{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-                           {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow}});
-              nghttp2_session_set_local_window_size(self->session(), NGHTTP2_FLAG_NONE, 0,
-                                                    kConnectionWindow);
-            });
-      });
+  boost::asio::async_connect(socket(), addresses,
+                             [self = std::static_pointer_cast<BackendSide>(shared_from_this())](
+                                 boost::system::error_code error, const tcp::endpoint& endpoint) {
+                               if (self->closed()) return;
+                               if (error) {
+                                 FANOUT_LOG(WARNING)
+                                     << "relay: backend \"" << self->name_ << "\" ("
+                                     << self->authority_ << "): " << error.message();
+                                 return self->Close();
+                               }
+                               self->connected_ = true;
+                               self->endpoint_ = endpoint;
+                               self->address_ = HostPort(endpoint);
+                               self->connect_timer_.cancel();
+                               self->Start({{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+                                            {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow}});
+                               nghttp2_session_set_local_window_size(
+                                   self->session(), NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+                             });
 }
 
-bool GrpcRelay::BackendSide::Open(const std::shared_ptr<ClientSide>& client, Call& call,
-                                  const MetadataList& headers) {
-  std::vector<nghttp2_nv> nvs = Nvs(headers);
+bool GrpcRelay::BackendSide::Open(const std::shared_ptr<ClientSide>& client, Call& call) {
+  std::vector<nghttp2_nv> nvs = Nvs(call.backend_headers);
   nghttp2_data_provider data = DataProvider();
   int32_t id = nghttp2_submit_request(session(), nullptr, nvs.data(), nvs.size(), &data, nullptr);
   if (id < 0) return false;
@@ -734,9 +872,8 @@ bool GrpcRelay::BackendSide::Open(const std::shared_ptr<ClientSide>& client, Cal
 void GrpcRelay::BackendSide::Reset(int32_t id, uint32_t error_code) {
   auto it = open_.find(id);
   if (it == open_.end()) return;
-  open_.erase(it);
-  if (closed()) return;
-  nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id, error_code);
+  if (!closed()) nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id, error_code);
+  Erase(it);
   Flush();
 }
 
@@ -765,10 +902,8 @@ int GrpcRelay::BackendSide::OnFrameRecv(const nghttp2_frame& frame) {
     // Not a gRPC answer (a proxy's 404 or 503 page): its status, by HTTP's.
     if (HeaderValue(call.head, ":status") != "200" ||
         !absl::StartsWith(HeaderValue(call.head, "content-type"), "application/grpc")) {
-      Open_ open = std::move(it->second);
-      open_.erase(it);
-      call.backend_id = 0;
       nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+      Open_ open = Erase(it);
       MetadataList head = std::move(call.head);
       open.client->Fail(
           call,
@@ -780,9 +915,14 @@ int GrpcRelay::BackendSide::OnFrameRecv(const nghttp2_frame& frame) {
     return 0;
   }
   // Trailers, or a trailers-only answer (its headers are its trailers).
-  Open_ open = std::move(it->second);
-  open_.erase(it);
-  Call& call = *open.call;
+  Call& call = *it->second.call;
+  const bool client_done = call.client_done;
+  if (!client_done) {
+    // Answered before the caller finished sending: the stream ends here
+    // (gRPC's servers reset it themselves; others may not).
+    nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+  }
+  Open_ open = Erase(it);
   if (frame.headers.cat == NGHTTP2_HCAT_RESPONSE) call.trailers = std::move(call.head);
   MetadataList trailers{{"grpc-status", absl::StrCat(static_cast<int>(CodeOf(call.trailers)))}};
   for (const char* key : {"grpc-message", "grpc-status-details-bin"}) {
@@ -793,12 +933,8 @@ int GrpcRelay::BackendSide::OnFrameRecv(const nghttp2_frame& frame) {
   absl::c_move(PassedBackMetadata(call.trailers), std::back_inserter(trailers));
   call.trailers = std::move(trailers);
   call.finished = true;
-  call.backend_id = 0;
-  if (!call.client_done) {
-    // Answered before the caller finished sending: the stream ends here
-    // (gRPC's servers reset it themselves; others may not), and what the
-    // caller still sends is acknowledged and dropped.
-    nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+  if (!client_done) {
+    // What the caller still sends is acknowledged and dropped.
     open.client->Consumed(call, call.to_backend.size());
     call.to_backend.clear();
   }
@@ -821,9 +957,7 @@ int GrpcRelay::BackendSide::OnDataChunk(int32_t id, const uint8_t* data, size_t 
 int GrpcRelay::BackendSide::OnStreamClose(int32_t id, uint32_t error_code) {
   auto it = open_.find(id);
   if (it == open_.end()) return 0;
-  Open_ open = std::move(it->second);
-  open_.erase(it);
-  open.call->backend_id = 0;
+  Open_ open = Erase(it);
   // Closed without trailers: reset, or ended bare. RST_STREAM codes as
   // gRPC's clients read them.
   absl::StatusCode code = absl::StatusCode::kInternal;
@@ -866,13 +1000,185 @@ ssize_t GrpcRelay::BackendSide::ReadData(int32_t id, uint8_t* buf, size_t length
 }
 
 void GrpcRelay::BackendSide::OnClosed() {
+  connect_timer_.cancel();
   std::map<int32_t, Open_> open = std::move(open_);
   open_.clear();
   for (auto& [id, entry] : open) {
     entry.call->backend_id = 0;
+    if (!connected_ && !worker_.stopping) {
+      // Nothing of the call reached the backend: it may go elsewhere.
+      entry.client->Redial(*entry.call);
+      continue;
+    }
     entry.client->Fail(*entry.call,
-                       absl::UnavailableError(absl::StrCat("backend \"", name_, "\" (", address_,
+                       absl::UnavailableError(absl::StrCat("backend \"", name_, "\" (",
+                                                           address_.empty() ? authority_ : address_,
                                                            "): connection lost or refused")));
+  }
+}
+
+// --- BackendPool ------------------------------------------------------------
+
+GrpcRelay::BackendPool::BackendPool(GrpcRelay& relay, Worker& worker, std::string name,
+                                    BackendTarget target, bool pick_first)
+    : relay_(relay),
+      worker_(worker),
+      name_(std::move(name)),
+      target_(std::move(target)),
+      pick_first_(pick_first),
+      next_(relay.next_address_.fetch_add(1)) {
+  if (target_.host.empty()) Resolved(target_.addresses);
+}
+
+void GrpcRelay::BackendPool::Close() {
+  resolver_.reset();  // Its handler runs aborted, or not at all.
+  if (pending_) pending_->Close();
+  pending_ = nullptr;
+  for (Address& address : addresses_) {
+    for (auto& connection : address.connections) connection->Close();
+  }
+  addresses_.clear();
+}
+
+std::shared_ptr<GrpcRelay::BackendSide> GrpcRelay::BackendPool::Pick() {
+  const absl::Time now = absl::Now();
+  if (!target_.host.empty() && !resolver_ && now >= resolve_after_) Resolve();
+  if (addresses_.empty()) {  // Not resolved yet, or it failed.
+    if (pending_ == nullptr || !pending_->usable()) {
+      if (!resolver_) return nullptr;
+      pending_ = std::make_shared<BackendSide>(relay_, worker_, name_,
+                                               absl::StrCat(target_.host, ":", target_.port));
+    }
+    return pending_;
+  }
+  // The next address in turn with a connection up and room; else one being
+  // dialled with room (as much as its connected siblings have); else a new
+  // sibling for the least loaded full one.
+  std::shared_ptr<BackendSide> connecting;
+  std::shared_ptr<BackendSide> full;
+  Address* full_address = nullptr;
+  for (size_t i = 0; i < addresses_.size(); ++i) {
+    Address& address = addresses_[(next_ + i) % addresses_.size()];
+    Prune(address, now);
+    if (address.connections.empty() && now >= address.retry_at) Dial(address);
+    uint32_t known_limit = std::numeric_limits<uint32_t>::max();
+    for (const auto& connection : address.connections) {
+      if (connection->connected()) known_limit = std::min(known_limit, connection->max_streams());
+    }
+    for (const auto& connection : address.connections) {
+      const uint32_t limit = connection->connected() ? connection->max_streams() : known_limit;
+      if (connection->open_calls() >= limit) {
+        if (full == nullptr || connection->open_calls() < full->open_calls()) {
+          full = connection;
+          full_address = &address;
+        }
+      } else if (connection->connected()) {
+        next_ = (next_ + i + 1) % addresses_.size();
+        return connection;
+      } else if (connecting == nullptr) {
+        connecting = connection;
+      }
+    }
+  }
+  if (connecting != nullptr) return connecting;
+  if (full != nullptr && full_address->connections.size() < kConnectionsPerAddress) {
+    return Dial(*full_address);
+  }
+  return full;  // Its queue, or nullptr: every address failed lately.
+}
+
+std::shared_ptr<GrpcRelay::BackendSide> GrpcRelay::BackendPool::Dial(Address& address) {
+  auto connection = std::make_shared<BackendSide>(
+      relay_, worker_, name_,
+      target_.host.empty() ? HostPort(address.endpoints.front())
+                           : absl::StrCat(target_.host, ":", target_.port));
+  connection->Connect(address.endpoints);
+  address.connections.push_back(connection);
+  return connection;
+}
+
+void GrpcRelay::BackendPool::Prune(Address& address, absl::Time now) {
+  std::erase_if(address.connections, [&](const std::shared_ptr<BackendSide>& connection) {
+    if (connection->usable()) return false;
+    // Closed, refused or sent away: the backend may have moved.
+    resolve_after_ = std::min(resolve_after_, resolved_at_ + kMinResolveInterval);
+    if (connection->connected()) {
+      address.backoff = absl::ZeroDuration();
+    } else {
+      address.backoff = std::clamp(address.backoff * 2, kFirstBackoff, kLastBackoff);
+      address.retry_at = now + address.backoff;
+    }
+    return true;
+  });
+}
+
+void GrpcRelay::BackendPool::Resolve() {
+  resolver_.emplace(worker_.io);
+  resolver_->async_resolve(
+      target_.host, std::to_string(target_.port),
+      [this](boost::system::error_code error, tcp::resolver::results_type results) {
+        if (error == boost::asio::error::operation_aborted) return;
+        resolver_.reset();
+        resolved_at_ = absl::Now();
+        resolve_after_ = resolved_at_ + kMinResolveInterval;  // Until it succeeds.
+        if (error || results.empty()) {
+          FANOUT_LOG(WARNING) << "relay: backend \"" << name_ << "\" (" << target_.host << ":"
+                              << target_.port
+                              << "): " << (error ? error.message() : "no addresses");
+          if (addresses_.empty() && pending_ != nullptr) {
+            pending_->Close();  // Its calls fail UNAVAILABLE.
+            pending_ = nullptr;
+          }
+          return;  // Known addresses stay.
+        }
+        resolve_after_ = resolved_at_ + kResolveInterval;
+        std::vector<tcp::endpoint> endpoints;
+        for (const auto& result : results) {
+          if (absl::c_find(endpoints, result.endpoint()) == endpoints.end()) {
+            endpoints.push_back(result.endpoint());
+          }
+        }
+        Resolved(std::move(endpoints));
+      });
+}
+
+void GrpcRelay::BackendPool::Resolved(std::vector<tcp::endpoint> endpoints) {
+  // Connections to addresses the backend no longer has end with their calls.
+  std::vector<Address> addresses;
+  if (pick_first_) {
+    addresses.push_back({.endpoints = endpoints});
+    for (Address& address : addresses_) {
+      for (auto& connection : address.connections) {
+        if (connection->connected() && !absl::c_linear_search(endpoints, connection->endpoint())) {
+          connection->Retire();
+        } else {
+          addresses.front().connections.push_back(std::move(connection));
+        }
+      }
+    }
+  } else {
+    for (Address& address : addresses_) {
+      if (absl::c_linear_search(endpoints, address.endpoints.front())) {
+        addresses.push_back(std::move(address));
+      } else {
+        for (auto& connection : address.connections) connection->Retire();
+      }
+    }
+    for (const tcp::endpoint& endpoint : endpoints) {
+      if (absl::c_none_of(addresses, [&](const Address& known) {
+            return known.endpoints.front() == endpoint;
+          })) {
+        addresses.push_back({.endpoints = {endpoint}});
+      }
+    }
+  }
+  addresses_ = std::move(addresses);
+  if (pending_ != nullptr) {
+    // The calls made while resolving go to the address the round starts at.
+    Address& address = addresses_[next_ % addresses_.size()];
+    pending_->Connect(address.endpoints);
+    address.connections.push_back(std::move(pending_));
+    pending_ = nullptr;
   }
 }
 
@@ -903,7 +1209,7 @@ absl::Status GrpcRelay::Start() {
           absl::StrCat("gateway.grpc_relay_address: backend \"", name,
                        "\" uses TLS, which the relay does not speak; proxy it on the gRPC door"));
     }
-    if (absl::Status parsed = HostAndPort(options_.backend_address(name)).status(); !parsed.ok()) {
+    if (absl::Status parsed = ParseTarget(options_.backend_address(name)).status(); !parsed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("gateway.grpc_relay_address: backend \"", name, "\": ", parsed.message()));
     }
@@ -1017,9 +1323,9 @@ void GrpcRelay::Stop() {
   }
   for (auto& worker : workers_) {
     boost::asio::post(worker->io, [&worker = *worker] {
+      worker.stopping = true;
       for (ClientSide* client : std::set<ClientSide*>(worker.clients)) client->Close();
-      for (auto& [name, backend] : worker.backends) backend->Close();
-      worker.backends.clear();
+      worker.backends.clear();  // Each pool closes its connections.
       worker.io.stop();
     });
   }

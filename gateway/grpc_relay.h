@@ -14,7 +14,8 @@
 // this node serves it or no backend does), admission (gateway.max_in_flight
 // for unary methods the gateway has a descriptor for, gateway.max_streams
 // for the rest). Then the call goes to the backend on a connection this
-// relay thread keeps to it, with the allowlisted metadata, x-fanout-hops
+// relay thread keeps to one of its addresses (round_robin or pick_first, as
+// its load_balancing says), with the allowlisted metadata, x-fanout-hops
 // one more, the verified identity and the relay span's traceparent; the
 // backend's metadata comes back but for gRPC's own. A unary call without a
 // deadline gets the gateway's default; a deadline is enforced here too, so
@@ -58,8 +59,8 @@ class GrpcRelay {
     int max_streams_per_connection = 1000;
     // A call's header section, both pseudo-headers and metadata.
     int max_header_bytes = 16 * 1024;
-    // "host:port" of a backend by name; default: its configured target
-    // ("dns:///orders:50051" or "orders:50051").
+    // A backend's target by name; default: its configured target
+    // ("dns:///orders:50051", "orders:50051" or "ipv4:10.0.0.7:50051,...").
     std::function<std::string(const std::string& backend)> backend_address;
   };
 
@@ -84,6 +85,7 @@ class GrpcRelay {
   class Worker;
   class ClientSide;
   class BackendSide;
+  class BackendPool;
   struct Call;
 
   void Accept();
@@ -98,7 +100,7 @@ class GrpcRelay {
   std::unique_ptr<Listener> listener_;
   const RouteAuthPolicy proxy_auth_{};  // gateway.auth.default_mode
   std::atomic<uint32_t> next_worker_{0};
-  std::atomic<uint32_t> next_address_{0};  // Of a backend's, for its next connection.
+  std::atomic<uint32_t> next_address_{0};  // Where a worker's round_robin starts.
   std::atomic<int64_t> calls_{0};
   std::atomic<int64_t> connections_{0};
   std::atomic<bool> draining_{false};

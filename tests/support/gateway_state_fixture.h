@@ -31,6 +31,7 @@ namespace fanout::testing {
 class GatewayStateTest : public ::testing::Test {
  protected:
   GatewayStateTest() {
+    lab_config_.add_services("fanout.lab.v1.Lab");
     lab_.Register(backend_);
     EXPECT_THAT(backend_.Start(), IsOk());
     lab_.Serve(backend_);
@@ -40,13 +41,13 @@ class GatewayStateTest : public ::testing::Test {
     backend_.Shutdown(absl::Seconds(1));
   }
 
-  // `yaml`: the gateway section. One backend, "lab", serving fanout.lab.v1.Lab.
+  // `yaml`: the gateway section. One backend, "lab", serving fanout.lab.v1.Lab
+  // (lab_config_ as the test left it).
   void MakeState(const std::string& yaml) {
     config::v1::GatewayConfig config;
     ASSERT_THAT(YamlTextToMessage(yaml, "test", &config), IsOk());
-    config::v1::Backend lab;
-    lab.add_services("fanout.lab.v1.Lab");
-    auto state = gateway::GatewayState::Create({.config = config, .backends = {{"lab", lab}}});
+    auto state =
+        gateway::GatewayState::Create({.config = config, .backends = {{"lab", lab_config_}}});
     ASSERT_THAT(state, IsOk());
     state_ = *std::move(state);
     std::string target = absl::StrCat("127.0.0.1:", backend_.port());
@@ -58,6 +59,7 @@ class GatewayStateTest : public ::testing::Test {
   Server backend_{{.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1}};
   Server front_{{.listen_addresses = {"127.0.0.1:0"}, .num_loops = 2}};
   lab::LabService lab_{{.name = "lab"}};
+  config::v1::Backend lab_config_;
   std::unique_ptr<gateway::GatewayState> state_;
 };
 

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_format.h"
@@ -26,6 +27,9 @@ namespace {
 
 using ::fanout::testing::Eventually;
 using ::fanout::testing::GenericUnaryStatus;
+using ::fanout::testing::IsOk;
+using ::fanout::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 class GrpcRelayTest : public testing::GatewayStateTest {
@@ -146,6 +150,116 @@ TEST_F(GrpcRelayTest, ManyCallsAtOnceOverFewConnections) {
   for (auto& caller : callers) caller.join();
   EXPECT_EQ(ok.load(), 80);
   EXPECT_TRUE(Eventually([&] { return relay_->calls_in_flight() == 0; }));
+}
+
+// Another lab backend: with the fixture's, a backend of several addresses
+// (the pods behind a headless Service).
+struct OtherLab {
+  explicit OtherLab(std::string name, Server::Options::Limits limits = {})
+      : lab({.name = std::move(name)}),
+        server({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1, .limits = limits}) {
+    lab.Register(server);
+    EXPECT_THAT(server.Start(), IsOk());
+    lab.Serve(server);
+  }
+  ~OtherLab() { server.Shutdown(absl::Seconds(1)); }
+  lab::LabService lab;
+  Server server;
+};
+
+// Who served each of `n` calls made one after another.
+std::map<std::string, int> ServedBy(lab::v1::Lab::Stub& stub, int n) {
+  std::map<std::string, int> served;
+  for (int i = 0; i < n; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    lab::v1::EchoRequest request;
+    request.set_message("who");
+    lab::v1::EchoResponse reply;
+    grpc::Status status = stub.Echo(&context, request, &reply);
+    ++served[status.ok() ? reply.served_by() : status.error_message()];
+  }
+  return served;
+}
+
+TEST_F(GrpcRelayTest, CallsTakeTheBackendsAddressesInTurn) {
+  OtherLab other("lab-2");
+  StartRelay("", {},
+             absl::StrCat("ipv4:127.0.0.1:", backend_.port(), ",127.0.0.1:", other.server.port()));
+  std::map<std::string, int> served = ServedBy(*Stub(), 20);
+  // One connection to each address, taken in turn once both are up.
+  EXPECT_GE(served["lab"], 8);
+  EXPECT_GE(served["lab-2"], 8);
+  EXPECT_EQ(served["lab"] + served["lab-2"], 20);
+}
+
+TEST_F(GrpcRelayTest, AnAddressThatRefusesIsPassedOverAndNoCallFails) {
+  // The refusing address comes first: the first call goes on its
+  // connection, which never comes up, and on to the other.
+  StartRelay("", {},
+             absl::StrCat("ipv4:127.0.0.1:", testing::FreePort(), ",127.0.0.1:", backend_.port()));
+  EXPECT_EQ(ServedBy(*Stub(), 10), (std::map<std::string, int>{{"lab", 10}}));
+}
+
+TEST_F(GrpcRelayTest, ANameIsResolvedAndCallsMadeMeanwhileWaitForIt) {
+  // localhost: 127.0.0.1, where the backend listens, and ::1 where the
+  // hosts file has it, where nothing does.
+  StartRelay("", {}, absl::StrCat("dns:///localhost:", backend_.port()));
+  EXPECT_EQ(ServedBy(*Stub(), 10), (std::map<std::string, int>{{"lab", 10}}));
+}
+
+TEST_F(GrpcRelayTest, PickFirstKeepsToTheFirstAddressThatAccepts) {
+  OtherLab other("lab-2");
+  lab_config_.set_load_balancing("pick_first");
+  StartRelay("", {},
+             absl::StrCat("ipv4:127.0.0.1:", testing::FreePort(),
+                          ",127.0.0.1:", other.server.port(), ",127.0.0.1:", backend_.port()));
+  EXPECT_EQ(ServedBy(*Stub(), 10), (std::map<std::string, int>{{"lab-2", 10}}));
+}
+
+TEST_F(GrpcRelayTest, ABackendsStreamLimitOpensMoreConnectionsToIt) {
+  OtherLab narrow("narrow", {.max_concurrent_streams = 1});
+  StartRelay("", {}, absl::StrCat("127.0.0.1:", narrow.server.port()));
+  auto stub = Stub();
+  ASSERT_EQ(ServedBy(*stub, 1), (std::map<std::string, int>{{"narrow", 1}}));  // Its SETTINGS.
+  // Three calls that hold until cancelled: with one call at a time on a
+  // connection, all three reach the backend only on three connections.
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::thread> callers;
+  std::atomic<int> cancelled{0};
+  for (int i = 0; i < 3; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    contexts.back()->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    callers.emplace_back([&, context = contexts.back().get()] {
+      lab::v1::EchoRequest request;
+      request.set_delay_ms(60000);
+      lab::v1::EchoResponse reply;
+      if (stub->Echo(context, request, &reply).error_code() == grpc::StatusCode::CANCELLED) {
+        ++cancelled;
+      }
+    });
+  }
+  EXPECT_TRUE(Eventually([&] { return narrow.lab.calls() == 4; }, absl::Seconds(20)));
+  for (auto& context : contexts) context->TryCancel();
+  for (auto& caller : callers) caller.join();
+  EXPECT_EQ(cancelled.load(), 3);
+}
+
+TEST_F(GrpcRelayTest, StartNamesABackendTargetItCannotDial) {
+  for (const auto& [target, named] : std::vector<std::pair<std::string, std::string>>{
+           {"unix:/run/lab.sock", "unix:/run/lab.sock"},
+           {"ipv4:127.0.0.1:5000,lab:5001", "\"lab:5001\" is not an IP address"},
+           {"dns:///lab", "has no port"}}) {
+    MakeState("");
+    ServiceProxy proxy(*state_, {});
+    GrpcDoor door(*state_, proxy);
+    GrpcRelay relay(
+        *state_, door, proxy,
+        {.address = "127.0.0.1:0", .backend_address = [&](const std::string&) { return target; }});
+    EXPECT_THAT(relay.Start(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        AllOf(HasSubstr("backend \"lab\""), HasSubstr(named))))
+        << target;
+  }
 }
 
 TEST_F(GrpcRelayTest, StreamsGoThroughAndHaveAPoolOfTheirOwn) {
