@@ -21,7 +21,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
   ServiceProxy::Options proxy{.local_services = std::move(options.local_services)};
   if (options.config.max_streams() > 0) proxy.max_streams = options.config.max_streams();
   auto channel = std::move(options.channel);
-  auto backend_address = std::move(options.backend_address);
+  GrpcRelay::Options relay{.backend_address = std::move(options.backend_address),
+                           .backend_tls = std::move(options.backend_tls),
+                           .tls = std::move(options.relay_tls)};
   FANOUT_ASSIGN_OR_RETURN(std::unique_ptr<GatewayState> state,
                           GatewayState::Create({.config = std::move(options.config),
                                                 .backends = std::move(options.backends),
@@ -33,7 +35,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
     FANOUT_ASSIGN_OR_RETURN(RestDoor::Options rest, RestDoor::OptionsFromConfig(config));
     gateway->rest_ = std::make_unique<RestDoor>(*gateway->state_, std::move(rest));
   }
-  gateway->backend_address_ = std::move(backend_address);
+  gateway->relay_options_ = std::move(relay);
   return gateway;
 }
 
@@ -62,13 +64,13 @@ absl::Status Gateway::Start(Server& server) {
 absl::Status Gateway::StartRelay(Server& server) {
   const config::v1::GatewayConfig& config = state_->config();
   if (config.grpc_relay_address().empty()) return absl::OkStatus();
-  GrpcRelay::Options options{.address = config.grpc_relay_address(),
-                             .threads = server.loops().size(),
-                             .backend_address = backend_address_};
+  GrpcRelay::Options options = relay_options_;
+  options.address = config.grpc_relay_address();
+  options.threads = static_cast<int>(server.loops().size());
   relay_ = std::make_unique<GrpcRelay>(*state_, grpc_, proxy_, std::move(options));
   FANOUT_RETURN_IF_ERROR(relay_->Start());
   FANOUT_LOG(INFO) << "gateway: gRPC relay on " << config.grpc_relay_address() << " (port "
-                   << relay_->port() << ")";
+                   << relay_->port() << (relay_options_.tls.enabled() ? ", TLS" : "") << ")";
   return absl::OkStatus();
 }
 

@@ -68,9 +68,12 @@ class Gateway {
     // gateway names a method the service lacks: UNIMPLEMENTED, never
     // proxied (to a backend that may be this very node).
     std::set<std::string> local_services;
-    // "host:port" of a backend by name, for the frame relay
-    // (gateway.grpc_relay_address); default: the backend's target.
+    // For the frame relay (gateway.grpc_relay_address), by backend name:
+    // its target (default: the backend's), and TLS to it (default: its
+    // backends.<name>.tls). And the relay's own TLS, the gRPC door's.
     std::function<std::string(const std::string&)> backend_address;
+    std::function<TlsOptions(const std::string&)> backend_tls;
+    TlsOptions relay_tls;
   };
 
   // Compiles the routes: INVALID_ARGUMENT naming the route and key (what
@@ -106,8 +109,8 @@ class Gateway {
   std::unique_ptr<GatewayState> state_;
   ServiceProxy proxy_;
   GrpcDoor grpc_;
-  std::unique_ptr<RestDoor> rest_;  // Null without gateway.rest_address.
-  std::function<std::string(const std::string&)> backend_address_;
+  std::unique_ptr<RestDoor> rest_;    // Null without gateway.rest_address.
+  GrpcRelay::Options relay_options_;  // But for the address and threads (StartRelay).
   std::unique_ptr<GrpcRelay> relay_;  // Null without gateway.grpc_relay_address.
   grpc::AsyncGenericService generic_;
   std::vector<metrics::CallbackHandle> metrics_;  // Before state_ dies: declared after it.

@@ -31,6 +31,7 @@
 #include "node/base/status_macros.h"
 #include "node/config/tls_config.h"
 #include "node/http/http_wire.h"
+#include "node/http/tls_context.h"
 #include "node/rpc/call_telemetry.h"
 #include "node/telemetry/trace.h"
 #include "node/telemetry/trace_context.h"
@@ -66,6 +67,8 @@ constexpr int kMaxDials = 3;
 // How long a caller's connection may stay open with no call on it (and
 // how long one may take to start speaking HTTP/2).
 constexpr std::chrono::minutes kIdleTimeout(5);
+// How long a caller may take over its TLS handshake.
+constexpr std::chrono::seconds kHandshakeTimeout(10);
 // How long a refusal waits for the rest of the caller's request (Begin).
 constexpr std::chrono::seconds kRefusalWait(1);
 
@@ -267,9 +270,11 @@ class GrpcRelay::BackendSide : public H2Session {
         name_(std::move(name)),
         authority_(std::move(authority)) {}
 
-  // Connects to the first of `addresses` that accepts; calls opened
-  // meanwhile wait in nghttp2's queue.
-  void Connect(const std::vector<tcp::endpoint>& addresses);
+  // Connects to the first of `addresses` that accepts, over TLS with `tls`
+  // (checking the backend's certificate is for `server_name`); calls
+  // opened meanwhile wait in nghttp2's queue.
+  void Connect(const std::vector<tcp::endpoint>& addresses,
+               std::shared_ptr<boost::asio::ssl::context> tls, const std::string& server_name);
   // Whether a new call may go on this connection.
   bool usable() const {
     return !closing() && !retired_ && nghttp2_session_check_request_allowed(session()) != 0;
@@ -284,6 +289,7 @@ class GrpcRelay::BackendSide : public H2Session {
   // Where it connected (unspecified until then).
   const tcp::endpoint& endpoint() const { return endpoint_; }
   const std::string& authority() const { return authority_; }
+  const char* scheme() const { return secure_ ? "https" : "http"; }
   // Takes no new call, and closes once its calls have ended (the address
   // left the backend's).
   void Retire() {
@@ -346,6 +352,7 @@ class GrpcRelay::BackendSide : public H2Session {
   const std::string authority_;
   std::string address_;
   tcp::endpoint endpoint_;
+  bool secure_ = false;
   std::map<int32_t, Open_> open_;  // By stream id here.
   boost::asio::steady_timer connect_timer_{socket().get_executor()};
   bool connected_ = false;
@@ -366,8 +373,10 @@ class GrpcRelay::BackendSide : public H2Session {
 // left close once their calls end.
 class GrpcRelay::BackendPool {
  public:
+  // `tls`: to connect over, with the name the backend's certificate is
+  // checked for (its override, else the target's host, else the address).
   BackendPool(GrpcRelay& relay, Worker& worker, std::string name, BackendTarget target,
-              bool pick_first);
+              bool pick_first, const TlsContext* tls);
   ~BackendPool() { Close(); }
   // The connection a new call goes on; nullptr when every address has
   // failed and none is being dialled.
@@ -385,6 +394,7 @@ class GrpcRelay::BackendPool {
   void Resolve();
   void Resolved(std::vector<tcp::endpoint> endpoints);
   std::shared_ptr<BackendSide> Dial(Address& address);
+  void Connect(BackendSide& connection, const Address& address);
   // Drops the connections that take no new call, noting failures.
   void Prune(Address& address, absl::Time now);
 
@@ -393,6 +403,7 @@ class GrpcRelay::BackendPool {
   const std::string name_;
   const BackendTarget target_;
   const bool pick_first_;
+  const TlsContext* const tls_;
   std::vector<Address> addresses_;  // Empty until the first resolution.
   // Made before the first resolution: its calls wait for it to connect.
   std::shared_ptr<BackendSide> pending_;
@@ -417,6 +428,22 @@ class GrpcRelay::ClientSide : public H2Session {
     worker_.clients.insert(this);  // Until OnClosed.
   }
 
+  // TLS first (within kHandshakeTimeout), then Open.
+  void Secure(std::shared_ptr<boost::asio::ssl::context> context) {
+    idle_.expires_after(kHandshakeTimeout);
+    idle_.async_wait([self = shared_from_this()](boost::system::error_code aborted) {
+      if (!aborted) self->Close();
+    });
+    Handshake(std::move(context), "",
+              [self = std::static_pointer_cast<ClientSide>(shared_from_this())](
+                  const std::string& error) {
+                if (!error.empty()) {
+                  FANOUT_LOG(DEBUG) << "relay: caller " << self->peer_ << ": " << error;
+                  return self->Close();
+                }
+                self->Open();
+              });
+  }
   void Open() {
     Start({{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
             static_cast<uint32_t>(relay_.options_.max_streams_per_connection)},
@@ -684,9 +711,9 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
   }
 
   MetadataList headers{{":method", "POST"},
-                       {":scheme", "http"},
+                       {":scheme", ""},  // Both the connection's (Send).
                        {":path", method},
-                       {":authority", ""},  // The connection's (Send).
+                       {":authority", ""},
                        {"content-type", std::string(HeaderValue(call.request, "content-type"))},
                        {"te", "trailers"}};
   if (timeout) headers.emplace_back("grpc-timeout", TimeoutValue(*timeout));
@@ -730,7 +757,10 @@ absl::Status GrpcRelay::ClientSide::Send(Call& call) {
     auto config = relay_.state_.backend_configs().find(name);
     const bool pick_first = config != relay_.state_.backend_configs().end() &&
                             config->second.load_balancing() == "pick_first";
-    pool = std::make_unique<BackendPool>(relay_, worker_, name, *std::move(target), pick_first);
+    auto tls = relay_.backend_tls_.find(name);
+    pool = std::make_unique<BackendPool>(
+        relay_, worker_, name, *std::move(target), pick_first,
+        tls == relay_.backend_tls_.end() ? nullptr : tls->second.get());
   }
   std::shared_ptr<BackendSide> backend = pool->Pick();
   if (backend == nullptr || ++call.dials > kMaxDials) {
@@ -738,9 +768,13 @@ absl::Status GrpcRelay::ClientSide::Send(Call& call) {
                                                HeaderValue(call.backend_headers, ":path"),
                                                ": backend \"", name, "\" is unreachable"));
   }
-  absl::c_find_if(call.backend_headers, [](const auto& header) {
-    return header.first == ":authority";
-  })->second = backend->authority();
+  for (auto& [key, value] : call.backend_headers) {  // The connection's.
+    if (key == ":scheme") value = backend->scheme();
+    if (key == ":authority") {
+      value = backend->authority();
+      break;
+    }
+  }
   call.backend = backend;
   if (!backend->Open(std::static_pointer_cast<ClientSide>(shared_from_this()), call)) {
     call.backend = nullptr;
@@ -827,35 +861,48 @@ ssize_t GrpcRelay::ClientSide::ReadData(int32_t id, uint8_t* buf, size_t length,
 
 // --- BackendSide ------------------------------------------------------------
 
-void GrpcRelay::BackendSide::Connect(const std::vector<tcp::endpoint>& addresses) {
-  // A backend that neither answers nor refuses holds its calls no longer.
+void GrpcRelay::BackendSide::Connect(const std::vector<tcp::endpoint>& addresses,
+                                     std::shared_ptr<boost::asio::ssl::context> tls,
+                                     const std::string& server_name) {
+  secure_ = tls != nullptr;
+  auto self = std::static_pointer_cast<BackendSide>(shared_from_this());
+  // A backend that neither answers nor refuses (nor finishes its TLS
+  // handshake) holds its calls no longer.
   connect_timer_.expires_after(absl::ToChronoNanoseconds(kConnectTimeout));
-  connect_timer_.async_wait([self = std::static_pointer_cast<BackendSide>(shared_from_this())](
-                                boost::system::error_code aborted) {
+  connect_timer_.async_wait([self](boost::system::error_code aborted) {
     if (aborted || self->connected_) return;
     FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" (" << self->authority_
                         << "): no connection within " << absl::FormatDuration(kConnectTimeout);
     self->Close();
   });
-  boost::asio::async_connect(socket(), addresses,
-                             [self = std::static_pointer_cast<BackendSide>(shared_from_this())](
-                                 boost::system::error_code error, const tcp::endpoint& endpoint) {
-                               if (self->closed()) return;
-                               if (error) {
-                                 FANOUT_LOG(WARNING)
-                                     << "relay: backend \"" << self->name_ << "\" ("
-                                     << self->authority_ << "): " << error.message();
-                                 return self->Close();
-                               }
-                               self->connected_ = true;
-                               self->endpoint_ = endpoint;
-                               self->address_ = HostPort(endpoint);
-                               self->connect_timer_.cancel();
-                               self->Start({{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-                                            {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow}});
-                               nghttp2_session_set_local_window_size(
-                                   self->session(), NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
-                             });
+  // Up: calls may be sent.
+  auto up = [self] {
+    self->connected_ = true;
+    self->connect_timer_.cancel();
+    self->Start(
+        {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0}, {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow}});
+    nghttp2_session_set_local_window_size(self->session(), NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+  };
+  boost::asio::async_connect(
+      socket(), addresses,
+      [self, up, tls = std::move(tls), server_name](boost::system::error_code error,
+                                                    const tcp::endpoint& endpoint) mutable {
+        if (self->closed()) return;
+        if (error) {
+          FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" (" << self->authority_
+                              << "): " << error.message();
+          return self->Close();
+        }
+        self->endpoint_ = endpoint;
+        self->address_ = HostPort(endpoint);
+        if (tls == nullptr) return up();
+        self->Handshake(std::move(tls), server_name, [self, up](const std::string& failed) {
+          if (failed.empty()) return up();
+          FANOUT_LOG(WARNING) << "relay: backend \"" << self->name_ << "\" (" << self->address_
+                              << "): " << failed;
+          self->Close();
+        });
+      });
 }
 
 bool GrpcRelay::BackendSide::Open(const std::shared_ptr<ClientSide>& client, Call& call) {
@@ -1020,12 +1067,13 @@ void GrpcRelay::BackendSide::OnClosed() {
 // --- BackendPool ------------------------------------------------------------
 
 GrpcRelay::BackendPool::BackendPool(GrpcRelay& relay, Worker& worker, std::string name,
-                                    BackendTarget target, bool pick_first)
+                                    BackendTarget target, bool pick_first, const TlsContext* tls)
     : relay_(relay),
       worker_(worker),
       name_(std::move(name)),
       target_(std::move(target)),
       pick_first_(pick_first),
+      tls_(tls),
       next_(relay.next_address_.fetch_add(1)) {
   if (target_.host.empty()) Resolved(target_.addresses);
 }
@@ -1092,9 +1140,17 @@ std::shared_ptr<GrpcRelay::BackendSide> GrpcRelay::BackendPool::Dial(Address& ad
       relay_, worker_, name_,
       target_.host.empty() ? HostPort(address.endpoints.front())
                            : absl::StrCat(target_.host, ":", target_.port));
-  connection->Connect(address.endpoints);
+  Connect(*connection, address);
   address.connections.push_back(connection);
   return connection;
+}
+
+void GrpcRelay::BackendPool::Connect(BackendSide& connection, const Address& address) {
+  if (tls_ == nullptr) return connection.Connect(address.endpoints, nullptr, "");
+  std::string server_name = tls_->options().server_name_override;
+  if (server_name.empty()) server_name = target_.host;
+  if (server_name.empty()) server_name = address.endpoints.front().address().to_string();
+  connection.Connect(address.endpoints, tls_->Current(), server_name);
 }
 
 void GrpcRelay::BackendPool::Prune(Address& address, absl::Time now) {
@@ -1176,7 +1232,7 @@ void GrpcRelay::BackendPool::Resolved(std::vector<tcp::endpoint> endpoints) {
   if (pending_ != nullptr) {
     // The calls made while resolving go to the address the round starts at.
     Address& address = addresses_[next_ % addresses_.size()];
-    pending_->Connect(address.endpoints);
+    Connect(*pending_, address);
     address.connections.push_back(std::move(pending_));
     pending_ = nullptr;
   }
@@ -1185,8 +1241,9 @@ void GrpcRelay::BackendPool::Resolved(std::vector<tcp::endpoint> endpoints) {
 // --- GrpcRelay --------------------------------------------------------------
 
 struct GrpcRelay::Listener {
-  explicit Listener(boost::asio::io_context& io) : acceptor(io) {}
+  explicit Listener(boost::asio::io_context& io) : acceptor(io), reload(io) {}
   tcp::acceptor acceptor;
+  boost::asio::steady_timer reload;  // Looks for new certificate files.
 };
 
 GrpcRelay::GrpcRelay(GatewayState& state, const GrpcDoor& door, ServiceProxy& proxy,
@@ -1198,21 +1255,41 @@ GrpcRelay::GrpcRelay(GatewayState& state, const GrpcDoor& door, ServiceProxy& pr
       return it == state_.backend_configs().end() ? std::string() : it->second.target();
     };
   }
+  if (!options_.backend_tls) {
+    options_.backend_tls = [this](const std::string& name) {
+      auto it = state_.backend_configs().find(name);
+      return it == state_.backend_configs().end() ? TlsOptions()
+                                                  : TlsOptionsFromConfig(it->second.tls());
+    };
+  }
 }
 
 GrpcRelay::~GrpcRelay() { Stop(); }
 
 absl::Status GrpcRelay::Start() {
   for (const auto& [name, backend] : state_.backend_configs()) {
-    if (TlsOptionsFromConfig(backend.tls()).enabled()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("gateway.grpc_relay_address: backend \"", name,
-                       "\" uses TLS, which the relay does not speak; proxy it on the gRPC door"));
-    }
     if (absl::Status parsed = ParseTarget(options_.backend_address(name)).status(); !parsed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("gateway.grpc_relay_address: backend \"", name, "\": ", parsed.message()));
     }
+    if (TlsOptions tls = options_.backend_tls(name); tls.enabled()) {
+      absl::StatusOr<std::unique_ptr<TlsContext>> context =
+          TlsContext::Create(std::move(tls), TlsSide::kClient, "h2");
+      if (!context.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("gateway.grpc_relay_address: backend \"",
+                                                       name, "\": ", context.status().message()));
+      }
+      backend_tls_[name] = *std::move(context);
+    }
+  }
+  if (options_.tls.enabled()) {
+    absl::StatusOr<std::unique_ptr<TlsContext>> context =
+        TlsContext::Create(options_.tls, TlsSide::kServer, "h2");
+    if (!context.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("gateway.grpc_relay_address: ", context.status().message()));
+    }
+    tls_ = *std::move(context);
   }
   absl::StatusOr<std::pair<std::string, int>> host_port =
       http_internal::SplitHostPort(options_.address);
@@ -1242,6 +1319,7 @@ absl::Status GrpcRelay::Start() {
   }
   port_ = acceptor.local_endpoint().port();
   Accept();
+  if (tls_ != nullptr || !backend_tls_.empty()) ReloadTls();
   for (auto& worker : workers_) worker->Run();
   started_ = true;
   return absl::OkStatus();
@@ -1273,11 +1351,30 @@ void GrpcRelay::Accept() {
               return;  // Closed as it goes.
             }
             connections_.fetch_add(1, std::memory_order_relaxed);
-            std::make_shared<ClientSide>(*this, worker, std::move(socket))->Open();
+            auto client = std::make_shared<ClientSide>(*this, worker, std::move(socket));
+            if (tls_ != nullptr) {
+              client->Secure(tls_->Current());
+            } else {
+              client->Open();
+            }
           });
         }
         Accept();
       });
+}
+
+void GrpcRelay::ReloadTls() {
+  absl::Duration every = tls_ != nullptr ? tls_->options().reload_interval : absl::Seconds(10);
+  for (const auto& [name, context] : backend_tls_) {
+    every = std::min(every, context->options().reload_interval);
+  }
+  listener_->reload.expires_after(absl::ToChronoNanoseconds(std::max(every, absl::Seconds(1))));
+  listener_->reload.async_wait([this](boost::system::error_code aborted) {
+    if (aborted) return;
+    if (tls_ != nullptr) tls_->ReloadIfChanged();
+    for (const auto& [name, context] : backend_tls_) context->ReloadIfChanged();
+    ReloadTls();
+  });
 }
 
 void GrpcRelay::BeginDrain() {

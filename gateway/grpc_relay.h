@@ -26,9 +26,9 @@
 // most a stream window per call here.
 //
 // Methods of the gateway's routes and Aggregate are not relayed: they are
-// answered UNIMPLEMENTED naming the gRPC door, which serves them. Plaintext
-// only, both ways: Start fails when the node's gRPC door or a backend uses
-// TLS.
+// answered UNIMPLEMENTED naming the gRPC door, which serves them. TLS on
+// either side as Options say (ALPN h2; certificates reloaded when their
+// files change, for new connections).
 //
 // Thread-safe: Start, BeginDrain, AwaitDrained and Stop from the controlling
 // thread. Calls run on the relay's own I/O threads, a connection (and its
@@ -37,6 +37,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,11 @@
 #include "gateway/gateway_state.h"
 #include "gateway/grpc_door.h"
 #include "gateway/service_proxy.h"
+#include "node/base/tls_files.h"
+
+namespace fanout {
+class TlsContext;
+}  // namespace fanout
 
 namespace fanout::gateway {
 
@@ -62,6 +68,12 @@ class GrpcRelay {
     // A backend's target by name; default: its configured target
     // ("dns:///orders:50051", "orders:50051" or "ipv4:10.0.0.7:50051,...").
     std::function<std::string(const std::string& backend)> backend_address;
+    // TLS to a backend by name (a client's: ca_file, and cert_file for
+    // mTLS); default: its backends.<name>.tls.
+    std::function<TlsOptions(const std::string& backend)> backend_tls;
+    // TLS for callers (a door's: cert_file, and ca_file to ask for client
+    // certificates); default: plaintext.
+    TlsOptions tls;
   };
 
   // `state`, `door` (which says what is not relayed) and `proxy` must
@@ -89,7 +101,8 @@ class GrpcRelay {
   struct Call;
 
   void Accept();
-  void Drain();  // BeginDrain's work.
+  void Drain();      // BeginDrain's work.
+  void ReloadTls();  // Every reload_interval, on the first worker.
 
   GatewayState& state_;
   const GrpcDoor& door_;
@@ -98,6 +111,9 @@ class GrpcRelay {
   std::vector<std::unique_ptr<Worker>> workers_;
   struct Listener;
   std::unique_ptr<Listener> listener_;
+  // Built at Start: for callers, and by backend name (those with TLS).
+  std::unique_ptr<TlsContext> tls_;
+  std::map<std::string, std::unique_ptr<TlsContext>> backend_tls_;
   const RouteAuthPolicy proxy_auth_{};  // gateway.auth.default_mode
   std::atomic<uint32_t> next_worker_{0};
   std::atomic<uint32_t> next_address_{0};  // Where a worker's round_robin starts.

@@ -3,6 +3,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "absl/strings/str_cat.h"
+
 namespace fanout::gateway {
 
 // nghttp2's C callbacks, each forwarding to the session's virtual.
@@ -85,6 +87,31 @@ H2Session::H2Session(boost::asio::ip::tcp::socket socket, Role role)
 
 H2Session::~H2Session() { nghttp2_session_del(session_); }
 
+void H2Session::Handshake(std::shared_ptr<boost::asio::ssl::context> context,
+                          const std::string& server_name,
+                          std::function<void(const std::string& error)> done) {
+  namespace ssl = boost::asio::ssl;
+  tls_context_ = std::move(context);
+  tls_.emplace(socket_, *tls_context_);
+  if (role_ == Role::kClient) {
+    SSL_set_tlsext_host_name(tls_->native_handle(), server_name.c_str());
+    tls_->set_verify_callback(ssl::host_name_verification(server_name));
+  }
+  tls_->async_handshake(
+      role_ == Role::kServer ? ssl::stream_base::server : ssl::stream_base::client,
+      [self = shared_from_this(), done = std::move(done)](boost::system::error_code error) {
+        if (self->closed_) return;
+        if (error) return done(absl::StrCat("TLS handshake: ", error.message()));
+        const unsigned char* protocol = nullptr;
+        unsigned int length = 0;
+        SSL_get0_alpn_selected(self->tls_->native_handle(), &protocol, &length);
+        if (std::string_view(reinterpret_cast<const char*>(protocol), length) != "h2") {
+          return done("TLS handshake: the peer did not agree to HTTP/2 (ALPN h2)");
+        }
+        done("");
+      });
+}
+
 void H2Session::Start(const std::vector<nghttp2_settings_entry>& settings) {
   // Frames go out as written (a client's socket is connected only now).
   boost::system::error_code ignored;
@@ -131,19 +158,27 @@ void H2Session::Send() {
     return;
   }
   writing_ = true;
-  boost::asio::async_write(socket_, boost::asio::buffer(out_),
-                           [self = shared_from_this()](boost::system::error_code error, size_t) {
-                             self->writing_ = false;
-                             if (error) return self->Close();
-                             self->Send();
-                           });
+  auto written = [self = shared_from_this()](boost::system::error_code error, size_t) {
+    self->writing_ = false;
+    if (error) return self->Close();
+    self->Send();
+  };
+  if (tls_) {
+    boost::asio::async_write(*tls_, boost::asio::buffer(out_), std::move(written));
+  } else {
+    boost::asio::async_write(socket_, boost::asio::buffer(out_), std::move(written));
+  }
 }
 
 void H2Session::Read() {
-  socket_.async_read_some(boost::asio::buffer(in_),
-                          [self = shared_from_this()](boost::system::error_code error, size_t n) {
-                            self->OnRead(error, n);
-                          });
+  auto read = [self = shared_from_this()](boost::system::error_code error, size_t n) {
+    self->OnRead(error, n);
+  };
+  if (tls_) {
+    tls_->async_read_some(boost::asio::buffer(in_), std::move(read));
+  } else {
+    socket_.async_read_some(boost::asio::buffer(in_), std::move(read));
+  }
 }
 
 void H2Session::OnRead(boost::system::error_code error, size_t n) {

@@ -10,6 +10,8 @@
 //   auto side = std::make_shared<Side>(std::move(socket), H2Session::Role::kServer);
 //   side->Start({{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000}});
 //
+// With TLS, Handshake comes between connecting and Start (ALPN "h2").
+//
 // A subclass sees nghttp2's callbacks as virtual calls, and serves the DATA
 // of any stream it submits with a data provider through ReadData. The
 // connection stays alive while a read or write is pending on it, or while
@@ -22,8 +24,11 @@
 
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>  // Before Asio: Boost 1.74 with g++ 12 needs std::exchange.
@@ -39,6 +44,11 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   H2Session(const H2Session&) = delete;
   H2Session& operator=(const H2Session&) = delete;
 
+  // TLS over the connected socket, before Start: `done` runs with what
+  // went wrong, or "" (the negotiated protocol must be "h2"). A client
+  // names `server_name` (SNI) and checks the certificate is for it.
+  void Handshake(std::shared_ptr<boost::asio::ssl::context> context, const std::string& server_name,
+                 std::function<void(const std::string& error)> done);
   // Queues the connection preface with `settings`, and starts reading.
   void Start(const std::vector<nghttp2_settings_entry>& settings);
   // Writes what nghttp2 has to send, at the end of this turn of the I/O
@@ -84,6 +94,10 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   void Send();
 
   boost::asio::ip::tcp::socket socket_;
+  // With TLS: the session over socket_, and its context (shared with the
+  // connections made before and after a certificate reload).
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;
+  std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
   const Role role_;
   nghttp2_session* session_ = nullptr;
   std::array<uint8_t, 16 * 1024> in_;

@@ -85,7 +85,7 @@ struct HttpServer::Impl {
   std::optional<tcp::acceptor> acceptor;
   // HTTPS only: the context for new connections, and the timer (on
   // workers[0]) that looks for new certificate files.
-  std::unique_ptr<TlsServerContext> tls;
+  std::unique_ptr<TlsContext> tls;
   std::optional<asio::steady_timer> reload_timer;
   size_t next_worker = 0;  // acceptor's thread only
   uint64_t refused = 0;    // acceptor's thread only
@@ -192,7 +192,8 @@ absl::Status HttpServer::Start() {
   FANOUT_RETURN_IF_ERROR(ValidateOptions(options));
   FANOUT_ASSIGN_OR_RETURN(tcp::endpoint endpoint, ResolveEndpoint(options.address));
   if (options.tls.enabled()) {
-    absl::StatusOr<std::unique_ptr<TlsServerContext>> tls = TlsServerContext::Create(options.tls);
+    absl::StatusOr<std::unique_ptr<TlsContext>> tls =
+        TlsContext::Create(options.tls, TlsSide::kServer);
     if (!tls.ok()) {
       return absl::Status(tls.status().code(), absl::StrCat("HTTPS server on \"", options.address,
                                                             "\": ", tls.status().message()));

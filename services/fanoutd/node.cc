@@ -125,6 +125,7 @@ absl::Status Node::PrepareChannelSecurity() {
                           absl::StrCat(key, ": ", security.status().message()));
     }
     channel_security_[name] = *std::move(security);
+    if (tls.enabled()) backend_tls_[name] = std::move(tls);
   }
   return absl::OkStatus();
 }
@@ -219,6 +220,12 @@ absl::Status Node::CreateGateway() {
     return it != config_.backends().end() ? it->second.target()
                                           : LoopbackTarget(config_.grpc_address(), server_->port());
   };
+  // The relay's TLS is the gRPC door's, and a backend's its channel's.
+  options.backend_tls = [this](const std::string& name) {
+    auto it = backend_tls_.find(name);
+    return it == backend_tls_.end() ? TlsOptions() : it->second;
+  };
+  options.relay_tls = TlsOptionsFromConfig(config_.grpc_tls());
   for (const auto& [role, service] : RoleServices(config_.roles())) {
     options.local_services.insert(service);
   }

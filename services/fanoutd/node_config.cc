@@ -181,22 +181,6 @@ absl::Status ValidateTls(const NodeConfig& c) {
     FANOUT_RETURN_IF_ERROR(
         CheckTlsConfig(absl::StrCat("backends.", name, ".tls"), backend.tls(), TlsSide::kClient));
   }
-  // The frame relay speaks plaintext HTTP/2 both ways: it must not open a
-  // plaintext port beside a TLS door, nor carry a backend's calls in clear.
-  if (!c.gateway().grpc_relay_address().empty()) {
-    if (TlsOptionsFromConfig(c.grpc_tls()).enabled()) {
-      return Bad("gateway.grpc_relay_address",
-                 "the relay serves plaintext only; it cannot stand beside a TLS gRPC door "
-                 "(grpc_tls)");
-    }
-    for (const auto& [name, backend] : c.backends()) {
-      if (TlsOptionsFromConfig(backend.tls()).enabled()) {
-        return Bad(
-            "gateway.grpc_relay_address",
-            absl::StrCat("the relay speaks plaintext only; backend \"", name, "\" uses TLS"));
-      }
-    }
-  }
   if (!TlsOptionsFromConfig(c.grpc_tls()).enabled() || !c.grpc_tls().ca_file().empty()) {
     return absl::OkStatus();
   }

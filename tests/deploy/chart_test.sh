@@ -131,8 +131,9 @@ PY
 ok "tracing.headersSecret and config.grpc_server"
 
 # TLS: each role mounts its Secret, its config points at the files, probes
-# move to the admin port (the kubelet's gRPC probe has no TLS), and the
-# cert-manager Certificate names every role's Services.
+# move to the admin port (the kubelet's gRPC probe has no TLS), the
+# cert-manager Certificate names every role's Services, and the gateway's
+# frame relay goes with it (TLS as its gRPC door).
 helm template fanout helm/fanout --namespace fanout -f helm/fanout/ci/tls-values.yaml \
   --set tls.secretNames.gateway=public-tls --set tls.certManager.enabled=true \
   --set tls.certManager.issuerRef.name=fanout-ca > "$scratch/tls.yaml" || fail "helm template, TLS"
@@ -156,6 +157,7 @@ for name, w in pods.items():
         tls = settings["tls"]
         assert tls["ca_file"] == "/etc/fanout-tls/ca.crt" and tls["cert_file"], (name, backend, tls)
 assert configs["fanout-gateway"]["gateway"]["rest_tls"]["key_file"] == "/etc/fanout-tls/tls.key"
+assert configs["fanout-gateway"]["gateway"]["grpc_relay_address"].endswith(":50061")
 [cert] = [d for d in docs if d["kind"] == "Certificate"]
 assert cert["spec"]["secretName"] == "fanout-tls" and cert["spec"]["issuerRef"]["name"] == "fanout-ca"
 names = set(cert["spec"]["dnsNames"])

@@ -407,16 +407,17 @@ gateway: {rest_address: "127.0.0.1:)",
 }
 
 // TLS end to end: curl (HTTPS) and a gRPC client with SSL credentials reach
-// a gateway whose doors are TLS, which calls its backend over mTLS; the
-// backend's mTLS door refuses a client without a certificate.
+// a gateway whose doors (and frame relay) are TLS, which calls its backend
+// over mTLS; the backend's mTLS door refuses a client without a certificate.
 // proves: grpc_tls.cert_file, grpc_tls.key_file, grpc_tls.ca_file, grpc_tls.require_client_cert
 // proves: gateway.rest_tls.cert_file, gateway.rest_tls.key_file, gateway.rest_tls.ca_file
 // proves: gateway.rest_tls.require_client_cert, backends.*.target
 // proves: backends.*.tls.ca_file, backends.*.tls.cert_file, backends.*.tls.key_file
+// proves: gateway.grpc_relay_address
 TEST_F(FanoutdTest, GatewayServesTlsDoorsAndCallsItsBackendOverMtls) {
   absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
   ASSERT_THAT(certs.status(), IsOk());
-  int lab_grpc = FreePort(), gw_grpc = FreePort(), rest = FreePort();
+  int lab_grpc = FreePort(), gw_grpc = FreePort(), rest = FreePort(), relay = FreePort();
   std::string server_tls =
       absl::StrCat("{cert_file: ", certs->server_cert, ", key_file: ", certs->server_key);
   std::string lab = WriteConfig(
@@ -440,6 +441,8 @@ backends:
                                                certs->ca, ", cert_file: ", certs->client_cert,
                                                ", key_file: ", certs->client_key, R"(}
 gateway:
+  grpc_relay_address: 127.0.0.1:)",
+                                               relay, R"(
   rest_address: 127.0.0.1:)",
                                                rest, R"(
   rest_tls: )",
@@ -487,6 +490,15 @@ gateway:
   grpc::Status status = echo->Echo(&context, request, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.message(), "over tls");
+  // And through the frame relay: TLS in, mTLS on to the backend.
+  auto relayed = lab::v1::Lab::NewStub(grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", relay), grpc::SslCredentials({.pem_root_certs = ca}), args));
+  grpc::ClientContext relayed_context;
+  relayed_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  request.set_message("relayed over tls");
+  status = relayed->Echo(&relayed_context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.message(), "relayed over tls");
 
   // The backend's mTLS door refuses a caller without a client certificate.
   auto bare = lab::v1::Lab::NewStub(grpc::CreateCustomChannel(

@@ -205,9 +205,6 @@ then what the chart owns (addresses, roles, data_dir, backends' targets).
 {{- $gateway := default dict $config.gateway }}
 {{- $_ = set $gateway "rest_address" (printf "0.0.0.0:%d" (int $root.Values.ports.rest)) }}
 {{- if $root.Values.roles.gateway.relay.enabled }}
-{{- if $root.Values.tls.enabled }}
-{{- fail "roles.gateway.relay.enabled: the frame relay is plaintext only; it cannot go with tls.enabled" }}
-{{- end }}
 {{- $_ = set $gateway "grpc_relay_address" (printf "0.0.0.0:%d" (int $root.Values.ports.grpcRelay)) }}
 {{- end }}
 {{- $_ = set $config "gateway" $gateway }}

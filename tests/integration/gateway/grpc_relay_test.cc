@@ -7,10 +7,13 @@
 #include "gateway/grpc_relay.h"
 
 #include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_format.h"
@@ -21,6 +24,7 @@
 #include "tests/support/generic_unary.h"
 #include "tests/support/jwt_keys.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/test_certificates.h"
 
 namespace fanout::gateway {
 namespace {
@@ -38,7 +42,8 @@ class GrpcRelayTest : public testing::GatewayStateTest {
     if (relay_) relay_->Stop();
     GatewayStateTest::TearDown();
   }
-  // The relay, in front of the lab backend (or `backend` when set).
+  // The relay, in front of the lab backend (or `backend` when set), with
+  // relay_tls_ and backend_tls_.
   void StartRelay(const std::string& yaml = "", ServiceProxy::Options proxy = {},
                   std::string backend = "") {
     if (relay_) relay_->Stop();  // A test's second relay: the first goes first.
@@ -51,10 +56,14 @@ class GrpcRelayTest : public testing::GatewayStateTest {
         *state_, *door_, *proxy_,
         GrpcRelay::Options{.address = "127.0.0.1:0",
                            .threads = 2,
-                           .backend_address = [this, backend](const std::string&) {
-                             return backend == "self" ? absl::StrCat("127.0.0.1:", relay_->port())
-                                                      : backend;
-                           }});
+                           .backend_address =
+                               [this, backend](const std::string&) {
+                                 return backend == "self"
+                                            ? absl::StrCat("127.0.0.1:", relay_->port())
+                                            : backend;
+                               },
+                           .backend_tls = [this](const std::string&) { return backend_tls_; },
+                           .tls = relay_tls_});
     ASSERT_THAT(relay_->Start(), testing::IsOk());
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", relay_->port()),
                                    grpc::InsecureChannelCredentials());
@@ -70,6 +79,8 @@ class GrpcRelayTest : public testing::GatewayStateTest {
     return Stub()->Echo(context, request, reply);
   }
 
+  TlsOptions relay_tls_;
+  TlsOptions backend_tls_;
   std::unique_ptr<ServiceProxy> proxy_;
   std::unique_ptr<GrpcDoor> door_;
   std::unique_ptr<GrpcRelay> relay_;
@@ -153,11 +164,14 @@ TEST_F(GrpcRelayTest, ManyCallsAtOnceOverFewConnections) {
 }
 
 // Another lab backend: with the fixture's, a backend of several addresses
-// (the pods behind a headless Service).
+// (the pods behind a headless Service); or one with limits, or TLS.
 struct OtherLab {
-  explicit OtherLab(std::string name, Server::Options::Limits limits = {})
+  explicit OtherLab(std::string name, Server::Options::Limits limits = {}, TlsOptions tls = {})
       : lab({.name = std::move(name)}),
-        server({.listen_addresses = {"127.0.0.1:0"}, .num_loops = 1, .limits = limits}) {
+        server({.listen_addresses = {"127.0.0.1:0"},
+                .num_loops = 1,
+                .tls = std::move(tls),
+                .limits = limits}) {
     lab.Register(server);
     EXPECT_THAT(server.Start(), IsOk());
     lab.Serve(server);
@@ -243,6 +257,57 @@ TEST_F(GrpcRelayTest, ABackendsStreamLimitOpensMoreConnectionsToIt) {
   for (auto& context : contexts) context->TryCancel();
   for (auto& caller : callers) caller.join();
   EXPECT_EQ(cancelled.load(), 3);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A gRPC client of the relay over TLS, trusting the test CA.
+std::unique_ptr<lab::v1::Lab::Stub> TlsStub(const testing::TestCertificates& certs, int port) {
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  return lab::v1::Lab::NewStub(grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", port),
+      grpc::SslCredentials({.pem_root_certs = ReadFile(certs.ca)}), args));
+}
+
+TEST_F(GrpcRelayTest, CallersOverTlsAndABackendOverMutualTls) {
+  absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
+  ASSERT_THAT(certs.status(), IsOk());
+  OtherLab backend("tls-lab", {}, certs->ServerTls(/*require_client_cert=*/true));
+  relay_tls_ = certs->ServerTls();
+  backend_tls_ = certs->ClientTls(/*mtls=*/true);
+  // The backend's certificate is checked for the target's name.
+  StartRelay("", {}, absl::StrCat("localhost:", backend.server.port()));
+  EXPECT_EQ(ServedBy(*TlsStub(*certs, relay_->port()), 4),
+            (std::map<std::string, int>{{"tls-lab", 4}}));
+  // A plaintext caller is not served.
+  EXPECT_EQ(ServedBy(*Stub(), 1).count("tls-lab"), 0);
+}
+
+TEST_F(GrpcRelayTest, ABackendWhoseTlsDoesNotCheckOutFailsItsCallsNamingIt) {
+  absl::StatusOr<testing::TestCertificates> certs = testing::TestCertificates::Create();
+  ASSERT_THAT(certs.status(), IsOk());
+  OtherLab backend("tls-lab", {}, certs->ServerTls(/*require_client_cert=*/true));
+  for (const auto& [why, tls] : std::vector<std::pair<std::string, TlsOptions>>{
+           {"no client certificate", certs->ClientTls(/*mtls=*/false)},
+           {"another name", [&] {
+              TlsOptions tls = certs->ClientTls(/*mtls=*/true);
+              tls.server_name_override = "orders.example";
+              return tls;
+            }()}}) {
+    backend_tls_ = tls;
+    StartRelay("", {}, absl::StrCat("localhost:", backend.server.port()));
+    lab::v1::EchoResponse reply;
+    grpc::Status status = Echo(lab::v1::EchoRequest(), &reply);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << why;
+    EXPECT_THAT(status.error_message(), HasSubstr("backend \"lab\"")) << why;
+  }
+  EXPECT_EQ(backend.lab.calls(), 0);
 }
 
 TEST_F(GrpcRelayTest, StartNamesABackendTargetItCannotDial) {
