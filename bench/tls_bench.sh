@@ -3,11 +3,12 @@
 # in ONE run, one plaintext and one with TLS on REST and gRPC, on the same
 # lab backend and the same load, for kept-alive and new connections.
 #
-#   bash bench/tls_bench.sh [build-dir] [seconds-per-step]   # defaults: build 8; ~2 min
+#   bash bench/tls_bench.sh [build-dir] [seconds-per-step]   # defaults: build 8; ~3 min
 #
 # Processes (127.0.0.1, free ports, killed on exit):
 #   backend  fanoutd, lab role, loops: 1 (plaintext; both gateways call it)
-#   plain    fanoutd, gateway role, loops: 1, REST and gRPC in plaintext
+#   plain    fanoutd, gateway role, loops: 1, REST, gRPC and the frame relay
+#            in plaintext
 #   tls      fanoutd, gateway role, loops: 1, rest_tls and grpc_tls (a P-256
 #            certificate made here with the openssl CLI); calls the backend
 #            in plaintext, so the difference is the doors' TLS alone
@@ -19,6 +20,7 @@
 #                   TLS handshake) per request
 #   grpc-keepalive  h2load, 8 connections x 4 streams, Lab/Echo via the proxy
 #   grpc-new        h2load, one request per connection (batches of 200)
+#   relay-keepalive, relay-new   the same through the frame relay
 #
 # Printed per step and door: requests, req/s, and the gateway's CPU per
 # request (utime + stime from /proc/PID/stat over the step / requests): the
@@ -51,24 +53,25 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
   > "$dir/openssl.log" 2>&1
 
 B=$(free_port); PG=$(free_port); PR=$(free_port); TG=$(free_port); TR=$(free_port)
+PL=$(free_port); TL=$(free_port)  # the frame relays
 cat > "$dir/backend.yaml" <<EOF
 node_name: backend
 grpc_address: 127.0.0.1:$B
 loops: 1
 roles: {lab: true}
 EOF
-gateway_config() {  # name grpc-port rest-port tls(0/1)
+gateway_config() {  # name grpc-port rest-port tls(0/1) relay-port
   echo "node_name: $1"
   echo "grpc_address: 127.0.0.1:$2"
   echo "loops: 1"
   echo "roles: {gateway: true}"
   echo "backends: {lab: {target: \"127.0.0.1:$B\", services: [fanout.lab.v1.Lab]}}"
-  echo "gateway: {rest_address: \"127.0.0.1:$3\"$([ "$4" = 1 ] && echo ", rest_tls: {cert_file: $dir/tls.crt, key_file: $dir/tls.key}")}"
+  echo "gateway: {rest_address: \"127.0.0.1:$3\", grpc_relay_address: \"127.0.0.1:$5\"$([ "$4" = 1 ] && echo ", rest_tls: {cert_file: $dir/tls.crt, key_file: $dir/tls.key}")}"
   [ "$4" = 1 ] && echo "grpc_tls: {cert_file: $dir/tls.crt, key_file: $dir/tls.key}"
   true
 }
-gateway_config plain "$PG" "$PR" 0 > "$dir/plain.yaml"
-gateway_config tls "$TG" "$TR" 1 > "$dir/tls.yaml"
+gateway_config plain "$PG" "$PR" 0 "$PL" > "$dir/plain.yaml"
+gateway_config tls "$TG" "$TR" 1 "$TL" > "$dir/tls.yaml"
 for node in backend plain tls; do
   "$fanoutd" --config "$dir/$node.yaml" > "$dir/$node.out" 2> "$dir/$node.log" &
   pids+=($!)
@@ -92,6 +95,11 @@ grpc_ok --http2-prior-knowledge "http://127.0.0.1:$PG/fanout.lab.v1.Lab/Echo" ||
 grpc_ok --http2 --cacert "$dir/ca.crt" --resolve "localhost:$TG:127.0.0.1" \
   "https://localhost:$TG/fanout.lab.v1.Lab/Echo" ||
   { echo "the TLS gateway's gRPC door does not answer Lab/Echo" >&2; exit 1; }
+grpc_ok --http2-prior-knowledge "http://127.0.0.1:$PL/fanout.lab.v1.Lab/Echo" ||
+  { echo "the plaintext gateway's frame relay does not answer Lab/Echo" >&2; exit 1; }
+grpc_ok --http2 --cacert "$dir/ca.crt" --resolve "localhost:$TL:127.0.0.1" \
+  "https://localhost:$TL/fanout.lab.v1.Lab/Echo" ||
+  { echo "the TLS gateway's frame relay does not answer Lab/Echo" >&2; exit 1; }
 
 printf '\x00\x00\x00\x00\x04\x0a\x02hi' > "$dir/echo.bin"  # EchoRequest{message: "hi"}, framed
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -135,11 +143,19 @@ grpc_new() {  # one request per connection, $secs seconds of batches
 
 echo "# tls_bench: $secs s per step; gateway CPU per request (lower is better)"
 for door in plain tls; do
-  if [ $door = plain ]; then rest="http://127.0.0.1:$PR"; grpc="http://127.0.0.1:$PG"; pid=$pid_plain
-  else rest="https://127.0.0.1:$TR"; grpc="https://127.0.0.1:$TG"; pid=$pid_tls; fi
+  if [ $door = plain ]; then
+    rest="http://127.0.0.1:$PR" grpc="http://127.0.0.1:$PG" relay="http://127.0.0.1:$PL"
+    pid=$pid_plain
+  else
+    rest="https://127.0.0.1:$TR" grpc="https://127.0.0.1:$TG" relay="https://127.0.0.1:$TL"
+    pid=$pid_tls
+  fi
   run rest-keepalive $door $pid wrk -t1 -c8 -d${secs}s "$rest/v1/lab/echo?message=hi"
   run rest-new $door $pid wrk -t1 -c8 -d${secs}s -H "Connection: close" "$rest/v1/lab/echo?message=hi"
   run grpc-keepalive $door $pid h2load -D $secs -c 8 -m 4 -t 1 --data="$dir/echo.bin" \
     -H 'content-type: application/grpc' -H 'te: trailers' "$grpc/fanout.lab.v1.Lab/Echo"
   run grpc-new $door $pid grpc_new "$grpc/fanout.lab.v1.Lab/Echo"
+  run relay-keepalive $door $pid h2load -D $secs -c 8 -m 4 -t 1 --data="$dir/echo.bin" \
+    -H 'content-type: application/grpc' -H 'te: trailers' "$relay/fanout.lab.v1.Lab/Echo"
+  run relay-new $door $pid grpc_new "$relay/fanout.lab.v1.Lab/Echo"
 done
