@@ -94,7 +94,11 @@ void H2Session::Handshake(std::shared_ptr<boost::asio::ssl::context> context,
   tls_context_ = std::move(context);
   tls_.emplace(socket_, *tls_context_);
   if (role_ == Role::kClient) {
-    SSL_set_tlsext_host_name(tls_->native_handle(), server_name.c_str());
+    boost::system::error_code not_an_address;
+    boost::asio::ip::make_address(server_name, not_an_address);
+    if (not_an_address) {  // SNI names hosts, never addresses (RFC 6066).
+      SSL_set_tlsext_host_name(tls_->native_handle(), server_name.c_str());
+    }
     tls_->set_verify_callback(ssl::host_name_verification(server_name));
   }
   tls_->async_handshake(
