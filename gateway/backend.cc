@@ -105,6 +105,47 @@ Task<absl::StatusOr<Bytes>> Backend::DelayedAttempt(absl::Duration delay, std::s
   co_return co_await Attempt(std::move(method), std::move(request), policy, attempt);
 }
 
+void Backend::Record(absl::StatusCode code, bool abandoned, absl::Time sent) {
+  if (code != absl::StatusCode::kOk) ++stats_.failures;
+  if (abandoned) {
+    breaker_.Abandon();  // We gave up on it; says nothing of the backend.
+    return;
+  }
+  breaker_.Record(code != absl::StatusCode::kOk && CircuitBreaker::CountsAsFailure(code));
+  if (adaptive_) {
+    if (std::optional<int64_t> limit = adaptive_->Record(sent, bulkhead_.in_use())) {
+      bulkhead_.SetCapacity(*limit);
+    }
+  }
+}
+
+absl::StatusOr<Backend::Pass> Backend::Enter() {
+  if (absl::Status allowed = breaker_.Allow(); !allowed.ok()) {
+    ++stats_.breaker_rejected;
+    return allowed;
+  }
+  std::optional<Semaphore::Permit> permit = bulkhead_.TryAcquire();
+  if (!permit) {
+    breaker_.Abandon();
+    ++stats_.bulkhead_rejected;
+    return absl::ResourceExhaustedError(absl::StrCat("backend \"", name_, "\" bulkhead (",
+                                                     bulkhead_.capacity(), " in flight) is full"));
+  }
+  ++stats_.attempts;
+  return Pass(this, *std::move(permit), adaptive_ ? clock_->Now() : absl::InfinitePast());
+}
+
+Backend::Pass::~Pass() {
+  if (backend_ != nullptr && !ended_) backend_->Record(absl::StatusCode::kCancelled, true, sent_);
+}
+
+void Backend::Pass::End(absl::StatusCode code) {
+  if (backend_ == nullptr || ended_) return;
+  ended_ = true;
+  backend_->Record(code, false, sent_);
+  permit_.Release();
+}
+
 Task<absl::StatusOr<Bytes>> Backend::Attempt(std::string method, Bytes request, CallPolicy policy,
                                              Try attempt) {
   if (absl::Status allowed = breaker_.Allow(); !allowed.ok()) {
@@ -150,22 +191,14 @@ Task<absl::StatusOr<Bytes>> Backend::Attempt(std::string method, Bytes request, 
   absl::StatusOr<Bytes> reply =
       co_await CallGenericUnary(&stub_, std::move(method), std::move(request), std::move(options));
   TaskContext context = co_await CurrentContext();
-  if (!reply.ok()) ++stats_.failures;
   // The caller's deadline (shorter than the attempt's own) passing says
   // nothing of the backend either, whichever timer noticed first: a caller
   // sending tiny timeouts must not open the breaker for everyone.
   bool callers_deadline = reply.status().code() == absl::StatusCode::kDeadlineExceeded &&
                           context.token.deadline() < attempt_deadline;
-  if (!reply.ok() && (context.token.cancelled() || callers_deadline)) {
-    breaker_.Abandon();  // We gave up on it; says nothing of the backend.
-    co_return reply;
-  }
-  breaker_.Record(!reply.ok() && CircuitBreaker::CountsAsFailure(reply.status().code()));
-  if (adaptive_) {
-    if (std::optional<int64_t> limit = adaptive_->Record(sent, bulkhead_.in_use())) {
-      bulkhead_.SetCapacity(*limit);
-    }
-  }
+  const bool abandoned = !reply.ok() && (context.token.cancelled() || callers_deadline);
+  Record(reply.status().code(), abandoned, sent);
+  if (abandoned) co_return reply;
   // gRPC's timer runs on its own clock and may fire a little before
   // absl::Now() reaches the deadline (often, under TSan): an answer within
   // kClockSlack of it is our limit firing, not a backend's own

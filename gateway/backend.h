@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "fanout/config/v1/node_config.pb.h"
 #include "gateway/adaptive_limit.h"
@@ -79,7 +80,40 @@ class Backend {
   const CircuitBreaker& breaker() const { return breaker_; }
   const BackendStats& stats() const { return stats_; }
 
+  // A call made outside Call, whose bytes pass elsewhere (the frame
+  // relay's): through the breaker and the bulkhead now, without waiting
+  // for a permit. Ends as an attempt does: End records the outcome with
+  // the breaker, the adaptive limit and the stats; a Pass dropped unended
+  // was abandoned (the caller left or its own deadline passed), which says
+  // nothing of the backend. Movable; the permit goes with it.
+  class Pass {
+   public:
+    Pass(Pass&& other) noexcept
+        : backend_(std::exchange(other.backend_, nullptr)),
+          permit_(std::move(other.permit_)),
+          sent_(other.sent_),
+          ended_(other.ended_) {}
+    Pass& operator=(Pass&&) = delete;
+    ~Pass();
+    void End(absl::StatusCode code);
+
+   private:
+    friend class Backend;
+    Pass(Backend* backend, Semaphore::Permit permit, absl::Time sent)
+        : backend_(backend), permit_(std::move(permit)), sent_(sent) {}
+    Backend* backend_;
+    Semaphore::Permit permit_;
+    absl::Time sent_;
+    bool ended_ = false;
+  };
+  // UNAVAILABLE while the breaker is open, RESOURCE_EXHAUSTED when no
+  // permit is free, each naming the backend.
+  absl::StatusOr<Pass> Enter();
+
  private:
+  // An attempt's outcome: with the breaker, the adaptive limit (sent at
+  // `sent`) and the stats; `abandoned`: the caller gave up on it.
+  void Record(absl::StatusCode code, bool abandoned, absl::Time sent);
   // Which try a call is, for its client span: the retry number, and whether
   // it is the hedge's second copy.
   struct Try {

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "gateway/backend.h"
 #include "gateway/h2_session.h"
 #include "gateway/proxy_metadata.h"
 #include "gateway/timeout_header.h"
@@ -231,6 +232,7 @@ struct GrpcRelay::Call {
   bool trailers_sent = false;
   bool refusal_waits = false;  // Refused; answered at the caller's END_STREAM.
   std::optional<AdmissionLimiter::Ticket> ticket;
+  std::optional<Backend::Pass> pass;  // A unary call's, through its backend's protection.
   std::unique_ptr<ServerCallTelemetry> telemetry;
   boost::asio::steady_timer deadline;
 };
@@ -634,6 +636,8 @@ void GrpcRelay::ClientSide::Begin(Call& call, bool client_done) {
   absl::c_move(refusal, std::back_inserter(call.trailers));
   call.finished = true;
   call.ticket.reset();
+  if (call.pass) call.pass->End(relayed.code());  // Its backend was unreachable.
+  call.pass.reset();
   if (client_done) {
     AnswerOnly(call);
     return;
@@ -709,6 +713,23 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
   } else if (admitted->unary) {
     timeout = state.default_timeout();
   }
+  // A unary call goes through the backend's protection, as on the gRPC
+  // door: its breaker, its bulkhead (without waiting for a permit), and
+  // its timeout_ms when that is the shorter.
+  bool backends_timeout = false;
+  if (auto backend = state.backends().find(admitted->backend);
+      admitted->unary && backend != state.backends().end()) {
+    if (backend->second->timeout() < timeout.value_or(absl::InfiniteDuration())) {
+      timeout = backend->second->timeout();
+      backends_timeout = true;
+    }
+    absl::StatusOr<Backend::Pass> pass = backend->second->Enter();
+    if (!pass.ok()) {
+      return absl::Status(pass.status().code(),
+                          absl::StrCat("method ", method, ": ", pass.status().message()));
+    }
+    call.pass.emplace(*std::move(pass));
+  }
 
   MetadataList headers{{":method", "POST"},
                        {":scheme", ""},  // Both the connection's (Send).
@@ -736,13 +757,20 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
   FANOUT_RETURN_IF_ERROR(Send(call));
   if (timeout) {
     call.deadline.expires_after(absl::ToChronoNanoseconds(*timeout));
-    call.deadline.async_wait([self = shared_from_this(), this, id = call.id,
-                              method](boost::system::error_code error) {
+    call.deadline.async_wait([self = shared_from_this(), this, id = call.id, method,
+                              backends_timeout, timeout](boost::system::error_code error) {
       if (error) return;  // Cancelled: the call ended first.
-      if (Call* call = Find(id)) {
-        Fail(*call,
-             absl::DeadlineExceededError(absl::StrCat("method ", method, ": the deadline passed")));
+      Call* call = Find(id);
+      if (call == nullptr) return;
+      if (!backends_timeout) {
+        call->pass.reset();  // The caller's deadline: says nothing of the backend.
+        return Fail(*call, absl::DeadlineExceededError(
+                               absl::StrCat("method ", method, ": the deadline passed")));
       }
+      Fail(*call,
+           absl::DeadlineExceededError(absl::StrCat(
+               "method ", method, ": backend \"", call->backend_name, "\" gave no answer within ",
+               absl::FormatDuration(*timeout), " (backends.", call->backend_name, ".timeout_ms)")));
     });
   }
   return absl::OkStatus();
@@ -804,8 +832,10 @@ void GrpcRelay::ClientSide::OnHead(Call& call) {
 
 void GrpcRelay::ClientSide::OnFinished(Call& call) {
   // The slot goes back before the caller can see the answer: its next call
-  // must not be shed by this one.
+  // must not be shed by this one; so does the backend's permit.
   call.ticket.reset();
+  if (call.pass) call.pass->End(CodeOf(call.trailers));
+  call.pass.reset();
   call.deadline.cancel();
   if (!call.head_sent) return AnswerOnly(call);
   ResumeData(call);

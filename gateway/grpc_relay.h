@@ -13,13 +13,15 @@
 // credentials (gateway.auth.default_mode), the service (UNIMPLEMENTED when
 // this node serves it or no backend does), admission (gateway.max_in_flight
 // for unary methods the gateway has a descriptor for, gateway.max_streams
-// for the rest). Then the call goes to the backend on a connection this
-// relay thread keeps to one of its addresses (round_robin or pick_first, as
-// its load_balancing says), with the allowlisted metadata, x-fanout-hops
-// one more, the verified identity and the relay span's traceparent; the
-// backend's metadata comes back but for gRPC's own. A unary call without a
-// deadline gets the gateway's default; a deadline is enforced here too, so
-// a backend that ignores it cannot hold the call. Either side resetting its
+// for the rest), and for a unary call its backend's breaker and bulkhead
+// (Backend::Enter: no waiting for a permit) and timeout_ms. Then the call
+// goes to the backend on a connection this relay thread keeps to one of
+// its addresses (round_robin or pick_first, as its load_balancing says),
+// with the allowlisted metadata, x-fanout-hops one more, the verified
+// identity and the relay span's traceparent; the backend's metadata comes
+// back but for gRPC's own. A unary call without a deadline gets the
+// gateway's default; a deadline is enforced here too, so a backend that
+// ignores it cannot hold the call. Either side resetting its
 // stream resets the other; a backend connection lost mid-call ends its
 // calls UNAVAILABLE. Flow control is end to end: DATA is acknowledged to
 // one side only once the other has taken it, so a slow reader holds at

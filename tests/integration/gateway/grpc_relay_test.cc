@@ -259,6 +259,51 @@ TEST_F(GrpcRelayTest, ABackendsStreamLimitOpensMoreConnectionsToIt) {
   EXPECT_EQ(cancelled.load(), 3);
 }
 
+TEST_F(GrpcRelayTest, AUnaryCallGoesThroughTheBackendsBreakerBulkheadAndTimeout) {
+  lab_config_.set_max_concurrent_calls(1);
+  lab_config_.set_timeout_ms(300);
+  lab_config_.mutable_circuit_breaker()->set_enabled(true);
+  lab_config_.mutable_circuit_breaker()->set_min_calls(4);
+  lab_config_.mutable_circuit_breaker()->set_open_ms(60000);
+  StartRelay();
+  const Backend& lab = state_->backend("lab");
+  auto stub = Stub();
+
+  // The bulkhead: one call at a time, and the relay does not queue.
+  grpc::ClientContext held;
+  held.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  lab::v1::EchoRequest slow;
+  slow.set_delay_ms(60000);
+  lab::v1::EchoResponse reply;
+  std::thread holder([&] {
+    // Ended by the backend's timeout_ms, naming it.
+    grpc::Status status = stub->Echo(&held, slow, &reply);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    EXPECT_THAT(status.error_message(), HasSubstr("backends.lab.timeout_ms"));
+  });
+  ASSERT_TRUE(Eventually([&] { return lab_.calls() == 1; }));
+  grpc::Status full = Echo(lab::v1::EchoRequest(), &reply);
+  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(full.error_message(), HasSubstr("backend \"lab\" bulkhead (1 in flight)"));
+  holder.join();
+  EXPECT_EQ(lab.stats().bulkhead_rejected.load(), 1);
+
+  // The breaker: failures it counts (the timeout above, three more here)
+  // open it, and then calls are refused without reaching the backend.
+  lab::v1::EchoRequest failing;
+  failing.set_error_code(grpc::StatusCode::UNAVAILABLE);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Echo(failing, &reply).error_code(), grpc::StatusCode::UNAVAILABLE);
+  }
+  const int64_t reached = lab_.calls();
+  grpc::Status refused = Echo(lab::v1::EchoRequest(), &reply);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(refused.error_message(), HasSubstr("circuit breaker for backend \"lab\" is open"));
+  EXPECT_EQ(lab_.calls(), reached);
+  EXPECT_EQ(lab.stats().breaker_rejected.load(), 1);
+  EXPECT_EQ(lab.bulkhead().in_use(), 0);
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;
