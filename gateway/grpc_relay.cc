@@ -233,6 +233,10 @@ struct GrpcRelay::Call {
   bool refusal_waits = false;  // Refused; answered at the caller's END_STREAM.
   std::optional<AdmissionLimiter::Ticket> ticket;
   std::optional<Backend::Pass> pass;  // A unary call's, through its backend's protection.
+  // When the deadline is the backend's own timeout_ms: what its passing
+  // says, and when it passes.
+  std::string timeout_message;
+  absl::Time timeout_at = absl::InfiniteFuture();
   std::unique_ptr<ServerCallTelemetry> telemetry;
   boost::asio::steady_timer deadline;
 };
@@ -755,23 +759,26 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
   call.backend_headers = std::move(headers);
   call.backend_name = admitted->backend;
   FANOUT_RETURN_IF_ERROR(Send(call));
+  if (backends_timeout) {
+    call.timeout_message = absl::StrCat("method ", method, ": backend \"", call.backend_name,
+                                        "\" gave no answer within ", absl::FormatDuration(*timeout),
+                                        " (backends.", call.backend_name, ".timeout_ms)");
+    call.timeout_at = absl::Now() + *timeout;
+  }
   if (timeout) {
     call.deadline.expires_after(absl::ToChronoNanoseconds(*timeout));
-    call.deadline.async_wait([self = shared_from_this(), this, id = call.id, method,
-                              backends_timeout, timeout](boost::system::error_code error) {
-      if (error) return;  // Cancelled: the call ended first.
-      Call* call = Find(id);
-      if (call == nullptr) return;
-      if (!backends_timeout) {
-        call->pass.reset();  // The caller's deadline: says nothing of the backend.
-        return Fail(*call, absl::DeadlineExceededError(
-                               absl::StrCat("method ", method, ": the deadline passed")));
-      }
-      Fail(*call,
-           absl::DeadlineExceededError(absl::StrCat(
-               "method ", method, ": backend \"", call->backend_name, "\" gave no answer within ",
-               absl::FormatDuration(*timeout), " (backends.", call->backend_name, ".timeout_ms)")));
-    });
+    call.deadline.async_wait(
+        [self = shared_from_this(), this, id = call.id, method](boost::system::error_code error) {
+          if (error) return;  // Cancelled: the call ended first.
+          Call* call = Find(id);
+          if (call == nullptr) return;
+          if (call->timeout_message.empty()) {
+            call->pass.reset();  // The caller's deadline: says nothing of the backend.
+            return Fail(*call, absl::DeadlineExceededError(
+                                   absl::StrCat("method ", method, ": the deadline passed")));
+          }
+          Fail(*call, absl::DeadlineExceededError(call->timeout_message));
+        });
   }
   return absl::OkStatus();
 }
@@ -831,6 +838,15 @@ void GrpcRelay::ClientSide::OnHead(Call& call) {
 }
 
 void GrpcRelay::ClientSide::OnFinished(Call& call) {
+  // The backend, given our timeout_ms as its deadline, may end the call
+  // itself a moment before our timer does: it is our limit firing all the
+  // same (as Backend::Attempt reads it), and says so.
+  constexpr absl::Duration kClockSlack = absl::Milliseconds(20);
+  if (!call.timeout_message.empty() &&
+      CodeOf(call.trailers) == absl::StatusCode::kDeadlineExceeded &&
+      absl::Now() + kClockSlack >= call.timeout_at) {
+    call.trailers = StatusTrailers(absl::DeadlineExceededError(call.timeout_message));
+  }
   // The slot goes back before the caller can see the answer: its next call
   // must not be shed by this one; so does the backend's permit.
   call.ticket.reset();
