@@ -124,8 +124,7 @@ absl::Status Node::PrepareChannelSecurity() {
       return absl::Status(security.status().code(),
                           absl::StrCat(key, ": ", security.status().message()));
     }
-    channel_security_[name] = *std::move(security);
-    if (tls.enabled()) backend_tls_[name] = std::move(tls);
+    backend_security_[name] = {.tls = std::move(tls), .channel = *std::move(security)};
   }
   return absl::OkStatus();
 }
@@ -152,10 +151,10 @@ std::shared_ptr<grpc::Channel> Node::BackendChannel(const std::string& name) {
   // local role behind a TLS door without grpc_tls.ca_file, which validation
   // lets through only where nothing calls it. Should that change, the call
   // fails its handshake (the system's CAs) rather than going out plaintext.
-  auto found = channel_security_.find(name);
+  auto found = backend_security_.find(name);
   ChannelSecurity security =
-      found != channel_security_.end()
-          ? found->second
+      found != backend_security_.end()
+          ? found->second.channel
           : ChannelSecurity{.credentials = grpc::SslCredentials({}), .tls = true};
   security.Apply(&args);
   FANOUT_LOG(INFO) << "backend " << name << " -> " << target << " (" << lb
@@ -222,8 +221,8 @@ absl::Status Node::CreateGateway() {
   };
   // The relay's TLS is the gRPC door's, and a backend's its channel's.
   options.backend_tls = [this](const std::string& name) {
-    auto it = backend_tls_.find(name);
-    return it == backend_tls_.end() ? TlsOptions() : it->second;
+    auto it = backend_security_.find(name);
+    return it == backend_security_.end() ? TlsOptions() : it->second.tls;
   };
   options.relay_tls = TlsOptionsFromConfig(config_.grpc_tls());
   for (const auto& [role, service] : RoleServices(config_.roles())) {

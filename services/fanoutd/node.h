@@ -80,8 +80,13 @@ class Node {
   std::unique_ptr<AdminServer> admin_;
   HealthService health_;  // Outlives the server, as every service must.
   std::unique_ptr<Server> server_;
-  std::map<std::string, ChannelSecurity> channel_security_;  // by backend name
-  std::map<std::string, TlsOptions> backend_tls_;            // by backend name, those with TLS
+  // By backend name: its TLS (the relay's) and the channel credentials made
+  // from it.
+  struct BackendSecurity {
+    TlsOptions tls;
+    ChannelSecurity channel;
+  };
+  std::map<std::string, BackendSecurity> backend_security_;
   std::unique_ptr<OffloadPool> pool_;
   // With PostgreSQL, each data role's store calls run on a pool of their
   // own, one thread per connection; with SQLite, on pool_.
