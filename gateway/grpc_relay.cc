@@ -204,6 +204,16 @@ std::string HostPort(const tcp::endpoint& endpoint) {
 
 }  // namespace
 
+// How to reach one backend, built at Start and shared by every worker's pool.
+struct GrpcRelay::BackendPlan {
+  std::string name;
+  BackendTarget target;
+  bool pick_first = false;  // Else round_robin.
+  // To connect over, with the name the backend's certificate is checked for
+  // (its override, else the target's host, else the address); null: plaintext.
+  std::unique_ptr<TlsContext> tls;
+};
+
 // One relayed call: the client's stream and the backend's, and what is on
 // its way between them (at most a stream window each way).
 struct GrpcRelay::Call {
@@ -379,10 +389,8 @@ class GrpcRelay::BackendSide : public H2Session {
 // left close once their calls end.
 class GrpcRelay::BackendPool {
  public:
-  // `tls`: to connect over, with the name the backend's certificate is
-  // checked for (its override, else the target's host, else the address).
-  BackendPool(GrpcRelay& relay, Worker& worker, std::string name, BackendTarget target,
-              bool pick_first, const TlsContext* tls);
+  // `plan` (the relay's, built at Start) must outlive the pool.
+  BackendPool(GrpcRelay& relay, Worker& worker, const BackendPlan& plan);
   ~BackendPool() { Close(); }
   // The connection a new call goes on; nullptr when every address has
   // failed and none is being dialled.
@@ -406,8 +414,8 @@ class GrpcRelay::BackendPool {
 
   GrpcRelay& relay_;
   Worker& worker_;
-  const std::string name_;
-  const BackendTarget target_;
+  const std::string& name_;
+  const BackendTarget& target_;
   const bool pick_first_;
   const TlsContext* const tls_;
   std::vector<Address> addresses_;  // Empty until the first resolution.
@@ -428,8 +436,7 @@ class GrpcRelay::ClientSide : public H2Session {
     tcp::endpoint peer = this->socket().remote_endpoint(error);
     if (!error) {
       address_ = peer.address().to_string();
-      peer_ = absl::StrCat(peer.address().is_v6() ? "ipv6:[" : "ipv4:", address_,
-                           peer.address().is_v6() ? "]:" : ":", peer.port());
+      peer_ = absl::StrCat(peer.address().is_v6() ? "ipv6:" : "ipv4:", HostPort(peer));
     }
     worker_.clients.insert(this);  // Until OnClosed.
   }
@@ -787,15 +794,11 @@ absl::Status GrpcRelay::ClientSide::Send(Call& call) {
   const std::string& name = call.backend_name;
   std::unique_ptr<BackendPool>& pool = worker_.backends[name];
   if (pool == nullptr) {
-    absl::StatusOr<BackendTarget> target = ParseTarget(relay_.options_.backend_address(name));
-    if (!target.ok()) return target.status();  // Checked at Start: only a test's gets here.
-    auto config = relay_.state_.backend_configs().find(name);
-    const bool pick_first = config != relay_.state_.backend_configs().end() &&
-                            config->second.load_balancing() == "pick_first";
-    auto tls = relay_.backend_tls_.find(name);
-    pool = std::make_unique<BackendPool>(
-        relay_, worker_, name, *std::move(target), pick_first,
-        tls == relay_.backend_tls_.end() ? nullptr : tls->second.get());
+    auto plan = relay_.backends_.find(name);
+    if (plan == relay_.backends_.end()) {  // The door admits configured backends only.
+      return absl::InternalError(absl::StrCat("backend \"", name, "\" is not configured"));
+    }
+    pool = std::make_unique<BackendPool>(relay_, worker_, *plan->second);
   }
   std::shared_ptr<BackendSide> backend = pool->Pick();
   if (backend == nullptr || ++call.dials > kMaxDials) {
@@ -1112,14 +1115,13 @@ void GrpcRelay::BackendSide::OnClosed() {
 
 // --- BackendPool ------------------------------------------------------------
 
-GrpcRelay::BackendPool::BackendPool(GrpcRelay& relay, Worker& worker, std::string name,
-                                    BackendTarget target, bool pick_first, const TlsContext* tls)
+GrpcRelay::BackendPool::BackendPool(GrpcRelay& relay, Worker& worker, const BackendPlan& plan)
     : relay_(relay),
       worker_(worker),
-      name_(std::move(name)),
-      target_(std::move(target)),
-      pick_first_(pick_first),
-      tls_(tls),
+      name_(plan.name),
+      target_(plan.target),
+      pick_first_(plan.pick_first),
+      tls_(plan.tls.get()),
       next_(relay.next_address_.fetch_add(1)) {
   if (target_.host.empty()) Resolved(target_.addresses);
 }
@@ -1312,12 +1314,17 @@ GrpcRelay::GrpcRelay(GatewayState& state, const GrpcDoor& door, ServiceProxy& pr
 
 GrpcRelay::~GrpcRelay() { Stop(); }
 
-absl::Status GrpcRelay::Start() {
+absl::Status GrpcRelay::PlanBackends() {
   for (const auto& [name, backend] : state_.backend_configs()) {
-    if (absl::Status parsed = ParseTarget(options_.backend_address(name)).status(); !parsed.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("gateway.grpc_relay_address: backend \"", name, "\": ", parsed.message()));
+    auto plan = std::make_unique<BackendPlan>();
+    plan->name = name;
+    plan->pick_first = backend.load_balancing() == "pick_first";
+    absl::StatusOr<BackendTarget> target = ParseTarget(options_.backend_address(name));
+    if (!target.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("gateway.grpc_relay_address: backend \"", name,
+                                                     "\": ", target.status().message()));
     }
+    plan->target = *std::move(target);
     if (TlsOptions tls = options_.backend_tls(name); tls.enabled()) {
       absl::StatusOr<std::unique_ptr<TlsContext>> context =
           TlsContext::Create(std::move(tls), TlsSide::kClient, "h2");
@@ -1325,9 +1332,14 @@ absl::Status GrpcRelay::Start() {
         return absl::InvalidArgumentError(absl::StrCat("gateway.grpc_relay_address: backend \"",
                                                        name, "\": ", context.status().message()));
       }
-      backend_tls_[name] = *std::move(context);
+      plan->tls = *std::move(context);
     }
+    backends_[name] = std::move(plan);
   }
+  return absl::OkStatus();
+}
+
+absl::Status GrpcRelay::Start() {
   if (options_.tls.enabled()) {
     absl::StatusOr<std::unique_ptr<TlsContext>> context =
         TlsContext::Create(options_.tls, TlsSide::kServer, "h2");
@@ -1364,8 +1376,13 @@ absl::Status GrpcRelay::Start() {
                                                options_.address, ": ", error.message()));
   }
   port_ = acceptor.local_endpoint().port();
+  if (absl::Status planned = PlanBackends(); !planned.ok()) {
+    listener_.reset();
+    workers_.clear();
+    return planned;
+  }
   Accept();
-  if (tls_ != nullptr || !backend_tls_.empty()) ReloadTls();
+  ReloadTls();
   for (auto& worker : workers_) worker->Run();
   started_ = true;
   return absl::OkStatus();
@@ -1410,15 +1427,19 @@ void GrpcRelay::Accept() {
 }
 
 void GrpcRelay::ReloadTls() {
-  absl::Duration every = tls_ != nullptr ? tls_->options().reload_interval : absl::Seconds(10);
-  for (const auto& [name, context] : backend_tls_) {
-    every = std::min(every, context->options().reload_interval);
+  absl::Duration every = absl::InfiniteDuration();
+  if (tls_ != nullptr) every = tls_->options().reload_interval;
+  for (const auto& [name, plan] : backends_) {
+    if (plan->tls != nullptr) every = std::min(every, plan->tls->options().reload_interval);
   }
+  if (every == absl::InfiniteDuration()) return;  // No TLS anywhere.
   listener_->reload.expires_after(absl::ToChronoNanoseconds(std::max(every, absl::Seconds(1))));
   listener_->reload.async_wait([this](boost::system::error_code aborted) {
     if (aborted) return;
     if (tls_ != nullptr) tls_->ReloadIfChanged();
-    for (const auto& [name, context] : backend_tls_) context->ReloadIfChanged();
+    for (const auto& [name, plan] : backends_) {
+      if (plan->tls != nullptr) plan->tls->ReloadIfChanged();
+    }
     ReloadTls();
   });
 }

@@ -67,8 +67,9 @@ class GrpcRelay {
     int max_streams_per_connection = 1000;
     // A call's header section, both pseudo-headers and metadata.
     int max_header_bytes = 16 * 1024;
-    // A backend's target by name; default: its configured target
-    // ("dns:///orders:50051", "orders:50051" or "ipv4:10.0.0.7:50051,...").
+    // A backend's target by name, asked once at Start after the relay
+    // listens; default: its configured target ("dns:///orders:50051",
+    // "orders:50051" or "ipv4:10.0.0.7:50051,...").
     std::function<std::string(const std::string& backend)> backend_address;
     // TLS to a backend by name (a client's: ca_file, and cert_file for
     // mTLS); default: its backends.<name>.tls.
@@ -100,8 +101,12 @@ class GrpcRelay {
   class ClientSide;
   class BackendSide;
   class BackendPool;
+  struct BackendPlan;
   struct Call;
 
+  // Each backend's target, balancing and TLS, once the relay listens (a
+  // backend_address may name the relay itself).
+  absl::Status PlanBackends();
   void Accept();
   void Drain();      // BeginDrain's work.
   void ReloadTls();  // Every reload_interval, on the first worker.
@@ -110,12 +115,13 @@ class GrpcRelay {
   const GrpcDoor& door_;
   ServiceProxy& proxy_;
   Options options_;
+  // Built at Start: TLS for callers, and how to reach each backend.
+  // Declared before workers_, whose connections use them to the end.
+  std::unique_ptr<TlsContext> tls_;
+  std::map<std::string, std::unique_ptr<BackendPlan>> backends_;
   std::vector<std::unique_ptr<Worker>> workers_;
   struct Listener;
   std::unique_ptr<Listener> listener_;
-  // Built at Start: for callers, and by backend name (those with TLS).
-  std::unique_ptr<TlsContext> tls_;
-  std::map<std::string, std::unique_ptr<TlsContext>> backend_tls_;
   const RouteAuthPolicy proxy_auth_{};  // gateway.auth.default_mode
   std::atomic<uint32_t> next_worker_{0};
   std::atomic<uint32_t> next_address_{0};  // Where a worker's round_robin starts.
