@@ -3,8 +3,8 @@
 # worth each, in ONE run, on the same lab backend and the same load.
 #
 #   bash bench/peers.sh [build-dir] [seconds-per-step] [rounds]
-#                          # defaults: build 8 3; ~90 s a round
-#                          # (~135 s with PEERS_COMPARE)
+#                          # defaults: build 8 3; ~130 s a round
+#                          # (~175 s with PEERS_COMPARE)
 #   PEERS_PERF=1 bash bench/peers.sh ...   # also perf-records the gateway in its
 #                                          # steps and prints its top symbols
 #   PEERS_PRELOAD=/path/to/libtcmalloc_minimal.so.4 bash bench/peers.sh ...
@@ -26,6 +26,11 @@
 #   h2load / wrk (the load)                                  pinned to CPU 0
 #   gateway-cmp with PEERS_COMPARE: the same gateway from the other build,
 #             its own ports                                  pinned to CPU 1
+#   go-agg    bench/peers/rest_fanout.go: the gateway's two REST GET routes
+#             written in Go (net/http, grpc-go, protojson),
+#             GOMAXPROCS=1                                   pinned to CPU 1
+#   py-agg    bench/peers/rest_fanout.py: the same in Python asyncio
+#             (aiohttp, grpc.aio, asyncio.gather)            pinned to CPU 1
 # The proxies share CPU 1 but take turns: only the one under test has load.
 # Backend and load generator share CPU 0, so req/s is bounded by that core
 # as much as by the proxy: CPU per request (utime + stime from
@@ -71,6 +76,11 @@
 #   rest-post     POST /v1/fanout.lab.v1.Lab/Echo, body {"message":"hi"}
 #                 (any unary method by name: JSON in, JSON out)
 #   rest-fanout3  GET /v1/lab/fanout (built-in route: three Echo calls at once)
+#   go-echo, go-fanout3, py-echo, py-fanout3
+#                 GET /v1/lab/echo and /v1/lab/fanout on the Go and the Python
+#                 aggregator: the same calls, the same JSON (lowerCamelCase,
+#                 unpopulated fields printed), what a team would otherwise
+#                 write by hand. The fan-out targets are read against them.
 #   *-cmp         With PEERS_COMPARE, each gateway step again on the other
 #                 build's gateway, right before or after its twin (the order
 #                 swapped every round), and a ratio per round of the two:
@@ -88,7 +98,8 @@
 # door is checked the same way on its own admin port.
 #
 # Installs nghttp2-client (h2load), nghttp2-proxy (nghttpx), wrk, nginx,
-# haproxy with apt when missing (services are not started by the install: a
+# haproxy, and for the aggregators Go with Debian's grpc-go and protobuf
+# sources and Python's aiohttp and grpcio, with apt when missing (services are not started by the install: a
 # policy-rc.d that refuses is put in place for it when the machine has
 # none). Not part of deploy/setup.sh.
 set -euo pipefail
@@ -114,6 +125,14 @@ command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v nghttpx >/dev/null || [ -x /usr/sbin/nghttpx ] || need+=(nghttp2-proxy)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v curl >/dev/null || need+=(curl)
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+# The aggregators: Go in GOPATH mode over Debian's sources (grpc-go 1.33
+# needs github.com/golang/protobuf 1.5 to carry protoc-gen-go's messages),
+# Python with Debian's modules (/usr/bin/python3, not a pyenv's).
+for pkg in golang-go golang-google-grpc-dev golang-google-protobuf-dev \
+           golang-github-golang-protobuf-1-5-dev python3-aiohttp python3-grpcio python3-protobuf; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   echo "peers: installing ${need[*]} (apt)"
   made_policy=
@@ -158,6 +177,27 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 B=$(free_port); BA=$(free_port); N=$(free_port); H=$(free_port); X=$(free_port)
 G=$(free_port); GA=$(free_port); R=$(free_port); GR=$(free_port)
 G2=$(free_port); GA2=$(free_port); R2=$(free_port)   # the compared gateway's
+GO=$(free_port); PY=$(free_port)                      # the aggregators'
+
+# --- the aggregators, built ---------------------------------------------------
+# Go: protoc-gen-go and protoc-gen-go-grpc from Debian's sources, the lab's
+# messages and client from them, then the aggregator. Python: the lab's
+# messages by protoc --python_out.
+build_aggregators() {  # every step or none: && (set -e is off under "if !")
+  local gopath=$tmp/go lab=fanout/lab/v1/lab.proto m=Mfanout/lab/v1/lab.proto=fanoutpeer/labpb
+  mkdir -p "$gopath/src/fanoutpeer/restfanout" "$gopath/bin" "$tmp/py" &&
+  export GO111MODULE=off GOPATH=$gopath:/usr/share/gocode GOCACHE=$tmp/go-cache GOFLAGS= &&
+  go build -o "$gopath/bin/protoc-gen-go" google.golang.org/protobuf/cmd/protoc-gen-go &&
+  go build -o "$gopath/bin/protoc-gen-go-grpc" google.golang.org/grpc/cmd/protoc-gen-go-grpc &&
+  PATH=$gopath/bin:$PATH protoc -I proto --go_out="$gopath/src" --go_opt="$m" \
+    --go-grpc_out="$gopath/src" --go-grpc_opt="$m" "$lab" &&
+  cp bench/peers/rest_fanout.go "$gopath/src/fanoutpeer/restfanout/main.go" &&
+  go build -o "$tmp/rest_fanout" fanoutpeer/restfanout &&
+  protoc -I proto --python_out="$tmp/py" "$lab"
+}
+if ! build_aggregators >"$tmp/aggregators.log" 2>&1; then
+  echo "peers: building the aggregators failed:"; tail -n 20 "$tmp/aggregators.log"; exit 1
+fi
 
 cat > "$tmp/backend.yaml" <<YAML
 node_name: peers-lab
@@ -266,6 +306,12 @@ hap=$!; pids+=($hap)
   --backend="127.0.0.1,$B;;proto=h2" --workers=1 --no-ocsp --errorlog-file="$tmp/nghttpx.log" \
   --accesslog-file=/dev/null >"$tmp/nghttpx.out" 2>&1 &
 nghttpx_main=$!; pids+=($nghttpx_main)
+GOMAXPROCS=1 "${pin_proxy[@]}" "$tmp/rest_fanout" -listen "127.0.0.1:$GO" -backend "127.0.0.1:$B" \
+  >"$tmp/go-agg.out" 2>&1 &
+go_agg=$!; pids+=($go_agg)
+PYTHONPATH=$tmp/py "${pin_proxy[@]}" /usr/bin/python3 bench/peers/rest_fanout.py "127.0.0.1:$PY" \
+  "127.0.0.1:$B" >"$tmp/py-agg.out" 2>&1 &
+py_agg=$!; pids+=($py_agg)
 
 echo_hex=$(grpc_string_field 0a hi)            # EchoRequest{message: "hi"}
 stream_hex=${echo_hex}1001                     # StreamRequest{message: "hi", count: 1}
@@ -278,6 +324,8 @@ for _ in $(seq 100); do
      GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$H" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
      GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$X" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
      curl -sf -o /dev/null "http://127.0.0.1:$R/v1/lab/echo?message=up" &&
+     curl -sf -o /dev/null "http://127.0.0.1:$GO/v1/lab/echo?message=up" &&
+     curl -sf -o /dev/null "http://127.0.0.1:$PY/v1/lab/echo?message=up" &&
      { [ -z "$compare" ] ||
        { GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$G2" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
          curl -sf -o /dev/null "http://127.0.0.1:$R2/v1/lab/echo?message=up"; }; }; then
@@ -321,6 +369,8 @@ sample "127.0.0.1:$G" fanout.lab.v1.Lab/Stream "$stream_hex" "gateway Stream"
 [ -z "$compare" ] || sample "127.0.0.1:$G2" fanout.lab.v1.Lab/Echo "$echo_hex" "compared gateway Echo"
 for path in "/v1/lab/echo?message=hi" "/v1/lab/fanout"; do
   echo "  sample GET $path: $(curl -sS "http://127.0.0.1:$R$path" | head -c 160)"
+  echo "    Go aggregator:     $(curl -sS "http://127.0.0.1:$GO$path" | head -c 160)"
+  echo "    Python aggregator: $(curl -sS "http://127.0.0.1:$PY$path" | head -c 160)"
 done
 echo "  sample POST /v1/fanout.lab.v1.Lab/Echo: $(curl -sS -X POST -H 'content-type: application/json' \
   -d '{"message":"hi"}' "http://127.0.0.1:$R/v1/fanout.lab.v1.Lab/Echo" | head -c 160)"
@@ -464,6 +514,10 @@ gw_step gw-generic "gRPC Stream{count:1} via gateway (ProxyCall)" grpc "/$S" 1 "
 gw_step rest-echo "REST GET /v1/lab/echo via gateway" rest "/v1/lab/echo?message=hi" 1 ""
 gw_step rest-post "REST POST /v1/fanout.lab.v1.Lab/Echo" rest "/v1/$E" 1 "$tmp/post.lua"
 gw_step rest-fanout3 "REST GET /v1/lab/fanout (3 Echo) via gateway" rest "/v1/lab/fanout" 3 ""
+step go-echo "REST GET /v1/lab/echo via Go aggregator" rest "http://127.0.0.1:$GO/v1/lab/echo?message=hi" 1 "" "$go_agg"
+step go-fanout3 "REST GET /v1/lab/fanout (3 Echo) via Go aggregator" rest "http://127.0.0.1:$GO/v1/lab/fanout" 3 "" "$go_agg"
+step py-echo "REST GET /v1/lab/echo via Python aggregator" rest "http://127.0.0.1:$PY/v1/lab/echo?message=hi" 1 "" "$py_agg"
+step py-fanout3 "REST GET /v1/lab/fanout (3 Echo) via Python aggregator" rest "http://127.0.0.1:$PY/v1/lab/fanout" 3 "" "$py_agg"
 done
 
 echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -504,6 +558,11 @@ echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ gateway frame relay | $(
 echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ HAProxy | $(ratio "${PCPU[gw-generic]}" "${PCPU[haproxy]}") |"
 echo "| gateway gRPC proxy, generic (ProxyCall, Stream{count:1}) ÷ nginx | $(ratio "${PCPU[gw-generic]}" "${PCPU[nginx]}") |"
 echo "| gateway REST fan-out of 3, per request ÷ backend per Echo (direct) | $(ratio "${PCPU[rest-fanout3]}" "${BCPU[direct]}") |"
+echo "| gateway REST fan-out of 3 ÷ Go aggregator's (net/http + grpc-go) | $(ratio "${PCPU[rest-fanout3]}" "${PCPU[go-fanout3]}") |"
+echo "| gateway REST fan-out of 3 ÷ Python aggregator's (aiohttp + grpc.aio) | $(ratio "${PCPU[rest-fanout3]}" "${PCPU[py-fanout3]}") |"
+echo "| Go aggregator's REST fan-out of 3 ÷ backend per Echo (direct) | $(ratio "${PCPU[go-fanout3]}" "${BCPU[direct]}") |"
+echo "| gateway REST GET Echo ÷ Go aggregator's | $(ratio "${PCPU[rest-echo]}" "${PCPU[go-echo]}") |"
+echo "| gateway REST GET Echo ÷ Python aggregator's | $(ratio "${PCPU[rest-echo]}" "${PCPU[py-echo]}") |"
 echo "| gateway REST GET Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${PCPU[rest-echo]}" "${PCPU[gw-known]}") |"
 echo "| gateway REST POST Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${PCPU[rest-post]}" "${PCPU[gw-known]}") |"
 echo "| nghttpx (an nghttp2 frame relay) ÷ HAProxy | $(ratio "${PCPU[nghttpx]}" "${PCPU[haproxy]}") |"
