@@ -44,6 +44,15 @@ class Semaphore::Waiter : public internal::CancellableWait {
   Semaphore* semaphore_;
 };
 
+// A Queue callback in the line, linked as a task's node is and woken by
+// running the callback (Grant) instead of resuming a coroutine.
+struct Semaphore::Place::Node : internal::WaitNode {
+  Semaphore* semaphore = nullptr;
+  absl::AnyInvocable<void(Permit)> granted;
+  std::shared_ptr<Node> self;  // The line's reference: while linked, and while granting.
+  bool done = false;           // The callback returned (under semaphore->mu_).
+};
+
 Semaphore::Semaphore(Options options)
     : max_waiters_(options.max_waiters), capacity_(options.permits), available_(options.permits) {}
 
@@ -64,6 +73,63 @@ std::optional<Semaphore::Permit> Semaphore::TryAcquire() {
   if (!waiters_.empty() || available_ <= 0) return std::nullopt;
   --available_;
   return Permit(this);
+}
+
+absl::StatusOr<Semaphore::Place> Semaphore::Queue(absl::AnyInvocable<void(Permit)> granted) {
+  auto node = std::make_shared<Place::Node>();
+  node->semaphore = this;
+  node->wake = &Semaphore::Grant;
+  node->granted = std::move(granted);
+  {
+    MutexLock lock(&mu_);
+    if (!waiters_.empty() || available_ <= 0) {
+      if (waiters_.size() >= max_waiters_) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("semaphore wait queue is full (", max_waiters_, " waiters)"));
+      }
+      node->self = node;
+      waiters_.PushBack(node.get());
+      return Place(std::move(node));
+    }
+    --available_;  // Free, and nobody ahead.
+  }
+  std::exchange(node->granted, nullptr)(Permit(this));
+  node->done = true;  // Not shared yet: no lock needed.
+  return Place(std::move(node));
+}
+
+void Semaphore::Grant(internal::WaitNode* waiting) {
+  auto* node = static_cast<Place::Node*>(waiting);
+  std::shared_ptr<Place::Node> keep = std::move(node->self);
+  Semaphore* semaphore = node->semaphore;
+  // Its captures go here too, before Leave may return.
+  std::exchange(node->granted, nullptr)(Permit(semaphore));
+  MutexLock lock(&semaphore->mu_);
+  node->done = true;
+  semaphore->granted_.SignalAll();
+}
+
+Semaphore::Place& Semaphore::Place::operator=(Place&& other) noexcept {
+  if (this != &other) {
+    Leave();
+    node_ = std::move(other.node_);
+  }
+  return *this;
+}
+
+bool Semaphore::Place::Leave() {
+  if (node_ == nullptr) return false;
+  std::shared_ptr<Node> node = std::move(node_);
+  Semaphore* semaphore = node->semaphore;
+  std::shared_ptr<Node> line;  // The line's reference, dropped after the lock.
+  MutexLock lock(&semaphore->mu_);
+  if (node->linked) {
+    semaphore->waiters_.Remove(node.get());
+    line = std::move(node->self);
+    return true;
+  }
+  while (!node->done) semaphore->granted_.Wait(&semaphore->mu_);
+  return false;
 }
 
 Task<absl::StatusOr<Semaphore::Permit>> Semaphore::Acquire(absl::Duration timeout) {

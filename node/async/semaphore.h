@@ -15,13 +15,23 @@
 // concurrency limit): more wake waiters at once; fewer take effect as
 // permits come back (holders are never interrupted).
 //
+// A waiter that is not a task (the frame relay's calls, on I/O threads of
+// their own) queues a callback instead, in the same FIFO line:
+//
+//   absl::StatusOr<Semaphore::Place> place =
+//       limit.Queue([](Semaphore::Permit permit) { ... post it home ... });
+//   ... destroying `place` leaves the line ...
+//
 // Thread-safe: shared by all loops; a waiter resumes on its own loop.
 #pragma once
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
 #include "node/async/wait_list.h"
 #include "node/base/sync.h"
 
@@ -51,6 +61,25 @@ class Semaphore {
     Semaphore* semaphore_ = nullptr;
   };
 
+  // A place in the line for a Queue callback. Destroying it leaves the
+  // line; once it returns, the callback is not running and never will.
+  // Movable.
+  class Place {
+   public:
+    Place() = default;
+    Place(Place&&) noexcept = default;
+    Place& operator=(Place&& other) noexcept;
+    ~Place() { Leave(); }
+    // False when the permit was handed over already: the callback ran.
+    bool Leave();
+
+   private:
+    friend class Semaphore;
+    struct Node;
+    explicit Place(std::shared_ptr<Node> node) : node_(std::move(node)) {}
+    std::shared_ptr<Node> node_;
+  };
+
   explicit Semaphore(Options options);
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
@@ -59,6 +88,14 @@ class Semaphore {
   std::optional<Permit> TryAcquire();
   // Waits at most `timeout` (and never past the task's deadline).
   Task<absl::StatusOr<Permit>> Acquire(absl::Duration timeout = absl::InfiniteDuration());
+
+  // For a caller that cannot await: a place at the end of the line, and
+  // `granted` runs once with the permit, on the thread that frees it (a
+  // Permit's or SetCapacity's), unless the place is left first; at once,
+  // before Queue returns, if one is free and nobody is queued.
+  // RESOURCE_EXHAUSTED when the line is full. `granted` must not leave
+  // its own place.
+  absl::StatusOr<Place> Queue(absl::AnyInvocable<void(Permit)> granted);
 
   // Permits from now on; waiters are woken if it grew. At least 1.
   void SetCapacity(int64_t permits);
@@ -71,6 +108,8 @@ class Semaphore {
  private:
   class Waiter;
   Task<absl::StatusOr<Permit>> Wait(absl::Duration timeout);
+  // How a Place's node is woken: its callback, with the permit.
+  static void Grant(internal::WaitNode* waiting);
   void Release();
 
   const int64_t max_waiters_;
@@ -78,6 +117,7 @@ class Semaphore {
   int64_t capacity_ ABSL_GUARDED_BY(mu_);
   int64_t available_ ABSL_GUARDED_BY(mu_);
   internal::WaitList waiters_ ABSL_GUARDED_BY(mu_);
+  CondVar granted_;  // A Queue callback returned (Place::Leave waits for it).
 };
 
 }  // namespace fanout

@@ -27,9 +27,12 @@ struct WaitNode {
   WaitNode* next = nullptr;
   bool linked = false;
   void* owner = nullptr;  // The awaiter this node belongs to.
+  // A waiter that is not a task (Semaphore::Queue): woken by this instead.
+  void (*wake)(WaitNode*) = nullptr;
 
   // Resumes the waiter on its loop. Call after unlinking, mutex released or not.
   void Wake() {
+    if (wake != nullptr) return wake(this);
     loop->Post([h = handle] { h.resume(); });
   }
 };

@@ -33,6 +33,7 @@
 #include "node/http/http_request_reader.h"
 #include "node/http/http_server.h"
 #include "node/http/http_wire.h"
+#include "node/http/io_poster.h"
 
 namespace fanout::http_internal {
 
@@ -56,28 +57,6 @@ struct ServerContext {
   Mutex exchanges_mu;
   CondVar exchanges_idle;
   int exchanges ABSL_GUARDED_BY(exchanges_mu) = 0;
-};
-
-// Posts to an io_context until Close(); afterwards posting is a no-op, so
-// exchanges that outlive the server never touch a destroyed io_context.
-// Thread-safe.
-class IoPoster {
- public:
-  explicit IoPoster(asio::io_context* io) : io_(io) {}
-
-  template <typename Fn>
-  void Post(Fn&& fn) {
-    MutexLock lock(&mu_);
-    if (io_ != nullptr) asio::post(*io_, std::forward<Fn>(fn));
-  }
-  void Close() {
-    MutexLock lock(&mu_);
-    io_ = nullptr;
-  }
-
- private:
-  Mutex mu_;
-  asio::io_context* io_ ABSL_GUARDED_BY(mu_);
 };
 
 // What a worker needs of a connection of either kind.

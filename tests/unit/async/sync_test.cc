@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "node/async/channel.h"
@@ -149,6 +150,106 @@ TEST_F(SyncTest, SemaphoreWaitEndsWithCallersDeadline) {
   };
   EXPECT_THAT(Run(run()), StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_EQ(sem.waiters(), 0);
+}
+
+TEST_F(SyncTest, SemaphoreQueueWaitsInLineWithTasks) {
+  // A Queue callback takes its turn behind a task queued first, and gets
+  // the permit on the thread that frees it.
+  Semaphore sem({.permits = 1});
+  std::vector<std::string> order;
+  std::optional<Semaphore::Permit> callbacks;
+  std::optional<Semaphore::Place> place;
+  auto run = [&]() -> Task<absl::Status> {
+    std::optional<Semaphore::Permit> held = sem.TryAcquire();
+    auto task = [&]() -> Task<absl::Status> {
+      FANOUT_CO_ASSIGN_OR_RETURN(Semaphore::Permit permit, co_await sem.Acquire());
+      order.push_back("task");
+      co_return absl::OkStatus();  // Released here: the callback's turn.
+    };
+    auto queue_then_release = [&]() -> Task<absl::Status> {
+      FANOUT_CO_RETURN_IF_ERROR(co_await Sleep(absl::Milliseconds(1)));  // The task first.
+      FANOUT_CO_ASSIGN_OR_RETURN(place, sem.Queue([&](Semaphore::Permit permit) {
+        order.push_back("callback");
+        callbacks = std::move(permit);
+      }));
+      if (sem.waiters() != 2) co_return absl::InternalError("both not queued");
+      held->Release();
+      co_return absl::OkStatus();
+    };
+    std::vector<Task<absl::Status>> tasks;
+    tasks.push_back(task());
+    tasks.push_back(queue_then_release());
+    co_return co_await Gather(std::move(tasks));
+  };
+  EXPECT_THAT(Run(run()), IsOk());
+  EXPECT_THAT(order, ElementsAre("task", "callback"));
+  ASSERT_TRUE(callbacks.has_value());
+  EXPECT_FALSE(place->Leave());  // Granted already.
+  EXPECT_EQ(sem.available(), 0);
+  callbacks.reset();
+  EXPECT_EQ(sem.available(), 1);
+}
+
+TEST_F(SyncTest, SemaphoreQueueRunsAtOnceWhenFreeAndNotAfterLeaving) {
+  Semaphore sem({.permits = 1, .max_waiters = 1});
+  int granted = 0;
+  {
+    absl::StatusOr<Semaphore::Place> now = sem.Queue([&](Semaphore::Permit) { ++granted; });
+    ASSERT_THAT(now.status(), IsOk());
+    EXPECT_EQ(granted, 1);  // Before Queue returned; the permit went with the callback.
+    EXPECT_FALSE(now->Leave());
+  }
+  std::optional<Semaphore::Permit> held = sem.TryAcquire();
+  ASSERT_TRUE(held.has_value());
+  absl::StatusOr<Semaphore::Place> queued = sem.Queue([&](Semaphore::Permit) { ++granted; });
+  ASSERT_THAT(queued.status(), IsOk());
+  EXPECT_THAT(sem.Queue([&](Semaphore::Permit) { ++granted; }).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted));  // The line holds one.
+  EXPECT_TRUE(queued->Leave());
+  EXPECT_EQ(sem.waiters(), 0);
+  held.reset();
+  EXPECT_EQ(granted, 1);
+  EXPECT_EQ(sem.available(), 1);
+}
+
+TEST_F(SyncTest, SemaphoreQueueLeavingRacesGrantingOnOtherThreads) {
+  // Threads release permits while others queue and leave at once: every
+  // callback runs at most once, never after Leave returned, and every
+  // permit comes back.
+  Semaphore sem({.permits = 2});
+  std::atomic<int> granted{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        std::optional<Semaphore::Permit> permit = sem.TryAcquire();
+        std::this_thread::yield();
+      }
+    });
+  }
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        auto ran = std::make_shared<std::atomic<int>>(0);
+        absl::StatusOr<Semaphore::Place> place = sem.Queue([&granted, ran](Semaphore::Permit) {
+          ran->fetch_add(1);
+          granted.fetch_add(1);
+        });
+        ASSERT_THAT(place.status(), IsOk());
+        const bool left = place->Leave();
+        EXPECT_EQ(ran->load(), left ? 0 : 1);
+      }
+    });
+  }
+  threads[2].join();
+  threads[3].join();
+  stop = true;
+  threads[0].join();
+  threads[1].join();
+  EXPECT_GT(granted.load(), 0);
+  EXPECT_EQ(sem.waiters(), 0);
+  EXPECT_EQ(sem.available(), 2);
 }
 
 TEST_F(SyncTest, SemaphorePermitCrossesLoops) {
