@@ -119,20 +119,36 @@ void Backend::Record(absl::StatusCode code, bool abandoned, absl::Time sent) {
   }
 }
 
-absl::StatusOr<Backend::Pass> Backend::Enter() {
+absl::StatusOr<std::variant<Backend::Pass, Backend::Queued>> Backend::Enter(
+    absl::AnyInvocable<void(Pass)> granted) {
   if (absl::Status allowed = breaker_.Allow(); !allowed.ok()) {
     ++stats_.breaker_rejected;
     return allowed;
   }
-  std::optional<Semaphore::Permit> permit = bulkhead_.TryAcquire();
-  if (!permit) {
+  if (std::optional<Semaphore::Permit> permit = bulkhead_.TryAcquire()) {
+    return Admit(*std::move(permit));
+  }
+  absl::StatusOr<Semaphore::Place> place =
+      bulkhead_.Queue([this, granted = std::move(granted)](Semaphore::Permit permit) mutable {
+        granted(Admit(std::move(permit)));
+      });
+  if (!place.ok()) {
     breaker_.Abandon();
     ++stats_.bulkhead_rejected;
     return absl::ResourceExhaustedError(absl::StrCat("backend \"", name_, "\" bulkhead (",
-                                                     bulkhead_.capacity(), " in flight) is full"));
+                                                     bulkhead_.capacity(),
+                                                     " in flight): ", place.status().message()));
   }
+  return Queued(this, *std::move(place));
+}
+
+Backend::Pass Backend::Admit(Semaphore::Permit permit) {
   ++stats_.attempts;
-  return Pass(this, *std::move(permit), adaptive_ ? clock_->Now() : absl::InfinitePast());
+  return Pass(this, std::move(permit), adaptive_ ? clock_->Now() : absl::InfinitePast());
+}
+
+Backend::Queued::~Queued() {
+  if (place_.Leave()) backend_->breaker_.Abandon();  // Never sent.
 }
 
 Backend::Pass::~Pass() {

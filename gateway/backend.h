@@ -30,6 +30,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <variant>
 
 #include "fanout/config/v1/node_config.pb.h"
 #include "gateway/adaptive_limit.h"
@@ -81,11 +82,11 @@ class Backend {
   const BackendStats& stats() const { return stats_; }
 
   // A call made outside Call, whose bytes pass elsewhere (the frame
-  // relay's): through the breaker and the bulkhead now, without waiting
-  // for a permit. Ends as an attempt does: End records the outcome with
-  // the breaker, the adaptive limit and the stats; a Pass dropped unended
-  // was abandoned (the caller left or its own deadline passed), which says
-  // nothing of the backend. Movable; the permit goes with it.
+  // relay's), holding its way through the breaker and the bulkhead. Ends
+  // as an attempt does: End records the outcome with the breaker, the
+  // adaptive limit and the stats; a Pass dropped unended was abandoned
+  // (the caller left or its own deadline passed), which says nothing of
+  // the backend. Movable; the permit goes with it.
   class Pass {
    public:
     Pass(Pass&& other) noexcept
@@ -106,11 +107,32 @@ class Backend {
     absl::Time sent_;
     bool ended_ = false;
   };
-  // UNAVAILABLE while the breaker is open, RESOURCE_EXHAUSTED when no
-  // permit is free, each naming the backend.
-  absl::StatusOr<Pass> Enter();
+  // Such a call waiting in the bulkhead's line. Destroying it leaves the
+  // line (and hands back what the breaker let through). Movable.
+  class Queued {
+   public:
+    Queued(Queued&&) noexcept = default;
+    Queued& operator=(Queued&&) = delete;
+    ~Queued();
+
+   private:
+    friend class Backend;
+    Queued(Backend* backend, Semaphore::Place place)
+        : backend_(backend), place_(std::move(place)) {}
+    Backend* backend_;
+    Semaphore::Place place_;
+  };
+  // Through the breaker, then the bulkhead: a Pass now, or when the
+  // bulkhead is full a place in its line (max_queued_calls, in turn with
+  // the gRPC door's and the routes' calls), and then `granted` runs with
+  // the Pass on the thread that frees a permit, unless the Queued goes
+  // first. UNAVAILABLE while the breaker is open, RESOURCE_EXHAUSTED when
+  // the line is full, each naming the backend.
+  absl::StatusOr<std::variant<Pass, Queued>> Enter(absl::AnyInvocable<void(Pass)> granted);
 
  private:
+  // A permit becomes a sent call's Pass.
+  Pass Admit(Semaphore::Permit permit);
   // An attempt's outcome: with the breaker, the adaptive limit (sent at
   // `sent`) and the stats; `abandoned`: the caller gave up on it.
   void Record(absl::StatusCode code, bool abandoned, absl::Time sent);

@@ -16,6 +16,7 @@
 #include <thread>
 #include <tuple>
 #include <utility>  // Before Asio: Boost 1.74 with g++ 12 needs std::exchange.
+#include <variant>
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
@@ -32,6 +33,7 @@
 #include "node/base/status_macros.h"
 #include "node/config/tls_config.h"
 #include "node/http/http_wire.h"
+#include "node/http/io_poster.h"
 #include "node/http/tls_context.h"
 #include "node/rpc/call_telemetry.h"
 #include "node/telemetry/trace.h"
@@ -242,7 +244,12 @@ struct GrpcRelay::Call {
   bool trailers_sent = false;
   bool refusal_waits = false;  // Refused; answered at the caller's END_STREAM.
   std::optional<AdmissionLimiter::Ticket> ticket;
-  std::optional<Backend::Pass> pass;  // A unary call's, through its backend's protection.
+  // A unary call's way through its backend's protection: waiting in the
+  // bulkhead's line, then through it.
+  std::optional<Backend::Queued> queued;
+  std::optional<Backend::Pass> pass;
+  absl::Time deadline_at = absl::InfiniteFuture();            // The caller's, or the default.
+  absl::Duration backend_timeout = absl::InfiniteDuration();  // Its backend's timeout_ms.
   // When the deadline is the backend's own timeout_ms: what its passing
   // says, and when it passes.
   std::string timeout_message;
@@ -264,6 +271,8 @@ class GrpcRelay::Worker {
   }
 
   boost::asio::io_context io{1};
+  // For permits granted on other threads; closed first thing at Stop.
+  std::shared_ptr<IoPoster> poster = std::make_shared<IoPoster>(&io);
   // Loop-affine (this worker's thread).
   std::map<std::string, std::unique_ptr<BackendPool>> backends;
   std::set<ClientSide*> clients;
@@ -510,9 +519,17 @@ class GrpcRelay::ClientSide : public H2Session {
   ssize_t ReadData(int32_t id, uint8_t* buf, size_t length, uint32_t* flags) override;
   void OnClosed() override;
 
-  // The checks, then the backend: the call is on its way, or answered.
+  // The checks, then the backend: the call is on its way (or waiting for
+  // its backend's bulkhead), or answered.
   void Begin(Call& call, bool client_done);
   absl::Status Relay(Call& call, MetadataList* refusal_trailers);
+  // A queued call's permit came (posted here by whoever freed it).
+  void Granted(int32_t id, Backend::Pass pass);
+  // Sends `call` with what is left of its deadline (or its backend's
+  // timeout_ms, the shorter) as grpc-timeout, and enforces it.
+  absl::Status Dispatch(Call& call);
+  // Ends `call` DEADLINE_EXCEEDED at `at`, naming whose limit passed.
+  void ArmDeadline(Call& call, absl::Time at, absl::string_view method);
   // Opens `call` on a connection to its backend.
   absl::Status Send(Call& call);
   // Closes the connection after kIdleTimeout without a call (re-armed as
@@ -591,7 +608,7 @@ int GrpcRelay::ClientSide::OnFrameRecv(const nghttp2_frame& frame) {
 int GrpcRelay::ClientSide::OnDataChunk(int32_t id, const uint8_t* data, size_t length) {
   nghttp2_session_consume_connection(session(), length);
   Call* call = Find(id);
-  if (call == nullptr || call->finished || call->backend == nullptr) {
+  if (call == nullptr || call->finished || (call->backend == nullptr && !call->queued)) {
     nghttp2_session_consume_stream(session(), id, length);  // Nobody will take it.
     return 0;
   }
@@ -716,30 +733,12 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
   call.ticket = std::move(admitted->ticket);
 
   // The deadline: the caller's, or for a unary call the gateway's default.
-  std::optional<absl::Duration> timeout;
   if (absl::string_view asked = HeaderValue(call.request, "grpc-timeout"); !asked.empty()) {
     absl::StatusOr<absl::Duration> parsed = ParseTimeoutHeader("grpc-timeout", asked);
     if (!parsed.ok()) return parsed.status();
-    timeout = *parsed;
+    call.deadline_at = absl::Now() + *parsed;
   } else if (admitted->unary) {
-    timeout = state.default_timeout();
-  }
-  // A unary call goes through the backend's protection, as on the gRPC
-  // door: its breaker, its bulkhead (without waiting for a permit), and
-  // its timeout_ms when that is the shorter.
-  bool backends_timeout = false;
-  if (auto backend = state.backends().find(admitted->backend);
-      admitted->unary && backend != state.backends().end()) {
-    if (backend->second->timeout() < timeout.value_or(absl::InfiniteDuration())) {
-      timeout = backend->second->timeout();
-      backends_timeout = true;
-    }
-    absl::StatusOr<Backend::Pass> pass = backend->second->Enter();
-    if (!pass.ok()) {
-      return absl::Status(pass.status().code(),
-                          absl::StrCat("method ", method, ": ", pass.status().message()));
-    }
-    call.pass.emplace(*std::move(pass));
+    call.deadline_at = absl::Now() + state.default_timeout();
   }
 
   MetadataList headers{{":method", "POST"},
@@ -748,7 +747,6 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
                        {":authority", ""},
                        {"content-type", std::string(HeaderValue(call.request, "content-type"))},
                        {"te", "trailers"}};
-  if (timeout) headers.emplace_back("grpc-timeout", TimeoutValue(*timeout));
   for (const char* key : {"grpc-encoding", "grpc-accept-encoding"}) {
     if (absl::string_view value = HeaderValue(call.request, key); !value.empty()) {
       headers.emplace_back(key, value);
@@ -765,29 +763,82 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
   call.request.shrink_to_fit();
   call.backend_headers = std::move(headers);
   call.backend_name = admitted->backend;
+
+  // A unary call goes through its backend's protection, as on the gRPC
+  // door: the breaker, the bulkhead (waiting in its line when full), and
+  // timeout_ms when that is the shorter.
+  auto backend = state.backends().find(admitted->backend);
+  if (!admitted->unary || backend == state.backends().end()) return Dispatch(call);
+  call.backend_timeout = backend->second->timeout();
+  absl::StatusOr<std::variant<Backend::Pass, Backend::Queued>> entered =
+      backend->second->Enter([this, id = call.id](Backend::Pass pass) {
+        // On the thread that freed the permit. This connection is alive:
+        // the call's Queued, which it outlives, waits for us to return.
+        worker_.poster->Post([client = weak_from_this(), id, pass = std::move(pass)]() mutable {
+          if (auto self = client.lock())
+            static_cast<ClientSide&>(*self).Granted(id, std::move(pass));
+        });  // Else (stopping, or the connection went) the Pass drops: abandoned.
+      });
+  if (!entered.ok()) {
+    return absl::Status(entered.status().code(),
+                        absl::StrCat("method ", method, ": ", entered.status().message()));
+  }
+  if (auto* queued = std::get_if<Backend::Queued>(&*entered)) {
+    call.queued.emplace(std::move(*queued));
+    ArmDeadline(call, call.deadline_at, method);  // The caller's: it may pass in the line.
+    return absl::OkStatus();
+  }
+  call.pass.emplace(std::get<Backend::Pass>(std::move(*entered)));
+  return Dispatch(call);
+}
+
+void GrpcRelay::ClientSide::Granted(int32_t id, Backend::Pass pass) {
+  Call* call = Find(id);
+  if (call == nullptr || !call->queued || call->finished) return;  // The Pass: abandoned.
+  call->queued.reset();
+  call->pass.emplace(std::move(pass));
+  if (absl::Status sent = Dispatch(*call); !sent.ok()) Fail(*call, sent);
+}
+
+absl::Status GrpcRelay::ClientSide::Dispatch(Call& call) {
+  const absl::Time now = absl::Now();
+  absl::Duration timeout = call.deadline_at - now;
+  const bool backends = call.backend_timeout < timeout;
+  if (backends) timeout = call.backend_timeout;
+  const std::string method(HeaderValue(call.backend_headers, ":path"));  // A copy: headers grow.
+  if (timeout <= absl::ZeroDuration()) {  // In the line: the caller's deadline.
+    call.pass.reset();                    // Says nothing of the backend.
+    return absl::DeadlineExceededError(absl::StrCat("method ", method, ": the deadline passed"));
+  }
+  if (timeout != absl::InfiniteDuration()) {
+    call.backend_headers.emplace_back("grpc-timeout", TimeoutValue(timeout));
+  }
   FANOUT_RETURN_IF_ERROR(Send(call));
-  if (backends_timeout) {
+  if (backends) {
     call.timeout_message = absl::StrCat("method ", method, ": backend \"", call.backend_name,
-                                        "\" gave no answer within ", absl::FormatDuration(*timeout),
+                                        "\" gave no answer within ", absl::FormatDuration(timeout),
                                         " (backends.", call.backend_name, ".timeout_ms)");
-    call.timeout_at = absl::Now() + *timeout;
+    call.timeout_at = now + timeout;
   }
-  if (timeout) {
-    call.deadline.expires_after(absl::ToChronoNanoseconds(*timeout));
-    call.deadline.async_wait(
-        [self = shared_from_this(), this, id = call.id, method](boost::system::error_code error) {
-          if (error) return;  // Cancelled: the call ended first.
-          Call* call = Find(id);
-          if (call == nullptr) return;
-          if (call->timeout_message.empty()) {
-            call->pass.reset();  // The caller's deadline: says nothing of the backend.
-            return Fail(*call, absl::DeadlineExceededError(
-                                   absl::StrCat("method ", method, ": the deadline passed")));
-          }
-          Fail(*call, absl::DeadlineExceededError(call->timeout_message));
-        });
-  }
+  if (timeout != absl::InfiniteDuration()) ArmDeadline(call, now + timeout, method);
   return absl::OkStatus();
+}
+
+void GrpcRelay::ClientSide::ArmDeadline(Call& call, absl::Time at, absl::string_view method) {
+  if (at == absl::InfiniteFuture()) return;
+  call.deadline.expires_after(absl::ToChronoNanoseconds(at - absl::Now()));
+  call.deadline.async_wait([self = shared_from_this(), this, id = call.id,
+                            method = std::string(method)](boost::system::error_code error) {
+    if (error) return;  // Cancelled: the call ended first, or its deadline moved.
+    Call* call = Find(id);
+    if (call == nullptr) return;
+    if (call->timeout_message.empty()) {
+      call->pass.reset();  // The caller's deadline: says nothing of the backend.
+      return Fail(*call, absl::DeadlineExceededError(
+                             absl::StrCat("method ", method, ": the deadline passed")));
+    }
+    Fail(*call, absl::DeadlineExceededError(call->timeout_message));
+  });
 }
 
 absl::Status GrpcRelay::ClientSide::Send(Call& call) {
@@ -853,6 +904,7 @@ void GrpcRelay::ClientSide::OnFinished(Call& call) {
   // The slot goes back before the caller can see the answer: its next call
   // must not be shed by this one; so does the backend's permit.
   call.ticket.reset();
+  call.queued.reset();
   if (call.pass) call.pass->End(CodeOf(call.trailers));
   call.pass.reset();
   call.deadline.cancel();
@@ -1472,6 +1524,7 @@ bool GrpcRelay::AwaitDrained(absl::Time deadline) {
 void GrpcRelay::Stop() {
   if (!started_) return;
   started_ = false;
+  for (auto& worker : workers_) worker->poster->Close();  // Late permits: abandoned.
   Drain();
   for (auto& worker : workers_) {
     boost::asio::post(worker->io, [&worker = *worker] {

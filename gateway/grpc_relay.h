@@ -14,7 +14,8 @@
 // this node serves it or no backend does), admission (gateway.max_in_flight
 // for unary methods the gateway has a descriptor for, gateway.max_streams
 // for the rest), and for a unary call its backend's breaker and bulkhead
-// (Backend::Enter: no waiting for a permit) and timeout_ms. Then the call
+// (Backend::Enter: waiting in the bulkhead's line when it is full, as the
+// door's calls do) and timeout_ms. Then the call
 // goes to the backend on a connection this relay thread keeps to one of
 // its addresses (round_robin or pick_first, as its load_balancing says),
 // with the allowlisted metadata, x-fanout-hops one more, the verified

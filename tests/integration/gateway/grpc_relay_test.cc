@@ -259,8 +259,7 @@ TEST_F(GrpcRelayTest, ABackendsStreamLimitOpensMoreConnectionsToIt) {
   EXPECT_EQ(cancelled.load(), 3);
 }
 
-TEST_F(GrpcRelayTest, AUnaryCallGoesThroughTheBackendsBreakerBulkheadAndTimeout) {
-  lab_config_.set_max_concurrent_calls(1);
+TEST_F(GrpcRelayTest, AUnaryCallGoesThroughTheBackendsBreakerAndTimeout) {
   lab_config_.set_timeout_ms(300);
   lab_config_.mutable_circuit_breaker()->set_enabled(true);
   lab_config_.mutable_circuit_breaker()->set_min_calls(4);
@@ -269,24 +268,15 @@ TEST_F(GrpcRelayTest, AUnaryCallGoesThroughTheBackendsBreakerBulkheadAndTimeout)
   const Backend& lab = state_->backend("lab");
   auto stub = Stub();
 
-  // The bulkhead: one call at a time, and the relay does not queue.
+  // timeout_ms: a call the backend holds ends there, naming the key.
   grpc::ClientContext held;
   held.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
   lab::v1::EchoRequest slow;
   slow.set_delay_ms(60000);
   lab::v1::EchoResponse reply;
-  std::thread holder([&] {
-    // Ended by the backend's timeout_ms, naming it.
-    grpc::Status status = stub->Echo(&held, slow, &reply);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-    EXPECT_THAT(status.error_message(), HasSubstr("backends.lab.timeout_ms"));
-  });
-  ASSERT_TRUE(Eventually([&] { return lab_.calls() == 1; }));
-  grpc::Status full = Echo(lab::v1::EchoRequest(), &reply);
-  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_THAT(full.error_message(), HasSubstr("backend \"lab\" bulkhead (1 in flight)"));
-  holder.join();
-  EXPECT_EQ(lab.stats().bulkhead_rejected.load(), 1);
+  grpc::Status status = stub->Echo(&held, slow, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(status.error_message(), HasSubstr("backends.lab.timeout_ms"));
 
   // The breaker: failures it counts (the timeout above, three more here)
   // open it, and then calls are refused without reaching the backend.
@@ -302,6 +292,64 @@ TEST_F(GrpcRelayTest, AUnaryCallGoesThroughTheBackendsBreakerBulkheadAndTimeout)
   EXPECT_EQ(lab_.calls(), reached);
   EXPECT_EQ(lab.stats().breaker_rejected.load(), 1);
   EXPECT_EQ(lab.bulkhead().in_use(), 0);
+}
+
+TEST_F(GrpcRelayTest, AUnaryCallWaitsInItsBackendsBulkheadLineAsOnTheDoor) {
+  lab_config_.set_max_concurrent_calls(1);
+  lab_config_.set_max_queued_calls(1);
+  StartRelay();
+  const Backend& lab = state_->backend("lab");
+  auto stub = Stub();
+  lab::v1::EchoResponse held_reply;
+  grpc::ClientContext held;
+  held.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  lab::v1::EchoRequest slow;
+  slow.set_delay_ms(60000);
+  std::thread holder([&] {
+    EXPECT_EQ(stub->Echo(&held, slow, &held_reply).error_code(), grpc::StatusCode::CANCELLED);
+  });
+  ASSERT_TRUE(Eventually([&] { return lab_.calls() == 1; }));
+
+  // In the line, a caller's deadline passes, or it leaves: its place goes.
+  grpc::ClientContext short_deadline;
+  short_deadline.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
+  lab::v1::EchoResponse reply;
+  grpc::Status late = Echo(lab::v1::EchoRequest(), &reply, &short_deadline);
+  EXPECT_EQ(late.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);  // Ours or the client's.
+  EXPECT_TRUE(Eventually([&] { return lab.bulkhead().waiters() == 0; }));
+  grpc::ClientContext leaving;
+  leaving.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  std::thread leaver([&] {
+    lab::v1::EchoResponse ignored;
+    EXPECT_EQ(Echo(lab::v1::EchoRequest(), &ignored, &leaving).error_code(),
+              grpc::StatusCode::CANCELLED);
+  });
+  ASSERT_TRUE(Eventually([&] { return lab.bulkhead().waiters() == 1; }));
+  leaving.TryCancel();
+  leaver.join();
+  EXPECT_TRUE(Eventually([&] { return lab.bulkhead().waiters() == 0; }));
+  EXPECT_EQ(lab_.calls(), 1);  // Neither reached the backend.
+
+  // One waits its turn; past the line's one place, a call is refused.
+  lab::v1::EchoRequest waiting_request;
+  waiting_request.set_message("waited");
+  lab::v1::EchoResponse waited;
+  std::thread waiter([&] {
+    grpc::Status status = Echo(waiting_request, &waited);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  });
+  ASSERT_TRUE(Eventually([&] { return lab.bulkhead().waiters() == 1; }));
+  grpc::Status full = Echo(lab::v1::EchoRequest(), &reply);
+  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(full.error_message(),
+              HasSubstr("backend \"lab\" bulkhead (1 in flight): semaphore wait queue is full"));
+  EXPECT_EQ(lab.stats().bulkhead_rejected.load(), 1);
+  held.TryCancel();  // Its permit goes to the one waiting.
+  holder.join();
+  waiter.join();
+  EXPECT_EQ(waited.message(), "waited");
+  EXPECT_TRUE(Eventually([&] { return lab.bulkhead().in_use() == 0; }));
+  EXPECT_EQ(lab.breaker().state(), CircuitBreaker::State::kClosed);
 }
 
 std::string ReadFile(const std::string& path) {
