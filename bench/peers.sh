@@ -176,7 +176,7 @@ trap 'exit 130' INT TERM HUP
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 B=$(free_port); BA=$(free_port); N=$(free_port); H=$(free_port); X=$(free_port)
 G=$(free_port); GA=$(free_port); R=$(free_port); GR=$(free_port)
-G2=$(free_port); GA2=$(free_port); R2=$(free_port)   # the compared gateway's
+G2=$(free_port); GA2=$(free_port); R2=$(free_port); GR2=$(free_port)   # the compared gateway's
 GO=$(free_port); PY=$(free_port)                      # the aggregators'
 
 # --- the aggregators, built ---------------------------------------------------
@@ -234,6 +234,11 @@ if "$fanoutd" --print-default-config | grep -q grpc_relay_address; then
   echo "  grpc_relay_address: 127.0.0.1:$GR" >> "$tmp/gateway.yaml"
 fi
 gateway_yaml "$G2" "$GA2" "$R2" > "$tmp/gateway-cmp.yaml"
+relay2=
+if [ -n "$relay" ] && [ -n "$compare" ] && "$compare" --print-default-config | grep -q grpc_relay_address; then
+  relay2=1
+  echo "  grpc_relay_address: 127.0.0.1:$GR2" >> "$tmp/gateway-cmp.yaml"
+fi
 mkdir -p "$tmp/nginx"
 # keepalive_requests high on both sides (nginx closes a connection after 1000
 # requests otherwise); grpc_pass uses one upstream connection per stream in
@@ -328,7 +333,8 @@ for _ in $(seq 100); do
      curl -sf -o /dev/null "http://127.0.0.1:$PY/v1/lab/echo?message=up" &&
      { [ -z "$compare" ] ||
        { GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$G2" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
-         curl -sf -o /dev/null "http://127.0.0.1:$R2/v1/lab/echo?message=up"; }; }; then
+         curl -sf -o /dev/null "http://127.0.0.1:$R2/v1/lab/echo?message=up" &&
+         { [ -z "$relay2" ] || GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$GR2" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1; }; }; }; then
     up=1; break
   fi
   sleep 0.1
@@ -489,12 +495,17 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
 
 # A gateway step: on the first gateway and, with PEERS_COMPARE, on the
 # compared one too, the order swapped every round.
-gw_step() {  # key label kind path calls body   (path: "/..." on the gRPC or REST port)
+gw_step() {  # key label kind path calls body   (kind grpc, relay or rest: that port's "/...")
   local key=$1 label=$2 kind=$3 path=$4; shift 4
   local port=$G port2=$G2
-  [ "$kind" = grpc ] || { port=$R; port2=$R2; }
+  case $kind in
+    rest) port=$R; port2=$R2 ;;
+    relay) port=$GR; port2=$GR2; kind=grpc ;;
+  esac
   local first=("$key" "$label" "$kind" "http://127.0.0.1:$port$path" "$@" "$gw")
-  [ -n "$compare" ] || { step "${first[@]}"; return; }
+  if [ -z "$compare" ] || { [ "$key" = gw-relay ] && [ -z "$relay2" ]; }; then
+    step "${first[@]}"; return
+  fi
   local other=("$key-cmp" "$label [compared]" "$kind" "http://127.0.0.1:$port2$path" "$@" "$gw2")
   if (( round % 2 )); then step "${first[@]}"; step "${other[@]}"; else step "${other[@]}"; step "${first[@]}"; fi
 }
@@ -508,7 +519,7 @@ step nginx "gRPC Echo via nginx grpc_pass" grpc "http://127.0.0.1:$N/$E" 1 "$tmp
 step haproxy "gRPC Echo via HAProxy (h2)" grpc "http://127.0.0.1:$H/$E" 1 "$tmp/echo.bin" "$hap"
 step nghttpx "gRPC Echo via nghttpx (h2)" grpc "http://127.0.0.1:$X/$E" 1 "$tmp/echo.bin" "${nghttpx_pids[@]}"
 gw_step gw-known "gRPC Echo via gateway (ProxyUnary)" grpc "/$E" 1 "$tmp/echo.bin"
-[ -z "$relay" ] || step gw-relay "gRPC Echo via gateway frame relay" grpc "http://127.0.0.1:$GR/$E" 1 "$tmp/echo.bin" "$gw"
+[ -z "$relay" ] || gw_step gw-relay "gRPC Echo via gateway frame relay" relay "/$E" 1 "$tmp/echo.bin"
 step direct-stream "gRPC Stream{count:1} direct (backend)" grpc "http://127.0.0.1:$B/$S" 1 "$tmp/stream.bin"
 gw_step gw-generic "gRPC Stream{count:1} via gateway (ProxyCall)" grpc "/$S" 1 "$tmp/stream.bin"
 gw_step rest-echo "REST GET /v1/lab/echo via gateway" rest "/v1/lab/echo?message=hi" 1 ""
@@ -573,7 +584,8 @@ if [ -n "$compare" ]; then
   echo
   echo "| compared build ÷ this build (CPU per request) | value$([ "$rounds" = 1 ] || echo ": median of the rounds' (range)") |"
   echo "|---|---|"
-  for k in gw-known gw-generic rest-echo rest-post rest-fanout3; do
+  for k in gw-known gw-relay gw-generic rest-echo rest-post rest-fanout3; do
+    [ -n "${PCPU[$k-cmp]:-}" ] || continue
     echo "| ${LABEL[$k]} | $(ratio "${PCPU[$k-cmp]}" "${PCPU[$k]}") |"
   done
 fi
