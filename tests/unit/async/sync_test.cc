@@ -217,7 +217,6 @@ TEST_F(SyncTest, SemaphoreQueueLeavingRacesGrantingOnOtherThreads) {
   // callback runs at most once, never after Leave returned, and every
   // permit comes back.
   Semaphore sem({.permits = 2});
-  std::atomic<int> granted{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t) {
@@ -232,11 +231,10 @@ TEST_F(SyncTest, SemaphoreQueueLeavingRacesGrantingOnOtherThreads) {
     threads.emplace_back([&] {
       for (int i = 0; i < 2000; ++i) {
         auto ran = std::make_shared<std::atomic<int>>(0);
-        absl::StatusOr<Semaphore::Place> place = sem.Queue([&granted, ran](Semaphore::Permit) {
-          ran->fetch_add(1);
-          granted.fetch_add(1);
-        });
+        absl::StatusOr<Semaphore::Place> place =
+            sem.Queue([ran](Semaphore::Permit) { ran->fetch_add(1); });
         ASSERT_THAT(place.status(), IsOk());
+        if (i % 2 == 1) std::this_thread::yield();  // A grant's chance to come first.
         const bool left = place->Leave();
         EXPECT_EQ(ran->load(), left ? 0 : 1);
       }
@@ -247,7 +245,8 @@ TEST_F(SyncTest, SemaphoreQueueLeavingRacesGrantingOnOtherThreads) {
   stop = true;
   threads[0].join();
   threads[1].join();
-  EXPECT_GT(granted.load(), 0);
+  // How many were granted (in the line or at once) depends on the
+  // scheduling; the invariants do not.
   EXPECT_EQ(sem.waiters(), 0);
   EXPECT_EQ(sem.available(), 2);
 }
