@@ -221,7 +221,8 @@ struct GrpcRelay::BackendPlan {
 struct GrpcRelay::Call {
   explicit Call(boost::asio::io_context& io) : deadline(io) {}
 
-  int32_t id = 0;  // On the client's connection.
+  int32_t id = 0;      // On the client's connection.
+  std::string method;  // Its :path, as the caller sent it.
   std::shared_ptr<BackendSide> backend;
   int32_t backend_id = 0;  // 0: not, or no longer, open on the backend.
   std::string backend_name;
@@ -250,9 +251,7 @@ struct GrpcRelay::Call {
   std::optional<Backend::Pass> pass;
   absl::Time deadline_at = absl::InfiniteFuture();            // The caller's, or the default.
   absl::Duration backend_timeout = absl::InfiniteDuration();  // Its backend's timeout_ms.
-  // When the deadline is the backend's own timeout_ms: what its passing
-  // says, and when it passes.
-  std::string timeout_message;
+  // When the deadline is the backend's own timeout_ms: when it passes.
   absl::Time timeout_at = absl::InfiniteFuture();
   std::unique_ptr<ServerCallTelemetry> telemetry;
   boost::asio::steady_timer deadline;
@@ -529,7 +528,11 @@ class GrpcRelay::ClientSide : public H2Session {
   // timeout_ms, the shorter) as grpc-timeout, and enforces it.
   absl::Status Dispatch(Call& call);
   // Ends `call` DEADLINE_EXCEEDED at `at`, naming whose limit passed.
-  void ArmDeadline(Call& call, absl::Time at, absl::string_view method);
+  void ArmDeadline(Call& call, absl::Time at);
+  // DEADLINE_EXCEEDED naming the call, and the caller's deadline or its
+  // backend's timeout_ms.
+  static absl::Status CallersDeadlinePassed(const Call& call);
+  static absl::Status BackendTimedOut(const Call& call);
   // Opens `call` on a connection to its backend.
   absl::Status Send(Call& call);
   // Closes the connection after kIdleTimeout without a call (re-armed as
@@ -688,7 +691,8 @@ void GrpcRelay::ClientSide::Begin(Call& call, bool client_done) {
 
 absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
   GatewayState& state = relay_.state_;
-  const std::string method(HeaderValue(call.request, ":path"));
+  call.method = std::string(HeaderValue(call.request, ":path"));
+  const std::string& method = call.method;
   call.telemetry = std::make_unique<ServerCallTelemetry>(
       CallSeries::Server(method), Std(HeaderValue(call.request, "traceparent")),
       Std(HeaderValue(call.request, "tracestate")), peer_);
@@ -785,7 +789,7 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
   }
   if (auto* queued = std::get_if<Backend::Queued>(&*entered)) {
     call.queued.emplace(std::move(*queued));
-    ArmDeadline(call, call.deadline_at, method);  // The caller's: it may pass in the line.
+    ArmDeadline(call, call.deadline_at);  // The caller's: it may pass in the line.
     return absl::OkStatus();
   }
   call.pass.emplace(std::get<Backend::Pass>(std::move(*entered)));
@@ -794,7 +798,7 @@ absl::Status GrpcRelay::ClientSide::Relay(Call& call, MetadataList* refusal) {
 
 void GrpcRelay::ClientSide::Granted(int32_t id, Backend::Pass pass) {
   Call* call = Find(id);
-  if (call == nullptr || !call->queued || call->finished) return;  // The Pass: abandoned.
+  if (call == nullptr || !call->queued) return;  // The Pass: abandoned.
   call->queued.reset();
   call->pass.emplace(std::move(pass));
   if (absl::Status sent = Dispatch(*call); !sent.ok()) Fail(*call, sent);
@@ -805,40 +809,44 @@ absl::Status GrpcRelay::ClientSide::Dispatch(Call& call) {
   absl::Duration timeout = call.deadline_at - now;
   const bool backends = call.backend_timeout < timeout;
   if (backends) timeout = call.backend_timeout;
-  const std::string method(HeaderValue(call.backend_headers, ":path"));  // A copy: headers grow.
   if (timeout <= absl::ZeroDuration()) {  // In the line: the caller's deadline.
     call.pass.reset();                    // Says nothing of the backend.
-    return absl::DeadlineExceededError(absl::StrCat("method ", method, ": the deadline passed"));
+    return CallersDeadlinePassed(call);
   }
   if (timeout != absl::InfiniteDuration()) {
     call.backend_headers.emplace_back("grpc-timeout", TimeoutValue(timeout));
   }
   FANOUT_RETURN_IF_ERROR(Send(call));
-  if (backends) {
-    call.timeout_message = absl::StrCat("method ", method, ": backend \"", call.backend_name,
-                                        "\" gave no answer within ", absl::FormatDuration(timeout),
-                                        " (backends.", call.backend_name, ".timeout_ms)");
-    call.timeout_at = now + timeout;
-  }
-  if (timeout != absl::InfiniteDuration()) ArmDeadline(call, now + timeout, method);
+  if (backends) call.timeout_at = now + timeout;
+  if (timeout != absl::InfiniteDuration()) ArmDeadline(call, now + timeout);
   return absl::OkStatus();
 }
 
-void GrpcRelay::ClientSide::ArmDeadline(Call& call, absl::Time at, absl::string_view method) {
+void GrpcRelay::ClientSide::ArmDeadline(Call& call, absl::Time at) {
   if (at == absl::InfiniteFuture()) return;
   call.deadline.expires_after(absl::ToChronoNanoseconds(at - absl::Now()));
-  call.deadline.async_wait([self = shared_from_this(), this, id = call.id,
-                            method = std::string(method)](boost::system::error_code error) {
-    if (error) return;  // Cancelled: the call ended first, or its deadline moved.
-    Call* call = Find(id);
-    if (call == nullptr) return;
-    if (call->timeout_message.empty()) {
-      call->pass.reset();  // The caller's deadline: says nothing of the backend.
-      return Fail(*call, absl::DeadlineExceededError(
-                             absl::StrCat("method ", method, ": the deadline passed")));
-    }
-    Fail(*call, absl::DeadlineExceededError(call->timeout_message));
-  });
+  call.deadline.async_wait(
+      [self = shared_from_this(), this, id = call.id](boost::system::error_code error) {
+        if (error) return;  // Cancelled: the call ended first, or its deadline moved.
+        Call* call = Find(id);
+        if (call == nullptr) return;
+        if (call->timeout_at == absl::InfiniteFuture()) {
+          call->pass.reset();  // The caller's deadline: says nothing of the backend.
+          return Fail(*call, CallersDeadlinePassed(*call));
+        }
+        Fail(*call, BackendTimedOut(*call));
+      });
+}
+
+absl::Status GrpcRelay::ClientSide::CallersDeadlinePassed(const Call& call) {
+  return absl::DeadlineExceededError(absl::StrCat("method ", call.method, ": the deadline passed"));
+}
+
+absl::Status GrpcRelay::ClientSide::BackendTimedOut(const Call& call) {
+  return absl::DeadlineExceededError(
+      absl::StrCat("method ", call.method, ": backend \"", call.backend_name,
+                   "\" gave no answer within ", absl::FormatDuration(call.backend_timeout),
+                   " (backends.", call.backend_name, ".timeout_ms)"));
 }
 
 absl::Status GrpcRelay::ClientSide::Send(Call& call) {
@@ -853,9 +861,8 @@ absl::Status GrpcRelay::ClientSide::Send(Call& call) {
   }
   std::shared_ptr<BackendSide> backend = pool->Pick();
   if (backend == nullptr || ++call.dials > kMaxDials) {
-    return absl::UnavailableError(absl::StrCat("method ",
-                                               HeaderValue(call.backend_headers, ":path"),
-                                               ": backend \"", name, "\" is unreachable"));
+    return absl::UnavailableError(
+        absl::StrCat("method ", call.method, ": backend \"", name, "\" is unreachable"));
   }
   for (auto& [key, value] : call.backend_headers) {  // The connection's.
     if (key == ":scheme") value = backend->scheme();
@@ -867,9 +874,8 @@ absl::Status GrpcRelay::ClientSide::Send(Call& call) {
   call.backend = backend;
   if (!backend->Open(std::static_pointer_cast<ClientSide>(shared_from_this()), call)) {
     call.backend = nullptr;
-    return absl::UnavailableError(absl::StrCat("method ",
-                                               HeaderValue(call.backend_headers, ":path"),
-                                               ": backend \"", name, "\" takes no more calls"));
+    return absl::UnavailableError(
+        absl::StrCat("method ", call.method, ": backend \"", name, "\" takes no more calls"));
   }
   return absl::OkStatus();
 }
@@ -896,10 +902,10 @@ void GrpcRelay::ClientSide::OnFinished(Call& call) {
   // itself a moment before our timer does: it is our limit firing all the
   // same (as Backend::Attempt reads it), and says so.
   constexpr absl::Duration kClockSlack = absl::Milliseconds(20);
-  if (!call.timeout_message.empty() &&
+  if (call.timeout_at != absl::InfiniteFuture() &&
       CodeOf(call.trailers) == absl::StatusCode::kDeadlineExceeded &&
       absl::Now() + kClockSlack >= call.timeout_at) {
-    call.trailers = StatusTrailers(absl::DeadlineExceededError(call.timeout_message));
+    call.trailers = StatusTrailers(BackendTimedOut(call));
   }
   // The slot goes back before the caller can see the answer: its next call
   // must not be shed by this one; so does the backend's permit.
