@@ -1,7 +1,7 @@
 #include "node/async/offload.h"
 
 #include "absl/strings/str_cat.h"
-#include "node/base/thread_name.h"
+#include "node/base/this_thread.h"
 
 namespace fanout {
 namespace {

@@ -11,7 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "node/base/log.h"
-#include "node/base/thread_name.h"
+#include "node/base/this_thread.h"
 
 namespace fanout::http_internal {
 namespace {
@@ -123,6 +123,9 @@ IoWorker::~IoWorker() {
 void IoWorker::Start() {
   thread_ = std::thread([this] {
     NameThisThread("http-io");
+    // Under load, a request read here waits for the loop's turn instead of
+    // cutting into it: fewer context switches, more read per wake-up.
+    if (!YieldOnWakeup()) FANOUT_LOG(WARNING) << "http-io: the kernel refused SCHED_BATCH";
     io_.run();
   });
 }

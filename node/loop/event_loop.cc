@@ -8,7 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "node/base/log.h"
 #include "node/base/sync.h"
-#include "node/base/thread_name.h"
+#include "node/base/this_thread.h"
 #include "node/loop/lag_probe.h"
 #include "node/loop/simulated_clock.h"
 #include "node/loop/stall_watch.h"

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "node/base/log.h"
-#include "node/base/thread_name.h"
+#include "node/base/this_thread.h"
 #include "node/loop/event_loop.h"
 
 namespace fanout {

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "node/base/log.h"
-#include "node/base/thread_name.h"
+#include "node/base/this_thread.h"
 
 namespace fanout::trace::internal {
 namespace {

@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "fanout/gateway/v1/gateway.grpc.pb.h"
 #include "fanout/lab/v1/lab.grpc.pb.h"
 #include "fanout/orders/v1/orders.grpc.pb.h"
@@ -96,13 +98,22 @@ class FanoutdTest : public ::testing::Test {
   // The names of the process's threads.
   std::vector<std::string> ThreadNames() {
     std::vector<std::string> names;
+    for (auto& [name, policy] : Threads()) names.push_back(std::move(name));
+    return names;
+  }
+  // Each thread's name and scheduling class (SCHED_OTHER, SCHED_BATCH, ...).
+  std::vector<std::pair<std::string, int>> Threads() {
+    std::vector<std::pair<std::string, int>> threads;
     for (const auto& task :
          std::filesystem::directory_iterator(absl::StrCat("/proc/", pid_, "/task"))) {
       std::ifstream comm(task.path() / "comm");
       std::string name;
-      if (std::getline(comm, name)) names.push_back(name);
+      int tid = 0;
+      if (std::getline(comm, name) && absl::SimpleAtoi(task.path().filename().string(), &tid)) {
+        threads.emplace_back(name, sched_getscheduler(tid));
+      }
     }
-    return names;
+    return threads;
   }
   // Polls Lab Echo through a raw channel until it answers.
   bool WaitServing(const std::shared_ptr<grpc::Channel>& channel) {
@@ -674,7 +685,16 @@ TEST_F(FanoutdTest, ThreadCountsComeFromTheConfig) {
       if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     EXPECT_TRUE(up);
-    std::vector<std::string> names = ThreadNames();
+    std::vector<std::string> names;
+    for (auto& [name, policy] : Threads()) {
+      // The HTTP threads yield to the loops (YieldOnWakeup); the loops do not.
+      if (name == "http-io") {
+        EXPECT_EQ(policy, SCHED_BATCH) << name;
+      } else if (absl::StartsWith(name, "loop-")) {
+        EXPECT_EQ(policy, SCHED_OTHER) << name;
+      }
+      names.push_back(std::move(name));
+    }
     ::kill(pid_, SIGTERM);
     EXPECT_EQ(Wait(), 0);
     return names;

@@ -1,7 +1,8 @@
-#include "node/base/thread_name.h"
+#include "node/base/this_thread.h"
 
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <sched.h>
 
 #include <string>
 #include <thread>
@@ -28,13 +29,13 @@ std::string NameOnNewThread(std::string_view name) {
   return seen;
 }
 
-TEST(ThreadNameTest, NamesTheCallingThread) { EXPECT_EQ(NameOnNewThread("http-io"), "http-io"); }
+TEST(ThisThreadTest, NamesTheCallingThread) { EXPECT_EQ(NameOnNewThread("http-io"), "http-io"); }
 
-TEST(ThreadNameTest, CutsALongNameToTheKernelsFifteenBytes) {
+TEST(ThisThreadTest, CutsALongNameToTheKernelsFifteenBytes) {
   EXPECT_EQ(NameOnNewThread("offload-postgres-orders"), "offload-postgre");
 }
 
-TEST(ThreadNameTest, EachLoopThreadCarriesItsIndex) {
+TEST(ThisThreadTest, EachLoopThreadCarriesItsIndex) {
   LoopGroup loops({.num_loops = 2});
   for (int i = 0; i < loops.size(); ++i) {
     std::string seen;
@@ -46,6 +47,17 @@ TEST(ThreadNameTest, EachLoopThreadCarriesItsIndex) {
     done.WaitForNotification();
     EXPECT_EQ(seen, "loop-" + std::to_string(i));
   }
+}
+
+TEST(ThisThreadTest, YieldOnWakeupPutsTheCallingThreadAloneInTheBatchClass) {
+  int policy = -1;
+  std::thread thread([&] {
+    EXPECT_TRUE(YieldOnWakeup());
+    policy = sched_getscheduler(0);
+  });
+  thread.join();
+  EXPECT_EQ(policy, SCHED_BATCH);
+  EXPECT_EQ(sched_getscheduler(0), SCHED_OTHER);  // The caller's class is its own.
 }
 
 }  // namespace
