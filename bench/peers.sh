@@ -86,6 +86,11 @@
 #                 swapped every round), and a ratio per round of the two:
 #                 the before/after of a change, one core, one load, one
 #                 step after the other.
+#   beside        After the rounds, once per gateway: GET /v1/lab/echo by one
+#                 caller (wrk -c1) while h2load keeps the same gateway's gRPC
+#                 door saturated. The REST latency of a loop that always has
+#                 other work (its HTTP thread yields to the loop on wake-up,
+#                 and the loop gives up its core every millisecond).
 #
 # Success checks (h2load counts an HTTP 200 carrying a gRPC error as a
 # success): one reply per gRPC target sampled with a real HTTP/2 client
@@ -531,6 +536,39 @@ step py-echo "REST GET /v1/lab/echo via Python aggregator" rest "http://127.0.0.
 step py-fanout3 "REST GET /v1/lab/fanout (3 Echo) via Python aggregator" rest "http://127.0.0.1:$PY/v1/lab/fanout" 3 "" "$py_agg"
 done
 
+# REST beside a saturated gRPC door: the gateway's core kept busy by h2load
+# on its gRPC door (ProxyUnary), one REST caller at a time (wrk -c1) on its
+# REST door. What a REST request waits for a loop that always has other
+# work: the HTTP I/O thread yields to the loops (YieldOnWakeup), and the
+# loop yields its core every millisecond (EventLoop::Run).
+declare -a BESIDE=()
+beside() {  # label grpc-port rest-port
+  local label=$1 grpc=$2 rest=$3 out="$tmp/beside.out" h2="$tmp/beside.h2" p50 p99 rps bad note=""
+  "${pin_load[@]}" h2load -D $((secs + 1)) -c 8 -m 4 -t 1 --data="$tmp/echo.bin" \
+    -H 'content-type: application/grpc' -H 'te: trailers' "http://127.0.0.1:$grpc/$E" > "$h2" &
+  local h2pid=$!
+  sleep 0.5
+  "${pin_load[@]}" wrk -t1 -c1 -d"${secs}s" --latency "http://127.0.0.1:$rest/v1/lab/echo?message=hi" > "$out"
+  wait "$h2pid"
+  read -r rps p50 p99 bad <<<"$(awk '
+    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+    /Requests\/sec/ {rps=$2} / 50%/ {p50=ms($2)} / 99%/ {p99=ms($2)}
+    /Non-2xx/ {bad+=$NF} /Socket errors/ {gsub(",",""); bad+=$4+$6+$8+$10}
+    END {printf "%s %.3f %.3f %d", rps, p50, p99, bad}' "$out")"
+  [ "$bad" = 0 ] || note="wrk: $bad non-2xx/socket errors; "
+  local grps gbad
+  read -r grps gbad <<<"$(awk '/^finished in/ {gsub(",",""); rps=$4}
+    /^requests:/ {bad=$10+$12+$14} END {print rps, bad}' "$h2")"
+  [ "$gbad" = 0 ] || note+="h2load: $gbad failed/errored/timeout; "
+  printf '  %-44s REST p50 %7.3f ms  p99 %7.3f ms  %6.0f req/s; gRPC beside it %6.0f req/s  [%s]\n' \
+    "$label" "$p50" "$p99" "$rps" "$grps" "${note:-ok}"
+  BESIDE+=("| $label | $p50 | $p99 | $(printf '%.0f' "$rps") | $(printf '%.0f' "$grps") | ${note:-ok} |")
+  [ -z "$note" ] || CHECK[beside]=$note
+}
+echo "REST GET /v1/lab/echo, one caller (wrk -c1), beside h2load saturating the gRPC door"
+beside "gateway" "$G" "$R"
+[ -z "$compare" ] || beside "gateway [compared]" "$G2" "$R2"
+
 echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- summary ---------------------------------------------------------------
@@ -580,6 +618,10 @@ echo "| nghttpx (an nghttp2 frame relay) ÷ HAProxy | $(ratio "${PCPU[nghttpx]}"
 echo "| gateway gRPC proxy, route-known (ProxyUnary) ÷ nghttpx | $(ratio "${PCPU[gw-known]}" "${PCPU[nghttpx]}") |"
 echo "| HAProxy ÷ backend per Echo (direct) | $(ratio "${PCPU[haproxy]}" "${BCPU[direct]}") |"
 echo "| gateway gRPC proxy (route-known) ÷ backend per Echo (direct) | $(ratio "${PCPU[gw-known]}" "${BCPU[direct]}") |"
+echo
+echo "| REST beside a saturated gRPC door | REST p50 ms | REST p99 ms | REST req/s | gRPC req/s | check |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${BESIDE[@]}"
 if [ -n "$compare" ]; then
   echo
   echo "| compared build ÷ this build (CPU per request) | value$([ "$rounds" = 1 ] || echo ": median of the rounds' (range)") |"
@@ -599,4 +641,5 @@ if [ -n "${PEERS_PERF:-}" ]; then
 fi
 fail=0
 for k in "${order[@]}"; do [ "${CHECK[$k]}" = ok ] || fail=1; done
+[ -z "${CHECK[beside]:-}" ] || fail=1
 [ $fail = 0 ] || { echo "peers: some steps failed their checks (see the check column)"; exit 1; }
