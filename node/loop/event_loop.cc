@@ -2,6 +2,7 @@
 
 #include <grpcpp/server_builder.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <mutex>
 
@@ -23,11 +24,20 @@ thread_local EventLoop* current_loop = nullptr;
 // work cannot starve RPC completions.
 constexpr size_t kMaxReadyPerTurn = 1024;
 
-// How long a busy loop keeps its core before it lets other runnable threads
-// on it have a turn: the longest a request read by an HTTP I/O thread waits
-// for a loop saturated by other work (bench/README.md, "The HTTP threads
-// yield to the loops").
-constexpr int64_t kYieldEveryNanos = 1'000'000;
+// How long a loop with work all along keeps its core before it lets the
+// other threads waiting for it have a turn: about the longest a request
+// read by an HTTP I/O thread waits for a loop saturated by other work
+// (bench/README.md, "The HTTP threads yield to the loops"). A loop that
+// sleeps now and then never yields: they run while it sleeps.
+constexpr int64_t kBusyForNanos = 1'000'000;
+
+// How often the calling thread gave up its core waiting (the kernel's
+// count; a yield or a preemption is not one); -1 if unknown.
+int64_t VoluntarySwitches() {
+  rusage usage{};
+  if (getrusage(RUSAGE_THREAD, &usage) != 0) return -1;
+  return usage.ru_nvcsw;
+}
 
 // Finer than LatencyBuckets at the low end: a healthy loop lags by
 // microseconds, and a few milliseconds is already worth seeing.
@@ -120,15 +130,13 @@ void EventLoop::Start() {
 void EventLoop::Run() {
   current_loop = this;
   if (lag_probe_) lag_probe_->Start();
-  int64_t yielded_at = absl::GetCurrentTimeNanos();
+  // A loop busy for longer than a scheduler slice would keep the threads
+  // that yield to it (YieldOnWakeup: the HTTP I/O threads) off its core for
+  // that long. Every kBusyForNanos it looks whether it slept meanwhile
+  // (they ran then); if not, it gives them a turn.
+  int64_t checked_at = absl::GetCurrentTimeNanos();
+  int64_t slept = VoluntarySwitches();
   for (;;) {
-    // A loop with work for longer than a scheduler slice would keep the
-    // threads that yield to it (YieldOnWakeup: the HTTP I/O threads) off
-    // its core for that long: it gives them a turn every kYieldEveryNanos.
-    if (const int64_t now = absl::GetCurrentTimeNanos(); now - yielded_at > kYieldEveryNanos) {
-      sched_yield();  // Returns at once when nothing else waits for the core.
-      yielded_at = now;
-    }
     RunReady();
     bool more;
     {
@@ -142,6 +150,12 @@ void EventLoop::Run() {
         &tag, &ok, more ? gpr_time_0(GPR_CLOCK_MONOTONIC) : gpr_inf_future(GPR_CLOCK_MONOTONIC));
     waiting_.store(false, std::memory_order_relaxed);
     turns_.store(turns_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (const int64_t now = absl::GetCurrentTimeNanos(); now - checked_at > kBusyForNanos) {
+      const int64_t switches = VoluntarySwitches();
+      if (switches == slept) sched_yield();  // Returns at once if no one waits for the core.
+      checked_at = now;
+      slept = switches;
+    }
     if (status == grpc::CompletionQueue::SHUTDOWN) break;
     if (status == grpc::CompletionQueue::GOT_EVENT) static_cast<Completion*>(tag)->OnComplete(ok);
   }
