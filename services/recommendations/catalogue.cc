@@ -63,7 +63,13 @@ std::vector<v1::Recommendation> Catalogue::Score(const std::vector<float>& taste
   auto better = [](const auto& a, const auto& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
   };
-  std::sort(scored.begin(), scored.end(), better);
+  // Only the first `limit` not skipped are read: at most that many and
+  // every skipped name before them, not the whole catalogue, are put in order.
+  const size_t wanted =
+      std::min(scored.size(), static_cast<size_t>(std::max(limit, 0)) + skip.size());
+  std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(wanted),
+                    scored.end(), better);
+  scored.resize(wanted);
   std::vector<v1::Recommendation> best;
   for (const auto& [score, i] : scored) {
     if (static_cast<int>(best.size()) >= limit) break;

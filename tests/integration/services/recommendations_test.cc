@@ -14,6 +14,7 @@
 #include "node/rpc/client.h"
 #include "services/lab/lab_service.h"
 #include "services/orders/orders_service.h"
+#include "services/recommendations/catalogue.h"
 #include "services/recommendations/recommendations_service.h"
 #include "services/users/users_service.h"
 #include "tests/support/status_matchers.h"
@@ -103,6 +104,32 @@ class RecommendationsTest : public ::testing::Test {
   std::unique_ptr<v1::Recommendations::Stub> recs_stub_;
   std::unique_ptr<lab::v1::Lab::Stub> lab_stub_;
 };
+
+// Score puts only the best few in order: they must be the whole
+// catalogue's first, in its order, less what is excluded.
+TEST(CatalogueTest, TheBestAreTheFullOrdersFirstLessTheExcluded) {
+  const Catalogue catalogue(2000);
+  std::vector<float> taste = Catalogue::Features("item-3");
+  for (float& f : taste) f *= 0.5f;
+  const std::vector<float> other = Catalogue::Features("tea");
+  for (size_t i = 0; i < taste.size(); ++i) taste[i] += other[i];
+  const std::vector<v1::Recommendation> all = catalogue.Score(taste, catalogue.size(), {});
+  ASSERT_EQ(all.size(), 2000u);
+  for (size_t i = 1; i < all.size(); ++i) ASSERT_LE(all[i].score(), all[i - 1].score());
+  // The 1st, the 4th (twice) and a name not catalogued.
+  const std::vector<std::string> exclude{all[0].item(), all[3].item(), all[3].item(), "tea"};
+  const std::vector<v1::Recommendation> best = catalogue.Score(taste, 10, exclude);
+  std::vector<std::string> expected;
+  for (const v1::Recommendation& r : all) {
+    if (expected.size() == 10) break;
+    if (r.item() != all[0].item() && r.item() != all[3].item()) expected.push_back(r.item());
+  }
+  std::vector<std::string> got;
+  for (const v1::Recommendation& r : best) got.push_back(r.item());
+  EXPECT_EQ(got, expected);
+  EXPECT_TRUE(catalogue.Score(taste, 0, exclude).empty());
+  EXPECT_EQ(catalogue.Score(taste, 5000, {}).size(), 2000u);  // More than there are: all.
+}
 
 TEST_F(RecommendationsTest, ScoresTheCatalogueAgainstTheUsersOrders) {
   for (const char* item : {"item-3", "item-7"}) {
