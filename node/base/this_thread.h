@@ -19,9 +19,10 @@
 // ends. For a thread that hands work to the loops (the HTTP I/O threads):
 // under load it no longer cuts into a loop's turn once per request, it
 // reads whatever arrived meanwhile in one go; on an idle core it runs at
-// once, as before. A loop that stays busy yields its core every millisecond
-// (EventLoop::Run), so such a thread waits that long at most, not a whole
-// slice (bench/README.md, "The HTTP threads yield to the loops").
+// once, as before. A loop busy for a millisecond without sleeping yields its
+// core once (EventLoop::Run), so such a thread waits about that long at
+// most, not a whole slice (bench/README.md, "The HTTP threads yield to the
+// loops").
 // False (and the class as it was) where the kernel refuses.
 //
 // Thread-safe.
