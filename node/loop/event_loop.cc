@@ -152,7 +152,8 @@ void EventLoop::Run() {
     turns_.store(turns_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (const int64_t now = absl::GetCurrentTimeNanos(); now - checked_at > kBusyForNanos) {
       const int64_t switches = VoluntarySwitches();
-      if (switches == slept) sched_yield();  // Returns at once if no one waits for the core.
+      // Returns at once if no one waits for the core. Unknown (-1): never.
+      if (switches >= 0 && switches == slept) sched_yield();
       checked_at = now;
       slept = switches;
     }
