@@ -90,7 +90,8 @@
 #                 caller (wrk -c1) while h2load keeps the same gateway's gRPC
 #                 door saturated. The REST latency of a loop that always has
 #                 other work (its HTTP thread yields to the loop on wake-up,
-#                 and the loop gives up its core every millisecond).
+#                 and the loop gives up its core after a millisecond
+#                 without sleeping).
 #
 # Success checks (h2load counts an HTTP 200 carrying a gRPC error as a
 # success): one reply per gRPC target sampled with a real HTTP/2 client
@@ -408,6 +409,16 @@ grpc_frame "$echo_hex" > "$tmp/echo.bin"
 grpc_frame "$stream_hex" > "$tmp/stream.bin"
 printf 'wrk.method = "POST"\nwrk.body = "{\\"message\\":\\"hi\\"}"\nwrk.headers["Content-Type"] = "application/json"\n' > "$tmp/post.lua"
 
+# wrk --latency's output as "requests req/s p50-ms p99-ms failures"
+# (non-2xx and socket errors).
+wrk_figures() {  # file
+  awk '
+    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+    / requests in / {n=$1} /Requests\/sec/ {rps=$2} / 50%/ {p50=ms($2)} / 99%/ {p99=ms($2)}
+    /Non-2xx/ {bad+=$NF} /Socket errors/ {gsub(",",""); bad+=$4+$6+$8+$10}
+    END {printf "%d %s %.3f %.3f %d", n, rps, p50, p99, bad}' "$1"
+}
+
 declare -A RPS P50 P99 PCPU BCPU CHECK LABEL PERF_TOP
 order=()
 # Runs one step and records it. kind: grpc or rest. proxy pids: "" for direct.
@@ -459,11 +470,7 @@ step() {  # key label kind url calls-per-request body-or-lua proxy-pids...
     [ "$bad" = 0 ] || note="h2load: $bad failed/errored/timeout/non-2xx; "
     read -r p50 p99 <<<"$(sort -n -k3 "$lat" | awk '{a[NR]=$3} END {printf "%.3f %.3f", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}')"
   else
-    read -r n rps p50 p99 bad <<<"$(awk '
-      function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-      / requests in / {n=$1} /Requests\/sec/ {rps=$2} / 50%/ {p50=ms($2)} / 99%/ {p99=ms($2)}
-      /Non-2xx/ {bad+=$NF} /Socket errors/ {gsub(",",""); bad+=$4+$6+$8+$10}
-      END {printf "%d %s %.3f %.3f %d", n, rps, p50, p99, bad}' "$out")"
+    read -r n rps p50 p99 bad <<<"$(wrk_figures "$out")"
     [ "$bad" = 0 ] || note="wrk: $bad non-2xx/socket errors; "
   fi
   # The backend's answers: at least n*calls OK, nothing else but the few
@@ -539,8 +546,8 @@ done
 # REST beside a saturated gRPC door: the gateway's core kept busy by h2load
 # on its gRPC door (ProxyUnary), one REST caller at a time (wrk -c1) on its
 # REST door. What a REST request waits for a loop that always has other
-# work: the HTTP I/O thread yields to the loops (YieldOnWakeup), and the
-# loop yields its core every millisecond (EventLoop::Run).
+# work: the HTTP I/O thread yields to the loops (YieldOnWakeup), and a
+# loop that has not slept for a millisecond yields its core (EventLoop::Run).
 declare -a BESIDE=()
 beside() {  # label grpc-port rest-port
   local label=$1 grpc=$2 rest=$3 out="$tmp/beside.out" h2="$tmp/beside.h2" p50 p99 rps bad note=""
@@ -550,11 +557,8 @@ beside() {  # label grpc-port rest-port
   sleep 0.5
   "${pin_load[@]}" wrk -t1 -c1 -d"${secs}s" --latency "http://127.0.0.1:$rest/v1/lab/echo?message=hi" > "$out"
   wait "$h2pid"
-  read -r rps p50 p99 bad <<<"$(awk '
-    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-    /Requests\/sec/ {rps=$2} / 50%/ {p50=ms($2)} / 99%/ {p99=ms($2)}
-    /Non-2xx/ {bad+=$NF} /Socket errors/ {gsub(",",""); bad+=$4+$6+$8+$10}
-    END {printf "%s %.3f %.3f %d", rps, p50, p99, bad}' "$out")"
+  local n
+  read -r n rps p50 p99 bad <<<"$(wrk_figures "$out")"
   [ "$bad" = 0 ] || note="wrk: $bad non-2xx/socket errors; "
   local grps gbad
   read -r grps gbad <<<"$(awk '/^finished in/ {gsub(",",""); rps=$4}
