@@ -3,8 +3,8 @@
 # worth each, in ONE run, on the same lab backend and the same load.
 #
 #   bash bench/peers.sh [build-dir] [seconds-per-step] [rounds]
-#                          # defaults: build 8 3; ~130 s a round
-#                          # (~175 s with PEERS_COMPARE)
+#                          # defaults: build 8 3; ~150 s a round
+#                          # (~195 s with PEERS_COMPARE)
 #   PEERS_PERF=1 bash bench/peers.sh ...   # also perf-records the gateway in its
 #                                          # steps and prints its top symbols
 #   PEERS_PRELOAD=/path/to/libtcmalloc_minimal.so.4 bash bench/peers.sh ...
@@ -31,6 +31,9 @@
 #             GOMAXPROCS=1                                   pinned to CPU 1
 #   py-agg    bench/peers/rest_fanout.py: the same in Python asyncio
 #             (aiohttp, grpc.aio, asyncio.gather)            pinned to CPU 1
+#   h2-agg    bench/peers/rest_fanout_h2.cc: the same two routes in C++ on
+#             one thread, epoll and nghttp2, with none of a gateway's
+#             protection or telemetry: the floor of the work  pinned to CPU 1
 # The proxies share CPU 1 but take turns: only the one under test has load.
 # Backend and load generator share CPU 0, so req/s is bounded by that core
 # as much as by the proxy: CPU per request (utime + stime from
@@ -81,6 +84,11 @@
 #                 aggregator: the same calls, the same JSON (lowerCamelCase,
 #                 unpopulated fields printed), what a team would otherwise
 #                 write by hand. The fan-out targets are read against them.
+#   h2-echo, h2-fanout3
+#                 The same on the C++ floor: what the HTTP/1.1 request, the
+#                 three HTTP/2 calls and the JSON cost with nothing else, so
+#                 the fan-out target (2.5x the backend's Echo) can be read
+#                 against what any aggregator must spend.
 #   *-cmp         With PEERS_COMPARE, each gateway step again on the other
 #                 build's gateway, right before or after its twin (the order
 #                 swapped every round), and a ratio per round of the two:
@@ -105,7 +113,8 @@
 #
 # Installs nghttp2-client (h2load), nghttp2-proxy (nghttpx), wrk, nginx,
 # haproxy, and for the aggregators Go with Debian's grpc-go and protobuf
-# sources and Python's aiohttp and grpcio, with apt when missing (services are not started by the install: a
+# sources, Python's aiohttp and grpcio, g++ and the nghttp2 and protobuf
+# headers, with apt when missing (services are not started by the install: a
 # policy-rc.d that refuses is put in place for it when the machine has
 # none). Not part of deploy/setup.sh.
 set -euo pipefail
@@ -136,7 +145,8 @@ command -v protoc >/dev/null || need+=(protobuf-compiler)
 # needs github.com/golang/protobuf 1.5 to carry protoc-gen-go's messages),
 # Python with Debian's modules (/usr/bin/python3, not a pyenv's).
 for pkg in golang-go golang-google-grpc-dev golang-google-protobuf-dev \
-           golang-github-golang-protobuf-1-5-dev python3-aiohttp python3-grpcio python3-protobuf; do
+           golang-github-golang-protobuf-1-5-dev python3-aiohttp python3-grpcio python3-protobuf \
+           g++ libnghttp2-dev libprotobuf-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -183,12 +193,13 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 B=$(free_port); BA=$(free_port); N=$(free_port); H=$(free_port); X=$(free_port)
 G=$(free_port); GA=$(free_port); R=$(free_port); GR=$(free_port)
 G2=$(free_port); GA2=$(free_port); R2=$(free_port); GR2=$(free_port)   # the compared gateway's
-GO=$(free_port); PY=$(free_port)                      # the aggregators'
+GO=$(free_port); PY=$(free_port); H2=$(free_port)     # the aggregators'
 
 # --- the aggregators, built ---------------------------------------------------
 # Go: protoc-gen-go and protoc-gen-go-grpc from Debian's sources, the lab's
 # messages and client from them, then the aggregator. Python: the lab's
-# messages by protoc --python_out.
+# messages by protoc --python_out. The C++ floor: g++ -O2, the lab's
+# messages by protoc --cpp_out.
 build_aggregators() {  # every step or none: && (set -e is off under "if !")
   local gopath=$tmp/go lab=fanout/lab/v1/lab.proto m=Mfanout/lab/v1/lab.proto=fanoutpeer/labpb
   mkdir -p "$gopath/src/fanoutpeer/restfanout" "$gopath/bin" "$tmp/py" &&
@@ -199,7 +210,10 @@ build_aggregators() {  # every step or none: && (set -e is off under "if !")
     --go-grpc_out="$gopath/src" --go-grpc_opt="$m" "$lab" &&
   cp bench/peers/rest_fanout.go "$gopath/src/fanoutpeer/restfanout/main.go" &&
   go build -o "$tmp/rest_fanout" fanoutpeer/restfanout &&
-  protoc -I proto --python_out="$tmp/py" "$lab"
+  protoc -I proto --python_out="$tmp/py" "$lab" &&
+  mkdir -p "$tmp/cc" && protoc -I proto --cpp_out="$tmp/cc" "$lab" &&
+  g++ -std=c++20 -O2 -I"$tmp/cc" bench/peers/rest_fanout_h2.cc "$tmp/cc/fanout/lab/v1/lab.pb.cc" \
+    -o "$tmp/rest_fanout_h2" -lnghttp2 -lprotobuf -lpthread
 }
 if ! build_aggregators >"$tmp/aggregators.log" 2>&1; then
   echo "peers: building the aggregators failed:"; tail -n 20 "$tmp/aggregators.log"; exit 1
@@ -323,6 +337,8 @@ go_agg=$!; pids+=($go_agg)
 PYTHONPATH=$tmp/py "${pin_proxy[@]}" /usr/bin/python3 bench/peers/rest_fanout.py "127.0.0.1:$PY" \
   "127.0.0.1:$B" >"$tmp/py-agg.out" 2>&1 &
 py_agg=$!; pids+=($py_agg)
+"${pin_proxy[@]}" "$tmp/rest_fanout_h2" "127.0.0.1:$H2" "127.0.0.1:$B" >"$tmp/h2-agg.out" 2>&1 &
+h2_agg=$!; pids+=($h2_agg)
 
 echo_hex=$(grpc_string_field 0a hi)            # EchoRequest{message: "hi"}
 stream_hex=${echo_hex}1001                     # StreamRequest{message: "hi", count: 1}
@@ -337,6 +353,7 @@ for _ in $(seq 100); do
      curl -sf -o /dev/null "http://127.0.0.1:$R/v1/lab/echo?message=up" &&
      curl -sf -o /dev/null "http://127.0.0.1:$GO/v1/lab/echo?message=up" &&
      curl -sf -o /dev/null "http://127.0.0.1:$PY/v1/lab/echo?message=up" &&
+     curl -sf -o /dev/null "http://127.0.0.1:$H2/v1/lab/echo?message=up" &&
      { [ -z "$compare" ] ||
        { GRPC_CURL_TIMEOUT=1 grpc_call "127.0.0.1:$G2" fanout.lab.v1.Lab/Echo "$echo_hex" >/dev/null 2>&1 &&
          curl -sf -o /dev/null "http://127.0.0.1:$R2/v1/lab/echo?message=up" &&
@@ -383,6 +400,7 @@ for path in "/v1/lab/echo?message=hi" "/v1/lab/fanout"; do
   echo "  sample GET $path: $(curl -sS "http://127.0.0.1:$R$path" | head -c 160)"
   echo "    Go aggregator:     $(curl -sS "http://127.0.0.1:$GO$path" | head -c 160)"
   echo "    Python aggregator: $(curl -sS "http://127.0.0.1:$PY$path" | head -c 160)"
+  echo "    C++ floor:         $(curl -sS "http://127.0.0.1:$H2$path" | head -c 160)"
 done
 echo "  sample POST /v1/fanout.lab.v1.Lab/Echo: $(curl -sS -X POST -H 'content-type: application/json' \
   -d '{"message":"hi"}' "http://127.0.0.1:$R/v1/fanout.lab.v1.Lab/Echo" | head -c 160)"
@@ -541,6 +559,8 @@ step go-echo "REST GET /v1/lab/echo via Go aggregator" rest "http://127.0.0.1:$G
 step go-fanout3 "REST GET /v1/lab/fanout (3 Echo) via Go aggregator" rest "http://127.0.0.1:$GO/v1/lab/fanout" 3 "" "$go_agg"
 step py-echo "REST GET /v1/lab/echo via Python aggregator" rest "http://127.0.0.1:$PY/v1/lab/echo?message=hi" 1 "" "$py_agg"
 step py-fanout3 "REST GET /v1/lab/fanout (3 Echo) via Python aggregator" rest "http://127.0.0.1:$PY/v1/lab/fanout" 3 "" "$py_agg"
+step h2-echo "REST GET /v1/lab/echo via C++ floor (nghttp2)" rest "http://127.0.0.1:$H2/v1/lab/echo?message=hi" 1 "" "$h2_agg"
+step h2-fanout3 "REST GET /v1/lab/fanout (3 Echo) via C++ floor" rest "http://127.0.0.1:$H2/v1/lab/fanout" 3 "" "$h2_agg"
 done
 
 # REST beside a saturated gRPC door: the gateway's core kept busy by h2load
@@ -614,6 +634,9 @@ echo "| gateway REST fan-out of 3, per request ÷ backend per Echo (direct) | $(
 echo "| gateway REST fan-out of 3 ÷ Go aggregator's (net/http + grpc-go) | $(ratio "${PCPU[rest-fanout3]}" "${PCPU[go-fanout3]}") |"
 echo "| gateway REST fan-out of 3 ÷ Python aggregator's (aiohttp + grpc.aio) | $(ratio "${PCPU[rest-fanout3]}" "${PCPU[py-fanout3]}") |"
 echo "| Go aggregator's REST fan-out of 3 ÷ backend per Echo (direct) | $(ratio "${PCPU[go-fanout3]}" "${BCPU[direct]}") |"
+echo "| C++ floor's REST fan-out of 3 ÷ backend per Echo (direct) | $(ratio "${PCPU[h2-fanout3]}" "${BCPU[direct]}") |"
+echo "| gateway REST fan-out of 3 ÷ C++ floor's (epoll + nghttp2) | $(ratio "${PCPU[rest-fanout3]}" "${PCPU[h2-fanout3]}") |"
+echo "| gateway REST GET Echo ÷ C++ floor's | $(ratio "${PCPU[rest-echo]}" "${PCPU[h2-echo]}") |"
 echo "| gateway REST GET Echo ÷ Go aggregator's | $(ratio "${PCPU[rest-echo]}" "${PCPU[go-echo]}") |"
 echo "| gateway REST GET Echo ÷ Python aggregator's | $(ratio "${PCPU[rest-echo]}" "${PCPU[py-echo]}") |"
 echo "| gateway REST GET Echo ÷ gateway gRPC proxy (route-known) | $(ratio "${PCPU[rest-echo]}" "${PCPU[gw-known]}") |"
