@@ -165,6 +165,18 @@ struct BackendTarget {
   std::vector<tcp::endpoint> addresses;
 };
 
+// "10.0.0.7:50051" or "[fd00::7]:50051" as an endpoint.
+absl::StatusOr<tcp::endpoint> ParseEndpoint(absl::string_view text) {
+  absl::StatusOr<std::pair<std::string, int>> host_port = http_internal::SplitHostPort(text);
+  boost::system::error_code error;
+  boost::asio::ip::address ip;
+  if (host_port.ok()) ip = boost::asio::ip::make_address(host_port->first, error);
+  if (!host_port.ok() || error) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not an IP address and port"));
+  }
+  return tcp::endpoint(ip, static_cast<uint16_t>(host_port->second));
+}
+
 // A backend target as gRPC takes one: "dns:///orders:50051",
 // "dns:orders:50051" or "orders:50051", a name to resolve; or addresses,
 // "ipv4:10.0.0.7:50051,10.0.0.8:50051" and "ipv6:[fd00::7]:50051" (not
@@ -174,15 +186,12 @@ absl::StatusOr<BackendTarget> ParseTarget(absl::string_view target) {
   BackendTarget parsed;
   if (absl::ConsumePrefix(&rest, "ipv4:") || absl::ConsumePrefix(&rest, "ipv6:")) {
     for (absl::string_view one : absl::StrSplit(rest, ',')) {
-      absl::StatusOr<std::pair<std::string, int>> host_port = http_internal::SplitHostPort(one);
-      boost::system::error_code error;
-      boost::asio::ip::address ip;
-      if (host_port.ok()) ip = boost::asio::ip::make_address(host_port->first, error);
-      if (!host_port.ok() || error) {
+      absl::StatusOr<tcp::endpoint> endpoint = ParseEndpoint(one);
+      if (!endpoint.ok()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("target \"", target, "\": \"", one, "\" is not an IP address and port"));
+            absl::StrCat("target \"", target, "\": ", endpoint.status().message()));
       }
-      parsed.addresses.emplace_back(ip, static_cast<uint16_t>(host_port->second));
+      parsed.addresses.push_back(*endpoint);
     }
     return parsed;
   }
@@ -414,6 +423,9 @@ class GrpcRelay::BackendPool {
     absl::Time retry_at = absl::InfinitePast();
   };
   void Resolve();
+  // The resolver's answer: the addresses, or what went wrong (known
+  // addresses then stay).
+  void Answered(absl::Status status, std::vector<tcp::endpoint> endpoints);
   void Resolved(std::vector<tcp::endpoint> endpoints);
   std::shared_ptr<BackendSide> Dial(Address& address);
   void Connect(BackendSide& connection, const Address& address);
@@ -1275,33 +1287,49 @@ void GrpcRelay::BackendPool::Prune(Address& address, absl::Time now) {
 }
 
 void GrpcRelay::BackendPool::Resolve() {
+  if (const auto& resolve = relay_.options_.resolve) {
+    absl::StatusOr<std::vector<std::string>> found = resolve(target_.host, target_.port);
+    std::vector<tcp::endpoint> endpoints;
+    absl::Status status = found.status();
+    for (size_t i = 0; status.ok() && i < found->size(); ++i) {
+      absl::StatusOr<tcp::endpoint> endpoint = ParseEndpoint((*found)[i]);
+      if (endpoint.ok()) endpoints.push_back(*endpoint);
+      status = endpoint.status();
+    }
+    return Answered(std::move(status), std::move(endpoints));
+  }
   resolver_.emplace(worker_.io);
   resolver_->async_resolve(
       target_.host, std::to_string(target_.port),
       [this](boost::system::error_code error, tcp::resolver::results_type results) {
         if (error == boost::asio::error::operation_aborted) return;
         resolver_.reset();
-        resolved_at_ = absl::Now();
-        resolve_after_ = resolved_at_ + kMinResolveInterval;  // Until it succeeds.
-        if (error || results.empty()) {
-          FANOUT_LOG(WARNING) << "relay: backend \"" << name_ << "\" (" << target_.host << ":"
-                              << target_.port
-                              << "): " << (error ? error.message() : "no addresses");
-          if (addresses_.empty() && pending_ != nullptr) {
-            pending_->Close();  // Its calls fail UNAVAILABLE.
-            pending_ = nullptr;
-          }
-          return;  // Known addresses stay.
-        }
-        resolve_after_ = resolved_at_ + kResolveInterval;
         std::vector<tcp::endpoint> endpoints;
-        for (const auto& result : results) {
-          if (absl::c_find(endpoints, result.endpoint()) == endpoints.end()) {
-            endpoints.push_back(result.endpoint());
-          }
-        }
-        Resolved(std::move(endpoints));
+        for (const auto& result : results) endpoints.push_back(result.endpoint());
+        Answered(error ? absl::UnavailableError(error.message()) : absl::OkStatus(),
+                 std::move(endpoints));
       });
+}
+
+void GrpcRelay::BackendPool::Answered(absl::Status status, std::vector<tcp::endpoint> endpoints) {
+  resolved_at_ = absl::Now();
+  resolve_after_ = resolved_at_ + kMinResolveInterval;  // Until it succeeds.
+  if (status.ok() && endpoints.empty()) status = absl::UnavailableError("no addresses");
+  if (!status.ok()) {
+    FANOUT_LOG(WARNING) << "relay: backend \"" << name_ << "\" (" << target_.host << ":"
+                        << target_.port << "): " << status.message();
+    if (addresses_.empty() && pending_ != nullptr) {
+      pending_->Close();  // Its calls fail UNAVAILABLE.
+      pending_ = nullptr;
+    }
+    return;  // Known addresses stay.
+  }
+  resolve_after_ = resolved_at_ + kResolveInterval;
+  std::vector<tcp::endpoint> unique;
+  for (const tcp::endpoint& endpoint : endpoints) {
+    if (!absl::c_linear_search(unique, endpoint)) unique.push_back(endpoint);
+  }
+  Resolved(std::move(unique));
 }
 
 void GrpcRelay::BackendPool::Resolved(std::vector<tcp::endpoint> endpoints) {

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gateway/gateway_state.h"
 #include "gateway/grpc_door.h"
@@ -72,6 +73,13 @@ class GrpcRelay {
     // listens; default: its configured target ("dns:///orders:50051",
     // "orders:50051" or "ipv4:10.0.0.7:50051,...").
     std::function<std::string(const std::string& backend)> backend_address;
+    // The addresses a backend's name resolves to ("10.0.0.7:50051",
+    // "[fd00::7]:50051"), or why there are none; asked on the relay's I/O
+    // thread at each resolution, so it must answer at once (tests: a name
+    // service whose answer changes). Default: the system's resolver
+    // (getaddrinfo), off the I/O threads.
+    std::function<absl::StatusOr<std::vector<std::string>>(const std::string& host, int port)>
+        resolve;
     // TLS to a backend by name (a client's: ca_file, and cert_file for
     // mTLS); default: its backends.<name>.tls.
     std::function<TlsOptions(const std::string& backend)> backend_tls;

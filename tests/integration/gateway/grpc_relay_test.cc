@@ -62,6 +62,7 @@ class GrpcRelayTest : public testing::GatewayStateTest {
                                             ? absl::StrCat("127.0.0.1:", relay_->port())
                                             : backend;
                                },
+                           .resolve = resolve_,
                            .backend_tls = [this](const std::string&) { return backend_tls_; },
                            .tls = relay_tls_});
     ASSERT_THAT(relay_->Start(), testing::IsOk());
@@ -81,6 +82,8 @@ class GrpcRelayTest : public testing::GatewayStateTest {
 
   TlsOptions relay_tls_;
   TlsOptions backend_tls_;
+  // The relay's name service; unset: the system's.
+  std::function<absl::StatusOr<std::vector<std::string>>(const std::string&, int)> resolve_;
   std::unique_ptr<ServiceProxy> proxy_;
   std::unique_ptr<GrpcDoor> door_;
   std::unique_ptr<GrpcRelay> relay_;
@@ -220,6 +223,45 @@ TEST_F(GrpcRelayTest, ANameIsResolvedAndCallsMadeMeanwhileWaitForIt) {
   // hosts file has it, where nothing does.
   StartRelay("", {}, absl::StrCat("dns:///localhost:", backend_.port()));
   EXPECT_EQ(ServedBy(*Stub(), 10), (std::map<std::string, int>{{"lab", 10}}));
+}
+
+TEST_F(GrpcRelayTest, ANameIsResolvedAgainWhenItsAddressStopsAnswering) {
+  // A pod rescheduled: the name now leads elsewhere, and the old address
+  // closes its connections. The relay asks again (a second after the
+  // failure at most) and its calls go to the new address.
+  auto old_pod = std::make_unique<OtherLab>("lab-old");
+  OtherLab new_pod("lab-new");
+  std::atomic<int> port{old_pod->server.port()};
+  std::atomic<int> asked{0};
+  resolve_ = [&](const std::string& host, int) -> absl::StatusOr<std::vector<std::string>> {
+    ++asked;  // From both relay threads: each resolves for its own connections.
+    if (host != "lab.test") return absl::NotFoundError(absl::StrCat("no such name: ", host));
+    return std::vector<std::string>{absl::StrCat("127.0.0.1:", port.load())};
+  };
+  StartRelay("", {}, "dns:///lab.test:50051");
+  EXPECT_EQ(ServedBy(*Stub(), 6), (std::map<std::string, int>{{"lab-old", 6}}));
+  const int asked_before = asked.load();
+  port = new_pod.server.port();
+  old_pod.reset();
+  // Within 15 s: asked again because the address failed (a second after),
+  // not only at the next periodic resolution (30 s after the first).
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return ServedBy(*Stub(), 4) == std::map<std::string, int>{{"lab-new", 4}};
+      },
+      absl::Seconds(15)));
+  EXPECT_GT(asked.load(), asked_before);
+}
+
+TEST_F(GrpcRelayTest, ANameThatDoesNotResolveFailsItsCallsNamingTheBackend) {
+  resolve_ = [](const std::string& host, int) -> absl::StatusOr<std::vector<std::string>> {
+    return absl::NotFoundError(absl::StrCat("no such name: ", host));
+  };
+  StartRelay("", {}, "dns:///nowhere.test:50051");
+  lab::v1::EchoResponse reply;
+  grpc::Status status = Echo({}, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("backend \"lab\"")) << status.error_message();
 }
 
 TEST_F(GrpcRelayTest, PickFirstKeepsToTheFirstAddressThatAccepts) {
