@@ -219,6 +219,8 @@ if ! build_aggregators >"$tmp/aggregators.log" 2>&1; then
   echo "peers: building the aggregators failed:"; tail -n 20 "$tmp/aggregators.log"; exit 1
 fi
 
+# Connections kept for the whole run (the defaults send GOAWAY after 2 min
+# idle and 5 min of age): the C++ floor keeps one and does not reconnect.
 cat > "$tmp/backend.yaml" <<YAML
 node_name: peers-lab
 grpc_address: 127.0.0.1:$B
@@ -226,6 +228,7 @@ admin_address: 127.0.0.1:$BA
 loops: 1
 roles: {lab: true}
 log: {level: WARNING}
+grpc_server: {max_connection_idle_ms: 3600000, max_connection_age_ms: 3600000}
 YAML
 # No routes: the built-in ones (lab-echo, lab-fanout; those needing other
 # backends are left out).

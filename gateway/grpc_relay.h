@@ -74,8 +74,9 @@ class GrpcRelay {
     // "orders:50051" or "ipv4:10.0.0.7:50051,...").
     std::function<std::string(const std::string& backend)> backend_address;
     // The addresses a backend's name resolves to ("10.0.0.7:50051",
-    // "[fd00::7]:50051"), or why there are none; asked on the relay's I/O
-    // thread at each resolution, so it must answer at once (tests: a name
+    // "[fd00::7]:50051"), or why there are none. Each I/O thread asks it
+    // for its own connections, at each resolution, and waits for the
+    // answer: it must be thread-safe and answer at once (tests: a name
     // service whose answer changes). Default: the system's resolver
     // (getaddrinfo), off the I/O threads.
     std::function<absl::StatusOr<std::vector<std::string>>(const std::string& host, int port)>

@@ -15,7 +15,8 @@
 // (grpc-timeout). What it leaves out, and the gateway does not: routing
 // tables, a local deadline timer, admission, bulkheads, breakers, retries,
 // telemetry, TLS, reconnecting (a lost backend connection ends the process),
-// request bodies and pipelining (one request at a time per connection).
+// request bodies, and more than one request at a time per connection
+// (pipelined ones are served in turn).
 //
 // Built by peers.sh (g++ -O2, the lab's messages by protoc --cpp_out).
 //
@@ -29,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdint>
@@ -214,11 +216,13 @@ class Aggregator {
           Accept();
         } else if (connection == &backend_marker_) {
           ReadBackend();
-        } else {
+        } else if (connection->fd >= 0) {  // Not closed earlier in this batch.
           ReadCaller(connection);
         }
       }
       FlushBackend();  // Every stream this turn started, in one write.
+      for (Connection* closed : closed_) delete closed;
+      closed_.clear();
     }
   }
 
@@ -312,11 +316,15 @@ class Aggregator {
     }
   }
 
+  // Closes the socket; the Connection goes once this batch of events is
+  // handled, since a later event of the batch may still name it.
   void Close(Connection* connection) {
     if (connection->request != nullptr) connection->request->connection = nullptr;
+    connection->request = nullptr;
     epoll_ctl(epoll_, EPOLL_CTL_DEL, connection->fd, nullptr);
     close(connection->fd);
-    delete connection;
+    connection->fd = -1;
+    closed_.push_back(connection);
   }
 
   // The requests in `in`, in turn, until one waits for its calls.
@@ -347,16 +355,17 @@ class Aggregator {
       connection->in.erase(0, end + 4);
       return Answer(connection, 404, R"({"code":404,"message":"no route"})");
     }
+    std::string message = fanout ? "" : QueryValue(query, "message");
+    connection->in.erase(0, end + 4);
     int parts = fanout ? 3 : 1;
     auto* request =
         new Request{.connection = connection, .joined = fanout, .parts = parts, .waiting = parts};
     connection->request = request;
-    for (int part = 0; part < request->parts; ++part) {
-      EchoRequest message;
-      message.set_message(fanout ? kParts[part] : QueryValue(query, "message"));
-      StartCall(request, part, message);
+    for (int part = 0; part < parts; ++part) {
+      EchoRequest echo;
+      echo.set_message(fanout ? kParts[part] : message);
+      StartCall(request, part, echo);
     }
-    connection->in.erase(0, end + 4);
     return true;
   }
 
@@ -390,12 +399,10 @@ class Aggregator {
       if (call->sent == call->frame.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
       return static_cast<ssize_t>(n);
     };
-    Call* raw = call.get();
-    if (nghttp2_submit_request(session_, nullptr, headers, std::size(headers), &body, raw) < 0) {
-      raw->grpc_status = 14;  // UNAVAILABLE: the session takes no more streams.
-      raw->grpc_message = "the backend connection takes no more streams";
-      Finish(std::move(call));
-      return;
+    if (nghttp2_submit_request(session_, nullptr, headers, std::size(headers), &body, call.get()) <
+        0) {
+      errno = EPROTO;  // GOAWAY, or stream ids used up: not reconnecting, the floor ends.
+      Die("the backend connection takes no more streams");
     }
     call.release();  // Owned by its stream until it closes (Finish).
   }
@@ -413,6 +420,7 @@ class Aggregator {
       } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         return;
       } else {
+        if (n == 0) errno = ECONNRESET;
         Die("the backend connection closed");
       }
     }
@@ -496,6 +504,7 @@ class Aggregator {
   Connection backend_marker_{};  // The backend socket's epoll data.
   nghttp2_session* session_ = nullptr;
   std::string backend_out_;
+  std::vector<Connection*> closed_;  // Deleted after the batch of events.
 };
 
 }  // namespace

@@ -231,17 +231,19 @@ TEST_F(GrpcRelayTest, ANameIsResolvedAgainWhenItsAddressStopsAnswering) {
   // failure at most) and its calls go to the new address.
   auto old_pod = std::make_unique<OtherLab>("lab-old");
   OtherLab new_pod("lab-new");
-  std::atomic<int> port{old_pod->server.port()};
-  std::atomic<int> asked{0};
-  resolve_ = [&](const std::string& host, int) -> absl::StatusOr<std::vector<std::string>> {
-    ++asked;  // From both relay threads: each resolves for its own connections.
+  // Shared with the relay, which outlives this body (TearDown stops it).
+  auto port = std::make_shared<std::atomic<int>>(old_pod->server.port());
+  auto asked = std::make_shared<std::atomic<int>>(0);
+  resolve_ = [port, asked](const std::string& host,
+                           int) -> absl::StatusOr<std::vector<std::string>> {
+    ++*asked;  // From both relay threads: each resolves for its own connections.
     if (host != "lab.test") return absl::NotFoundError(absl::StrCat("no such name: ", host));
-    return std::vector<std::string>{absl::StrCat("127.0.0.1:", port.load())};
+    return std::vector<std::string>{absl::StrCat("127.0.0.1:", port->load())};
   };
   StartRelay("", {}, "dns:///lab.test:50051");
   EXPECT_EQ(ServedBy(*Stub(), 6), (std::map<std::string, int>{{"lab-old", 6}}));
-  const int asked_before = asked.load();
-  port = new_pod.server.port();
+  const int asked_before = asked->load();
+  *port = new_pod.server.port();
   old_pod.reset();
   // Within 15 s: asked again because the address failed (a second after),
   // not only at the next periodic resolution (30 s after the first).
@@ -250,11 +252,13 @@ TEST_F(GrpcRelayTest, ANameIsResolvedAgainWhenItsAddressStopsAnswering) {
         return ServedBy(*Stub(), 4) == std::map<std::string, int>{{"lab-new", 4}};
       },
       absl::Seconds(15)));
-  EXPECT_GT(asked.load(), asked_before);
+  EXPECT_GT(asked->load(), asked_before);
 }
 
 TEST_F(GrpcRelayTest, ANameThatDoesNotResolveFailsItsCallsNamingTheBackend) {
-  resolve_ = [](const std::string& host, int) -> absl::StatusOr<std::vector<std::string>> {
+  auto asked = std::make_shared<std::atomic<int>>(0);
+  resolve_ = [asked](const std::string& host, int) -> absl::StatusOr<std::vector<std::string>> {
+    ++*asked;
     return absl::NotFoundError(absl::StrCat("no such name: ", host));
   };
   StartRelay("", {}, "dns:///nowhere.test:50051");
@@ -262,6 +266,7 @@ TEST_F(GrpcRelayTest, ANameThatDoesNotResolveFailsItsCallsNamingTheBackend) {
   grpc::Status status = Echo({}, &reply);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("backend \"lab\"")) << status.error_message();
+  EXPECT_GE(asked->load(), 1);  // The relay's name service, not the system's.
 }
 
 TEST_F(GrpcRelayTest, PickFirstKeepsToTheFirstAddressThatAccepts) {
