@@ -1435,27 +1435,20 @@ absl::Status GrpcRelay::Start() {
     }
     tls_ = *std::move(context);
   }
-  absl::StatusOr<std::pair<std::string, int>> host_port =
-      http_internal::SplitHostPort(options_.address);
-  if (!host_port.ok()) {
+  absl::StatusOr<tcp::endpoint> endpoint = ParseEndpoint(options_.address);
+  if (!endpoint.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("gateway.grpc_relay_address: ", host_port.status().message()));
-  }
-  boost::system::error_code error;
-  boost::asio::ip::address ip = boost::asio::ip::make_address(host_port->first, error);
-  if (error) {
-    return absl::InvalidArgumentError(absl::StrCat("gateway.grpc_relay_address: \"",
-                                                   host_port->first, "\" is not an IP address"));
+        absl::StrCat("gateway.grpc_relay_address: ", endpoint.status().message()));
   }
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
     workers_.push_back(std::make_unique<Worker>());
   }
   listener_ = std::make_unique<Listener>(workers_[0]->io);
-  tcp::endpoint endpoint(ip, static_cast<uint16_t>(host_port->second));
   tcp::acceptor& acceptor = listener_->acceptor;
-  acceptor.open(endpoint.protocol(), error);
+  boost::system::error_code error;
+  acceptor.open(endpoint->protocol(), error);
   if (!error) acceptor.set_option(tcp::acceptor::reuse_address(true), error);
-  if (!error) acceptor.bind(endpoint, error);
+  if (!error) acceptor.bind(*endpoint, error);
   if (!error) acceptor.listen(boost::asio::socket_base::max_listen_connections, error);
   if (error) {
     return absl::UnavailableError(absl::StrCat("gateway.grpc_relay_address: cannot listen on ",

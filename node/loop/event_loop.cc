@@ -135,7 +135,7 @@ void EventLoop::Run() {
   // that long. Every kBusyForNanos it looks whether it slept meanwhile
   // (they ran then); if not, it gives them a turn.
   int64_t checked_at = absl::GetCurrentTimeNanos();
-  int64_t slept = VoluntarySwitches();
+  int64_t switches_at_check = VoluntarySwitches();
   for (;;) {
     RunReady();
     bool more;
@@ -153,9 +153,9 @@ void EventLoop::Run() {
     if (const int64_t now = absl::GetCurrentTimeNanos(); now - checked_at > kBusyForNanos) {
       const int64_t switches = VoluntarySwitches();
       // Returns at once if no one waits for the core. Unknown (-1): never.
-      if (switches >= 0 && switches == slept) sched_yield();
+      if (switches >= 0 && switches == switches_at_check) sched_yield();
       checked_at = now;
-      slept = switches;
+      switches_at_check = switches;
     }
     if (status == grpc::CompletionQueue::SHUTDOWN) break;
     if (status == grpc::CompletionQueue::GOT_EVENT) static_cast<Completion*>(tag)->OnComplete(ok);
