@@ -113,8 +113,8 @@
 #
 # Installs nghttp2-client (h2load), nghttp2-proxy (nghttpx), wrk, nginx,
 # haproxy, and for the aggregators Go with Debian's grpc-go and protobuf
-# sources, Python's aiohttp and grpcio, g++ and the nghttp2 and protobuf
-# headers, with apt when missing (services are not started by the install: a
+# sources, Python's aiohttp and grpcio, g++ and the nghttp2, protobuf and
+# Abseil headers, with apt when missing (services are not started by the install: a
 # policy-rc.d that refuses is put in place for it when the machine has
 # none). Not part of deploy/setup.sh.
 set -euo pipefail
@@ -146,7 +146,7 @@ command -v protoc >/dev/null || need+=(protobuf-compiler)
 # Python with Debian's modules (/usr/bin/python3, not a pyenv's).
 for pkg in golang-go golang-google-grpc-dev golang-google-protobuf-dev \
            golang-github-golang-protobuf-1-5-dev python3-aiohttp python3-grpcio python3-protobuf \
-           g++ libnghttp2-dev libprotobuf-dev; do
+           g++ pkg-config libnghttp2-dev libprotobuf-dev libabsl-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -212,8 +212,9 @@ build_aggregators() {  # every step or none: && (set -e is off under "if !")
   go build -o "$tmp/rest_fanout" fanoutpeer/restfanout &&
   protoc -I proto --python_out="$tmp/py" "$lab" &&
   mkdir -p "$tmp/cc" && protoc -I proto --cpp_out="$tmp/cc" "$lab" &&
-  g++ -std=c++20 -O2 -I"$tmp/cc" bench/peers/rest_fanout_h2.cc "$tmp/cc/fanout/lab/v1/lab.pb.cc" \
-    -o "$tmp/rest_fanout_h2" -lnghttp2 -lprotobuf -lpthread
+  g++ -std=c++20 -O2 -I"$tmp/cc" -I. bench/peers/rest_fanout_h2.cc "$tmp/cc/fanout/lab/v1/lab.pb.cc" \
+    node/base/json_string.cc -o "$tmp/rest_fanout_h2" -lnghttp2 -lprotobuf -lpthread \
+    $(pkg-config --cflags --libs absl_strings absl_str_format)
 }
 if ! build_aggregators >"$tmp/aggregators.log" 2>&1; then
   echo "peers: building the aggregators failed:"; tail -n 20 "$tmp/aggregators.log"; exit 1

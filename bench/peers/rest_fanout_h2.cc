@@ -18,7 +18,8 @@
 // request bodies, and more than one request at a time per connection
 // (pipelined ones are served in turn).
 //
-// Built by peers.sh (g++ -O2, the lab's messages by protoc --cpp_out).
+// Built by peers.sh (g++ -O2, the lab's messages by protoc --cpp_out, the
+// node's JSON string escaper and Abseil's base64).
 //
 //   rest_fanout_h2 127.0.0.1:8080 127.0.0.1:50051   # listen, backend
 #include <arpa/inet.h>
@@ -42,10 +43,13 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "fanout/lab/v1/lab.pb.h"
+#include "node/base/json_string.h"
 
 namespace {
 
+using fanout::AppendJsonString;
 using fanout::lab::v1::EchoRequest;
 using fanout::lab::v1::EchoResponse;
 
@@ -73,49 +77,11 @@ void SetNonBlocking(int fd) {
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-void AppendJsonString(std::string_view text, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      out->append("\\u00");
-      out->push_back(kHex[c >> 4]);
-      out->push_back(kHex[c & 15]);
-    } else {
-      out->push_back(static_cast<char>(c));
-    }
-  }
-  out->push_back('"');
-}
-
-void AppendBase64(std::string_view bytes, std::string* out) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  out->push_back('"');
-  size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    uint32_t n = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
-    for (int shift : {18, 12, 6, 0}) out->push_back(kAlphabet[(n >> shift) & 63]);
-  }
-  if (size_t left = bytes.size() - i; left > 0) {
-    uint32_t n = uint8_t(bytes[i]) << 16 | (left == 2 ? uint8_t(bytes[i + 1]) << 8 : 0);
-    out->push_back(kAlphabet[(n >> 18) & 63]);
-    out->push_back(kAlphabet[(n >> 12) & 63]);
-    out->push_back(left == 2 ? kAlphabet[(n >> 6) & 63] : '=');
-    out->push_back('=');
-  }
-  out->push_back('"');
-}
-
 // EchoResponse as protobuf's JSON mapping prints it with every field.
 void AppendEchoJson(const EchoResponse& reply, std::string* out) {
   out->append("{\"message\":");
   AppendJsonString(reply.message(), out);
-  out->append(",\"payload\":");
-  AppendBase64(reply.payload(), out);
+  out->append(",\"payload\":\"").append(absl::Base64Escape(reply.payload())).push_back('"');
   out->append(",\"deadlineRemainingMs\":\"");
   out->append(std::to_string(reply.deadline_remaining_ms()));
   out->append("\",\"servedBy\":");
